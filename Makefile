@@ -1,0 +1,89 @@
+# lsmvtab — build, test, sanitizers, benchmarks, demo.
+#
+#   make            build/lsmvtab.so (the SQLite extension) and build/libengine.a (engine alone)
+#   make test       every C test and SQL test; ends with "N passed, N failed"
+#   make asan       the same under AddressSanitizer + UBSan, into build-asan/
+#   make demo       the main job: a demo in the sqlite3 shell
+#   make bench      benchmarks (results go to docs/BENCHMARKS.md by hand, with the command)
+#   make deps       install missing Debian packages (root) or print the apt-get line
+#
+# Sources are found by wildcard: engine/*.c -> libengine.a; ext/*.c + vfs/*.c + engine -> .so;
+# c-tests/test_*.c -> one test binary each (c-tests/util_*.c linked into every test);
+# bench/bench_*.c -> one benchmark binary each; fuzz/fuzz_*.c -> libFuzzer targets (clang).
+
+BUILD   ?= build
+CC      ?= cc
+SAN     ?=
+OPT     ?= -O2
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -MMD -MP $(SAN)
+LDFLAGS += $(SAN)
+LIBS     = -luring -lzstd -lpthread -lm
+TESTLIBS = -lsqlite3 -lcmocka
+
+ENGINE_SRC := $(wildcard engine/*.c)
+EXT_SRC    := $(wildcard ext/*.c) $(wildcard vfs/*.c)
+TEST_SRC   := $(wildcard c-tests/test_*.c)
+TUTIL_SRC  := $(wildcard c-tests/util_*.c)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+EXT_OBJ    := $(EXT_SRC:%.c=$(BUILD)/%.o)
+TUTIL_OBJ  := $(TUTIL_SRC:%.c=$(BUILD)/%.o)
+TESTS      := $(TEST_SRC:c-tests/%.c=$(BUILD)/tests/%)
+BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+DEPSTAMP   := $(BUILD)/.deps-ok
+
+.PHONY: all deps test asan valgrind demo bench clean check-tests
+all: $(BUILD)/lsmvtab.so $(BUILD)/libengine.a
+
+deps: scripts/deps.sh
+	@scripts/deps.sh
+
+# Checked once per build dir; re-checked when the script changes.
+$(DEPSTAMP): scripts/deps.sh
+	@mkdir -p $(BUILD)
+	@scripts/deps.sh
+	@touch $@
+
+$(BUILD)/%.o: %.c | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iengine -c $< -o $@
+
+$(BUILD)/libengine.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/lsmvtab.so: $(EXT_OBJ) $(BUILD)/libengine.a
+	$(CC) -shared $(LDFLAGS) -o $@ $(EXT_OBJ) $(BUILD)/libengine.a $(LIBS)
+
+$(BUILD)/tests/%: c-tests/%.c $(TUTIL_OBJ) $(BUILD)/libengine.a | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iengine -Ic-tests -o $@ $< $(TUTIL_OBJ) $(BUILD)/libengine.a $(LDFLAGS) $(TESTLIBS) $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libengine.a | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iengine -Ibench -o $@ $< $(BUILD)/libengine.a $(LDFLAGS) -lsqlite3 $(LIBS)
+
+check-tests: $(BUILD)/lsmvtab.so $(TESTS)
+
+test: check-tests
+	@BUILD=$(BUILD) scripts/run-tests.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+valgrind: check-tests
+	@BUILD=$(BUILD) VALGRIND=1 scripts/run-tests.sh
+
+demo: $(BUILD)/lsmvtab.so
+	@BUILD=$(BUILD) scripts/demo.sh
+
+bench: $(BUILD)/lsmvtab.so $(BENCHES)
+	@BUILD=$(BUILD) scripts/run-bench.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,92 @@
+/* Tests of engine/coding.c: fixed-width and varint round trips, truncated and malformed
+** varints rejected without reading past the limit, the byte buffer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "coding.h"
+#include "status.h"
+
+static void test_fixed(void **state) {
+  (void)state;
+  uint8_t b[8];
+  cd_put_fixed32(b, 0x04030201u);
+  assert_int_equal(b[0], 1);
+  assert_int_equal(b[3], 4);
+  assert_int_equal(cd_get_fixed32(b), 0x04030201u);
+  cd_put_fixed64(b, 0x0807060504030201ull);
+  assert_int_equal(b[7], 8);
+  assert_true(cd_get_fixed64(b) == 0x0807060504030201ull);
+  cd_put_fixed16(b, 0xbeef);
+  assert_int_equal(cd_get_fixed16(b), 0xbeef);
+}
+
+static void test_varint_roundtrip(void **state) {
+  (void)state;
+  uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)1 << 35,
+                     UINT64_MAX - 1, UINT64_MAX};
+  for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+    uint8_t b[CD_MAX_VARINT64];
+    uint8_t *e = cd_put_varint64(b, vals[i]);
+    assert_int_equal(e - b, cd_varint_len(vals[i]));
+    uint64_t v = 0;
+    const uint8_t *q = cd_get_varint64(b, e, &v);
+    assert_ptr_equal(q, e);
+    assert_true(v == vals[i]);
+    /* every truncation is rejected */
+    for (uint8_t *lim = b; lim < e; lim++) assert_null(cd_get_varint64(b, lim, &v));
+  }
+  uint8_t b[CD_MAX_VARINT64];
+  uint8_t *e = cd_put_varint32(b, UINT32_MAX);
+  uint32_t v32;
+  assert_ptr_equal(cd_get_varint32(b, e, &v32), e);
+  assert_int_equal(v32, UINT32_MAX);
+  e = cd_put_varint64(b, (uint64_t)UINT32_MAX + 1);
+  assert_null(cd_get_varint32(b, e, &v32)); /* too large for 32 bits */
+}
+
+static void test_varint_malformed(void **state) {
+  (void)state;
+  uint8_t b[11];
+  memset(b, 0xff, sizeof b);
+  uint64_t v;
+  assert_null(cd_get_varint64(b, b + sizeof b, &v)); /* never terminates */
+  memset(b, 0x80, 9);
+  b[9] = 0x02; /* 64-bit overflow in the 10th byte */
+  assert_null(cd_get_varint64(b, b + 10, &v));
+}
+
+static void test_buf(void **state) {
+  (void)state;
+  cd_buf b = {0};
+  for (int i = 0; i < 1000; i++) assert_int_equal(cd_buf_put_varint32(&b, (uint32_t)i * 1000), LSM_OK);
+  const uint8_t *p = b.p, *lim = b.p + b.n;
+  for (int i = 0; i < 1000; i++) {
+    uint32_t v;
+    p = cd_get_varint32(p, lim, &v);
+    assert_non_null(p);
+    assert_int_equal(v, (uint32_t)i * 1000);
+  }
+  assert_ptr_equal(p, lim);
+  cd_buf_free(&b);
+  assert_null(b.p);
+}
+
+static void test_xxh3(void **state) {
+  (void)state;
+  const char *s = "hello";
+  assert_true(cd_xxh3(s, 5) == cd_xxh3("hello", 5));
+  assert_true(cd_xxh3(s, 5) != cd_xxh3("hellp", 5));
+  assert_int_not_equal(cd_xxh3_32("a", 1), cd_xxh3_32("b", 1));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fixed),          cmocka_unit_test(test_varint_roundtrip),
+      cmocka_unit_test(test_varint_malformed), cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_xxh3),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

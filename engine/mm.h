@@ -1,0 +1,32 @@
+/*
+** mm.h — the engine's one allocation hook.
+**
+** Every engine allocation goes through mm_malloc/mm_calloc/mm_realloc/mm_free, so tests can
+** make the N-th allocation fail and check that LSM_NOMEM comes back with nothing leaked.
+** Out of memory is always returned as LSM_NOMEM to the caller; the engine never aborts.
+**
+** Thread safety: all functions are thread-safe. mm_fail_after() is a test hook; set it while
+** no other thread allocates.
+*/
+#ifndef LSMVTAB_MM_H
+#define LSMVTAB_MM_H
+
+#include <stddef.h>
+
+/* Like malloc/calloc/realloc/free; NULL on failure (or injected failure). mm_free(NULL) is a
+** no-op. Memory from these is released with mm_free only. */
+void *mm_malloc(size_t n);
+void *mm_calloc(size_t count, size_t size);
+void *mm_realloc(void *p, size_t n);
+void mm_free(void *p);
+
+/* Copy of n bytes (plus a NUL after them, so text can be used as a C string); NULL on OOM. */
+void *mm_dup(const void *p, size_t n);
+/* Copy of a C string; NULL on OOM. */
+char *mm_strdup(const char *s);
+
+/* Test hook: after `n` more successful allocations, every allocation fails until reset with
+** n < 0 (the default). Returns the number of allocations that failed since the last call. */
+long mm_fail_after(long n);
+
+#endif

@@ -1,0 +1,4 @@
+#ifndef LSMVTAB_EXT_VERSION_H
+#define LSMVTAB_EXT_VERSION_H
+#define LSMVTAB_VERSION "0.1.0"
+#endif

@@ -1,0 +1,1 @@
+SELECT lsm_version();

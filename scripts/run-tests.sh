@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs every C test binary in $BUILD/tests and every sql-tests/NAME.sql, then prints one
+# summary line "N passed, N failed" and exits non-zero if anything failed.
+#
+# C tests use cmocka: each test case counts once ("[       OK ]" = pass; a RUN without OK =
+# fail; a binary that dies without any case result counts as one failure).
+# SQL tests: NAME.sql runs through the real sqlite3 shell, in a fresh temporary directory, with
+# the extension loaded; stdout+stderr are compared with NAME.expected, a diff shown on mismatch.
+# Environment: BUILD (default build), VALGRIND=1 (C tests under valgrind memcheck),
+# ONLY=regex (run only tests whose name matches), SQL_VFS=uring (open the SQL tests' database
+# through that VFS; sql-tests are run once plain and once through uring when the VFS exists).
+set -u
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ABSBUILD=$(cd "$ROOT/$BUILD" && pwd)
+export LSMVTAB_EXT="$ABSBUILD/lsmvtab"
+export LSMVTAB_ROOT="$ROOT"
+passed=0; failed=0; failures=()
+TMPROOT=$(mktemp -d /tmp/lsmvtab-test.XXXXXX)
+trap 'rm -rf "$TMPROOT"' EXIT
+
+# An ASan-built extension loaded into the plain sqlite3 shell needs the runtime preloaded.
+PRELOAD=""
+if nm -D "$ABSBUILD/lsmvtab.so" 2>/dev/null | grep -q __asan_init; then
+  PRELOAD=$(${CC:-gcc} -print-file-name=libasan.so)
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+fi
+
+run_c() {
+  local bin=$1 name out rc ok run
+  name=$(basename "$bin")
+  out="$TMPROOT/$name.out"
+  local wrap=()
+  [ "${VALGRIND:-0}" = 1 ] && wrap=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite)
+  ( cd "$TMPROOT" && mkdir -p "w-$name" && cd "w-$name" && timeout 900 "${wrap[@]}" "$bin" ) >"$out" 2>&1
+  rc=$?
+  ok=$(grep -c '^\[       OK \]' "$out")
+  run=$(grep -c '^\[ RUN      \]' "$out")
+  passed=$((passed + ok))
+  local bad=$((run - ok))
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  if [ "$bad" -gt 0 ]; then
+    failed=$((failed + bad)); failures+=("$name")
+    echo "FAIL $name (exit $rc)"; tail -n 40 "$out"
+  else
+    echo "ok   $name ($ok cases)"
+  fi
+}
+
+run_sql() {
+  local sql=$1 vfs=${2:-} name dir out
+  name=$(basename "$sql" .sql)${vfs:+@$vfs}
+  dir="$TMPROOT/sql-$name"; mkdir -p "$dir"
+  out="$dir/out"
+  local open=(test.db)
+  [ -n "$vfs" ] && open=("file:test.db?vfs=$vfs")
+  ( cd "$dir" && LD_PRELOAD="$PRELOAD" timeout 600 sqlite3 -batch -cmd ".load $LSMVTAB_EXT" "${open[@]}" \
+      < "$sql" ) >"$out" 2>&1
+  if diff -u "${sql%.sql}.expected" "$out" >"$dir/diff"; then
+    passed=$((passed + 1)); echo "ok   sql/$name"
+  else
+    failed=$((failed + 1)); failures+=("sql/$name"); echo "FAIL sql/$name"; head -n 60 "$dir/diff"
+  fi
+}
+
+for bin in "$ABSBUILD"/tests/test_*; do
+  [ -x "$bin" ] || continue
+  [ -n "${ONLY:-}" ] && ! [[ $(basename "$bin") =~ $ONLY ]] && continue
+  run_c "$bin"
+done
+vfslist=("")
+if nm -D "$ABSBUILD/lsmvtab.so" 2>/dev/null | grep -q ' uringvfs_register$'; then vfslist+=(uring); fi
+for sql in "$ROOT"/sql-tests/*.sql; do
+  [ -f "$sql" ] || continue
+  [ -n "${ONLY:-}" ] && ! [[ $(basename "$sql") =~ $ONLY ]] && continue
+  for v in "${vfslist[@]}"; do run_sql "$sql" "$v"; done
+done
+[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

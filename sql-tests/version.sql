@@ -1,0 +1,2 @@
+SELECT lsm_version();
+SELECT typeof(lsm_version());
