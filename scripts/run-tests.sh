@@ -68,6 +68,17 @@ for bin in "$ABSBUILD"/tests/test_*; do
   [ -n "${ONLY:-}" ] && ! [[ $(basename "$bin") =~ $ONLY ]] && continue
   run_c "$bin"
 done
+# Tests in other languages: c-tests/test_*.py run with Debian's python3 (exit 0 = pass).
+for py in "$ROOT"/c-tests/test_*.py; do
+  [ -f "$py" ] || continue
+  [ -n "${ONLY:-}" ] && ! [[ $(basename "$py") =~ $ONLY ]] && continue
+  name=$(basename "$py"); out="$TMPROOT/$name.out"; mkdir -p "$TMPROOT/w-$name"
+  if ( cd "$TMPROOT/w-$name" && LD_PRELOAD="$PRELOAD" timeout 600 /usr/bin/python3 "$py" ) >"$out" 2>&1; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); failures+=("$name"); echo "FAIL $name"; tail -n 40 "$out"
+  fi
+done
 vfslist=("")
 if nm -D "$ABSBUILD/lsmvtab.so" 2>/dev/null | grep -q ' uringvfs_register$'; then vfslist+=(uring); fi
 for sql in "$ROOT"/sql-tests/*.sql; do

@@ -1,0 +1,67 @@
+/*
+** iter.h — the engine's internal iterator interface.
+**
+** Every ordered source (block, SSTable, memtable, level, merge, and the DB iterator on top)
+** implements it_ops, so merge and level iterators compose any of them. Keys seen through this
+** interface are whatever the source orders by: inside the engine they are internal keys
+** (ikey.h); comparisons are done by the comparator the creator of a composing iterator passes.
+**
+** Contract (as LevelDB's Iterator):
+** - A new iterator is not valid until a seek.
+** - seek(k): position at the first entry with key >= k. seek_first / seek_last: first / last.
+** - next / prev: REQUIRES valid(). After moving past either end, valid() is false.
+** - key / value: REQUIRES valid(). The returned bytes are borrowed from the iterator and stay
+**   valid only until the next call that moves it (seek*, next, prev) or destroys it.
+** - Errors (IO, corruption) are returned by the moving call and remembered: valid() becomes
+**   false and status() returns the code (message in st_errmsg of the thread that hit it).
+**   An iterator that ran off the end is not an error.
+** - destroy releases the iterator and anything it owns (it_free(NULL) is a no-op).
+**
+** Thread safety: an iterator is used by one thread at a time.
+*/
+#ifndef LSMVTAB_ITER_H
+#define LSMVTAB_ITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct it_iter it_iter;
+
+typedef struct it_ops {
+  int (*seek)(it_iter *it, const uint8_t *key, size_t n);
+  int (*seek_first)(it_iter *it);
+  int (*seek_last)(it_iter *it);
+  int (*next)(it_iter *it);
+  int (*prev)(it_iter *it);
+  int (*valid)(const it_iter *it);
+  void (*key)(const it_iter *it, const uint8_t **key, size_t *n);
+  void (*value)(const it_iter *it, const uint8_t **val, size_t *n);
+  int (*status)(const it_iter *it);
+  void (*destroy)(it_iter *it);
+} it_ops;
+
+/* Base struct: the first member of every concrete iterator. */
+struct it_iter {
+  const it_ops *ops;
+};
+
+static inline int it_seek(it_iter *it, const uint8_t *k, size_t n) { return it->ops->seek(it, k, n); }
+static inline int it_seek_first(it_iter *it) { return it->ops->seek_first(it); }
+static inline int it_seek_last(it_iter *it) { return it->ops->seek_last(it); }
+static inline int it_next(it_iter *it) { return it->ops->next(it); }
+static inline int it_prev(it_iter *it) { return it->ops->prev(it); }
+static inline int it_valid(const it_iter *it) { return it->ops->valid(it); }
+static inline void it_key(const it_iter *it, const uint8_t **k, size_t *n) { it->ops->key(it, k, n); }
+static inline void it_value(const it_iter *it, const uint8_t **v, size_t *n) { it->ops->value(it, v, n); }
+static inline int it_status(const it_iter *it) { return it->ops->status(it); }
+static inline void it_free(it_iter *it) {
+  if (it) it->ops->destroy(it);
+}
+
+/* A key comparator: <0, 0, >0 like memcmp. */
+typedef int (*it_cmp_fn)(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
+
+/* Plain bytewise comparison (shorter prefix first). */
+int it_bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
+
+#endif

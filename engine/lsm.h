@@ -1,0 +1,167 @@
+/*
+** lsm.h — the engine's public API: a persistent, ordered key-value store (an LSM tree).
+**
+** Keys and values are arbitrary bytes; keys are ordered bytewise (memcmp, shorter prefix
+** first). Keys are 1 byte .. LSM_MAX_KEY bytes, values 0 .. LSM_MAX_VALUE bytes; larger ones
+** are refused with LSM_TOOBIG.
+**
+** Status: every function returns LSM_OK (0) or an LSM_* code (status.h, equal to SQLite's
+** codes); the calling thread's message is in lsm_errmsg().
+**
+** Thread safety: an lsm_db is shared by any number of threads at once: put/delete/write/get/
+** multiget/iterators/snapshots/flush/stats may be called concurrently. An lsm_iter and an
+** lsm_batch are used by one thread at a time (each thread makes its own). An lsm_snapshot may
+** be shared read-only between threads.
+**
+** Durability: a write returns after its batch is in the WAL; with sync=LSM_SYNC_FULL also
+** after the WAL is fsync'ed (concurrent committers share one fsync: group commit).
+*/
+#ifndef LSMVTAB_LSM_H
+#define LSMVTAB_LSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define LSM_MAX_KEY (64u * 1024u)
+#define LSM_MAX_VALUE (64u * 1024u * 1024u)
+
+typedef struct lsm_db lsm_db;
+typedef struct lsm_iter lsm_iter;
+typedef struct lsm_batch lsm_batch;
+typedef struct lsm_snapshot lsm_snapshot;
+
+enum { LSM_SYNC_OFF = 0, LSM_SYNC_NORMAL = 1, LSM_SYNC_FULL = 2 };
+enum { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
+enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/URING */
+
+typedef struct lsm_options {
+  size_t memtable_size;      /* bytes per memtable before it is frozen; default 64 MiB; >= 64 KiB */
+  int max_immutables;        /* frozen memtables awaiting flush before writers wait; default 2 */
+  size_t cache_size;         /* block cache capacity in bytes; default 8 MiB; 0 = no data cache */
+  size_t block_size;         /* target SST data block size; default 4096; 256 .. 1 MiB */
+  int compression;           /* LSM_COMPRESS_*; default LSM_COMPRESS_ZSTD */
+  int compression_level;     /* zstd level 1..22; default 3 */
+  int bloom_bits;            /* bloom filter bits per key, 0 = none; default 10; <= 32 */
+  int sync;                  /* LSM_SYNC_*; default LSM_SYNC_NORMAL */
+  int io;                    /* LSM_IO_*; default LSM_IO_AUTO (uring if available) */
+  int direct_io;             /* read SST blocks with O_DIRECT (cache owns caching); default 0 */
+  int create_if_missing;     /* default 1 */
+  int error_if_exists;       /* default 0 */
+  /* Compaction (engine compaction issue): */
+  size_t target_file_size;   /* SST output size; default 64 MiB */
+  int l0_compaction_trigger; /* default 4 */
+  int l0_slowdown_trigger;   /* default 20 */
+  int l0_stop_trigger;       /* default 36 */
+  size_t level1_size;        /* target bytes of L1 (Li = L1 * 10^(i-1)); default 256 MiB */
+  int background_threads;    /* compaction threads; default 1 */
+} lsm_options;
+
+/* Fill *o with the defaults above. */
+void lsm_options_default(lsm_options *o);
+
+/* Check every option; LSM_ERROR with a message naming the bad option, e.g.
+** "bad option block_size=100: must be between 256 and 1048576". */
+int lsm_options_validate(const lsm_options *o);
+
+/* Open (creating if allowed) the database in directory `dir`. A directory held by another
+** process gives LSM_BUSY ("locked by another process"). On success *out is owned by the caller
+** and released with lsm_close. o == NULL means defaults. */
+int lsm_open(const char *dir, const lsm_options *o, lsm_db **out);
+
+/* Close: waits for background work, flushes nothing more than durability requires (the WAL is
+** kept), releases files, threads and memory. All iterators and snapshots must be released
+** first (LSM_MISUSE otherwise, and the db stays open). lsm_close(NULL) is a no-op. */
+int lsm_close(lsm_db *db);
+
+/* The calling thread's last error message (never NULL). */
+const char *lsm_errmsg(void);
+
+/* Single writes (each an atomic batch of one). */
+int lsm_put(lsm_db *db, const void *k, size_t kn, const void *v, size_t vn);
+int lsm_delete(lsm_db *db, const void *k, size_t kn);
+
+/* Write batches: puts and deletes applied atomically (one WAL record), in order. */
+int lsm_batch_new(lsm_batch **out);
+int lsm_batch_put(lsm_batch *b, const void *k, size_t kn, const void *v, size_t vn);
+int lsm_batch_delete(lsm_batch *b, const void *k, size_t kn);
+int lsm_batch_count(const lsm_batch *b);
+size_t lsm_batch_bytes(const lsm_batch *b);
+void lsm_batch_clear(lsm_batch *b);
+void lsm_batch_free(lsm_batch *b);
+/* Apply the batch (the batch is not consumed). An empty batch is a no-op. */
+int lsm_write(lsm_db *db, lsm_batch *b);
+
+/* Snapshots: reads at a snapshot see exactly the writes committed before it. */
+int lsm_snapshot_new(lsm_db *db, lsm_snapshot **out);
+void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s);
+
+/* Point lookup at snapshot s (NULL = latest). LSM_NOTFOUND if absent (no message needed).
+** On LSM_OK *v is a new mm-allocated copy (NUL-terminated beyond *vn) that the caller frees
+** with lsm_free. */
+int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **v, size_t *vn);
+
+/* Batched point lookups: n keys at once; the data-block reads of all keys that miss the cache
+** are submitted together (on the uring backend they are in flight at once). rcs[i] is LSM_OK
+** (vals[i]/vlens[i] set, free with lsm_free), LSM_NOTFOUND, or an error. Returns the first
+** error other than LSM_NOTFOUND, else LSM_OK. */
+int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *keys,
+                 const size_t *klens, void **vals, size_t *vlens, int *rcs);
+
+void lsm_free(void *p);
+
+/* Iterators over user keys, newest visible version only, tombstones hidden. Optional bounds:
+** lower (inclusive) and upper (exclusive), NULL for none; the bound bytes are copied.
+** s == NULL reads at an implicit snapshot taken at creation. */
+int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lower_n,
+                 const void *upper, size_t upper_n, lsm_iter **out);
+int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn);      /* first key >= k */
+int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn); /* last key <= k */
+int lsm_iter_seek_first(lsm_iter *it);
+int lsm_iter_seek_last(lsm_iter *it);
+int lsm_iter_next(lsm_iter *it);
+int lsm_iter_prev(lsm_iter *it);
+int lsm_iter_valid(const lsm_iter *it);
+/* Borrowed until the iterator next moves or is freed. REQUIRES valid. */
+void lsm_iter_key(const lsm_iter *it, const void **k, size_t *kn);
+void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn);
+int lsm_iter_status(const lsm_iter *it);
+void lsm_iter_free(lsm_iter *it);
+
+/* Freeze the memtable and write it to an L0 SST; wait=1 blocks until it is durable. */
+int lsm_flush(lsm_db *db, int wait);
+
+/* Compact the key range [begin, end] (NULL = unbounded) down the levels; waits. */
+int lsm_compact_range(lsm_db *db, const void *begin, size_t bn, const void *end, size_t en);
+
+/* Statistics. */
+#define LSM_MAX_LEVELS 7
+typedef struct lsm_stats {
+  uint64_t level_files[LSM_MAX_LEVELS];
+  uint64_t level_bytes[LSM_MAX_LEVELS];
+  double level_score[LSM_MAX_LEVELS];
+  uint64_t memtable_bytes, immutables;
+  uint64_t last_seq;
+  uint64_t user_bytes_written;        /* keys + values passed to writes */
+  uint64_t wal_bytes, flush_bytes, compact_bytes_read, compact_bytes_written;
+  double write_amp;                   /* (wal + flush + compaction written) / user bytes */
+  uint64_t gets, get_files_probed;    /* files probed per get = probed / gets */
+  uint64_t bloom_checked, bloom_useful;
+  uint64_t cache_hits, cache_misses, cache_bytes;
+  uint64_t stalls, stall_micros, slowdowns;
+  uint64_t flushes, compactions;
+  const char *io_backend;             /* "uring" or "sync" (static string) */
+} lsm_stats;
+int lsm_get_stats(lsm_db *db, lsm_stats *st);
+/* The same as JSON text; *json is mm-allocated, free with lsm_free. */
+int lsm_stats_json(lsm_db *db, char **json);
+
+/* Verify every block checksum and the key order of every file; *report is mm-allocated text
+** ("ok" or one line per problem), free with lsm_free. Returns LSM_CORRUPT if any problem. */
+int lsm_check(lsm_db *db, char **report);
+
+/* Remove a database directory's files (the db must be closed). */
+int lsm_destroy(const char *dir);
+
+#endif
