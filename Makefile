@@ -34,7 +34,7 @@ TESTS      := $(TEST_SRC:c-tests/%.c=$(BUILD)/tests/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEPSTAMP   := $(BUILD)/.deps-ok
 
-.PHONY: all deps test asan valgrind demo bench clean check-tests
+.PHONY: all deps test asan valgrind demo bench clean check-tests crash-test
 all: $(BUILD)/lsmvtab.so $(BUILD)/libengine.a
 
 deps: scripts/deps.sh
@@ -82,6 +82,10 @@ demo: $(BUILD)/lsmvtab.so
 
 bench: $(BUILD)/lsmvtab.so $(BENCHES)
 	@BUILD=$(BUILD) scripts/run-bench.sh
+
+# Long crash test (engine core): 1000 SIGKILLed writers instead of the default 60.
+crash-test: $(BUILD)/tests/test_crash
+	@BUILD=$(BUILD) LSMVTAB_CRASH_ITERS=$${LSMVTAB_CRASH_ITERS:-1000} ONLY='^test_crash$$' scripts/run-tests.sh
 
 clean:
 	rm -rf build build-asan

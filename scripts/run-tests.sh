@@ -52,10 +52,11 @@ run_sql() {
   name=$(basename "$sql" .sql)${vfs:+@$vfs}
   dir="$TMPROOT/sql-$name"; mkdir -p "$dir"
   out="$dir/out"
-  local open=(test.db)
-  [ -n "$vfs" ] && open=("file:test.db?vfs=$vfs")
-  ( cd "$dir" && LD_PRELOAD="$PRELOAD" timeout 600 sqlite3 -batch -cmd ".load $LSMVTAB_EXT" "${open[@]}" \
-      < "$sql" ) >"$out" 2>&1
+  # The VFS exists only once the extension is loaded, and .open makes a new connection that
+  # needs the extension loaded again.
+  local open=(-cmd ".load $LSMVTAB_EXT" test.db)
+  [ -n "$vfs" ] && open=(-cmd ".load $LSMVTAB_EXT" -cmd ".open file:test.db?vfs=$vfs" -cmd ".load $LSMVTAB_EXT")
+  ( cd "$dir" && LD_PRELOAD="$PRELOAD" timeout 600 sqlite3 -batch "${open[@]}" < "$sql" ) >"$out" 2>&1
   if diff -u "${sql%.sql}.expected" "$out" >"$dir/diff"; then
     passed=$((passed + 1)); echo "ok   sql/$name"
   else

@@ -1,0 +1,355 @@
+/* Tests of engine/block.c: builder/iterator round trip with prefix compression and restart
+** points, seek, next/prev in both directions, the stored form (zstd and raw, checksum), and
+** malformed blocks reported as LSM_CORRUPT without reading past the end. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "block.h"
+#include "ikey.h"
+#include "mm.h"
+#include "status.h"
+
+#define NKEYS 1000
+
+static void mk_key(int i, char *buf, size_t *n) { *n = (size_t)sprintf(buf, "key%06d", i * 2); }
+static void mk_val(int i, char *buf, size_t *n) { *n = (size_t)sprintf(buf, "v%d", i * 7); }
+
+/* Build a block of NKEYS keys "key000000", "key000002", ... (even numbers). */
+static void build(blk_builder *b, int interval, int nkeys, uint8_t **out, size_t *n) {
+  blk_builder_init(b, interval);
+  for (int i = 0; i < nkeys; i++) {
+    char k[32], v[32];
+    size_t kn, vn;
+    mk_key(i, k, &kn);
+    mk_val(i, v, &vn);
+    assert_int_equal(blk_builder_add(b, (uint8_t *)k, kn, (uint8_t *)v, vn), LSM_OK);
+  }
+  const uint8_t *p;
+  size_t est = blk_builder_size(b);
+  assert_int_equal(blk_builder_finish(b, &p, n), LSM_OK);
+  assert_int_equal(*n, est);
+  *out = malloc(*n);
+  memcpy(*out, p, *n);
+}
+
+static void check_at(it_iter *it, int i) {
+  char k[32], v[32];
+  size_t kn, vn;
+  mk_key(i, k, &kn);
+  mk_val(i, v, &vn);
+  assert_true(it_valid(it));
+  const uint8_t *gk, *gv;
+  size_t gkn, gvn;
+  it_key(it, &gk, &gkn);
+  it_value(it, &gv, &gvn);
+  assert_int_equal(gkn, kn);
+  assert_memory_equal(gk, k, kn);
+  assert_int_equal(gvn, vn);
+  assert_memory_equal(gv, v, vn);
+}
+
+static void test_roundtrip(void **state) {
+  (void)state;
+  int intervals[] = {1, 2, 16, 1000};
+  for (size_t t = 0; t < sizeof intervals / sizeof intervals[0]; t++) {
+    blk_builder b;
+    uint8_t *data;
+    size_t n;
+    build(&b, intervals[t], NKEYS, &data, &n);
+    /* Prefix compression: keys share "key00" mostly, so the block must be well under the
+    ** size of the keys stored whole. */
+    if (intervals[t] == 16) assert_true(n < (size_t)NKEYS * (9 + 6 + 3));
+    blk_block blk;
+    assert_int_equal(blk_parse(data, n, &blk), LSM_OK);
+    assert_int_equal(blk.nrestarts, (NKEYS + intervals[t] - 1) / intervals[t]);
+    it_iter *it;
+    assert_int_equal(blk_iter_new(&blk, it_bytes_cmp, 0, &it), LSM_OK);
+    assert_false(it_valid(it));
+    /* forward */
+    assert_int_equal(it_seek_first(it), LSM_OK);
+    for (int i = 0; i < NKEYS; i++) {
+      check_at(it, i);
+      assert_int_equal(it_next(it), LSM_OK);
+    }
+    assert_false(it_valid(it));
+    /* backward */
+    assert_int_equal(it_seek_last(it), LSM_OK);
+    for (int i = NKEYS - 1; i >= 0; i--) {
+      check_at(it, i);
+      assert_int_equal(it_prev(it), LSM_OK);
+    }
+    assert_false(it_valid(it));
+    assert_int_equal(it_status(it), LSM_OK);
+    /* seeks: exact, between (odd -> next even), before first, past last */
+    for (int j = 0; j < 2 * NKEYS; j++) {
+      char k[32];
+      int kn = sprintf(k, "key%06d", j);
+      assert_int_equal(it_seek(it, (uint8_t *)k, (size_t)kn), LSM_OK);
+      if (j == 2 * NKEYS - 1) { /* past the last key */
+        assert_false(it_valid(it));
+        continue;
+      }
+      check_at(it, (j + 1) / 2);
+      /* mixed direction after a seek */
+      if (j % 97 == 0 && (j + 1) / 2 > 0) {
+        assert_int_equal(it_prev(it), LSM_OK);
+        check_at(it, (j + 1) / 2 - 1);
+        assert_int_equal(it_next(it), LSM_OK);
+        check_at(it, (j + 1) / 2);
+      }
+    }
+    assert_int_equal(it_seek(it, (const uint8_t *)"a", 1), LSM_OK);
+    check_at(it, 0);
+    assert_int_equal(it_seek(it, (const uint8_t *)"key999999", 9), LSM_OK);
+    assert_false(it_valid(it));
+    assert_int_equal(it_seek(it, (const uint8_t *)"", 0), LSM_OK);
+    check_at(it, 0);
+    it_free(it);
+    blk_builder_free(&b);
+    free(data);
+  }
+}
+
+static void test_empty_and_single(void **state) {
+  (void)state;
+  blk_builder b;
+  uint8_t *data;
+  size_t n;
+  build(&b, 16, 0, &data, &n);
+  assert_int_equal(n, 4);
+  blk_block blk;
+  assert_int_equal(blk_parse(data, n, &blk), LSM_OK);
+  blk_iter it;
+  blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+  assert_int_equal(it_seek_first(&it.base), LSM_OK);
+  assert_false(it_valid(&it.base));
+  assert_int_equal(it_seek_last(&it.base), LSM_OK);
+  assert_false(it_valid(&it.base));
+  assert_int_equal(it_seek(&it.base, (const uint8_t *)"x", 1), LSM_OK);
+  assert_false(it_valid(&it.base));
+  blk_iter_fini(&it);
+  blk_builder_free(&b);
+  free(data);
+
+  build(&b, 16, 1, &data, &n);
+  assert_int_equal(blk_parse(data, n, &blk), LSM_OK);
+  blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+  assert_int_equal(it_seek_last(&it.base), LSM_OK);
+  check_at(&it.base, 0);
+  assert_int_equal(it_prev(&it.base), LSM_OK);
+  assert_false(it_valid(&it.base));
+  blk_iter_fini(&it);
+  blk_builder_free(&b);
+  free(data);
+}
+
+/* Internal keys with many versions of one user key, ordered by ikey_cmp. */
+static void test_internal_keys(void **state) {
+  (void)state;
+  blk_builder b;
+  blk_builder_init(&b, 16);
+  uint8_t k[64];
+  for (int u = 0; u < 50; u++)
+    for (int s = 100; s > 0; s -= 10) {
+      char uk[16];
+      int un = sprintf(uk, "u%03d", u);
+      size_t kn = ikey_encode(k, (uint8_t *)uk, (size_t)un, (uint64_t)s, IKEY_VAL);
+      assert_int_equal(blk_builder_add(&b, k, kn, k, 1), LSM_OK);
+    }
+  const uint8_t *p;
+  size_t n;
+  assert_int_equal(blk_builder_finish(&b, &p, &n), LSM_OK);
+  blk_block blk;
+  assert_int_equal(blk_parse(p, n, &blk), LSM_OK);
+  blk_iter it;
+  blk_iter_init(&it, &blk, ikey_cmp, IKEY_TRAILER);
+  /* seek to (u010, seq 55) lands on (u010, 50) */
+  size_t kn = ikey_seek_key(k, (const uint8_t *)"u010", 4, 55);
+  assert_int_equal(it_seek(&it.base, k, kn), LSM_OK);
+  const uint8_t *gk;
+  size_t gn;
+  it_key(&it.base, &gk, &gn);
+  assert_int_equal(gn, 12);
+  assert_memory_equal(gk, "u010", 4);
+  assert_int_equal(ikey_seq(gk, gn), 50);
+  /* seek below every version of u010 lands on u011's newest */
+  kn = ikey_seek_key(k, (const uint8_t *)"u010", 4, 5);
+  assert_int_equal(it_seek(&it.base, k, kn), LSM_OK);
+  it_key(&it.base, &gk, &gn);
+  assert_memory_equal(gk, "u011", 4);
+  assert_int_equal(ikey_seq(gk, gn), 100);
+  blk_iter_fini(&it);
+  blk_builder_free(&b);
+}
+
+static void test_seal(void **state) {
+  (void)state;
+  blk_builder b;
+  uint8_t *data;
+  size_t n;
+  build(&b, 16, NKEYS, &data, &n);
+  blk_zctx *z;
+  assert_int_equal(blk_zctx_new(&z), LSM_OK);
+  for (int comp = 0; comp < 2; comp++) {
+    for (int withz = 0; withz < 2; withz++) {
+      cd_buf out = {0};
+      assert_int_equal(cd_buf_append(&out, "xx", 2), LSM_OK); /* sealing appends */
+      size_t sn;
+      assert_int_equal(blk_seal(&out, data, n, comp ? BLK_ZSTD : BLK_NONE, 3, withz ? z : NULL, &sn),
+                       LSM_OK);
+      assert_int_equal(out.n, 2 + sn + BLK_TRAILER);
+      if (comp) assert_true(sn < n - n / 8); /* text keys compress well */
+      else assert_int_equal(sn, n);
+      assert_int_equal(out.p[2 + sn], comp ? BLK_ZSTD : BLK_NONE);
+      const uint8_t *raw;
+      size_t rawn;
+      uint8_t *alloc;
+      assert_int_equal(blk_unseal(out.p + 2, sn, &raw, &rawn, &alloc), LSM_OK);
+      assert_int_equal(rawn, n);
+      assert_memory_equal(raw, data, n);
+      assert_true(comp ? alloc != NULL : alloc == NULL);
+      mm_free(alloc);
+      /* every single-byte flip in contents or trailer is caught */
+      for (size_t i = 2; i < out.n; i++) {
+        out.p[i] ^= 0x20;
+        int rc = blk_unseal(out.p + 2, sn, &raw, &rawn, &alloc);
+        assert_int_equal(rc, LSM_CORRUPT);
+        assert_null(alloc);
+        out.p[i] ^= 0x20;
+      }
+      cd_buf_free(&out);
+    }
+  }
+  /* incompressible data is kept raw */
+  uint8_t rnd[4096];
+  srand(7);
+  for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (uint8_t)rand();
+  cd_buf out = {0};
+  size_t sn;
+  assert_int_equal(blk_seal(&out, rnd, sizeof rnd, BLK_ZSTD, 3, z, &sn), LSM_OK);
+  assert_int_equal(sn, sizeof rnd);
+  assert_int_equal(out.p[sn], BLK_NONE);
+  cd_buf_free(&out);
+  blk_zctx_free(z);
+  blk_builder_free(&b);
+  free(data);
+}
+
+/* Walk the whole block both ways and seek; report the first error. */
+static int exercise(const uint8_t *data, size_t n) {
+  blk_block blk;
+  int rc = blk_parse(data, n, &blk);
+  if (rc) return rc;
+  blk_iter it;
+  blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+  int steps = 0;
+  rc = it_seek_first(&it.base);
+  while (!rc && it_valid(&it.base) && steps++ < 100000) rc = it_next(&it.base);
+  if (!rc) {
+    rc = it_seek_last(&it.base);
+    while (!rc && it_valid(&it.base) && steps++ < 200000) rc = it_prev(&it.base);
+  }
+  for (int j = 0; !rc && j < 2 * NKEYS; j += 37) {
+    char k[32];
+    int kn = sprintf(k, "key%06d", j);
+    rc = it_seek(&it.base, (uint8_t *)k, (size_t)kn);
+  }
+  if (!rc) rc = it_status(&it.base);
+  blk_iter_fini(&it);
+  return rc;
+}
+
+static void test_malformed(void **state) {
+  (void)state;
+  blk_builder b;
+  uint8_t *data;
+  size_t n;
+  build(&b, 16, 200, &data, &n);
+  assert_int_equal(exercise(data, n), LSM_OK);
+  /* Truncations: each copy lives in an exact-size heap buffer so ASan catches an overread. */
+  int corrupt = 0;
+  for (size_t m = 0; m < n; m++) {
+    uint8_t *c = malloc(m ? m : 1);
+    memcpy(c, data, m);
+    int rc = exercise(c, m);
+    assert_true(rc == LSM_OK || rc == LSM_CORRUPT);
+    corrupt += rc == LSM_CORRUPT;
+    free(c);
+  }
+  assert_true(corrupt > (int)n / 2);
+  /* Byte corruptions: every result is OK or CORRUPT, never a crash/overread. */
+  unsigned seed = 12345;
+  srand(seed);
+  int seen_corrupt = 0;
+  for (int t = 0; t < 3000; t++) {
+    uint8_t *c = malloc(n);
+    memcpy(c, data, n);
+    size_t pos = (size_t)rand() % n;
+    c[pos] = (uint8_t)rand();
+    if (t % 3 == 0) c[(size_t)rand() % n] = 0xff;
+    int rc = exercise(c, n);
+    if (rc != LSM_OK && rc != LSM_CORRUPT) fail_msg("seed %u trial %d: rc %d", seed, t, rc);
+    seen_corrupt += rc == LSM_CORRUPT;
+    free(c);
+  }
+  assert_true(seen_corrupt > 0);
+  /* Specific malformations. */
+  uint8_t bad[8];
+  cd_put_fixed32(bad, 0);
+  cd_put_fixed32(bad + 4, 5); /* 5 restarts in 8 bytes */
+  assert_int_equal(exercise(bad, 8), LSM_CORRUPT);
+  cd_put_fixed32(bad, 3); /* restart offset past entries (roff = 0) */
+  cd_put_fixed32(bad + 4, 1);
+  assert_int_equal(exercise(bad, 8), LSM_CORRUPT);
+  /* an entry whose value length runs past the end */
+  uint8_t e[16] = {0, 1, 100, 'a'};
+  cd_put_fixed32(e + 8, 0);
+  cd_put_fixed32(e + 12, 1);
+  assert_int_equal(exercise(e, 16), LSM_CORRUPT);
+  /* a restart entry that claims a shared prefix */
+  uint8_t s[16] = {3, 1, 0, 'a'};
+  cd_put_fixed32(s + 8, 0);
+  cd_put_fixed32(s + 12, 1);
+  assert_int_equal(exercise(s, 16), LSM_CORRUPT);
+  assert_true(strstr(st_errmsg(), "corrupt") != NULL);
+  blk_builder_free(&b);
+  free(data);
+}
+
+static void test_nomem(void **state) {
+  (void)state;
+  for (long k = 0; k < 50; k++) {
+    blk_builder b;
+    blk_builder_init(&b, 4);
+    mm_fail_after(k);
+    int rc = LSM_OK;
+    for (int i = 0; i < 100 && !rc; i++) {
+      char kb[32], vb[32];
+      size_t kn, vn;
+      mk_key(i, kb, &kn);
+      mk_val(i, vb, &vn);
+      rc = blk_builder_add(&b, (uint8_t *)kb, kn, (uint8_t *)vb, vn);
+    }
+    const uint8_t *p;
+    size_t n;
+    if (!rc) rc = blk_builder_finish(&b, &p, &n);
+    mm_fail_after(-1);
+    assert_true(rc == LSM_OK || rc == LSM_NOMEM);
+    blk_builder_free(&b);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_empty_and_single),
+      cmocka_unit_test(test_internal_keys),  cmocka_unit_test(test_seal),
+      cmocka_unit_test(test_malformed),      cmocka_unit_test(test_nomem),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,266 @@
+/* Tests of engine/merge.c (k-way merge, newest source wins on equal keys, direction switches,
+** error propagation) and engine/dbiter.c (snapshot filtering, tombstones, bounds, forward and
+** reverse, seek_for_prev), both against a brute-force model over random data. Seeds are fixed
+** and printed on failure. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+
+#include "dbiter.h"
+#include "ikey.h"
+#include "merge.h"
+#include "status.h"
+#include "vec_iter.h"
+
+static uint64_t rng_state;
+static uint32_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t)(rng_state >> 16);
+}
+
+static void fmt_key(char *b, int k) { snprintf(b, 8, "k%04d", k % 10000); }
+
+/* ---- merge ---------------------------------------------------------------------------------- */
+
+#define MK 200
+static void merge_round(uint64_t seed) {
+  rng_state = seed * 2654435761u + 1;
+  int ns = 1 + (int)(rnd() % 5);
+  int exp_src[MK]; /* newest source holding key i, or -1 */
+  for (int i = 0; i < MK; i++) exp_src[i] = -1;
+  it_iter *src[5];
+  for (int s = 0; s < ns; s++) {
+    vec_kv *kv = malloc(sizeof(vec_kv) * MK);
+    int n = 0, density = (int)(rnd() % 100);
+    for (int i = 0; i < MK; i++) {
+      if ((int)(rnd() % 100) >= density) continue;
+      char k[8], v[16];
+      fmt_key(k, i);
+      snprintf(v, sizeof v, "s%d", s);
+      vec_set(&kv[n++], k, 5, v, 2);
+      if (exp_src[i] < 0) exp_src[i] = s;
+    }
+    src[s] = vec_iter_new(it_bytes_cmp, kv, n);
+  }
+  int ek[MK], en = 0;
+  for (int i = 0; i < MK; i++)
+    if (exp_src[i] >= 0) ek[en++] = i;
+  it_iter *m;
+  assert_int_equal(merge_new(it_bytes_cmp, src, ns, &m), LSM_OK);
+  int pos = -1;
+  for (int op = 0; op < 3000; op++) {
+    int r = (int)(rnd() % 10);
+    char k[8];
+    if (r == 0) {
+      int t = (int)(rnd() % (MK + 2)) - 1;
+      fmt_key(k, t < 0 ? 0 : t);
+      assert_int_equal(it_seek(m, (const uint8_t *)k, t < 0 ? 0 : 5), LSM_OK);
+      pos = 0;
+      while (pos < en && ek[pos] < t) pos++;
+      if (pos == en) pos = -1;
+    } else if (r == 1) {
+      it_seek_first(m);
+      pos = en ? 0 : -1;
+    } else if (r == 2) {
+      it_seek_last(m);
+      pos = en - 1;
+    } else if (pos >= 0 && r < 6) {
+      assert_int_equal(it_next(m), LSM_OK);
+      pos = pos + 1 < en ? pos + 1 : -1;
+    } else if (pos >= 0) {
+      assert_int_equal(it_prev(m), LSM_OK);
+      pos = pos - 1;
+    }
+    if (pos < 0) {
+      if (it_valid(m)) fail_msg("seed %llu op %d: valid, expected end", (unsigned long long)seed, op);
+      continue;
+    }
+    if (!it_valid(m)) fail_msg("seed %llu op %d: not valid, expected k%04d", (unsigned long long)seed, op, ek[pos]);
+    const uint8_t *kk, *vv;
+    size_t kn, vn;
+    it_key(m, &kk, &kn);
+    it_value(m, &vv, &vn);
+    fmt_key(k, ek[pos]);
+    char v[16];
+    snprintf(v, sizeof v, "s%d", exp_src[ek[pos]]);
+    if (kn != 5 || memcmp(kk, k, 5) || vn != 2 || memcmp(vv, v, 2))
+      fail_msg("seed %llu op %d: got %.*s=%.*s want %s=%s", (unsigned long long)seed, op, (int)kn,
+               (const char *)kk, (int)vn, (const char *)vv, k, v);
+  }
+  assert_int_equal(it_status(m), LSM_OK);
+  it_free(m);
+}
+
+static void test_merge_random(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 300; seed++) merge_round(seed);
+}
+
+static void test_merge_empty(void **state) {
+  (void)state;
+  it_iter *m;
+  assert_int_equal(merge_new(it_bytes_cmp, NULL, 0, &m), LSM_OK);
+  it_seek_first(m);
+  assert_false(it_valid(m));
+  it_seek_last(m);
+  assert_false(it_valid(m));
+  it_free(m);
+}
+
+static void test_merge_error(void **state) {
+  (void)state;
+  vec_kv *a = malloc(sizeof(vec_kv) * 3), *b = malloc(sizeof(vec_kv) * 3);
+  vec_set(&a[0], "a", 1, "1", 1);
+  vec_set(&a[1], "c", 1, "1", 1);
+  vec_set(&a[2], "e", 1, "1", 1);
+  vec_set(&b[0], "b", 1, "2", 1);
+  vec_set(&b[1], "d", 1, "2", 1);
+  vec_set(&b[2], "f", 1, "2", 1);
+  it_iter *src[2] = {vec_iter_new(it_bytes_cmp, a, 3), vec_iter_new(it_bytes_cmp, b, 3)};
+  ((vec_iter *)src[1])->fail_at = 1; /* "d" is unreadable */
+  it_iter *m;
+  assert_int_equal(merge_new(it_bytes_cmp, src, 2, &m), LSM_OK);
+  assert_int_equal(it_seek_first(m), LSM_OK);
+  assert_int_equal(it_next(m), LSM_OK); /* at "b" */
+  assert_int_equal(it_next(m), LSM_CORRUPT); /* moving b onto "d" fails */
+  assert_false(it_valid(m));
+  assert_int_equal(it_status(m), LSM_CORRUPT);
+  assert_int_equal(it_seek_first(m), LSM_CORRUPT); /* sticky */
+  it_free(m);
+}
+
+/* ---- dbiter --------------------------------------------------------------------------------- */
+
+#define DK 40
+#define DN 400
+
+static int ikey_cmp_fn(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return ikey_cmp(a, an, b, bn); }
+
+static void dbi_round(uint64_t seed) {
+  rng_state = seed * 11400714819323198485ull + 7;
+  int nops = 1 + (int)(rnd() % DN);
+  int key[DN + 1], type[DN + 1];
+  for (int s = 1; s <= nops; s++) {
+    key[s] = (int)(rnd() % DK);
+    type[s] = rnd() % 10 < 7 ? IKEY_VAL : IKEY_DEL;
+  }
+  uint64_t snap = rnd() % 3 == 0 ? (uint64_t)nops : rnd() % (uint64_t)(nops + 1);
+  /* model: newest version <= snap per key */
+  int vis_seq[DK];
+  for (int i = 0; i < DK; i++) vis_seq[i] = 0;
+  for (int s = 1; s <= (int)snap; s++) vis_seq[key[s]] = type[s] == IKEY_VAL ? s : 0;
+  int lo = rnd() % 3 == 0 ? (int)(rnd() % DK) : -1;
+  int hi = rnd() % 3 == 0 ? (int)(rnd() % (DK + 1)) : -1;
+  int ek[DK], en = 0;
+  for (int i = 0; i < DK; i++)
+    if (vis_seq[i] && (lo < 0 || i >= lo) && (hi < 0 || i < hi)) ek[en++] = i;
+
+  /* the versions, spread over 3 sources */
+  int ns = 3;
+  vec_kv *kv[3];
+  int kn[3] = {0, 0, 0};
+  for (int s = 0; s < ns; s++) kv[s] = malloc(sizeof(vec_kv) * (DN + 1));
+  for (int s = 1; s <= nops; s++) {
+    int which = (int)(rnd() % 3);
+    char k[8];
+    uint8_t ik[16];
+    fmt_key(k, key[s]);
+    size_t n = ikey_encode(ik, (const uint8_t *)k, 5, (uint64_t)s, type[s]);
+    char v[12];
+    int vn = snprintf(v, sizeof v, "v%d", s);
+    vec_set(&kv[which][kn[which]++], ik, n, v, type[s] == IKEY_VAL ? (size_t)vn : 0);
+  }
+  it_iter *src[3];
+  for (int s = 0; s < ns; s++) src[s] = vec_iter_new(ikey_cmp_fn, kv[s], kn[s]);
+  it_iter *m, *d;
+  assert_int_equal(merge_new(ikey_cmp_fn, src, ns, &m), LSM_OK);
+  char lob[8], hib[8];
+  fmt_key(lob, lo);
+  fmt_key(hib, hi);
+  assert_int_equal(dbi_new(m, snap, lo >= 0 ? (uint8_t *)lob : NULL, 5, hi >= 0 ? (uint8_t *)hib : NULL,
+                           5, NULL, NULL, &d),
+                   LSM_OK);
+  int pos = -1;
+  for (int op = 0; op < 400; op++) {
+    int r = (int)(rnd() % 12);
+    char k[8];
+    int t = (int)(rnd() % (DK + 2)) - 1;
+    fmt_key(k, t < 0 ? 0 : t);
+    if (r == 0) {
+      assert_int_equal(it_seek(d, (const uint8_t *)k, t < 0 ? 0 : 5), LSM_OK);
+      pos = 0;
+      while (pos < en && ek[pos] < t) pos++;
+      if (pos == en) pos = -1;
+    } else if (r == 1) {
+      assert_int_equal(dbi_seek_for_prev(d, (const uint8_t *)k, t < 0 ? 0 : 5), LSM_OK);
+      pos = en - 1;
+      while (pos >= 0 && ek[pos] > t) pos--;
+    } else if (r == 2) {
+      it_seek_first(d);
+      pos = en ? 0 : -1;
+    } else if (r == 3) {
+      it_seek_last(d);
+      pos = en - 1;
+    } else if (pos >= 0 && r < 8) {
+      assert_int_equal(it_next(d), LSM_OK);
+      pos = pos + 1 < en ? pos + 1 : -1;
+    } else if (pos >= 0) {
+      assert_int_equal(it_prev(d), LSM_OK);
+      pos = pos - 1;
+    }
+    if (pos < 0) {
+      if (it_valid(d)) fail_msg("seed %llu op %d r %d: valid, expected end", (unsigned long long)seed, op, r);
+      continue;
+    }
+    if (!it_valid(d))
+      fail_msg("seed %llu op %d r %d: not valid, expected k%04d", (unsigned long long)seed, op, r, ek[pos]);
+    const uint8_t *kk, *vv;
+    size_t kl, vl;
+    it_key(d, &kk, &kl);
+    it_value(d, &vv, &vl);
+    char v[12];
+    fmt_key(k, ek[pos]);
+    int vn = snprintf(v, sizeof v, "v%d", vis_seq[ek[pos]]);
+    if (kl != 5 || memcmp(kk, k, 5) || vl != (size_t)vn || memcmp(vv, v, vl))
+      fail_msg("seed %llu op %d r %d: got %.*s=%.*s want %s=%s", (unsigned long long)seed, op, r,
+               (int)kl, (const char *)kk, (int)vl, (const char *)vv, k, v);
+  }
+  it_free(d);
+}
+
+static void test_dbiter_random(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 1000; seed++) dbi_round(seed);
+}
+
+static int released;
+static void on_release(void *arg) { released += *(int *)arg; }
+
+static void test_dbiter_release(void **state) {
+  (void)state;
+  it_iter *m, *d;
+  assert_int_equal(merge_new(ikey_cmp_fn, NULL, 0, &m), LSM_OK);
+  int one = 1;
+  released = 0;
+  assert_int_equal(dbi_new(m, 5, NULL, 0, NULL, 0, on_release, &one, &d), LSM_OK);
+  it_seek_first(d);
+  assert_false(it_valid(d));
+  it_free(d);
+  assert_int_equal(released, 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_merge_random),
+      cmocka_unit_test(test_merge_empty),
+      cmocka_unit_test(test_merge_error),
+      cmocka_unit_test(test_dbiter_random),
+      cmocka_unit_test(test_dbiter_release),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,896 @@
+/* Tests of engine/sst.c: build / open / iterate both ways / seek, zstd on and off, point
+** lookups (hit, miss, bloom skip), properties, the batched multiget path, read-ahead scans,
+** direct IO, and a flipped byte in every block of a table (data, filter, properties, index,
+** footer) reported as LSM_CORRUPT by open, get, iteration or verify, never returned as data.
+** Every case runs on both fio backends (sync and uring). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bloom.h"
+#include "cache.h"
+#include "fio.h"
+#include "ikey.h"
+#include "mm.h"
+#include "sst.h"
+#include "status.h"
+
+/* ---- the model: entries of a table, sorted by ikey_cmp ---- */
+
+typedef struct ent {
+  uint8_t k[32];
+  size_t kn;
+  uint8_t *v;
+  size_t vn;
+} ent;
+
+typedef struct model {
+  ent *e;
+  size_t n;
+} model;
+
+/* User keys "key%08d" of 3*i (gaps for misses); 1-3 versions each, newest first; every 7th
+** key's newest version is a tombstone; values compressible, of varied length, some large. */
+static void model_make(model *m, int nkeys, int big) {
+  m->e = calloc((size_t)nkeys * 3, sizeof *m->e);
+  m->n = 0;
+  for (int i = 0; i < nkeys; i++) {
+    char uk[16];
+    int un = sprintf(uk, "key%08d", 3 * i);
+    int nv = 1 + i % 3;
+    for (int j = nv - 1; j >= 0; j--) {
+      ent *e = &m->e[m->n++];
+      int type = (i % 7 == 0 && j == nv - 1) ? IKEY_DEL : IKEY_VAL;
+      e->kn = ikey_encode(e->k, (uint8_t *)uk, (size_t)un, (uint64_t)(4 * i + j + 1), type);
+      size_t vn = type == IKEY_DEL ? 0 : (size_t)(10 + (i * 13) % 90);
+      if (big && i % 500 == 1 && type == IKEY_VAL) vn = 100000; /* spans many block sizes */
+      e->v = malloc(vn + 1);
+      for (size_t x = 0; x < vn; x++) e->v[x] = (uint8_t)("abcdefgh"[(x + (size_t)i) % 8]);
+      if (vn >= 8) memcpy(e->v, &i, sizeof i);
+      e->vn = vn;
+    }
+  }
+}
+
+static void model_free(model *m) {
+  for (size_t i = 0; i < m->n; i++) free(m->e[i].v);
+  free(m->e);
+}
+
+/* Index of the first entry >= key, or m->n. */
+static size_t model_lower(const model *m, const uint8_t *k, size_t kn) {
+  size_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (ikey_cmp(m->e[mid].k, m->e[mid].kn, k, kn) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* ---- environment per backend ---- */
+
+static const int backends[] = {FIO_SYNC, FIO_URING};
+#define NBACKENDS 2
+
+static fio_env *env_for(int backend) {
+  fio_env *env;
+  int rc = fio_env_new(backend, &env);
+  if (rc) fail_msg("fio_env_new(%d): %s", backend, st_errmsg());
+  return env;
+}
+
+static void build(fio_env *env, const char *path, const model *m, const sst_options *o,
+                  sst_props *props_copy) {
+  fio_delete(env, path); /* may not exist */
+  fio_file *f;
+  assert_int_equal(fio_create(env, path, FIO_WRONLY, &f), LSM_OK);
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(f, o, &b), LSM_OK);
+  for (size_t i = 0; i < m->n; i++) {
+    int rc = sst_builder_add(b, m->e[i].k, m->e[i].kn, m->e[i].v, m->e[i].vn);
+    if (rc) fail_msg("add %zu: %s", i, st_errmsg());
+  }
+  sst_props p;
+  assert_int_equal(sst_builder_finish(b, &p), LSM_OK);
+  if (props_copy) *props_copy = p; /* key pointers die with the builder: compare now */
+  assert_int_equal(p.entries, m->n);
+  if (m->n) {
+    assert_int_equal(p.smallest_n, m->e[0].kn);
+    assert_memory_equal(p.smallest, m->e[0].k, p.smallest_n);
+    assert_int_equal(p.largest_n, m->e[m->n - 1].kn);
+    assert_memory_equal(p.largest, m->e[m->n - 1].k, p.largest_n);
+  }
+  uint64_t size;
+  assert_int_equal(fio_size(f, &size), LSM_OK);
+  assert_int_equal(size, p.file_size);
+  sst_builder_free(b);
+  assert_int_equal(fio_close(f), LSM_OK);
+}
+
+static void check_entry(it_iter *it, const ent *e) {
+  assert_true(it_valid(it));
+  const uint8_t *k, *v;
+  size_t kn, vn;
+  it_key(it, &k, &kn);
+  it_value(it, &v, &vn);
+  assert_int_equal(kn, e->kn);
+  assert_memory_equal(k, e->k, kn);
+  assert_int_equal(vn, e->vn);
+  if (vn) assert_memory_equal(v, e->v, vn);
+}
+
+static void check_iter_all(sst_reader *r, const model *m, size_t readahead) {
+  it_iter *it;
+  assert_int_equal(sst_iter_new(r, readahead, &it), LSM_OK);
+  assert_false(it_valid(it));
+  assert_int_equal(it_seek_first(it), LSM_OK);
+  for (size_t i = 0; i < m->n; i++) {
+    check_entry(it, &m->e[i]);
+    assert_int_equal(it_next(it), LSM_OK);
+  }
+  assert_false(it_valid(it));
+  assert_int_equal(it_seek_last(it), LSM_OK);
+  for (size_t i = m->n; i-- > 0;) {
+    check_entry(it, &m->e[i]);
+    assert_int_equal(it_prev(it), LSM_OK);
+  }
+  assert_false(it_valid(it));
+  assert_int_equal(it_status(it), LSM_OK);
+  /* seeks to present and absent keys at various snapshots, then a few steps both ways */
+  unsigned seed = 42;
+  for (int t = 0; t < 2000; t++) {
+    uint8_t k[32];
+    char uk[16];
+    int ui = rand_r(&seed) % (int)(m->n + 10);
+    int un = sprintf(uk, "key%08d", ui);
+    size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, (uint64_t)(rand_r(&seed) % (m->n * 2)));
+    assert_int_equal(it_seek(it, k, kn), LSM_OK);
+    size_t want = model_lower(m, k, kn);
+    if (want == m->n) {
+      assert_false(it_valid(it));
+      continue;
+    }
+    check_entry(it, &m->e[want]);
+    if (t % 5 == 0) {
+      if (want > 0) {
+        assert_int_equal(it_prev(it), LSM_OK);
+        check_entry(it, &m->e[want - 1]);
+        assert_int_equal(it_next(it), LSM_OK);
+      }
+      check_entry(it, &m->e[want]);
+      assert_int_equal(it_next(it), LSM_OK);
+      if (want + 1 < m->n) check_entry(it, &m->e[want + 1]);
+      else assert_false(it_valid(it));
+    }
+  }
+  assert_int_equal(it_status(it), LSM_OK);
+  it_free(it);
+}
+
+/* What sst_get must answer for seek key (uk, seq). */
+static const ent *model_get(const model *m, const uint8_t *k, size_t kn) {
+  size_t i = model_lower(m, k, kn);
+  if (i == m->n) return NULL;
+  if (it_bytes_cmp(m->e[i].k, m->e[i].kn - 8, k, kn - 8) != 0) return NULL;
+  return &m->e[i];
+}
+
+static void check_gets(sst_reader *r, const model *m, int nkeys) {
+  cd_buf fk = {0}, fv = {0};
+  for (int i = 0; i < 3 * nkeys + 3; i++) {
+    uint8_t k[32];
+    char uk[16];
+    int un = sprintf(uk, "key%08d", i);
+    size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, (uint64_t)((i * 7) % (4 * nkeys + 8)));
+    const ent *want = model_get(m, k, kn);
+    int rc = sst_get(r, k, kn, &fk, &fv);
+    if (!want) {
+      if (rc != LSM_NOTFOUND) fail_msg("key %d: rc %d (%s), want NOTFOUND", i, rc, st_errmsg());
+      continue;
+    }
+    if (rc) fail_msg("key %d: rc %d (%s)", i, rc, st_errmsg());
+    assert_int_equal(fk.n, want->kn);
+    assert_memory_equal(fk.p, want->k, fk.n);
+    assert_int_equal(fv.n, want->vn);
+    if (fv.n) assert_memory_equal(fv.p, want->v, fv.n);
+  }
+  cd_buf_free(&fk);
+  cd_buf_free(&fv);
+}
+
+static void test_roundtrip(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 5000, 1);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    for (int comp = 0; comp < 2; comp++) {
+      sst_options o = {.block_size = 1024, .compression = comp, .compression_level = 3, .bloom_bits = 10};
+      sst_props bp;
+      build(env, "t.sst", &m, &o, &bp);
+      cache *c;
+      assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+      sst_read_options ro = {.cache = c};
+      sst_reader *r;
+      int rc = sst_open(env, "t.sst", 7, &ro, &r);
+      if (rc) fail_msg("open: %s", st_errmsg());
+      const sst_props *p = sst_reader_props(r);
+      assert_int_equal(p->entries, m.n);
+      assert_int_equal(p->deletions, bp.deletions);
+      assert_true(p->deletions > 0);
+      assert_int_equal(p->raw_key_bytes, bp.raw_key_bytes);
+      assert_int_equal(p->raw_value_bytes, bp.raw_value_bytes);
+      assert_int_equal(p->min_seq, 1);
+      assert_int_equal(p->max_seq, bp.max_seq);
+      assert_int_equal(p->data_blocks, bp.data_blocks);
+      assert_true(p->data_blocks > 100);
+      assert_int_equal(p->compression, (uint32_t)comp);
+      assert_int_equal(p->bloom_bits, 10);
+      assert_int_equal(p->smallest_n, m.e[0].kn);
+      assert_memory_equal(p->smallest, m.e[0].k, p->smallest_n);
+      assert_memory_equal(p->largest, m.e[m.n - 1].k, p->largest_n);
+      assert_int_equal(sst_reader_file_size(r), bp.file_size);
+      assert_int_equal(sst_reader_file_number(r), 7);
+      if (comp) assert_true(p->data_bytes < p->raw_key_bytes + p->raw_value_bytes);
+      check_iter_all(r, &m, 0);
+      check_iter_all(r, &m, 64 * 1024); /* read-ahead path */
+      check_gets(r, &m, 5000);
+      char *rep;
+      assert_int_equal(sst_verify(r, &rep), LSM_OK);
+      assert_string_equal(rep, "ok");
+      mm_free(rep);
+      cache_stats cs;
+      cache_get_stats(c, &cs);
+      assert_true(cs.hits > 0 && cs.misses > 0);
+      sst_close(r);
+      cache_erase_file(c, 7);
+      cache_free(c);
+    }
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
+static void test_get_bloom_cache(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 3000, 0);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    sst_options o = {.block_size = 4096, .compression = 1, .bloom_bits = 10};
+    build(env, "g.sst", &m, &o, NULL);
+    cache *c;
+    assert_int_equal(cache_new(8 << 20, &c), LSM_OK);
+    sst_counters ctr = {0};
+    sst_read_options ro = {.cache = c, .counters = &ctr};
+    sst_reader *r;
+    assert_int_equal(sst_open(env, "g.sst", 1, &ro, &r), LSM_OK);
+    assert_ptr_equal(sst_reader_counters(r), &ctr);
+    /* misses on absent user keys: the bloom filter answers nearly all without IO */
+    cd_buf fk = {0}, fv = {0};
+    uint64_t br0 = ctr.blocks_read;
+    for (int i = 0; i < 3000; i++) {
+      uint8_t k[32];
+      char uk[16];
+      int un = sprintf(uk, "key%08d", 3 * i + 1);
+      size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, IKEY_MAX_SEQ);
+      assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_NOTFOUND);
+    }
+    assert_int_equal(ctr.bloom_checked, 3000);
+    assert_true(ctr.bloom_useful >= 2900);
+    assert_true(ctr.blocks_read - br0 <= 100);
+    /* hits: first pass reads blocks, second pass is served by the cache */
+    check_gets(r, &m, 3000);
+    uint64_t br1 = ctr.blocks_read;
+    check_gets(r, &m, 3000);
+    assert_int_equal(ctr.blocks_read, br1);
+    /* a present key found, an older snapshot sees the older version, a too-old one nothing */
+    uint8_t k[32];
+    size_t kn = ikey_seek_key(k, (const uint8_t *)"key00000006", 11, IKEY_MAX_SEQ); /* i=2: seqs 9,10,11 */
+    assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_OK);
+    assert_int_equal(ikey_seq(fk.p, fk.n), 11);
+    kn = ikey_seek_key(k, (const uint8_t *)"key00000006", 11, 10);
+    assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_OK);
+    assert_int_equal(ikey_seq(fk.p, fk.n), 10);
+    kn = ikey_seek_key(k, (const uint8_t *)"key00000006", 11, 8);
+    assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_NOTFOUND);
+    /* a tombstone is returned as such: the caller interprets it */
+    kn = ikey_seek_key(k, (const uint8_t *)"key00000000", 11, IKEY_MAX_SEQ);
+    assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_OK);
+    assert_int_equal(ikey_type(fk.p, fk.n), IKEY_DEL);
+    cd_buf_free(&fk);
+    cd_buf_free(&fv);
+    sst_close(r);
+    /* no cache and no filter work too */
+    o.bloom_bits = 0;
+    build(env, "g.sst", &m, &o, NULL);
+    assert_int_equal(sst_open(env, "g.sst", 2, NULL, &r), LSM_OK);
+    check_gets(r, &m, 3000);
+    check_iter_all(r, &m, 0);
+    assert_int_equal(sst_reader_counters(r)->bloom_checked, 0);
+    sst_close(r);
+    /* capacity-0 cache */
+    cache *c0;
+    assert_int_equal(cache_new(0, &c0), LSM_OK);
+    ro.cache = c0;
+    assert_int_equal(sst_open(env, "g.sst", 3, &ro, &r), LSM_OK);
+    check_gets(r, &m, 3000);
+    check_iter_all(r, &m, 0);
+    sst_close(r);
+    cache_free(c0);
+    cache_free(c);
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
+static void test_multiget(void **state) {
+  (void)state;
+  model m1, m2;
+  model_make(&m1, 4000, 0);
+  model_make(&m2, 1000, 0);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    for (int direct = 0; direct < 2; direct++) {
+      sst_options o = {.block_size = 2048, .compression = direct, .bloom_bits = 10};
+      build(env, "a.sst", &m1, &o, NULL);
+      build(env, "b.sst", &m2, &o, NULL);
+      cache *c;
+      assert_int_equal(cache_new(4 << 20, &c), LSM_OK);
+      sst_read_options ro = {.cache = c, .direct_io = direct};
+      sst_reader *ra, *rb;
+      assert_int_equal(sst_open(env, "a.sst", 1, &ro, &ra), LSM_OK);
+      assert_int_equal(sst_open(env, "b.sst", 2, &ro, &rb), LSM_OK);
+      /* 300 keys: some in both tables, some absent, some repeated (same block twice) */
+      enum { N = 300 };
+      uint8_t keys[N][32];
+      size_t kns[N];
+      sst_fetch req[2 * N];
+      int nreq = 0, which[2 * N];
+      unsigned seed = 99;
+      for (int i = 0; i < N; i++) {
+        char uk[16];
+        int ui = i < 20 ? 30 : rand_r(&seed) % 12100;
+        int un = sprintf(uk, "key%08d", ui);
+        kns[i] = ikey_seek_key(keys[i], (uint8_t *)uk, (size_t)un, IKEY_MAX_SEQ);
+        sst_reader *rs[2] = {ra, rb};
+        for (int t = 0; t < 2; t++) {
+          sst_bhandle h;
+          int rc = sst_locate(rs[t], keys[i], kns[i], &h);
+          if (rc == LSM_NOTFOUND) continue;
+          assert_int_equal(rc, LSM_OK);
+          req[nreq].r = rs[t];
+          req[nreq].h = h;
+          which[nreq++] = i;
+        }
+      }
+      assert_true(nreq > N / 2);
+      /* warm one block so the batch mixes hits and misses */
+      cd_buf fk = {0}, fv = {0}, gk = {0}, gv = {0};
+      sst_get(ra, keys[N - 1], kns[N - 1], &fk, &fv);
+      assert_int_equal(sst_fetch_blocks(req, nreq), LSM_OK);
+      for (int j = 0; j < nreq; j++) {
+        int i = which[j];
+        assert_int_equal(req[j].rc, LSM_OK);
+        int rc1 = sst_block_get(&req[j].blk, keys[i], kns[i], &fk, &fv);
+        int rc2 = sst_get(req[j].r, keys[i], kns[i], &gk, &gv);
+        assert_int_equal(rc1, rc2);
+        if (rc1 == LSM_OK) {
+          assert_int_equal(fk.n, gk.n);
+          assert_memory_equal(fk.p, gk.p, fk.n);
+          assert_int_equal(fv.n, gv.n);
+          if (fv.n) assert_memory_equal(fv.p, gv.p, fv.n);
+        }
+      }
+      for (int j = 0; j < nreq; j++) sst_block_release(&req[j].blk);
+      /* without a cache: duplicates each get their own block */
+      sst_close(ra);
+      assert_int_equal(sst_open(env, "a.sst", 1, NULL, &ra), LSM_OK);
+      int na = 0;
+      for (int j = 0; j < nreq; j++)
+        if (req[j].r != rb) {
+          req[na] = req[j];
+          req[na].r = ra;
+          which[na++] = which[j];
+        }
+      assert_int_equal(sst_fetch_blocks(req, na), LSM_OK);
+      for (int j = 0; j < na; j++) {
+        int i = which[j];
+        int rc1 = sst_block_get(&req[j].blk, keys[i], kns[i], &fk, &fv);
+        int rc2 = sst_get(ra, keys[i], kns[i], &gk, &gv);
+        assert_int_equal(rc1, rc2);
+        sst_block_release(&req[j].blk);
+      }
+      /* a bad handle fails its own request only */
+      req[0].r = ra;
+      req[0].h.off = 1ull << 40;
+      req[1].r = ra;
+      assert_int_equal(sst_fetch_blocks(req, 2), LSM_CORRUPT);
+      assert_int_equal(req[0].rc, LSM_CORRUPT);
+      assert_int_equal(req[1].rc, LSM_OK);
+      sst_block_release(&req[0].blk);
+      sst_block_release(&req[1].blk);
+      cd_buf_free(&fk);
+      cd_buf_free(&fv);
+      cd_buf_free(&gk);
+      cd_buf_free(&gv);
+      sst_close(ra);
+      sst_close(rb);
+      cache_free(c);
+    }
+    fio_env_free(env);
+  }
+  model_free(&m1);
+  model_free(&m2);
+}
+
+static void test_direct_io(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 3000, 1);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    sst_options o = {.block_size = 4096, .compression = 1, .bloom_bits = 10};
+    build(env, "d.sst", &m, &o, NULL);
+    cache *c;
+    assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+    sst_read_options ro = {.cache = c, .direct_io = 1};
+    sst_reader *r;
+    assert_int_equal(sst_open(env, "d.sst", 5, &ro, &r), LSM_OK);
+    if (!sst_reader_direct(r)) { /* only legitimate where the filesystem refuses O_DIRECT */
+      fio_file *df;
+      assert_int_not_equal(fio_open(env, "d.sst", FIO_RDONLY | FIO_DIRECT, &df), LSM_OK);
+      print_message("O_DIRECT unsupported here: buffered fallback tested\n");
+    }
+    check_iter_all(r, &m, 0);
+    check_iter_all(r, &m, 100 * 1000); /* unaligned read-ahead size */
+    check_gets(r, &m, 3000);
+    char *rep;
+    assert_int_equal(sst_verify(r, &rep), LSM_OK);
+    mm_free(rep);
+    sst_close(r);
+    cache_free(c);
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
+static void test_empty_and_misuse(void **state) {
+  (void)state;
+  fio_env *env = env_for(FIO_SYNC);
+  model m = {0};
+  sst_options o = {.bloom_bits = 10, .compression = 1};
+  build(env, "e.sst", &m, &o, NULL);
+  sst_reader *r;
+  assert_int_equal(sst_open(env, "e.sst", 1, NULL, &r), LSM_OK);
+  assert_int_equal(sst_reader_props(r)->entries, 0);
+  it_iter *it;
+  assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+  assert_int_equal(it_seek_first(it), LSM_OK);
+  assert_false(it_valid(it));
+  assert_int_equal(it_seek_last(it), LSM_OK);
+  assert_false(it_valid(it));
+  uint8_t k[32];
+  size_t kn = ikey_seek_key(k, (const uint8_t *)"a", 1, 5);
+  assert_int_equal(it_seek(it, k, kn), LSM_OK);
+  assert_false(it_valid(it));
+  it_free(it);
+  cd_buf fk = {0}, fv = {0};
+  assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_NOTFOUND);
+  char *rep;
+  assert_int_equal(sst_verify(r, &rep), LSM_OK);
+  mm_free(rep);
+  sst_close(r);
+  /* out-of-order and invalid keys are refused */
+  fio_file *f;
+  fio_delete(env, "x.sst");
+  assert_int_equal(fio_create(env, "x.sst", FIO_WRONLY, &f), LSM_OK);
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(f, NULL, &b), LSM_OK);
+  uint8_t k2[32];
+  size_t kn2 = ikey_encode(k2, (const uint8_t *)"b", 1, 5, IKEY_VAL);
+  assert_int_equal(sst_builder_add(b, k2, kn2, NULL, 0), LSM_OK);
+  assert_int_equal(sst_builder_add(b, k, kn, NULL, 0), LSM_MISUSE); /* "a" < "b" */
+  assert_int_equal(sst_builder_add(b, k2, kn2, NULL, 0), LSM_MISUSE); /* equal */
+  assert_int_equal(sst_builder_add(b, k2, 3, NULL, 0), LSM_MISUSE);   /* too short */
+  sst_builder_free(b);
+  fio_close(f);
+  /* not a table */
+  assert_int_equal(sst_open(env, "x.sst", 1, NULL, &r), LSM_CORRUPT);
+  assert_int_equal(sst_open(env, "missing.sst", 1, NULL, &r), LSM_CANTOPEN);
+  cd_buf_free(&fk);
+  cd_buf_free(&fv);
+  fio_env_free(env);
+}
+
+/* ---- corruption ---- */
+
+typedef struct region {
+  uint64_t off, len; /* stored block incl. trailer, or the footer */
+  const char *what;
+} region;
+
+/* Find every block of the (intact) table: data blocks from the index, metadata from the
+** footer. */
+static int regions_of(const uint8_t *file, size_t n, region *out, int max) {
+  const uint8_t *ft = file + n - SST_FOOTER;
+  uint64_t io = cd_get_fixed64(ft), is = cd_get_fixed64(ft + 8);
+  uint64_t fo = cd_get_fixed64(ft + 16), fs = cd_get_fixed64(ft + 24);
+  uint64_t po = cd_get_fixed64(ft + 32), ps = cd_get_fixed64(ft + 40);
+  int k = 0;
+  out[k++] = (region){n - SST_FOOTER, SST_FOOTER, "footer"};
+  out[k++] = (region){io, is + BLK_TRAILER, "index"};
+  out[k++] = (region){po, ps + BLK_TRAILER, "properties"};
+  if (fs) out[k++] = (region){fo, fs + BLK_TRAILER, "filter"};
+  blk_block ib;
+  assert_int_equal(blk_parse(file + io, (size_t)is, &ib), LSM_OK);
+  blk_iter it;
+  blk_iter_init(&it, &ib, ikey_cmp, 8);
+  for (it_seek_first(&it.base); it_valid(&it.base) && k < max; it_next(&it.base)) {
+    const uint8_t *v;
+    size_t vn;
+    it_value(&it.base, &v, &vn);
+    uint64_t off, sz;
+    const uint8_t *p = cd_get_varint64(v, v + vn, &off);
+    cd_get_varint64(p, v + vn, &sz);
+    out[k++] = (region){off, sz + BLK_TRAILER, "data"};
+  }
+  blk_iter_fini(&it);
+  return k;
+}
+
+/* Open + full scans + every get + verify on the corrupted file. Returns 1 if any reported
+** LSM_CORRUPT; fails the test if wrong data comes back or another error appears. */
+static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fileno) {
+  sst_read_options ro = {.cache = c};
+  sst_reader *r;
+  int rc = sst_open(env, "c.sst", fileno, &ro, &r);
+  if (rc == LSM_CORRUPT) {
+    assert_non_null(strstr(st_errmsg(), "c.sst"));
+    return 1;
+  }
+  assert_int_equal(rc, LSM_OK);
+  int corrupt = 0;
+  for (int ra = 0; ra < 2; ra++) {
+    it_iter *it;
+    assert_int_equal(sst_iter_new(r, ra ? 8192 : 0, &it), LSM_OK);
+    size_t i = 0;
+    for (rc = it_seek_first(it); !rc && it_valid(it); rc = it_next(it)) {
+      assert_true(i < m->n);
+      check_entry(it, &m->e[i++]); /* never wrong data */
+    }
+    if (rc == LSM_CORRUPT) corrupt = 1;
+    else assert_int_equal(i, m->n);
+    assert_int_equal(rc, it_status(it));
+    size_t j = m->n;
+    for (rc = it_seek_last(it); !rc && it_valid(it); rc = it_prev(it)) check_entry(it, &m->e[--j]);
+    if (rc == LSM_CORRUPT) corrupt = 1;
+    it_free(it);
+  }
+  cd_buf fk = {0}, fv = {0};
+  for (int i = 0; i < 3 * nkeys; i += 3) {
+    uint8_t k[32];
+    char uk[16];
+    int un = sprintf(uk, "key%08d", i);
+    size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, IKEY_MAX_SEQ);
+    rc = sst_get(r, k, kn, &fk, &fv);
+    const ent *want = model_get(m, k, kn);
+    if (rc == LSM_CORRUPT) {
+      corrupt = 1;
+      continue;
+    }
+    if (rc == LSM_NOTFOUND) {
+      /* a damaged filter may only say "absent" if it is detected elsewhere; count it */
+      if (want) corrupt |= 2;
+      continue;
+    }
+    assert_int_equal(rc, LSM_OK);
+    assert_non_null(want);
+    assert_int_equal(fv.n, want->vn);
+    if (fv.n) assert_memory_equal(fv.p, want->v, fv.n);
+  }
+  cd_buf_free(&fk);
+  cd_buf_free(&fv);
+  char *rep = NULL;
+  rc = sst_verify(r, &rep);
+  if (rc == LSM_CORRUPT) {
+    corrupt = 1;
+    assert_non_null(strstr(rep, "c.sst"));
+  } else {
+    assert_int_equal(rc, LSM_OK);
+  }
+  mm_free(rep);
+  sst_close(r);
+  cache_erase_file(c, fileno);
+  if (corrupt & 2) fail_msg("a present key was reported absent and nothing flagged corruption");
+  return corrupt;
+}
+
+static void test_corruption(void **state) {
+  (void)state;
+  const int nkeys = 600;
+  model m;
+  model_make(&m, nkeys, 0);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    for (int comp = 0; comp < 2; comp++) {
+      sst_options o = {.block_size = 1024, .compression = comp, .bloom_bits = 10};
+      build(env, "c.sst", &m, &o, NULL);
+      fio_file *f;
+      assert_int_equal(fio_open(env, "c.sst", FIO_RDWR, &f), LSM_OK);
+      uint64_t n;
+      assert_int_equal(fio_size(f, &n), LSM_OK);
+      uint8_t *file = malloc(n);
+      size_t got;
+      assert_int_equal(fio_read_at(f, 0, file, n, &got), LSM_OK);
+      assert_int_equal(got, n);
+      region reg[512];
+      int nr = regions_of(file, (size_t)n, reg, 512);
+      assert_true(nr > 10);
+      cache *c;
+      assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+      uint64_t fileno = 100;
+      int flips = 0;
+      for (int i = 0; i < nr; i++) {
+        /* first byte, a middle byte, last content byte, the type byte, a checksum byte */
+        uint64_t pos[5] = {0, reg[i].len / 2, reg[i].len - 6, reg[i].len - 5, reg[i].len - 1};
+        for (int p = 0; p < 5; p++) {
+          uint64_t at = reg[i].off + pos[p];
+          uint8_t orig = file[at], bad = (uint8_t)(orig ^ (1u << (p + i) % 8));
+          assert_int_equal(fio_write_at(f, at, &bad, 1), LSM_OK);
+          int rc = probe(env, &m, nkeys, c, fileno++);
+          if (!rc)
+            fail_msg("backend %d comp %d: flip of byte %llu of %s block at %llu not detected", b, comp,
+                     (unsigned long long)pos[p], reg[i].what, (unsigned long long)reg[i].off);
+          assert_int_equal(fio_write_at(f, at, &orig, 1), LSM_OK);
+          flips++;
+        }
+      }
+      /* and intact again */
+      assert_int_equal(probe(env, &m, nkeys, c, fileno++), 0);
+      /* truncated files */
+      for (uint64_t cut = 0; cut < n; cut += n / 7 + 1) {
+        assert_int_equal(fio_truncate(f, cut), LSM_OK);
+        int rc = probe(env, &m, nkeys, c, fileno++);
+        assert_int_equal(rc, 1);
+        assert_int_equal(fio_write_at(f, 0, file, (size_t)n), LSM_OK);
+      }
+      print_message("backend %s comp %d: %d blocks, %d flips detected\n", fio_env_name(env), comp,
+                    nr, flips);
+      cache_free(c);
+      free(file);
+      fio_close(f);
+    }
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
+/* Read errors surface as IO errors, never as data. */
+static void test_io_faults(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 2000, 0);
+  fio_env *inner = env_for(FIO_SYNC), *env;
+  assert_int_equal(fio_env_fault(inner, &env), LSM_OK);
+  sst_options o = {.block_size = 1024, .compression = 1, .bloom_bits = 10};
+  build(env, "f.sst", &m, &o, NULL);
+  sst_reader *r;
+  /* open: footer read fails, then metadata read fails */
+  for (long nth = 1; nth <= 2; nth++) {
+    fio_fault_set(env, FIO_OP_READ, nth, FIO_FAULT_ONCE);
+    int rc = sst_open(env, "f.sst", 1, NULL, &r);
+    assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
+  }
+  fio_fault_clear(env);
+  assert_int_equal(sst_open(env, "f.sst", 1, NULL, &r), LSM_OK);
+  fio_fault_set(env, FIO_OP_READ, 3, FIO_FAULT_ONCE);
+  it_iter *it;
+  assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+  size_t i = 0;
+  int rc;
+  for (rc = it_seek_first(it); !rc && it_valid(it); rc = it_next(it)) check_entry(it, &m.e[i++]);
+  assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
+  assert_false(it_valid(it));
+  assert_int_equal(it_next(it), rc); /* sticky */
+  it_free(it);
+  /* a batch with one failing read */
+  uint8_t k[32];
+  size_t kn = ikey_seek_key(k, (const uint8_t *)"key00000000", 11, IKEY_MAX_SEQ);
+  sst_fetch req[2] = {{.r = r}, {.r = r}};
+  assert_int_equal(sst_locate(r, k, kn, &req[0].h), LSM_OK);
+  kn = ikey_seek_key(k, (const uint8_t *)"key00004998", 11, IKEY_MAX_SEQ);
+  assert_int_equal(sst_locate(r, k, kn, &req[1].h), LSM_OK);
+  assert_true(req[0].h.off != req[1].h.off);
+  fio_fault_set(env, FIO_OP_READ, 1, FIO_FAULT_ONCE);
+  rc = sst_fetch_blocks(req, 2);
+  assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
+  assert_true((req[0].rc == LSM_OK) != (req[1].rc == LSM_OK));
+  sst_block_release(&req[0].blk);
+  sst_block_release(&req[1].blk);
+  fio_fault_clear(env);
+  sst_close(r);
+  /* the builder: a failed append or sync is returned and sticky */
+  for (int kind = 0; kind < 2; kind++) {
+    fio_file *f;
+    fio_delete(env, "w.sst");
+    assert_int_equal(fio_create(env, "w.sst", FIO_WRONLY, &f), LSM_OK);
+    sst_builder *b;
+    assert_int_equal(sst_builder_new(f, &o, &b), LSM_OK);
+    fio_fault_set(env, kind ? FIO_OP_SYNC : FIO_OP_WRITE, 1, FIO_FAULT_ONCE);
+    rc = LSM_OK;
+    for (size_t j = 0; j < m.n && !rc; j++) rc = sst_builder_add(b, m.e[j].k, m.e[j].kn, m.e[j].v, m.e[j].vn);
+    if (!rc) rc = sst_builder_finish(b, NULL);
+    assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
+    assert_int_equal(sst_builder_finish(b, NULL), rc);
+    fio_fault_clear(env);
+    sst_builder_free(b);
+    fio_close(f);
+  }
+  fio_env_free(env);
+  fio_env_free(inner);
+  model_free(&m);
+}
+
+/* Out-of-memory anywhere in build/open/get/iterate is LSM_NOMEM, never a crash or a leak. */
+static void test_nomem(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 300, 0);
+  fio_env *env = env_for(FIO_SYNC);
+  sst_options o = {.block_size = 512, .compression = 1, .bloom_bits = 10};
+  build(env, "n.sst", &m, &o, NULL);
+  cache *c;
+  assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+  int ok = 0;
+  for (long k = 0; k < 400 && !ok; k += 3) {
+    sst_read_options ro = {.cache = c};
+    sst_reader *r = NULL;
+    it_iter *it = NULL;
+    cd_buf fk = {0}, fv = {0};
+    mm_fail_after(k);
+    int rc = sst_open(env, "n.sst", 1, &ro, &r);
+    if (!rc) rc = sst_iter_new(r, 0, &it);
+    if (!rc) {
+      size_t i = 0;
+      for (rc = it_seek_first(it); !rc && it_valid(it); rc = it_next(it)) i++;
+      if (!rc && i != m.n) rc = -1;
+    }
+    if (!rc) rc = sst_get(r, m.e[5].k, m.e[5].kn, &fk, &fv);
+    mm_fail_after(-1);
+    if (rc != LSM_OK && rc != LSM_NOMEM) fail_msg("k=%ld: rc %d (%s)", k, rc, st_errmsg());
+    ok = rc == LSM_OK;
+    it_free(it);
+    sst_close(r);
+    cd_buf_free(&fk);
+    cd_buf_free(&fv);
+    cache_erase_file(c, 1);
+  }
+  assert_true(ok);
+  cache_free(c);
+  fio_env_free(env);
+  model_free(&m);
+}
+
+/* Many threads share one reader and a small cache (constant eviction): every answer right. */
+typedef struct thr_arg {
+  sst_reader *r;
+  const model *m;
+  unsigned seed;
+  int err;
+} thr_arg;
+
+static void *thr_main(void *p) {
+  thr_arg *a = p;
+  cd_buf fk = {0}, fv = {0};
+  for (int round = 0; round < 4 && !a->err; round++) {
+    it_iter *it;
+    if (sst_iter_new(a->r, round % 2 ? 16384 : 0, &it)) {
+      a->err = 1;
+      break;
+    }
+    size_t i = 0;
+    int rc;
+    for (rc = it_seek_first(it); !rc && it_valid(it); rc = it_next(it), i++) {
+      const uint8_t *k, *v;
+      size_t kn, vn;
+      it_key(it, &k, &kn);
+      it_value(it, &v, &vn);
+      const ent *e = &a->m->e[i];
+      if (i >= a->m->n || kn != e->kn || memcmp(k, e->k, kn) || vn != e->vn || (vn && memcmp(v, e->v, vn))) {
+        a->err = 2;
+        break;
+      }
+    }
+    if (rc || (!a->err && i != a->m->n)) a->err = 3;
+    it_free(it);
+    for (int t = 0; t < 2000 && !a->err; t++) {
+      size_t j = (size_t)rand_r(&a->seed) % a->m->n;
+      const ent *e = &a->m->e[j];
+      rc = sst_get(a->r, e->k, e->kn, &fk, &fv);
+      if (rc || fk.n != e->kn || memcmp(fk.p, e->k, fk.n) || fv.n != e->vn) a->err = 4;
+    }
+  }
+  cd_buf_free(&fk);
+  cd_buf_free(&fv);
+  return NULL;
+}
+
+static void test_threads(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 3000, 0);
+  fio_env *env = env_for(FIO_AUTO);
+  sst_options o = {.block_size = 1024, .compression = 1, .bloom_bits = 10};
+  build(env, "t.sst", &m, &o, NULL);
+  cache *c;
+  assert_int_equal(cache_new(32 * 1024, &c), LSM_OK);
+  sst_read_options ro = {.cache = c};
+  sst_reader *r;
+  assert_int_equal(sst_open(env, "t.sst", 1, &ro, &r), LSM_OK);
+  enum { NT = 4 };
+  pthread_t th[NT];
+  thr_arg args[NT];
+  for (int i = 0; i < NT; i++) {
+    args[i] = (thr_arg){r, &m, (unsigned)i + 1, 0};
+    pthread_create(&th[i], NULL, thr_main, &args[i]);
+  }
+  for (int i = 0; i < NT; i++) {
+    pthread_join(th[i], NULL);
+    if (args[i].err) fail_msg("thread %d (seed %d) failed: %d", i, i + 1, args[i].err);
+  }
+  sst_close(r);
+  cache_free(c);
+  fio_env_free(env);
+  model_free(&m);
+}
+
+/* The builder under out-of-memory: LSM_NOMEM, no crash, no leak. */
+static void test_builder_nomem(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 300, 0);
+  fio_env *env = env_for(FIO_SYNC);
+  sst_options o = {.block_size = 512, .compression = 1, .bloom_bits = 10};
+  int ok = 0;
+  for (long k = 0; k < 400 && !ok; k += 2) {
+    fio_file *f;
+    fio_delete(env, "bn.sst");
+    assert_int_equal(fio_create(env, "bn.sst", FIO_WRONLY, &f), LSM_OK);
+    sst_builder *b = NULL;
+    mm_fail_after(k);
+    int rc = sst_builder_new(f, &o, &b);
+    for (size_t i = 0; !rc && i < m.n; i++) rc = sst_builder_add(b, m.e[i].k, m.e[i].kn, m.e[i].v, m.e[i].vn);
+    if (!rc) rc = sst_builder_finish(b, NULL);
+    mm_fail_after(-1);
+    if (rc != LSM_OK && rc != LSM_NOMEM) fail_msg("k=%ld: rc %d (%s)", k, rc, st_errmsg());
+    ok = rc == LSM_OK;
+    sst_builder_free(b);
+    fio_close(f);
+  }
+  assert_true(ok);
+  sst_reader *r;
+  assert_int_equal(sst_open(env, "bn.sst", 1, NULL, &r), LSM_OK);
+  check_iter_all(r, &m, 0);
+  sst_close(r);
+  fio_env_free(env);
+  model_free(&m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_get_bloom_cache),
+      cmocka_unit_test(test_multiget),        cmocka_unit_test(test_direct_io),
+      cmocka_unit_test(test_empty_and_misuse), cmocka_unit_test(test_corruption),
+      cmocka_unit_test(test_io_faults),       cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

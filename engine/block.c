@@ -1,0 +1,427 @@
+#include "block.h"
+
+#include <pthread.h>
+#include <zstd.h>
+
+#include "mm.h"
+#include "status.h"
+
+/* ---- building ---- */
+
+void blk_builder_init(blk_builder *b, int interval) {
+  memset(b, 0, sizeof *b);
+  b->interval = interval < 1 ? 1 : interval;
+}
+
+void blk_builder_reset(blk_builder *b) {
+  cd_buf_clear(&b->buf);
+  cd_buf_clear(&b->restarts);
+  cd_buf_clear(&b->last);
+  b->counter = 0;
+  b->finished = 0;
+  b->entries = 0;
+}
+
+void blk_builder_free(blk_builder *b) {
+  cd_buf_free(&b->buf);
+  cd_buf_free(&b->restarts);
+  cd_buf_free(&b->last);
+}
+
+int blk_builder_add(blk_builder *b, const uint8_t *key, size_t kn, const uint8_t *val, size_t vn) {
+  if (kn > UINT32_MAX || vn > UINT32_MAX) return st_err(LSM_TOOBIG, "block entry too large");
+  size_t shared = 0;
+  if (b->counter >= b->interval || b->entries == 0) {
+    /* A restart point: the key is stored whole so seek can compare it directly. */
+    if (b->buf.n > UINT32_MAX) return st_err(LSM_TOOBIG, "block over 4 GiB");
+    int rc = cd_buf_put_fixed32(&b->restarts, (uint32_t)b->buf.n);
+    if (rc) return rc;
+    b->counter = 0;
+  } else {
+    size_t m = kn < b->last.n ? kn : b->last.n;
+    while (shared < m && b->last.p[shared] == key[shared]) shared++;
+  }
+  int rc = cd_buf_reserve(&b->buf, 3 * CD_MAX_VARINT64 + (kn - shared) + vn);
+  if (rc) return rc;
+  cd_buf_put_varint32(&b->buf, (uint32_t)shared);
+  cd_buf_put_varint32(&b->buf, (uint32_t)(kn - shared));
+  cd_buf_put_varint32(&b->buf, (uint32_t)vn);
+  cd_buf_append(&b->buf, key + shared, kn - shared);
+  if (vn) cd_buf_append(&b->buf, val, vn);
+  cd_buf_clear(&b->last);
+  rc = cd_buf_append(&b->last, key, kn);
+  if (rc) return rc;
+  b->counter++;
+  b->entries++;
+  return LSM_OK;
+}
+
+size_t blk_builder_size(const blk_builder *b) {
+  if (b->finished) return b->buf.n;
+  return b->buf.n + b->restarts.n + 4;
+}
+
+int blk_builder_finish(blk_builder *b, const uint8_t **out, size_t *n) {
+  if (!b->finished) {
+    int rc = cd_buf_reserve(&b->buf, b->restarts.n + 4);
+    if (rc) return rc;
+    cd_buf_append(&b->buf, b->restarts.p, b->restarts.n);
+    cd_buf_put_fixed32(&b->buf, (uint32_t)(b->restarts.n / 4));
+    b->finished = 1;
+  }
+  *out = b->buf.p;
+  *n = b->buf.n;
+  return LSM_OK;
+}
+
+/* ---- stored form ---- */
+
+struct blk_zctx {
+  ZSTD_CCtx *cctx;
+};
+
+int blk_zctx_new(blk_zctx **out) {
+  *out = NULL;
+  blk_zctx *z = mm_calloc(1, sizeof *z);
+  if (!z) return st_err(LSM_NOMEM, "out of memory (zstd context)");
+  z->cctx = ZSTD_createCCtx();
+  if (!z->cctx) {
+    mm_free(z);
+    return st_err(LSM_NOMEM, "out of memory (zstd context)");
+  }
+  *out = z;
+  return LSM_OK;
+}
+
+void blk_zctx_free(blk_zctx *z) {
+  if (!z) return;
+  ZSTD_freeCCtx(z->cctx);
+  mm_free(z);
+}
+
+static int blk_put_trailer(cd_buf *out, size_t start, int type) {
+  int rc = cd_buf_reserve(out, BLK_TRAILER);
+  if (rc) return rc;
+  out->p[out->n++] = (uint8_t)type;
+  uint32_t crc = cd_xxh3_32(out->p + start, out->n - start);
+  cd_put_fixed32(out->p + out->n, crc);
+  out->n += 4;
+  return LSM_OK;
+}
+
+int blk_seal(cd_buf *out, const uint8_t *raw, size_t n, int compression, int level,
+             blk_zctx *z, size_t *stored_n) {
+  size_t start = out->n;
+  if (compression == BLK_ZSTD && n >= 64) {
+    size_t bound = ZSTD_compressBound(n);
+    int rc = cd_buf_reserve(out, CD_MAX_VARINT64 + bound + BLK_TRAILER);
+    if (rc) return rc;
+    uint8_t *p = cd_put_varint64(out->p + start, n);
+    size_t hdr = (size_t)(p - (out->p + start));
+    size_t zn = z ? ZSTD_compressCCtx(z->cctx, p, bound, raw, n, level)
+                  : ZSTD_compress(p, bound, raw, n, level);
+    if (ZSTD_isError(zn))
+      return st_err(LSM_ERROR, "zstd compression failed: %s", ZSTD_getErrorName(zn));
+    /* Keep it only when it saves at least an eighth: otherwise the read-side cost of
+    ** decompression buys too little. */
+    if (hdr + zn <= n - n / 8) {
+      out->n = start + hdr + zn;
+      *stored_n = hdr + zn;
+      return blk_put_trailer(out, start, BLK_ZSTD);
+    }
+  }
+  int rc = cd_buf_append(out, raw, n);
+  if (rc) return rc;
+  *stored_n = n;
+  return blk_put_trailer(out, start, BLK_NONE);
+}
+
+/* Decompression contexts are pooled process-wide: creating one per block costs more than
+** decompressing a 4 KiB block, and a reader is shared by many threads. Idle contexts beyond
+** BLK_DPOOL are freed; the pooled ones live until exit. */
+#define BLK_DPOOL 16
+static pthread_mutex_t blk_dpool_mu = PTHREAD_MUTEX_INITIALIZER;
+static ZSTD_DCtx *blk_dpool[BLK_DPOOL];
+static int blk_dpool_n;
+
+static ZSTD_DCtx *dctx_get(void) {
+  ZSTD_DCtx *d = NULL;
+  pthread_mutex_lock(&blk_dpool_mu);
+  if (blk_dpool_n) d = blk_dpool[--blk_dpool_n];
+  pthread_mutex_unlock(&blk_dpool_mu);
+  return d ? d : ZSTD_createDCtx();
+}
+
+static void dctx_put(ZSTD_DCtx *d) {
+  pthread_mutex_lock(&blk_dpool_mu);
+  if (blk_dpool_n < BLK_DPOOL) {
+    blk_dpool[blk_dpool_n++] = d;
+    d = NULL;
+  }
+  pthread_mutex_unlock(&blk_dpool_mu);
+  ZSTD_freeDCtx(d);
+}
+
+int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, uint8_t **alloc) {
+  *alloc = NULL;
+  uint32_t want = cd_get_fixed32(p + n + 1);
+  if (cd_xxh3_32(p, n + 1) != want) return ST_CORRUPT("block checksum mismatch (%zu bytes)", n);
+  int type = p[n];
+  if (type == BLK_NONE) {
+    *raw = p;
+    *rawn = n;
+    return LSM_OK;
+  }
+  if (type != BLK_ZSTD) return ST_CORRUPT("unknown block compression type %d", type);
+  uint64_t size;
+  const uint8_t *q = cd_get_varint64(p, p + n, &size);
+  if (!q) return ST_CORRUPT("bad compressed block header");
+  /* A block holds at most one maximal value past its target size; anything far beyond is a
+  ** lie we must not allocate for. */
+  if (size > ((uint64_t)1 << 31)) return ST_CORRUPT("compressed block claims %llu bytes",
+                                                    (unsigned long long)size);
+  uint8_t *buf = mm_malloc(size ? size : 1);
+  if (!buf) return st_err(LSM_NOMEM, "out of memory decompressing a block");
+  ZSTD_DCtx *d = dctx_get();
+  if (!d) {
+    mm_free(buf);
+    return st_err(LSM_NOMEM, "out of memory (zstd context)");
+  }
+  size_t got = ZSTD_decompressDCtx(d, buf, size, q, (size_t)(p + n - q));
+  dctx_put(d);
+  if (ZSTD_isError(got) || got != size) {
+    mm_free(buf);
+    return ST_CORRUPT("zstd block does not decompress to its %llu bytes",
+                      (unsigned long long)size);
+  }
+  *raw = *alloc = buf;
+  *rawn = size;
+  return LSM_OK;
+}
+
+/* ---- reading ---- */
+
+int blk_parse(const uint8_t *data, size_t n, blk_block *b) {
+  if (n < 4) return ST_CORRUPT("block too small (%zu bytes)", n);
+  if (n > UINT32_MAX) return ST_CORRUPT("block too large (%zu bytes)", n);
+  uint32_t nr = cd_get_fixed32(data + n - 4);
+  if (nr > (n - 4) / 4) return ST_CORRUPT("block restart count %u too large", nr);
+  uint32_t roff = (uint32_t)(n - 4 - (size_t)nr * 4);
+  if (nr == 0 && roff != 0) return ST_CORRUPT("block with entries but no restart point");
+  uint32_t prev = 0;
+  for (uint32_t i = 0; i < nr; i++) {
+    uint32_t r = cd_get_fixed32(data + roff + 4 * (size_t)i);
+    if (r >= roff || (i == 0 && r != 0) || (i > 0 && r <= prev))
+      return ST_CORRUPT("block restart point %u bad (%u, entries end at %u)", i, r, roff);
+    prev = r;
+  }
+  b->data = data;
+  b->size = n;
+  b->restart_off = roff;
+  b->nrestarts = nr;
+  return LSM_OK;
+}
+
+static uint32_t blk_restart(const blk_block *b, uint32_t i) {
+  return cd_get_fixed32(b->data + b->restart_off + 4 * (size_t)i);
+}
+
+static void bi_invalidate(blk_iter *it) {
+  it->cur = it->next = it->blk->restart_off;
+  it->rindex = it->blk->nrestarts;
+}
+
+static int bi_fail(blk_iter *it, int rc) {
+  it->rc = rc;
+  bi_invalidate(it);
+  return rc;
+}
+
+static void bi_to_restart(blk_iter *it, uint32_t i) {
+  it->key.n = 0; /* a restart entry must not share: shared > 0 is then caught as corrupt */
+  it->rindex = i;
+  it->next = blk_restart(it->blk, i);
+}
+
+/* Decode the entry at it->next into the current position. Returns LSM_OK (also when running
+** off the end, which leaves the iterator invalid) or an error. */
+static int bi_parse_next(blk_iter *it) {
+  const blk_block *b = it->blk;
+  if (it->next >= b->restart_off) {
+    bi_invalidate(it);
+    return LSM_OK;
+  }
+  const uint8_t *p = b->data + it->next, *lim = b->data + b->restart_off;
+  uint32_t shared, unshared, vn;
+  if (!(p = cd_get_varint32(p, lim, &shared)) || !(p = cd_get_varint32(p, lim, &unshared)) ||
+      !(p = cd_get_varint32(p, lim, &vn)))
+    return bi_fail(it, ST_CORRUPT("block entry header truncated at offset %u", it->next));
+  if ((uint64_t)unshared + vn > (uint64_t)(lim - p) || shared > it->key.n)
+    return bi_fail(it, ST_CORRUPT("block entry at offset %u overruns the block", it->next));
+  if ((uint64_t)shared + unshared < it->min_key)
+    return bi_fail(it, ST_CORRUPT("block key at offset %u too short", it->next));
+  it->key.n = shared;
+  int rc = cd_buf_append(&it->key, p, unshared);
+  if (rc) return bi_fail(it, rc);
+  it->cur = it->next;
+  it->val = p + unshared;
+  it->vn = vn;
+  it->next = (uint32_t)(it->val + vn - b->data);
+  while (it->rindex + 1 < b->nrestarts && blk_restart(b, it->rindex + 1) <= it->cur) it->rindex++;
+  return LSM_OK;
+}
+
+static int bi_valid(const it_iter *i) {
+  const blk_iter *it = (const blk_iter *)i;
+  return it->rc == 0 && it->cur < it->blk->restart_off;
+}
+
+static int bi_seek_first(it_iter *i) {
+  blk_iter *it = (blk_iter *)i;
+  if (it->rc) return it->rc;
+  if (it->blk->nrestarts == 0) {
+    bi_invalidate(it);
+    return LSM_OK;
+  }
+  bi_to_restart(it, 0);
+  return bi_parse_next(it);
+}
+
+static int bi_seek_last(it_iter *i) {
+  blk_iter *it = (blk_iter *)i;
+  if (it->rc) return it->rc;
+  if (it->blk->nrestarts == 0) {
+    bi_invalidate(it);
+    return LSM_OK;
+  }
+  bi_to_restart(it, it->blk->nrestarts - 1);
+  int rc;
+  do {
+    rc = bi_parse_next(it);
+  } while (rc == LSM_OK && it->next < it->blk->restart_off);
+  return rc;
+}
+
+static int bi_seek(it_iter *i, const uint8_t *k, size_t kn) {
+  blk_iter *it = (blk_iter *)i;
+  const blk_block *b = it->blk;
+  if (it->rc) return it->rc;
+  if (b->nrestarts == 0) {
+    bi_invalidate(it);
+    return LSM_OK;
+  }
+  /* Binary search for the last restart point whose key is < k. */
+  uint32_t lo = 0, hi = b->nrestarts - 1;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo + 1) / 2;
+    uint32_t off = blk_restart(b, mid);
+    const uint8_t *p = b->data + off, *lim = b->data + b->restart_off;
+    uint32_t shared, unshared, vn;
+    if (!(p = cd_get_varint32(p, lim, &shared)) || !(p = cd_get_varint32(p, lim, &unshared)) ||
+        !(p = cd_get_varint32(p, lim, &vn)) || shared != 0 || unshared > (size_t)(lim - p) ||
+        unshared < it->min_key)
+      return bi_fail(it, ST_CORRUPT("bad restart entry at block offset %u", off));
+    if (it->cmp(p, unshared, k, kn) < 0)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  bi_to_restart(it, lo);
+  for (;;) {
+    int rc = bi_parse_next(it);
+    if (rc || !bi_valid(i)) return rc;
+    if (it->cmp(it->key.p, it->key.n, k, kn) >= 0) return LSM_OK;
+  }
+}
+
+static int bi_next(it_iter *i) {
+  blk_iter *it = (blk_iter *)i;
+  if (it->rc) return it->rc;
+  return bi_parse_next(it);
+}
+
+static int bi_prev(it_iter *i) {
+  blk_iter *it = (blk_iter *)i;
+  if (it->rc) return it->rc;
+  uint32_t orig = it->cur;
+  /* Back to the restart region that starts before the current entry, then forward to the
+  ** entry just before it. */
+  while (blk_restart(it->blk, it->rindex) >= orig) {
+    if (it->rindex == 0) {
+      bi_invalidate(it);
+      return LSM_OK;
+    }
+    it->rindex--;
+  }
+  bi_to_restart(it, it->rindex);
+  int rc;
+  do {
+    rc = bi_parse_next(it);
+  } while (rc == LSM_OK && it->next < orig);
+  if (rc == LSM_OK && it->next != orig)
+    return bi_fail(it, ST_CORRUPT("block entries do not chain to offset %u", orig));
+  return rc;
+}
+
+static void bi_key(const it_iter *i, const uint8_t **k, size_t *n) {
+  const blk_iter *it = (const blk_iter *)i;
+  *k = it->key.p;
+  *n = it->key.n;
+}
+
+static void bi_value(const it_iter *i, const uint8_t **v, size_t *n) {
+  const blk_iter *it = (const blk_iter *)i;
+  *v = it->val;
+  *n = it->vn;
+}
+
+static int bi_status(const it_iter *i) { return ((const blk_iter *)i)->rc; }
+
+static void bi_destroy(it_iter *i) {
+  blk_iter *it = (blk_iter *)i;
+  int heap = it->heap;
+  blk_iter_fini(it);
+  if (heap) mm_free(it);
+}
+
+static const it_ops blk_iter_ops = {
+    .seek = bi_seek,
+    .seek_first = bi_seek_first,
+    .seek_last = bi_seek_last,
+    .next = bi_next,
+    .prev = bi_prev,
+    .valid = bi_valid,
+    .key = bi_key,
+    .value = bi_value,
+    .status = bi_status,
+    .destroy = bi_destroy,
+};
+
+void blk_iter_init(blk_iter *it, const blk_block *b, it_cmp_fn cmp, size_t min_key) {
+  memset(it, 0, sizeof *it);
+  it->base.ops = &blk_iter_ops;
+  it->cmp = cmp;
+  it->min_key = (uint32_t)min_key;
+  blk_iter_reset(it, b);
+}
+
+void blk_iter_reset(blk_iter *it, const blk_block *b) {
+  it->blk = b;
+  it->rc = 0;
+  it->key.n = 0;
+  it->val = NULL;
+  it->vn = 0;
+  bi_invalidate(it);
+}
+
+void blk_iter_fini(blk_iter *it) { cd_buf_free(&it->key); }
+
+int blk_iter_new(const blk_block *b, it_cmp_fn cmp, size_t min_key, it_iter **out) {
+  *out = NULL;
+  blk_iter *it = mm_malloc(sizeof *it);
+  if (!it) return st_err(LSM_NOMEM, "out of memory (block iterator)");
+  blk_iter_init(it, b, cmp, min_key);
+  it->heap = 1;
+  *out = &it->base;
+  return LSM_OK;
+}

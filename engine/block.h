@@ -1,0 +1,152 @@
+/*
+** block.h — SSTable blocks: building, parsing and iterating sorted key/value blocks, and the
+** on-disk wrapping of a block (optional zstd compression + checksum trailer).
+**
+** Block contents (the "raw" form, LevelDB's format), written by blk_builder:
+**
+**   entry*       one per key/value pair, keys in increasing comparator order:
+**     shared     varint32   bytes shared with the previous key (0 at a restart point)
+**     unshared   varint32   bytes of key that follow
+**     value_len  varint32   bytes of value
+**     key_delta  unshared   key[shared .. shared+unshared)
+**     value      value_len  the value
+**   restart[i]   fixed32    offset of the i-th restart entry (one every `interval` entries,
+**                           the first at 0); a restart entry stores its key whole (shared=0)
+**   nrestarts    fixed32    number of restart[] entries (>= 1 when there are entries)
+**
+** Restart points let seek binary-search full keys and let prev step back without a back
+** pointer per entry. A block with no entries is just nrestarts = 0 (4 bytes).
+**
+** Stored form (what a block handle points at), written by blk_seal:
+**
+**   contents     n bytes    type 0: the raw block
+**                           type 1: varint64 raw size, then one zstd frame of the raw block
+**   type         1 byte     0 = none, 1 = zstd
+**   checksum     fixed32    cd_xxh3_32 over contents and the type byte
+**
+** The trailer (BLK_TRAILER = 5 bytes) is not counted in a handle's size. A block is stored
+** compressed only when zstd saves at least 1/8 of its raw size (blocks under 64 bytes are not
+** tried), so blocks are never inflated nor pay decompression for nothing. On read the checksum is verified before anything
+** is decompressed, and the decompressed size must equal the stored raw size.
+**
+** Every decoder is defensive: any length or offset that would read past the block's limit is
+** reported as LSM_CORRUPT (ST_CORRUPT), never followed.
+**
+** Thread safety: a builder or an iterator is used by one thread at a time. A parsed blk_block
+** is immutable and may be shared by any number of iterators in any threads.
+*/
+#ifndef LSMVTAB_BLOCK_H
+#define LSMVTAB_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coding.h"
+#include "iter.h"
+
+#define BLK_TRAILER 5
+#define BLK_NONE 0
+#define BLK_ZSTD 1
+#define BLK_RESTART_INTERVAL 16
+
+/* ---- building ---- */
+
+typedef struct blk_builder {
+  cd_buf buf;      /* entries so far, then the restart array once finished */
+  cd_buf restarts; /* fixed32 offsets */
+  cd_buf last;     /* previous key (for prefix compression) */
+  int interval;    /* entries between restart points */
+  int counter;     /* entries since the last restart */
+  int finished;
+  uint64_t entries;
+} blk_builder;
+
+/* Initialise an empty builder with a restart interval (>= 1). Cannot fail. */
+void blk_builder_init(blk_builder *b, int interval);
+
+/* Append an entry. REQUIRES: key > every key added since the last reset (the caller's order;
+** not checked here), not finished. LSM_OK or LSM_NOMEM (the builder is then unusable until
+** reset). */
+int blk_builder_add(blk_builder *b, const uint8_t *key, size_t kn, const uint8_t *val, size_t vn);
+
+/* Size the finished block would have if finished now. */
+size_t blk_builder_size(const blk_builder *b);
+
+/* Number of entries added since the last reset. */
+static inline uint64_t blk_builder_entries(const blk_builder *b) { return b->entries; }
+
+/* Append the restart array; *out and *n give the raw block, borrowed from the builder until the
+** next reset/free. LSM_OK or LSM_NOMEM. */
+int blk_builder_finish(blk_builder *b, const uint8_t **out, size_t *n);
+
+/* Forget all entries (keeps the memory). */
+void blk_builder_reset(blk_builder *b);
+
+void blk_builder_free(blk_builder *b);
+
+/* ---- stored form ---- */
+
+typedef struct blk_zctx blk_zctx; /* see blk_zctx_new below */
+
+/* Append the stored form of raw block `raw` (n bytes) to `out`: compressed with zstd at
+** `level` when `compression` is BLK_ZSTD and that saves >= n/8, then the 5-byte trailer.
+** *stored_n is the size of the contents (what the block handle records; excludes trailer).
+** z: a context from blk_zctx_new, or NULL. LSM_OK, LSM_NOMEM, or LSM_ERROR if zstd fails. */
+int blk_seal(cd_buf *out, const uint8_t *raw, size_t n, int compression, int level,
+             blk_zctx *z, size_t *stored_n);
+
+/* Verify and open a stored block: p points at `n` contents bytes followed by the 5-byte
+** trailer (n + BLK_TRAILER readable bytes). On LSM_OK, *raw and *rawn are the raw block: for an
+** uncompressed block it points into p (and *alloc is NULL); for a compressed one it is a new
+** mm buffer that is also returned in *alloc (caller frees *alloc with mm_free).
+** LSM_CORRUPT on a bad checksum, unknown type or size mismatch; LSM_NOMEM. */
+int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, uint8_t **alloc);
+
+/* Optional reusable zstd compression context for blk_seal (saves a context set-up per
+** block). Used by one thread at a time. */
+int blk_zctx_new(blk_zctx **out); /* LSM_NOMEM */
+void blk_zctx_free(blk_zctx *z);  /* NULL ok */
+
+/* ---- reading ---- */
+
+/* A parsed raw block. data is borrowed: it must outlive the blk_block and its iterators. */
+typedef struct blk_block {
+  const uint8_t *data;
+  size_t size;
+  uint32_t restart_off; /* entries end here; restart array starts here */
+  uint32_t nrestarts;
+} blk_block;
+
+/* Check the restart array (count, bounds, increasing offsets) and fill *b.
+** LSM_CORRUPT if malformed. */
+int blk_parse(const uint8_t *data, size_t n, blk_block *b);
+
+/* Iterator over a parsed block (exposed so other iterators can embed it without an
+** allocation; fields are private). Implements it_ops; keys are ordered by `cmp`. */
+typedef struct blk_iter {
+  it_iter base;
+  const blk_block *blk;
+  it_cmp_fn cmp;
+  uint32_t cur;     /* offset of the current entry; == restart_off when invalid */
+  uint32_t next;    /* offset just past the current entry */
+  uint32_t rindex;  /* restart region containing cur */
+  cd_buf key;       /* current key, rebuilt from prefix compression */
+  const uint8_t *val;
+  uint32_t vn;
+  uint32_t min_key; /* keys shorter than this are corrupt (8 for internal keys) */
+  int rc;           /* sticky error */
+  int heap;         /* allocated by blk_iter_new: destroy frees the struct */
+} blk_iter;
+
+/* Initialise an embedded iterator over b (b must outlive it). Keys shorter than min_key are
+** reported as corrupt (so a comparator like ikey_cmp never sees a key it cannot handle).
+** Release memory with blk_iter_fini (or it_free on one from blk_iter_new). Cannot fail. */
+void blk_iter_init(blk_iter *it, const blk_block *b, it_cmp_fn cmp, size_t min_key);
+/* Repoint at another block (keeps the key buffer); the iterator becomes invalid. */
+void blk_iter_reset(blk_iter *it, const blk_block *b);
+void blk_iter_fini(blk_iter *it);
+
+/* Heap iterator over b (b must outlive it); *out is released with it_free. LSM_NOMEM. */
+int blk_iter_new(const blk_block *b, it_cmp_fn cmp, size_t min_key, it_iter **out);
+
+#endif

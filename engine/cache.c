@@ -1,0 +1,308 @@
+#include "cache.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "mm.h"
+#include "status.h"
+
+/* An entry; handed out as the handle. refs = outstanding handles + 1 while in the table. */
+struct cache_handle {
+  uint64_t file, off, hash;
+  void *value;
+  cache_deleter del;
+  size_t charge;
+  uint32_t refs;
+  int in_table;
+  cache_handle *hnext;          /* hash chain (or a local free list once out of the table) */
+  cache_handle *lprev, *lnext;  /* LRU list: only entries in the table with refs == 1 */
+};
+
+typedef struct shard {
+  pthread_mutex_t mu;
+  cache_handle **buckets;
+  size_t nbuckets, count;
+  size_t usage, capacity;
+  cache_handle lru; /* dummy head: lru.lnext is the oldest */
+  uint64_t hits, misses;
+} shard;
+
+struct cache {
+  size_t capacity;
+  shard shards[CACHE_SHARDS];
+};
+
+static uint64_t cache_hash(uint64_t file, uint64_t off) {
+  /* splitmix64 finaliser over a combination of both: cheap and well mixed in every bit. */
+  uint64_t z = file * 0x9E3779B97F4A7C15ull ^ (off + 0x632BE59BD9B4E019ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+int cache_shard_of(uint64_t file, uint64_t off) { return (int)(cache_hash(file, off) >> 60); }
+
+int cache_new(size_t capacity, cache **out) {
+  *out = NULL;
+  cache *c = mm_calloc(1, sizeof *c);
+  if (!c) return st_err(LSM_NOMEM, "out of memory (block cache)");
+  c->capacity = capacity;
+  for (int i = 0; i < CACHE_SHARDS; i++) {
+    shard *s = &c->shards[i];
+    s->nbuckets = 64;
+    s->buckets = mm_calloc(s->nbuckets, sizeof *s->buckets);
+    if (!s->buckets) {
+      for (int j = 0; j < i; j++) {
+        mm_free(c->shards[j].buckets);
+        pthread_mutex_destroy(&c->shards[j].mu);
+      }
+      mm_free(c);
+      return st_err(LSM_NOMEM, "out of memory (block cache)");
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->capacity = (capacity + CACHE_SHARDS - 1) / CACHE_SHARDS;
+    s->lru.lnext = s->lru.lprev = &s->lru;
+  }
+  *out = c;
+  return LSM_OK;
+}
+
+static void entry_free(cache_handle *e) {
+  if (e->del) e->del(e->value);
+  mm_free(e);
+}
+
+void cache_free(cache *c) {
+  if (!c) return;
+  for (int i = 0; i < CACHE_SHARDS; i++) {
+    shard *s = &c->shards[i];
+    for (size_t b = 0; b < s->nbuckets; b++) {
+      cache_handle *e = s->buckets[b];
+      while (e) {
+        cache_handle *n = e->hnext;
+        entry_free(e);
+        e = n;
+      }
+    }
+    mm_free(s->buckets);
+    pthread_mutex_destroy(&s->mu);
+  }
+  mm_free(c);
+}
+
+static shard *shard_for(cache *c, uint64_t h) { return &c->shards[h >> 60]; }
+
+static void lru_remove(cache_handle *e) {
+  e->lnext->lprev = e->lprev;
+  e->lprev->lnext = e->lnext;
+  e->lnext = e->lprev = NULL;
+}
+
+static void lru_append(shard *s, cache_handle *e) { /* newest at the tail */
+  e->lnext = &s->lru;
+  e->lprev = s->lru.lprev;
+  e->lprev->lnext = e;
+  s->lru.lprev = e;
+}
+
+static cache_handle **find(shard *s, uint64_t file, uint64_t off, uint64_t h) {
+  cache_handle **pp = &s->buckets[h & (s->nbuckets - 1)];
+  while (*pp && ((*pp)->file != file || (*pp)->off != off)) pp = &(*pp)->hnext;
+  return pp;
+}
+
+/* Double the table when chains grow long; on allocation failure keep the old one (longer
+** chains, still correct). */
+static void maybe_grow(shard *s) {
+  if (s->count <= s->nbuckets) return;
+  size_t nb = s->nbuckets * 2;
+  cache_handle **b = mm_calloc(nb, sizeof *b);
+  if (!b) return;
+  for (size_t i = 0; i < s->nbuckets; i++) {
+    cache_handle *e = s->buckets[i];
+    while (e) {
+      cache_handle *n = e->hnext;
+      cache_handle **slot = &b[e->hash & (nb - 1)];
+      e->hnext = *slot;
+      *slot = e;
+      e = n;
+    }
+  }
+  mm_free(s->buckets);
+  s->buckets = b;
+  s->nbuckets = nb;
+}
+
+/* Take e out of the table (caller holds the lock and has unlinked it from its chain). Drops
+** the table's reference; returns e if it is now dead (to be freed outside the lock). */
+static cache_handle *detach(shard *s, cache_handle *e) {
+  e->in_table = 0;
+  s->count--;
+  s->usage -= e->charge;
+  if (e->lnext) lru_remove(e);
+  if (--e->refs == 0) return e;
+  return NULL;
+}
+
+/* Evict oldest unpinned entries until within capacity; returns the dead ones chained. */
+static cache_handle *evict(shard *s) {
+  cache_handle *dead = NULL;
+  while (s->usage > s->capacity && s->lru.lnext != &s->lru) {
+    cache_handle *e = s->lru.lnext;
+    cache_handle **pp = find(s, e->file, e->off, e->hash);
+    *pp = e->hnext;
+    if (detach(s, e)) {
+      e->hnext = dead;
+      dead = e;
+    }
+  }
+  return dead;
+}
+
+static void free_chain(cache_handle *e) {
+  while (e) {
+    cache_handle *n = e->hnext;
+    entry_free(e);
+    e = n;
+  }
+}
+
+int cache_insert(cache *c, uint64_t file, uint64_t off, void *value, size_t charge,
+                 cache_deleter deleter, cache_handle **out) {
+  *out = NULL;
+  cache_handle *e = mm_calloc(1, sizeof *e);
+  if (!e) return st_err(LSM_NOMEM, "out of memory (cache entry)");
+  e->file = file;
+  e->off = off;
+  e->hash = cache_hash(file, off);
+  e->value = value;
+  e->del = deleter;
+  e->charge = charge;
+  e->refs = 1; /* the caller's handle */
+  *out = e;
+  if (c->capacity == 0) return LSM_OK; /* kept by nobody but the handle */
+  shard *s = shard_for(c, e->hash);
+  cache_handle *dead = NULL;
+  pthread_mutex_lock(&s->mu);
+  cache_handle **pp = find(s, file, off, e->hash);
+  if (*pp) { /* replace */
+    cache_handle *old = *pp;
+    *pp = old->hnext;
+    if (detach(s, old)) {
+      old->hnext = NULL;
+      dead = old;
+    }
+    pp = find(s, file, off, e->hash);
+  }
+  e->hnext = *pp;
+  *pp = e;
+  e->in_table = 1;
+  e->refs++;
+  s->count++;
+  s->usage += charge;
+  cache_handle *ev = evict(s);
+  maybe_grow(s);
+  pthread_mutex_unlock(&s->mu);
+  free_chain(dead);
+  free_chain(ev);
+  return LSM_OK;
+}
+
+cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off) {
+  uint64_t h = cache_hash(file, off);
+  shard *s = shard_for(c, h);
+  pthread_mutex_lock(&s->mu);
+  cache_handle *e = *find(s, file, off, h);
+  if (e) {
+    if (e->refs == 1) lru_remove(e); /* now pinned */
+    e->refs++;
+    s->hits++;
+  } else {
+    s->misses++;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return e;
+}
+
+void *cache_value(const cache_handle *h) { return h->value; }
+
+void cache_release(cache *c, cache_handle *e) {
+  if (!e) return;
+  shard *s = shard_for(c, e->hash);
+  cache_handle *dead = NULL, *ev = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (--e->refs == 0) {
+    dead = e;
+    e->hnext = NULL;
+  } else if (e->refs == 1 && e->in_table) {
+    lru_append(s, e);
+    ev = evict(s); /* pinned entries may have held the shard over capacity */
+  }
+  pthread_mutex_unlock(&s->mu);
+  free_chain(dead);
+  free_chain(ev);
+}
+
+void cache_erase_file(cache *c, uint64_t file) {
+  for (int i = 0; i < CACHE_SHARDS; i++) {
+    shard *s = &c->shards[i];
+    cache_handle *dead = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (size_t b = 0; b < s->nbuckets; b++) {
+      cache_handle **pp = &s->buckets[b];
+      while (*pp) {
+        cache_handle *e = *pp;
+        if (e->file == file) {
+          *pp = e->hnext;
+          if (detach(s, e)) {
+            e->hnext = dead;
+            dead = e;
+          }
+        } else {
+          pp = &e->hnext;
+        }
+      }
+    }
+    pthread_mutex_unlock(&s->mu);
+    free_chain(dead);
+  }
+}
+
+void cache_erase(cache *c, uint64_t file, uint64_t off) {
+  uint64_t h = cache_hash(file, off);
+  shard *s = shard_for(c, h);
+  cache_handle *dead = NULL;
+  pthread_mutex_lock(&s->mu);
+  cache_handle **pp = find(s, file, off, h), *e = *pp;
+  if (e) {
+    *pp = e->hnext;
+    if (detach(s, e)) {
+      e->hnext = NULL;
+      dead = e;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  free_chain(dead);
+}
+
+void cache_get_stats(cache *c, cache_stats *st) {
+  memset(st, 0, sizeof *st);
+  st->capacity = c->capacity;
+  for (int i = 0; i < CACHE_SHARDS; i++) {
+    shard *s = &c->shards[i];
+    pthread_mutex_lock(&s->mu);
+    st->hits += s->hits;
+    st->misses += s->misses;
+    st->usage += s->usage;
+    st->entries += s->count;
+    pthread_mutex_unlock(&s->mu);
+  }
+}
+
+uint64_t cache_shard_usage(cache *c, int i) {
+  shard *s = &c->shards[i];
+  pthread_mutex_lock(&s->mu);
+  uint64_t u = s->usage;
+  pthread_mutex_unlock(&s->mu);
+  return u;
+}

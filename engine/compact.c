@@ -1,0 +1,358 @@
+/*
+** compact.c — leveled compaction; see compact.h.
+*/
+#include "compact.h"
+
+#include <stdio.h>
+
+#include "ikey.h"
+#include "merge.h"
+#include "mm.h"
+#include "status.h"
+
+#define READAHEAD (512u << 10)
+
+typedef struct compaction {
+  int level; /* inputs from level and level + 1; output to level + 1 */
+  int manual;
+  ver_version *v; /* pinned input version */
+  ver_file **in[2];
+  int nin[2];
+} compaction;
+
+static void c_free(compaction *c) {
+  ver_unref(c->v);
+  mm_free(c->in[0]);
+  mm_free(c->in[1]);
+  memset(c, 0, sizeof *c);
+}
+
+static int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return it_bytes_cmp(a, an, b, bn); }
+static int ikey_cmp_fn(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return ikey_cmp(a, an, b, bn); }
+
+double compact_score(const ver_version *v, const lsm_options *o, int level) {
+  if (level == 0) return (double)v->n[0] / (double)o->l0_compaction_trigger;
+  double target = (double)o->level1_size;
+  for (int l = 1; l < level; l++) target *= 10;
+  return (double)ver_level_bytes(v, level) / target;
+}
+
+/* The level to compact (highest score >= 1), or -1. The last level never compacts. */
+static int best_level(const ver_version *v, const lsm_options *o) {
+  int best = -1;
+  double bs = 1.0;
+  for (int l = 0; l < VER_LEVELS - 1; l++) {
+    double s = compact_score(v, o, l);
+    if (s >= bs) {
+      bs = s;
+      best = l;
+    }
+  }
+  return best;
+}
+
+int compact_needed(lsm_db *db) { return best_level(db->cur, &db->o) >= 0; }
+
+/* Does f's user-key range intersect [lo, hi] (NULL = unbounded)? */
+static int overlaps(const ver_file *f, const uint8_t *lo, size_t ln, const uint8_t *hi, size_t hn) {
+  if (lo && ucmp(f->largest, ikey_user_len(f->largest_n), lo, ln) < 0) return 0;
+  if (hi && ucmp(f->smallest, ikey_user_len(f->smallest_n), hi, hn) > 0) return 0;
+  return 1;
+}
+
+/* Files of `level` in v overlapping [lo, hi], in level order, into a new array. */
+static int collect(ver_version *v, int level, const uint8_t *lo, size_t ln, const uint8_t *hi, size_t hn,
+                   ver_file ***out, int *n) {
+  *n = 0;
+  *out = mm_malloc(sizeof(ver_file *) * (size_t)(v->n[level] + 1));
+  if (!*out) return st_err(LSM_NOMEM, "compaction: out of memory");
+  for (int j = 0; j < v->n[level]; j++)
+    if (overlaps(v->f[level][j], lo, ln, hi, hn)) (*out)[(*n)++] = v->f[level][j];
+  return LSM_OK;
+}
+
+/* User-key range covered by files[0..n). */
+static void range_of(ver_file **f, int n, const uint8_t **lo, size_t *ln, const uint8_t **hi, size_t *hn) {
+  *lo = *hi = NULL;
+  *ln = *hn = 0;
+  for (int i = 0; i < n; i++) {
+    const uint8_t *s = f[i]->smallest, *l = f[i]->largest;
+    size_t sn = ikey_user_len(f[i]->smallest_n), lln = ikey_user_len(f[i]->largest_n);
+    if (!*lo || ucmp(s, sn, *lo, *ln) < 0) *lo = s, *ln = sn;
+    if (!*hi || ucmp(l, lln, *hi, *hn) > 0) *hi = l, *hn = lln;
+  }
+}
+
+/* [mu] Fill c->in[1] with the files of level+1 overlapping c->in[0]. */
+static int add_next_level(compaction *c) {
+  const uint8_t *lo, *hi;
+  size_t ln, hn;
+  range_of(c->in[0], c->nin[0], &lo, &ln, &hi, &hn);
+  return collect(c->v, c->level + 1, lo, ln, hi, hn, &c->in[1], &c->nin[1]);
+}
+
+/* [mu] Choose the inputs of an automatic compaction. LSM_NOTFOUND if none is needed. */
+static int pick(lsm_db *db, compaction *c) {
+  memset(c, 0, sizeof *c);
+  int l = best_level(db->cur, &db->o);
+  if (l < 0) return LSM_NOTFOUND;
+  c->level = l;
+  c->v = db->cur;
+  ver_ref(c->v);
+  int rc;
+  if (l == 0) {
+    rc = collect(c->v, 0, NULL, 0, NULL, 0, &c->in[0], &c->nin[0]);
+  } else {
+    c->in[0] = mm_malloc(sizeof(ver_file *));
+    rc = c->in[0] ? LSM_OK : st_err(LSM_NOMEM, "compaction: out of memory");
+    if (!rc) {
+      /* round robin: the first file after the previous compaction's largest key */
+      int j = 0;
+      const cd_buf *p = &db->compact_ptr[l];
+      if (p->n)
+        while (j < c->v->n[l] && ikey_cmp(c->v->f[l][j]->largest, c->v->f[l][j]->largest_n, p->p, p->n) <= 0) j++;
+      if (j == c->v->n[l]) j = 0;
+      c->in[0][0] = c->v->f[l][j];
+      c->nin[0] = 1;
+    }
+  }
+  if (!rc) rc = add_next_level(c);
+  if (rc) c_free(c);
+  return rc;
+}
+
+/* Is there any file below `out_level` whose user range holds ukey? (then a tombstone must stay) */
+static int key_below(const ver_version *v, int out_level, const uint8_t *uk, size_t kn) {
+  for (int l = out_level + 1; l < VER_LEVELS; l++) {
+    int lo = 0, hi = v->n[l];
+    while (lo < hi) { /* first file whose largest user key >= uk */
+      int mid = (lo + hi) / 2;
+      const ver_file *f = v->f[l][mid];
+      if (ucmp(f->largest, ikey_user_len(f->largest_n), uk, kn) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < v->n[l] && ucmp(v->f[l][lo]->smallest, ikey_user_len(v->f[l][lo]->smallest_n), uk, kn) <= 0)
+      return 1;
+  }
+  return 0;
+}
+
+typedef struct out_state {
+  lsm_db *db;
+  int level;
+  man_edit *e;
+  fio_file *f;
+  sst_builder *b;
+  uint64_t number;
+  uint64_t *made; /* numbers of finished outputs (for cleanup on failure) */
+  int nmade, capmade;
+  uint64_t written;
+} out_state;
+
+static void out_path(const lsm_db *db, uint64_t n, char *buf, size_t size) { ver_table_path(buf, size, db->dir, n); }
+
+static int out_open(out_state *o) {
+  pthread_mutex_lock(&o->db->mu);
+  o->number = o->db->next_file++;
+  pthread_mutex_unlock(&o->db->mu);
+  if (o->nmade == o->capmade) {
+    int cap = o->capmade ? 2 * o->capmade : 8;
+    uint64_t *m = mm_realloc(o->made, sizeof *m * (size_t)cap);
+    if (!m) return st_err(LSM_NOMEM, "compaction: out of memory");
+    o->made = m;
+    o->capmade = cap;
+  }
+  o->made[o->nmade++] = o->number; /* recorded first: removed on failure whatever happens */
+  char path[4096];
+  out_path(o->db, o->number, path, sizeof path);
+  int rc = fio_create(o->db->env, path, FIO_WRONLY, &o->f);
+  if (rc) return rc;
+  sst_options so = {o->db->o.block_size, o->db->o.compression, o->db->o.compression_level, o->db->o.bloom_bits};
+  return sst_builder_new(o->f, &so, &o->b);
+}
+
+static int out_finish(out_state *o) {
+  sst_props props;
+  int rc = sst_builder_finish(o->b, &props);
+  if (!rc) rc = man_edit_add(o->e, o->level, o->number, props.file_size, props.smallest, props.smallest_n,
+                             props.largest, props.largest_n);
+  if (!rc) o->written += props.file_size;
+  sst_builder_free(o->b);
+  o->b = NULL;
+  int crc = fio_close(o->f);
+  o->f = NULL;
+  return rc ? rc : crc;
+}
+
+/* Merge the inputs of c into new files at c->level + 1, recorded in e. Without db->mu. */
+static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_state *o) {
+  int n = 0, rc = LSM_OK;
+  it_iter **its = mm_calloc((size_t)c->nin[0] + 2, sizeof *its);
+  if (!its) return st_err(LSM_NOMEM, "compaction: out of memory");
+  if (c->level == 0) {
+    for (int i = 0; i < c->nin[0] && !rc; i++) { /* newest first, as L0 is kept */
+      sst_reader *r;
+      rc = ver_file_reader(c->in[0][i], &r);
+      if (!rc) rc = sst_iter_new(r, READAHEAD, &its[n]);
+      if (!rc) n++;
+    }
+  } else {
+    rc = ver_level_iter_new(c->in[0], c->nin[0], READAHEAD, &its[n]);
+    if (!rc) n++;
+  }
+  if (!rc && c->nin[1]) {
+    rc = ver_level_iter_new(c->in[1], c->nin[1], READAHEAD, &its[n]);
+    if (!rc) n++;
+  }
+  it_iter *m = NULL;
+  if (rc) {
+    for (int i = 0; i < n; i++) it_free(its[i]);
+  } else {
+    rc = merge_new(ikey_cmp_fn, its, n, &m);
+  }
+  mm_free(its);
+  if (rc) return rc;
+
+  cd_buf cur = {0}, last_added = {0};
+  int has_cur = 0, has_added = 0;
+  uint64_t last_seq_for_key = 0;
+  int out_level = c->level + 1;
+  for (it_seek_first(m); it_valid(m) && !rc; it_next(m)) {
+    const uint8_t *k, *v;
+    size_t kn, vn;
+    it_key(m, &k, &kn);
+    it_value(m, &v, &vn);
+    if (!ikey_valid(k, kn)) {
+      rc = ST_CORRUPT("compaction: bad internal key of %zu bytes", kn);
+      break;
+    }
+    size_t un = ikey_user_len(kn);
+    uint64_t seq = ikey_seq(k, kn);
+    if (!has_cur || ucmp(k, un, cur.p, cur.n) != 0) {
+      cd_buf_clear(&cur);
+      if ((rc = cd_buf_append(&cur, k, un))) break;
+      has_cur = 1;
+      last_seq_for_key = UINT64_MAX;
+    }
+    int drop = 0;
+    if (last_seq_for_key <= smallest_snap) drop = 1; /* shadowed for every reader */
+    else if (ikey_type(k, kn) == IKEY_DEL && seq <= smallest_snap && !key_below(c->v, out_level, k, un))
+      drop = 1; /* nothing older below to hide */
+    last_seq_for_key = seq;
+    if (drop) continue;
+    if (o->b && sst_builder_size(o->b) >= db->o.target_file_size && has_added &&
+        ucmp(k, un, last_added.p, last_added.n) != 0) {
+      if ((rc = out_finish(o))) break;
+    }
+    if (!o->b && (rc = out_open(o))) break;
+    if ((rc = sst_builder_add(o->b, k, kn, v, vn))) break;
+    cd_buf_clear(&last_added);
+    if ((rc = cd_buf_append(&last_added, k, un))) break;
+    has_added = 1;
+  }
+  if (!rc) rc = it_status(m);
+  if (!rc && o->b) rc = out_finish(o);
+  if (!rc && o->nmade) rc = fio_sync_dir(db->env, db->dir);
+  cd_buf_free(&cur);
+  cd_buf_free(&last_added);
+  it_free(m);
+  return rc;
+}
+
+/* [mu held; released while merging] Run compaction c (consumed). */
+static int run(lsm_db *db, compaction *c) {
+  db->compacting = 1;
+  uint64_t smallest_snap = db_oldest_snapshot(db);
+  man_edit e;
+  man_edit_init(&e);
+  int rc = LSM_OK;
+  for (int i = 0; i < 2 && !rc; i++)
+    for (int j = 0; j < c->nin[i] && !rc; j++) rc = man_edit_del(&e, c->level + i, c->in[i][j]->number);
+  uint64_t bytes_in = 0;
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < c->nin[i]; j++) bytes_in += c->in[i][j]->size;
+  out_state o;
+  memset(&o, 0, sizeof o);
+  o.db = db;
+  o.level = c->level + 1;
+  o.e = &e;
+  if (!rc && !c->manual && c->nin[0] == 1 && c->nin[1] == 0) {
+    /* trivial move */
+    ver_file *f = c->in[0][0];
+    rc = man_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_n, f->largest, f->largest_n);
+    if (!rc) rc = db_log_and_apply(db, &e); /* ver_apply keeps the same ver_file: not obsolete */
+  } else if (!rc) {
+    pthread_mutex_unlock(&db->mu);
+    rc = merge_inputs(db, c, smallest_snap, &o);
+    if (o.b) { /* failed mid-file */
+      sst_builder_free(o.b);
+      fio_close(o.f);
+    }
+    pthread_mutex_lock(&db->mu);
+    if (!rc) rc = db_log_and_apply(db, &e);
+    if (rc) {
+      for (int i = 0; i < o.nmade; i++) {
+        char path[4096];
+        out_path(db, o.made[i], path, sizeof path);
+        fio_delete(db->env, path);
+      }
+    } else {
+      atomic_fetch_add(&db->st_compact_read, bytes_in);
+      atomic_fetch_add(&db->st_compact_written, o.written);
+    }
+  }
+  if (!rc) {
+    atomic_fetch_add(&db->st_compactions, 1);
+    if (c->level > 0) {
+      const ver_file *last = c->in[0][c->nin[0] - 1];
+      cd_buf_clear(&db->compact_ptr[c->level]);
+      cd_buf_append(&db->compact_ptr[c->level], last->largest, last->largest_n); /* a hint only */
+    }
+  }
+  mm_free(o.made);
+  man_edit_free(&e);
+  c_free(c);
+  db->compacting = 0;
+  pthread_cond_broadcast(&db->done_cv);
+  return rc;
+}
+
+int compact_auto(lsm_db *db) {
+  if (db->compacting) return LSM_NOTFOUND;
+  compaction c;
+  int rc = pick(db, &c);
+  if (rc) return rc;
+  return run(db, &c);
+}
+
+int compact_range(lsm_db *db, const uint8_t *begin, size_t bn, const uint8_t *end, size_t en) {
+  int rc = lsm_flush(db, 1);
+  for (int l = 0; l < VER_LEVELS - 1 && !rc; l++) {
+    pthread_mutex_lock(&db->mu);
+    while (db->compacting && !db->bg_error) pthread_cond_wait(&db->done_cv, &db->mu);
+    if (db->bg_error) {
+      rc = st_err(db->bg_error, "compaction: database failed earlier: %s", db->bg_msg);
+      pthread_mutex_unlock(&db->mu);
+      break;
+    }
+    compaction c;
+    memset(&c, 0, sizeof c);
+    c.level = l;
+    c.manual = 1;
+    c.v = db->cur;
+    ver_ref(c.v);
+    rc = collect(c.v, l, begin, bn, end, en, &c.in[0], &c.nin[0]);
+    if (!rc && l == 0 && c.nin[0]) { /* L0 files overlap each other: take them all */
+      mm_free(c.in[0]);
+      rc = collect(c.v, 0, NULL, 0, NULL, 0, &c.in[0], &c.nin[0]);
+    }
+    if (!rc && c.nin[0]) rc = add_next_level(&c);
+    if (!rc && c.nin[0]) {
+      rc = run(db, &c);
+    } else {
+      c_free(&c);
+    }
+    pthread_mutex_unlock(&db->mu);
+  }
+  return rc;
+}

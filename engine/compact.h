@@ -1,0 +1,43 @@
+/*
+** compact.h — leveled compaction (LevelDB style).
+**
+** Levels: L0 holds flushed memtables (files overlap); each level >= 1 holds files with disjoint
+** USER-key ranges (outputs are only cut between different user keys, so all versions of a key
+** live in one file per level). Scores: L0 = files / l0_compaction_trigger; Li (i >= 1) =
+** bytes / (level1_size * 10^(i-1)). The level with the highest score >= 1 is compacted:
+**   L0: ALL level-0 files (so no older L0 file can be left above newer data moved down) plus
+**       the L1 files overlapping their key range, merged into L1;
+**   Li: one file, chosen round-robin after the largest key of the previous Li compaction, plus
+**       the overlapping files of Li+1, merged into Li+1. A single input file that overlaps
+**       nothing in Li+1 is moved by a manifest edit alone (trivial move, no IO).
+** While merging, an entry is dropped when a newer entry of the same user key is visible to the
+** oldest live snapshot (it can never be read again), and a tombstone is dropped when it is
+** visible to every snapshot and no level below the output holds its user key (nothing older
+** can be uncovered). Outputs are cut at target_file_size (at a user-key boundary). Inputs are
+** read ahead in large chunks (sst_iter_new readahead) and outputs are written with large
+** appends by the sst builder.
+**
+** Threads: compactions run one at a time (db->compacting) on the background thread or, for
+** lsm_compact_range, on the caller's thread; readers are never blocked (they keep reading the
+** version they pinned; replaced files are deleted once no version uses them).
+*/
+#ifndef LSMVTAB_COMPACT_H
+#define LSMVTAB_COMPACT_H
+
+#include "db_int.h"
+
+/* Score of `level` in v (see above). */
+double compact_score(const ver_version *v, const lsm_options *o, int level);
+
+/* [mu] 1 if some level's score is >= 1. */
+int compact_needed(lsm_db *db);
+
+/* [mu held; released while working] Pick and run one compaction if one is needed and none is
+** running. LSM_OK (ran one), LSM_NOTFOUND (nothing to do), or an error. */
+int compact_auto(lsm_db *db);
+
+/* Compact every file overlapping the user-key range [begin, end] (NULL = unbounded) down the
+** levels, level by level, waiting for each. Called without db->mu. */
+int compact_range(lsm_db *db, const uint8_t *begin, size_t bn, const uint8_t *end, size_t en);
+
+#endif

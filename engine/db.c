@@ -1,0 +1,917 @@
+/*
+** db.c — the database: open/recovery, the write path with group commit, reads (get, multiget,
+** iterators, snapshots), memtable switch and the flush thread. Design in db_int.h.
+*/
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compact.h"
+#include "db_int.h"
+#include "dbiter.h"
+#include "ikey.h"
+#include "merge.h"
+#include "mm.h"
+#include "sst.h"
+#include "status.h"
+
+static void path_of(char *buf, size_t size, const char *dir, uint64_t n, const char *ext) {
+  snprintf(buf, size, "%s/%06llu.%s", dir, (unsigned long long)n, ext);
+}
+
+static int ikey_cmp_fn(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return ikey_cmp(a, an, b, bn); }
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* [mu] Record a sticky background error (the first one wins). */
+static void set_bg_error(lsm_db *db, int rc, const char *msg) {
+  if (db->bg_error) return;
+  db->bg_error = rc;
+  snprintf(db->bg_msg, sizeof db->bg_msg, "%s", msg);
+  pthread_cond_broadcast(&db->done_cv);
+}
+
+/* [mu] */
+static int bg_err(lsm_db *db) {
+  return st_err(db->bg_error, "database refuses writes after an earlier error (reopen it): %s", db->bg_msg);
+}
+
+/* ---- tables -------------------------------------------------------------------------------- */
+
+static void sst_opts(const lsm_db *db, sst_options *so) {
+  so->block_size = db->o.block_size;
+  so->compression = db->o.compression;
+  so->compression_level = db->o.compression_level;
+  so->bloom_bits = db->o.bloom_bits;
+}
+
+/* Write memtable m as table `number`; on LSM_OK *added says whether a file was made (an empty
+** memtable makes none) and the file is recorded in e at level 0. Runs without db->mu. */
+static int write_table(lsm_db *db, mem *m, uint64_t number, man_edit *e, int *added) {
+  *added = 0;
+  if (mem_count(m) == 0) return LSM_OK;
+  char path[4096];
+  path_of(path, sizeof path, db->dir, number, "sst");
+  fio_file *f;
+  int rc = fio_create(db->env, path, FIO_WRONLY, &f);
+  if (rc) return rc;
+  sst_options so;
+  sst_opts(db, &so);
+  sst_builder *b = NULL;
+  it_iter *it = NULL;
+  rc = sst_builder_new(f, &so, &b);
+  if (!rc) rc = mem_iter_new(m, &it);
+  if (!rc) {
+    for (it_seek_first(it); it_valid(it) && !rc; it_next(it)) {
+      const uint8_t *k, *v;
+      size_t kn, vn;
+      it_key(it, &k, &kn);
+      it_value(it, &v, &vn);
+      rc = sst_builder_add(b, k, kn, v, vn);
+    }
+    if (!rc) rc = it_status(it);
+  }
+  sst_props props;
+  if (!rc) rc = sst_builder_finish(b, &props);
+  if (!rc) rc = man_edit_add(e, 0, number, props.file_size, props.smallest, props.smallest_n,
+                             props.largest, props.largest_n);
+  if (!rc) atomic_fetch_add_explicit(&db->st_flush_bytes, props.file_size, memory_order_relaxed);
+  it_free(it);
+  sst_builder_free(b);
+  int crc = fio_close(f);
+  if (!rc) rc = crc;
+  /* the new directory entry must be durable before the manifest refers to it */
+  if (!rc) rc = fio_sync_dir(db->env, db->dir);
+  if (rc) {
+    int keep = rc;
+    const char *msg = st_errmsg();
+    char save[256];
+    snprintf(save, sizeof save, "%s", msg);
+    fio_delete(db->env, path);
+    return st_err(keep, "%s", save);
+  }
+  *added = 1;
+  return LSM_OK;
+}
+
+int db_log_and_apply(lsm_db *db, man_edit *e) {
+  while (db->man_busy) pthread_cond_wait(&db->done_cv, &db->mu);
+  db->man_busy = 1;
+  ver_version *nv;
+  man_edit_set_next_file(e, db->next_file);
+  man_edit_set_last_seq(e, atomic_load(&db->last_seq));
+  int rc = ver_apply(db->cur, e, &nv);
+  if (!rc) {
+    pthread_mutex_unlock(&db->mu);
+    rc = man_append(db->man, e);
+    pthread_mutex_lock(&db->mu);
+    if (rc) {
+      ver_unref(nv);
+    } else {
+      ver_version *old = db->cur;
+      db->cur = nv;
+      ver_mark_obsolete(old, e);
+      ver_unref(old);
+    }
+  }
+  db->man_busy = 0;
+  pthread_cond_broadcast(&db->done_cv);
+  return rc;
+}
+
+uint64_t db_oldest_snapshot(lsm_db *db) {
+  return db->nsnaps ? db->snaps.next->seq : atomic_load(&db->last_seq);
+}
+
+/* [mu] Delete WAL files numbered below db->log_number that are not in use. */
+static void delete_old_logs(lsm_db *db) {
+  char **names;
+  int n;
+  if (fio_list(db->env, db->dir, &names, &n)) return;
+  for (int i = 0; i < n; i++) {
+    unsigned long long num;
+    char tail[8];
+    if (sscanf(names[i], "%llu.%7s", &num, tail) == 2 && !strcmp(tail, "log") && num < db->log_number) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", db->dir, names[i]);
+      fio_delete(db->env, path);
+    }
+  }
+  fio_list_free(names, n);
+}
+
+/* [mu held; released while the table is written] Flush the oldest immutable memtable. */
+static int flush_one(lsm_db *db) {
+  mem *m = db->imm[0].m;
+  uint64_t number = db->next_file++;
+  pthread_mutex_unlock(&db->mu);
+  man_edit e;
+  man_edit_init(&e);
+  int added;
+  int rc = write_table(db, m, number, &e, &added);
+  pthread_mutex_lock(&db->mu);
+  if (!rc) {
+    uint64_t next_log = db->nimm > 1 ? db->imm[1].log : db->mem_log;
+    man_edit_set_log(&e, next_log);
+    rc = db_log_and_apply(db, &e);
+    if (!rc) {
+      db->log_number = next_log;
+      mem_unref(m);
+      db->nimm--;
+      memmove(&db->imm[0], &db->imm[1], sizeof(db_imm) * (size_t)db->nimm);
+      db->flushed++;
+      atomic_fetch_add(&db->st_flushes, 1);
+      delete_old_logs(db);
+    } else if (added) {
+      char path[4096];
+      path_of(path, sizeof path, db->dir, number, "sst");
+      fio_delete(db->env, path);
+    }
+  }
+  man_edit_free(&e);
+  return rc;
+}
+
+static void *flush_main(void *arg) {
+  lsm_db *db = arg;
+  pthread_mutex_lock(&db->mu);
+  for (;;) {
+    while (!db->shutting_down && (db->bg_error || (db->nimm == 0 && (db->compacting || !compact_needed(db)))))
+      pthread_cond_wait(&db->bg_cv, &db->mu);
+    if (db->shutting_down) break;
+    /* flushes first: writers may be waiting for them */
+    int rc = db->nimm ? flush_one(db) : compact_auto(db);
+    if (rc == LSM_NOTFOUND) rc = LSM_OK;
+    if (rc) set_bg_error(db, rc, st_errmsg());
+    pthread_cond_broadcast(&db->done_cv);
+  }
+  pthread_mutex_unlock(&db->mu);
+  return NULL;
+}
+
+/* ---- write path ----------------------------------------------------------------------------- */
+
+/* [mu] Freeze the memtable and start a new one with a new WAL. */
+static int switch_memtable(lsm_db *db) {
+  mem *m;
+  wal_writer *w;
+  int rc = mem_new(&m);
+  if (rc) return rc;
+  uint64_t number = db->next_file++;
+  char path[4096];
+  path_of(path, sizeof path, db->dir, number, "log");
+  if ((rc = wal_create(db->env, path, number, &w))) {
+    mem_unref(m);
+    return rc;
+  }
+  /* sync=normal: the WAL of a memtable is made durable when the memtable is frozen */
+  if (db->o.sync == LSM_SYNC_NORMAL) rc = wal_sync(db->wal);
+  if (rc) {
+    set_bg_error(db, rc, st_errmsg());
+    wal_close(w);
+    fio_delete(db->env, path);
+    mem_unref(m);
+    return rc;
+  }
+  wal_close(db->wal);
+  db->imm[db->nimm].m = db->mem;
+  db->imm[db->nimm].log = db->mem_log;
+  db->nimm++;
+  db->frozen++;
+  db->mem = m;
+  db->mem_log = number;
+  db->wal = w;
+  pthread_cond_signal(&db->bg_cv);
+  return LSM_OK;
+}
+
+/* [mu] Make sure the memtable has room (or, with force, freeze a non-empty memtable). Waits
+** while too many immutable memtables are pending. */
+static int make_room(lsm_db *db, int force) {
+  int slowed = 0;
+  for (;;) {
+    if (db->bg_error) return bg_err(db);
+    if (!force && !slowed && db->cur->n[0] >= db->o.l0_slowdown_trigger) {
+      /* Many L0 files: delay each write by 1 ms (once) so compaction keeps up, rather than
+      ** stopping all writes for a long time at the stop trigger (LevelDB's approach). */
+      slowed = 1;
+      atomic_fetch_add(&db->st_slowdowns, 1);
+      pthread_mutex_unlock(&db->mu);
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, NULL);
+      pthread_mutex_lock(&db->mu);
+      continue;
+    }
+    if (!force && mem_bytes(db->mem) < db->o.memtable_size) return LSM_OK;
+    if (force && mem_count(db->mem) == 0) return LSM_OK;
+    if (db->cur->n[0] >= db->o.l0_stop_trigger) {
+      uint64_t t0 = now_us();
+      atomic_fetch_add(&db->st_stalls, 1);
+      pthread_cond_signal(&db->bg_cv);
+      pthread_cond_wait(&db->done_cv, &db->mu);
+      atomic_fetch_add(&db->st_stall_us, now_us() - t0);
+      continue;
+    }
+    if (db->nimm >= db->o.max_immutables) {
+      uint64_t t0 = now_us();
+      atomic_fetch_add(&db->st_stalls, 1);
+      pthread_cond_wait(&db->done_cv, &db->mu);
+      atomic_fetch_add(&db->st_stall_us, now_us() - t0);
+      continue;
+    }
+    int rc = switch_memtable(db);
+    if (rc) return rc;
+    force = 0;
+  }
+}
+
+#define GROUP_MAX (1u << 20)
+
+/* [mu] The leader `w` (queue head) builds its commit group: its own batch alone, or merged with
+** the batches queued behind it into db->group (up to GROUP_MAX bytes). *last = the last writer
+** included. */
+static lsm_batch *build_group(lsm_db *db, db_writer *w, db_writer **last) {
+  *last = w;
+  db_writer *n = w->next;
+  if (!n || !n->batch) return w->batch;
+  size_t size = lsm_batch_bytes(w->batch);
+  lsm_batch_clear(db->group);
+  if (wb_append(db->group, w->batch)) return w->batch;
+  for (; n && n->batch; n = n->next) {
+    size += lsm_batch_bytes(n->batch);
+    if (size > GROUP_MAX) break;
+    if (wb_append(db->group, n->batch)) break; /* out of memory: commit what we have */
+    *last = n;
+  }
+  return db->group;
+}
+
+static int db_write(lsm_db *db, lsm_batch *b, int force) {
+  db_writer w;
+  memset(&w, 0, sizeof w);
+  w.batch = b;
+  w.force = force;
+  pthread_cond_init(&w.cv, NULL);
+  pthread_mutex_lock(&db->mu);
+  if (db->wq_tail) db->wq_tail->next = &w;
+  else db->wq_head = &w;
+  db->wq_tail = &w;
+  while (!w.done && db->wq_head != &w) pthread_cond_wait(&w.cv, &db->mu);
+  if (w.done) {
+    pthread_mutex_unlock(&db->mu);
+    pthread_cond_destroy(&w.cv);
+    if (w.rc) st_err(w.rc, "%s", w.msg);
+    return w.rc;
+  }
+  /* leader */
+  int rc = make_room(db, force);
+  db_writer *last = &w;
+  if (!rc && b) {
+    lsm_batch *g = build_group(db, &w, &last);
+    uint64_t seq = atomic_load(&db->last_seq) + 1;
+    uint32_t count = wb_count(g);
+    wb_set_seq(g, seq);
+    const uint8_t *rep;
+    size_t n;
+    wb_rep(g, &rep, &n);
+    mem *m = db->mem;
+    wal_writer *wal = db->wal;
+    int sync = db->o.sync == LSM_SYNC_FULL;
+    pthread_mutex_unlock(&db->mu);
+    rc = wal_add(wal, rep, n);
+    if (!rc && sync) rc = wal_sync(wal);
+    int wal_ok = !rc;
+    if (!rc) rc = wb_apply_to_memtable(rep, n, m);
+    pthread_mutex_lock(&db->mu);
+    if (rc) {
+      /* The WAL's state is unknown, or it holds a batch the memtable lacks: stop writing. */
+      set_bg_error(db, rc, st_errmsg());
+      (void)wal_ok;
+    } else {
+      atomic_store(&db->last_seq, seq + count - 1);
+      atomic_fetch_add_explicit(&db->st_wal_bytes, n + WAL_REC_HEADER, memory_order_relaxed);
+      atomic_fetch_add_explicit(&db->st_user_bytes, n - WB_HEADER, memory_order_relaxed);
+    }
+  }
+  const char *msg = rc ? st_errmsg() : "";
+  for (;;) {
+    db_writer *r = db->wq_head;
+    db->wq_head = r->next;
+    if (!db->wq_head) db->wq_tail = NULL;
+    if (r != &w) {
+      r->rc = rc;
+      snprintf(r->msg, sizeof r->msg, "%s", msg);
+      r->done = 1;
+      pthread_cond_signal(&r->cv);
+    }
+    if (r == last) break;
+  }
+  if (db->wq_head) pthread_cond_signal(&db->wq_head->cv);
+  pthread_mutex_unlock(&db->mu);
+  pthread_cond_destroy(&w.cv);
+  return rc;
+}
+
+int lsm_write(lsm_db *db, lsm_batch *b) {
+  if (!db || !b) return st_err(LSM_MISUSE, "lsm_write: NULL argument");
+  if (lsm_batch_count(b) == 0) return LSM_OK;
+  return db_write(db, b, 0);
+}
+
+static int check_key(size_t kn) {
+  if (kn == 0 || kn > LSM_MAX_KEY) return st_err(LSM_TOOBIG, "key of %zu bytes: must be 1..%u", kn, LSM_MAX_KEY);
+  return LSM_OK;
+}
+
+int lsm_put(lsm_db *db, const void *k, size_t kn, const void *v, size_t vn) {
+  lsm_batch *b;
+  int rc = lsm_batch_new(&b);
+  if (rc) return rc;
+  rc = lsm_batch_put(b, k, kn, v, vn);
+  if (!rc) rc = lsm_write(db, b);
+  lsm_batch_free(b);
+  return rc;
+}
+
+int lsm_delete(lsm_db *db, const void *k, size_t kn) {
+  lsm_batch *b;
+  int rc = lsm_batch_new(&b);
+  if (rc) return rc;
+  rc = lsm_batch_delete(b, k, kn);
+  if (!rc) rc = lsm_write(db, b);
+  lsm_batch_free(b);
+  return rc;
+}
+
+int lsm_flush(lsm_db *db, int wait) {
+  if (!db) return st_err(LSM_MISUSE, "lsm_flush: NULL db");
+  int rc = db_write(db, NULL, 1);
+  if (rc || !wait) return rc;
+  pthread_mutex_lock(&db->mu);
+  uint64_t target = db->frozen;
+  while (db->flushed < target && !db->bg_error) pthread_cond_wait(&db->done_cv, &db->mu);
+  if (db->flushed < target) rc = bg_err(db);
+  pthread_mutex_unlock(&db->mu);
+  return rc;
+}
+
+int lsm_compact_range(lsm_db *db, const void *begin, size_t bn, const void *end, size_t en) {
+  if (!db) return st_err(LSM_MISUSE, "lsm_compact_range: NULL db");
+  return compact_range(db, begin, bn, end, en);
+}
+
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+/* What a read needs, pinned: memtables newest first, the version, the sequence number. */
+typedef struct readview {
+  mem *mems[1 + DB_MAX_IMM];
+  int nmem;
+  ver_version *v;
+  uint64_t seq;
+} readview;
+
+static void rv_grab(lsm_db *db, const lsm_snapshot *s, readview *rv) {
+  pthread_mutex_lock(&db->mu);
+  rv->nmem = 0;
+  mem_ref(db->mem);
+  rv->mems[rv->nmem++] = db->mem;
+  for (int i = db->nimm - 1; i >= 0; i--) {
+    mem_ref(db->imm[i].m);
+    rv->mems[rv->nmem++] = db->imm[i].m;
+  }
+  ver_ref(db->cur);
+  rv->v = db->cur;
+  rv->seq = s ? s->seq : atomic_load(&db->last_seq);
+  pthread_mutex_unlock(&db->mu);
+}
+
+static void rv_release(readview *rv) {
+  for (int i = 0; i < rv->nmem; i++) mem_unref(rv->mems[i]);
+  rv->nmem = 0;
+  ver_unref(rv->v);
+  rv->v = NULL;
+}
+
+/* Lookup in the pinned view: LSM_OK with *val (mm, NUL-terminated) or LSM_NOTFOUND. */
+static int rv_get(readview *rv, const uint8_t *k, size_t kn, void **v, size_t *vn) {
+  for (int i = 0; i < rv->nmem; i++) {
+    int type;
+    const uint8_t *p;
+    size_t n;
+    if (mem_get(rv->mems[i], k, kn, rv->seq, &type, &p, &n, NULL) != LSM_OK) continue;
+    if (type != IKEY_VAL) return LSM_NOTFOUND;
+    if (!(*v = mm_dup(p, n))) return st_err(LSM_NOMEM, "get: out of memory");
+    *vn = n;
+    return LSM_OK;
+  }
+  cd_buf val = {0};
+  int type;
+  int rc = ver_get(rv->v, k, kn, rv->seq, &type, &val);
+  if (rc == LSM_OK && type != IKEY_VAL) rc = LSM_NOTFOUND;
+  if (rc == LSM_OK && cd_buf_append(&val, "", 1)) rc = st_err(LSM_NOMEM, "get: out of memory");
+  if (rc) {
+    cd_buf_free(&val);
+    return rc;
+  }
+  *v = val.p;
+  *vn = val.n - 1;
+  return LSM_OK;
+}
+
+int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **v, size_t *vn) {
+  if (!db || !v || !vn || (!k && kn)) return st_err(LSM_MISUSE, "lsm_get: NULL argument");
+  int rc = check_key(kn);
+  if (rc) return rc;
+  readview rv;
+  rv_grab(db, s, &rv);
+  atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+  rc = rv_get(&rv, k, kn, v, vn);
+  rv_release(&rv);
+  return rc;
+}
+
+int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *keys,
+                 const size_t *klens, void **vals, size_t *vlens, int *rcs) {
+  if (!db || n < 0 || (n && (!keys || !klens || !vals || !vlens || !rcs)))
+    return st_err(LSM_MISUSE, "lsm_multiget: bad argument");
+  readview rv;
+  rv_grab(db, s, &rv);
+  int first = LSM_OK;
+  for (int i = 0; i < n; i++) {
+    vals[i] = NULL;
+    vlens[i] = 0;
+    rcs[i] = check_key(klens[i]);
+    if (!rcs[i]) {
+      atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
+      rcs[i] = rv_get(&rv, keys[i], klens[i], &vals[i], &vlens[i]);
+    }
+    if (rcs[i] && rcs[i] != LSM_NOTFOUND && !first) first = rcs[i];
+  }
+  rv_release(&rv);
+  return first;
+}
+
+void lsm_free(void *p) { mm_free(p); }
+
+/* ---- snapshots ------------------------------------------------------------------------------ */
+
+int lsm_snapshot_new(lsm_db *db, lsm_snapshot **out) {
+  if (!db || !out) return st_err(LSM_MISUSE, "lsm_snapshot_new: NULL argument");
+  lsm_snapshot *s = mm_calloc(1, sizeof *s);
+  if (!s) return st_err(LSM_NOMEM, "snapshot: out of memory");
+  pthread_mutex_lock(&db->mu);
+  s->seq = atomic_load(&db->last_seq);
+  s->prev = db->snaps.prev;
+  s->next = &db->snaps;
+  s->prev->next = s;
+  db->snaps.prev = s;
+  db->nsnaps++;
+  pthread_mutex_unlock(&db->mu);
+  *out = s;
+  return LSM_OK;
+}
+
+void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s) {
+  if (!db || !s) return;
+  pthread_mutex_lock(&db->mu);
+  s->prev->next = s->next;
+  s->next->prev = s->prev;
+  db->nsnaps--;
+  pthread_mutex_unlock(&db->mu);
+  mm_free(s);
+}
+
+/* ---- iterators ------------------------------------------------------------------------------ */
+
+struct lsm_iter {
+  it_iter *d; /* dbiter */
+};
+
+typedef struct iter_pin {
+  lsm_db *db;
+  ver_version *v;
+} iter_pin;
+
+static void iter_unpin(void *arg) {
+  iter_pin *p = arg;
+  ver_unref(p->v);
+  pthread_mutex_lock(&p->db->mu);
+  p->db->niters--;
+  pthread_mutex_unlock(&p->db->mu);
+  mm_free(p);
+}
+
+int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lower_n,
+                 const void *upper, size_t upper_n, lsm_iter **out) {
+  if (!db || !out) return st_err(LSM_MISUSE, "lsm_iter_new: NULL argument");
+  lsm_iter *li = mm_calloc(1, sizeof *li);
+  iter_pin *pin = mm_calloc(1, sizeof *pin);
+  if (!li || !pin) {
+    mm_free(li);
+    mm_free(pin);
+    return st_err(LSM_NOMEM, "iterator: out of memory");
+  }
+  readview rv;
+  rv_grab(db, s, &rv);
+  int cap = rv.nmem + ver_iter_count(rv.v), n = 0, rc = LSM_OK;
+  it_iter **its = mm_calloc((size_t)cap, sizeof *its);
+  if (!its) rc = st_err(LSM_NOMEM, "iterator: out of memory");
+  for (int i = 0; i < rv.nmem && !rc; i++)
+    if (!(rc = mem_iter_new(rv.mems[i], &its[n]))) n++;
+  if (!rc) rc = ver_add_iters(rv.v, its, &n);
+  it_iter *m = NULL;
+  if (!rc) rc = merge_new(ikey_cmp_fn, its, n, &m);
+  else
+    for (int i = 0; i < n; i++) it_free(its[i]);
+  mm_free(its);
+  /* the memtable iterators hold their own references; the version stays pinned by the dbiter */
+  for (int i = 0; i < rv.nmem; i++) mem_unref(rv.mems[i]);
+  if (rc) {
+    ver_unref(rv.v);
+    mm_free(li);
+    mm_free(pin);
+    return rc;
+  }
+  pin->db = db;
+  pin->v = rv.v;
+  pthread_mutex_lock(&db->mu);
+  db->niters++;
+  pthread_mutex_unlock(&db->mu);
+  rc = dbi_new(m, rv.seq, lower, lower_n, upper, upper_n, iter_unpin, pin, &li->d);
+  if (rc) {
+    mm_free(li);
+    return rc;
+  }
+  *out = li;
+  return LSM_OK;
+}
+
+int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) { return it_seek(it->d, k, kn); }
+int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) { return dbi_seek_for_prev(it->d, k, kn); }
+int lsm_iter_seek_first(lsm_iter *it) { return it_seek_first(it->d); }
+int lsm_iter_seek_last(lsm_iter *it) { return it_seek_last(it->d); }
+int lsm_iter_next(lsm_iter *it) {
+  if (!it_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_next: not valid");
+  return it_next(it->d);
+}
+int lsm_iter_prev(lsm_iter *it) {
+  if (!it_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_prev: not valid");
+  return it_prev(it->d);
+}
+int lsm_iter_valid(const lsm_iter *it) { return it_valid(it->d); }
+void lsm_iter_key(const lsm_iter *it, const void **k, size_t *kn) {
+  const uint8_t *p;
+  it_key(it->d, &p, kn);
+  *k = p;
+}
+void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn) {
+  const uint8_t *p;
+  it_value(it->d, &p, vn);
+  *v = p;
+}
+int lsm_iter_status(const lsm_iter *it) { return it_status(it->d); }
+void lsm_iter_free(lsm_iter *it) {
+  if (!it) return;
+  it_free(it->d);
+  mm_free(it);
+}
+
+/* ---- open / recovery ------------------------------------------------------------------------ */
+
+typedef struct recover_state {
+  lsm_db *db;
+  int has_log, has_next, has_seq;
+  uint64_t log_number, next_file, last_seq;
+} recover_state;
+
+static int recover_edit(void *ctx, const man_edit *e) {
+  recover_state *rs = ctx;
+  ver_version *nv;
+  int rc = ver_apply(rs->db->cur, e, &nv);
+  if (rc) return rc;
+  ver_unref(rs->db->cur);
+  rs->db->cur = nv;
+  if (e->has_log_number) rs->log_number = e->log_number, rs->has_log = 1;
+  if (e->has_next_file) rs->next_file = e->next_file, rs->has_next = 1;
+  if (e->has_last_seq) rs->last_seq = e->last_seq, rs->has_seq = 1;
+  return LSM_OK;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Replay one WAL into *m (flushing full memtables to L0 tables recorded in e). */
+static int replay_log(lsm_db *db, uint64_t number, mem **m, man_edit *e, uint64_t *max_seq) {
+  char path[4096];
+  path_of(path, sizeof path, db->dir, number, "log");
+  wal_reader *r;
+  int rc = wal_open_read(db->env, path, &r);
+  if (rc) return rc;
+  const uint8_t *p;
+  size_t n;
+  while ((rc = wal_next(r, &p, &n)) == LSM_OK) {
+    if ((rc = wb_validate(p, n))) break;
+    uint64_t seq = cd_get_fixed64(p);
+    uint32_t count = cd_get_fixed32(p + 8);
+    if ((rc = wb_apply_to_memtable(p, n, *m))) break;
+    if (count && seq + count - 1 > *max_seq) *max_seq = seq + count - 1;
+    if (mem_bytes(*m) >= db->o.memtable_size) {
+      int added;
+      if ((rc = write_table(db, *m, db->next_file++, e, &added))) break;
+      mem_unref(*m);
+      *m = NULL;
+      if ((rc = mem_new(m))) break;
+    }
+  }
+  if (rc == LSM_NOTFOUND) rc = LSM_OK;
+  if (rc && LSM_PRIMARY(rc) == LSM_CORRUPT) rc = st_err(rc, "recovering %s: %s", path, st_errmsg());
+  wal_close_read(r);
+  return rc;
+}
+
+static int parse_name(const char *name, uint64_t *num, char *kind) {
+  unsigned long long v;
+  char tail[16];
+  int len;
+  if (sscanf(name, "MANIFEST-%llu%n", &v, &len) == 1 && name[len] == 0) {
+    *num = v;
+    *kind = 'm';
+    return 1;
+  }
+  if (sscanf(name, "%llu.%15s", &v, tail) == 2 && name[0] >= '0' && name[0] <= '9') {
+    *num = v;
+    if (!strcmp(tail, "log")) *kind = 'l';
+    else if (!strcmp(tail, "sst")) *kind = 's';
+    else return 0;
+    return 1;
+  }
+  return 0;
+}
+
+static int in_version(const ver_version *v, uint64_t number) {
+  for (int l = 0; l < VER_LEVELS; l++)
+    for (int j = 0; j < v->n[l]; j++)
+      if (v->f[l][j]->number == number) return 1;
+  return 0;
+}
+
+/* Open-time recovery: read the manifest, replay the WALs, write everything replayed to L0,
+** start a new manifest and WAL, remove obsolete and orphan files. Single-threaded. */
+static int recover(lsm_db *db) {
+  recover_state rs;
+  memset(&rs, 0, sizeof rs);
+  rs.db = db;
+  char path[4096];
+  uint64_t cur_man = 0;
+  int rc = man_get_current(db->env, db->dir, &cur_man);
+  int exists = rc == LSM_OK;
+  if (rc == LSM_CANTOPEN) {
+    int e = 0;
+    snprintf(path, sizeof path, "%s/CURRENT", db->dir);
+    if (fio_exists(db->env, path, &e) == LSM_OK && !e) rc = LSM_OK; /* a new database */
+  }
+  if (rc) return rc;
+  if (exists && db->o.error_if_exists) return st_err(LSM_ERROR, "%s: database exists (error_if_exists=1)", db->dir);
+  if (!exists && !db->o.create_if_missing)
+    return st_err(LSM_CANTOPEN, "%s: no database here (create_if_missing=0)", db->dir);
+  if (exists) {
+    snprintf(path, sizeof path, "%s/MANIFEST-%06llu", db->dir, (unsigned long long)cur_man);
+    if ((rc = man_read(db->env, path, recover_edit, &rs, NULL))) return rc;
+    if (!rs.has_next || !rs.has_log || !rs.has_seq)
+      return ST_CORRUPT("%s: manifest lacks next-file, log or sequence number", path);
+  } else {
+    rs.next_file = 1;
+  }
+  /* what is in the directory */
+  char **names;
+  int n;
+  if ((rc = fio_list(db->env, db->dir, &names, &n))) return rc;
+  uint64_t *logs = mm_calloc((size_t)n + 1, sizeof *logs);
+  int nlogs = 0;
+  uint64_t max_num = 0;
+  if (!logs) rc = st_err(LSM_NOMEM, "open: out of memory");
+  for (int i = 0; i < n && !rc; i++) {
+    uint64_t num;
+    char kind;
+    if (!parse_name(names[i], &num, &kind)) continue;
+    if (num > max_num) max_num = num;
+    if (kind == 'l' && num >= rs.log_number) logs[nlogs++] = num;
+  }
+  for (int l = 0; l < VER_LEVELS && !rc; l++)
+    for (int j = 0; j < db->cur->n[l] && !rc; j++) {
+      int found = 0;
+      char want[32];
+      snprintf(want, sizeof want, "%06llu.sst", (unsigned long long)db->cur->f[l][j]->number);
+      for (int i = 0; i < n; i++) found |= !strcmp(names[i], want);
+      if (!found) rc = ST_CORRUPT("%s: table file %s of the manifest is missing", db->dir, want);
+    }
+  db->next_file = rs.next_file > max_num + 1 ? rs.next_file : max_num + 1;
+  atomic_store(&db->last_seq, rs.last_seq);
+  qsort(logs, (size_t)nlogs, sizeof *logs, cmp_u64);
+
+  /* replay */
+  man_edit e;
+  man_edit_init(&e);
+  mem *m = NULL;
+  uint64_t max_seq = rs.last_seq;
+  if (!rc) rc = mem_new(&m);
+  for (int i = 0; i < nlogs && !rc; i++) rc = replay_log(db, logs[i], &m, &e, &max_seq);
+  if (!rc) {
+    int added;
+    rc = write_table(db, m, db->next_file++, &e, &added);
+  }
+  mem_unref(m);
+  atomic_store(&db->last_seq, max_seq);
+
+  /* new WAL, then a new manifest pointing at it */
+  uint64_t log = db->next_file++;
+  if (!rc) {
+    path_of(path, sizeof path, db->dir, log, "log");
+    rc = wal_create(db->env, path, log, &db->wal);
+  }
+  if (!rc) rc = mem_new(&db->mem);
+  db->mem_log = log;
+  if (!rc) {
+    ver_version *nv;
+    if (!(rc = ver_apply(db->cur, &e, &nv))) {
+      ver_unref(db->cur);
+      db->cur = nv;
+    }
+  }
+  man_edit snap;
+  man_edit_init(&snap);
+  db->man_number = db->next_file++;
+  if (!rc) rc = ver_snapshot_edit(db->cur, &snap);
+  man_edit_set_log(&snap, log);
+  man_edit_set_next_file(&snap, db->next_file);
+  man_edit_set_last_seq(&snap, max_seq);
+  if (!rc) {
+    snprintf(path, sizeof path, "%s/MANIFEST-%06llu", db->dir, (unsigned long long)db->man_number);
+    rc = man_create(db->env, path, &db->man);
+  }
+  if (!rc) rc = man_append(db->man, &snap);
+  if (!rc) rc = man_set_current(db->env, db->dir, db->man_number);
+  man_edit_free(&snap);
+  man_edit_free(&e);
+  db->log_number = log;
+
+  /* obsolete and orphan files: old WALs and manifests, tables no version uses, temp files */
+  for (int i = 0; i < n && !rc; i++) {
+    uint64_t num;
+    char kind;
+    size_t len = strlen(names[i]);
+    int del = 0;
+    if (parse_name(names[i], &num, &kind)) {
+      if (kind == 'l') del = num < log;
+      else if (kind == 'm') del = num != db->man_number;
+      else if (kind == 's') del = !in_version(db->cur, num);
+    } else if (len > 4 && !strcmp(names[i] + len - 4, ".tmp")) {
+      del = 1;
+    }
+    if (del) {
+      snprintf(path, sizeof path, "%s/%s", db->dir, names[i]);
+      fio_delete(db->env, path);
+    }
+  }
+  fio_list_free(names, n);
+  mm_free(logs);
+  return rc;
+}
+
+static void db_free(lsm_db *db) {
+  if (db->flush_started) {
+    pthread_mutex_lock(&db->mu);
+    db->shutting_down = 1;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
+    pthread_join(db->flush_thread, NULL);
+  }
+  for (int i = 0; i < db->nimm; i++) mem_unref(db->imm[i].m);
+  mem_unref(db->mem);
+  ver_unref(db->cur);
+  wal_close(db->wal);
+  man_close(db->man);
+  lsm_batch_free(db->group);
+  for (int l = 0; l < VER_LEVELS; l++) cd_buf_free(&db->compact_ptr[l]);
+  cache_free(db->bcache);
+  fio_close(db->lock);
+  fio_env_free(db->env);
+  pthread_mutex_destroy(&db->mu);
+  pthread_cond_destroy(&db->bg_cv);
+  pthread_cond_destroy(&db->done_cv);
+  mm_free(db->dir);
+  mm_free(db);
+}
+
+int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
+  if (!dir || !out) return st_err(LSM_MISUSE, "lsm_open: NULL argument");
+  lsm_options def;
+  if (!o) {
+    lsm_options_default(&def);
+    o = &def;
+  }
+  int rc = lsm_options_validate(o);
+  if (rc) return rc;
+  lsm_db *db = mm_calloc(1, sizeof *db);
+  if (!db) return st_err(LSM_NOMEM, "open: out of memory");
+  db->o = *o;
+  pthread_mutex_init(&db->mu, NULL);
+  pthread_cond_init(&db->bg_cv, NULL);
+  pthread_cond_init(&db->done_cv, NULL);
+  db->snaps.next = db->snaps.prev = &db->snaps;
+  if (!(db->dir = mm_strdup(dir))) rc = st_err(LSM_NOMEM, "open: out of memory");
+  if (!rc) rc = fio_env_new(o->io, &db->env);
+  if (!rc && o->create_if_missing) rc = fio_mkdir(db->env, dir);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/LOCK", dir);
+  if (!rc) rc = fio_lock(db->env, path, &db->lock);
+  if (!rc) rc = cache_new(o->cache_size, &db->bcache);
+  if (!rc) rc = lsm_batch_new(&db->group);
+  if (!rc) {
+    db->vctx.env = db->env;
+    db->vctx.dir = db->dir;
+    db->vctx.ropt.cache = db->bcache;
+    db->vctx.ropt.direct_io = o->direct_io;
+    db->vctx.ropt.counters = &db->vctx.counters;
+    rc = ver_new_empty(&db->vctx, &db->cur);
+  }
+  if (!rc) rc = recover(db);
+  if (!rc) {
+    if (pthread_create(&db->flush_thread, NULL, flush_main, db)) rc = st_err(LSM_ERROR, "open: cannot start the flush thread");
+    else db->flush_started = 1;
+  }
+  if (rc) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", st_errmsg());
+    db_free(db);
+    return st_err(rc, "%s", msg);
+  }
+  *out = db;
+  return LSM_OK;
+}
+
+int lsm_close(lsm_db *db) {
+  if (!db) return LSM_OK;
+  pthread_mutex_lock(&db->mu);
+  if (db->nsnaps || db->niters) {
+    int s = db->nsnaps, i = db->niters;
+    pthread_mutex_unlock(&db->mu);
+    return st_err(LSM_MISUSE, "lsm_close: %d snapshot(s) and %d iterator(s) still open", s, i);
+  }
+  /* sync=normal promises durability at memtable switch; closing is the last switch */
+  int rc = LSM_OK;
+  if (db->o.sync != LSM_SYNC_OFF && !db->bg_error) rc = wal_sync(db->wal);
+  pthread_mutex_unlock(&db->mu);
+  db_free(db);
+  return rc;
+}
+
+const char *lsm_errmsg(void) { return st_errmsg(); }

@@ -1,0 +1,123 @@
+/*
+** db_int.h — the lsm_db object, shared by db.c (open/recovery, write path, flush, reads) and
+** db_util.c (options, stats, check, destroy). Private to the engine.
+**
+** Files in a database directory:
+**   LOCK                 flock'ed while open (fio_lock): a second opener gets LSM_BUSY
+**   CURRENT              "MANIFEST-<n>\n" (manifest.h)
+**   MANIFEST-<n>         version edits (manifest.h)
+**   <n>.log              a WAL (wal.h): the writes of one memtable (recovery may replay several)
+**   <n>.sst              a table (sst.h)
+** All numbers come from one counter (next_file).
+**
+** Locking. db->mu protects every field marked [mu]. Lock order: db->mu is taken first; while
+** holding it the code may take a ver_file's open_mu (never the reverse) and the block cache's
+** shard locks (leaves). No db->mu while waiting on IO except: the memtable switch (creates the
+** new WAL, syncs the old one under sync=normal) and recovery at open (single-threaded).
+** Waiting is only on condition variables: a writer's own cv (group commit queue), db->bg_cv
+** (the flush thread waits for work), db->done_cv (flush progress: writers waiting for room,
+** lsm_flush(wait=1), close).
+**
+** Write path (LevelDB's DBImpl::Write): writers queue; the head of the queue is the leader: it
+** makes room (switching memtables), merges the batches of the writers queued behind it into one
+** group, assigns sequence numbers, appends ONE WAL record, fsyncs once under sync=full, inserts
+** into the memtable (the leader is the only memtable writer, so mem_add's single-writer rule
+** holds), publishes last_seq, and wakes the followers with the shared result. The WAL append and
+** memtable insert run WITHOUT db->mu: readers never wait for a commit. A batch becomes visible
+** atomically because readers read at last_seq, published only after the whole group is in.
+**
+** Background (one thread, flush first): takes the oldest immutable memtable, writes it to a new
+** L0 table without db->mu, then logs the edit (file added, log_number advanced) to the manifest,
+** installs the new version, drops the memtable and deletes WALs no longer needed. When no
+** memtable waits, it runs a compaction if a level's score is >= 1 (compact.h).
+** Version changes (flush, compaction, manual compaction from a user thread) are serialised by
+** db->man_busy; compactions by db->compacting.
+*/
+#ifndef LSMVTAB_DB_INT_H
+#define LSMVTAB_DB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "batch.h"
+#include "cache.h"
+#include "fio.h"
+#include "lsm.h"
+#include "manifest.h"
+#include "memtable.h"
+#include "version.h"
+#include "wal.h"
+
+#define DB_MAX_IMM 16
+
+typedef struct db_writer {
+  lsm_batch *batch; /* NULL: a memtable switch request (lsm_flush) */
+  int force;
+  int done, rc;
+  char msg[256]; /* the leader's error message for a follower */
+  pthread_cond_t cv;
+  struct db_writer *next;
+} db_writer;
+
+struct lsm_snapshot {
+  uint64_t seq;
+  lsm_snapshot *prev, *next;
+};
+
+typedef struct db_imm {
+  mem *m;
+  uint64_t log; /* its WAL */
+} db_imm;
+
+struct lsm_db {
+  char *dir;
+  lsm_options o;
+  fio_env *env;
+  fio_file *lock;
+  cache *bcache;
+  ver_ctx vctx;
+
+  pthread_mutex_t mu;
+  pthread_cond_t bg_cv, done_cv;
+
+  mem *mem;                 /* [mu] the mutable memtable */
+  uint64_t mem_log;         /* [mu] its WAL number */
+  db_imm imm[DB_MAX_IMM];   /* [mu] frozen memtables, oldest first */
+  int nimm;                 /* [mu] */
+  wal_writer *wal;          /* [mu] the WAL of mem (used by the leader without mu) */
+  ver_version *cur;         /* [mu] current version */
+  man_writer *man;          /* flush thread / open only */
+  uint64_t man_number;
+  uint64_t next_file;       /* [mu] */
+  uint64_t log_number;      /* [mu] WALs below this are obsolete */
+  _Atomic uint64_t last_seq; /* [mu] to write; published after a commit group is applied */
+  db_writer *wq_head, *wq_tail; /* [mu] writer queue */
+  lsm_batch *group;         /* leader's scratch batch for merging a group */
+  lsm_snapshot snaps;       /* [mu] list sentinel (oldest first) */
+  int nsnaps, niters;       /* [mu] live snapshots / iterators */
+  int bg_error;             /* [mu] sticky: writes refused after a failed WAL/flush/manifest */
+  char bg_msg[256];         /* [mu] */
+  int shutting_down;        /* [mu] */
+  uint64_t frozen, flushed; /* [mu] memtables frozen / flushed since open */
+  pthread_t flush_thread;
+  int flush_started;
+  int man_busy;             /* [mu] a version change is being logged (they are serialised) */
+  int compacting;           /* [mu] a compaction runs (one at a time) */
+  cd_buf compact_ptr[VER_LEVELS]; /* [mu] largest key of the last compaction per level */
+
+  /* statistics (relaxed atomics) */
+  _Atomic uint64_t st_user_bytes, st_wal_bytes, st_flush_bytes, st_gets, st_stalls,
+      st_stall_us, st_flushes, st_slowdowns, st_compact_read, st_compact_written, st_compactions;
+};
+
+/* db.c */
+/* [mu held; released while the manifest is written] Log edit e (next file number and last
+** sequence are filled in) and install the version it makes. Version changes are serialised. */
+int db_log_and_apply(lsm_db *db, man_edit *e);
+/* [mu] Sequence number of the oldest live snapshot (last_seq if none). */
+uint64_t db_oldest_snapshot(lsm_db *db);
+
+/* db_util.c */
+int db_validate_options(const lsm_options *o);
+
+#endif

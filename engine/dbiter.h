@@ -1,0 +1,30 @@
+/*
+** dbiter.h — the user-key iterator on top of the merged internal-key iterator (LevelDB DBIter).
+**
+** Input: an it_iter over INTERNAL keys (ikey.h order), normally merge_new() of memtables and
+** SSTs. Output: an it_iter over USER keys: for each user key the newest version with
+** seq <= the snapshot sequence, keys whose newest visible version is a tombstone hidden,
+** restricted to the bounds [lower, upper) (either may be absent). Forward and reverse, with
+** direction switches, plus dbi_seek_for_prev (last key <= target).
+**
+** key/value returned are borrowed: valid until the iterator next moves or is destroyed.
+** Errors of the internal iterator end the iteration (valid() false) and are kept in status().
+**
+** Ownership: dbi_new takes the internal iterator (freed by destroy, and on failure). `release`
+** (may be NULL) is called with `arg` once when the dbiter is destroyed — the db uses it to unpin
+** the version and memtables the internal iterator reads. Bound bytes are copied.
+** Thread safety: one thread at a time.
+*/
+#ifndef LSMVTAB_DBITER_H
+#define LSMVTAB_DBITER_H
+
+#include "iter.h"
+
+int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_n,
+            const uint8_t *upper, size_t upper_n, void (*release)(void *), void *arg,
+            it_iter **out);
+
+/* Position at the last user key <= k (within bounds). it must come from dbi_new. */
+int dbi_seek_for_prev(it_iter *it, const uint8_t *k, size_t n);
+
+#endif

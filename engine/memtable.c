@@ -1,0 +1,334 @@
+/* memtable.c — arena skiplist of internal keys; see memtable.h for the layout and the
+** lock-free reader protocol (LevelDB's db/skiplist.h). */
+#include "memtable.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "arena.h"
+#include "ikey.h"
+#include "mm.h"
+#include "status.h"
+
+typedef struct mem_node mem_node;
+struct mem_node {
+  uint32_t klen;   /* internal key length */
+  uint32_t vlen;   /* value length */
+  uint32_t height; /* number of next pointers */
+  uint32_t pad;    /* keeps next[] pointer-aligned */
+  _Atomic(mem_node *) next[];
+  /* then klen key bytes, vlen value bytes */
+};
+
+struct mem {
+  arena arena;
+  mem_node *head;          /* MEM_MAX_HEIGHT levels, no key */
+  _Atomic int max_height;  /* levels in use; only grows (relaxed: see mem_add) */
+  uint64_t rnd;            /* writer-only PRNG state for node heights */
+  _Atomic uint64_t count;
+  _Atomic int refs;
+};
+
+/* What a search compares against: a user key and a trailer (seq << 8 | type). */
+typedef struct target {
+  const uint8_t *uk;
+  size_t ukn;
+  uint64_t trailer;
+} target;
+
+static inline uint8_t *node_key(const mem_node *n) { return (uint8_t *)&n->next[n->height]; }
+static inline uint8_t *node_val(const mem_node *n) { return node_key(n) + n->klen; }
+
+static inline mem_node *nx(mem_node *n, int level) {
+  return atomic_load_explicit(&n->next[level], memory_order_acquire);
+}
+
+/* Internal-key order of node n against t (ikey_cmp without building a key). */
+static int cmp_node(const mem_node *n, const target *t) {
+  const uint8_t *k = node_key(n);
+  int c = it_bytes_cmp(k, n->klen - IKEY_TRAILER, t->uk, t->ukn);
+  if (c) return c;
+  uint64_t tr = cd_get_fixed64(k + n->klen - IKEY_TRAILER);
+  return tr > t->trailer ? -1 : tr < t->trailer ? 1 : 0; /* larger trailer = newer = first */
+}
+
+/* Target of an internal key; a key shorter than a trailer is taken as a bare user key seeking
+** its newest version (the largest trailer sorts first). */
+static target target_of(const uint8_t *k, size_t n) {
+  target t;
+  if (n < IKEY_TRAILER) {
+    t.uk = k;
+    t.ukn = n;
+    t.trailer = UINT64_MAX;
+  } else {
+    t.uk = k;
+    t.ukn = n - IKEY_TRAILER;
+    t.trailer = cd_get_fixed64(k + n - IKEY_TRAILER);
+  }
+  return t;
+}
+
+static int height_now(mem *m) { return atomic_load_explicit(&m->max_height, memory_order_relaxed); }
+
+/* First node >= t (NULL if none). If prev is given, prev[i] = last node < t at level i for
+** every level below the current height. */
+static mem_node *find_ge(mem *m, const target *t, mem_node **prev) {
+  mem_node *x = m->head;
+  int level = height_now(m) - 1;
+  for (;;) {
+    mem_node *next = nx(x, level);
+    if (next && cmp_node(next, t) < 0) {
+      x = next;
+    } else {
+      if (prev) prev[level] = x;
+      if (level == 0) return next;
+      level--;
+    }
+  }
+}
+
+/* Last node < t, or head if none. */
+static mem_node *find_lt(mem *m, const target *t) {
+  mem_node *x = m->head;
+  int level = height_now(m) - 1;
+  for (;;) {
+    mem_node *next = nx(x, level);
+    if (next == NULL || cmp_node(next, t) >= 0) {
+      if (level == 0) return x;
+      level--;
+    } else {
+      x = next;
+    }
+  }
+}
+
+/* Last node, or head if empty. */
+static mem_node *find_last(mem *m) {
+  mem_node *x = m->head;
+  int level = height_now(m) - 1;
+  for (;;) {
+    mem_node *next = nx(x, level);
+    if (next) {
+      x = next;
+    } else {
+      if (level == 0) return x;
+      level--;
+    }
+  }
+}
+
+static size_t node_size(int height, size_t klen, size_t vlen) {
+  return sizeof(mem_node) + (size_t)height * sizeof(_Atomic(mem_node *)) + klen + vlen;
+}
+
+int mem_new(mem **out) {
+  *out = NULL;
+  mem *m = mm_calloc(1, sizeof *m);
+  if (!m) return st_err(LSM_NOMEM, "memtable: out of memory");
+  arena_init(&m->arena);
+  void *p;
+  int rc = arena_alloc(&m->arena, node_size(MEM_MAX_HEIGHT, 0, 0), &p);
+  if (rc) {
+    mm_free(m);
+    return rc;
+  }
+  m->head = p;
+  m->head->klen = m->head->vlen = 0;
+  m->head->height = MEM_MAX_HEIGHT;
+  for (int i = 0; i < MEM_MAX_HEIGHT; i++) atomic_init(&m->head->next[i], NULL);
+  atomic_init(&m->max_height, 1);
+  m->rnd = 0x9e3779b97f4a7c15ull; /* fixed: heights are reproducible run to run */
+  atomic_init(&m->count, 0);
+  atomic_init(&m->refs, 1);
+  *out = m;
+  return LSM_OK;
+}
+
+void mem_ref(mem *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
+
+void mem_unref(mem *m) {
+  if (!m) return;
+  /* acq_rel: every use by other holders happens before the free. */
+  if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+    arena_free_all(&m->arena);
+    mm_free(m);
+  }
+}
+
+/* Height with P(h) = (1/4)^(h-1) (1/4 branching), capped at MEM_MAX_HEIGHT. */
+static int random_height(mem *m) {
+  int h = 1;
+  while (h < MEM_MAX_HEIGHT) {
+    m->rnd ^= m->rnd << 13; /* xorshift64 */
+    m->rnd ^= m->rnd >> 7;
+    m->rnd ^= m->rnd << 17;
+    if ((m->rnd >> 32) % 4 != 0) break;
+    h++;
+  }
+  return h;
+}
+
+size_t mem_entry_bound(size_t kn, size_t vn) {
+  return (node_size(MEM_MAX_HEIGHT, kn + IKEY_TRAILER, vn) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+}
+
+int mem_reserve(mem *m, size_t bytes) { return arena_reserve(&m->arena, bytes); }
+
+int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
+            const uint8_t *val, size_t vn) {
+  if (type != IKEY_VAL && type != IKEY_DEL) return st_err(LSM_MISUSE, "memtable: bad entry type %d", type);
+  if (seq > IKEY_MAX_SEQ) return st_err(LSM_MISUSE, "memtable: sequence number %llu too large",
+                                        (unsigned long long)seq);
+  if (type == IKEY_DEL) vn = 0;
+  if (kn > UINT32_MAX - IKEY_TRAILER || vn > UINT32_MAX)
+    return st_err(LSM_TOOBIG, "memtable: key or value too large");
+  target t = {ukey, kn, ikey_pack(seq, type)};
+  mem_node *prev[MEM_MAX_HEIGHT];
+  mem_node *x = find_ge(m, &t, prev);
+  if (x && cmp_node(x, &t) == 0)
+    return st_err(LSM_MISUSE, "memtable: duplicate entry (sequence number %llu)", (unsigned long long)seq);
+
+  int h = random_height(m);
+  void *p;
+  int rc = arena_alloc(&m->arena, node_size(h, kn + IKEY_TRAILER, vn), &p);
+  if (rc) return rc; /* nothing linked yet: the list is unchanged */
+  mem_node *n = p;
+  n->klen = (uint32_t)(kn + IKEY_TRAILER);
+  n->vlen = (uint32_t)vn;
+  n->height = (uint32_t)h;
+  n->pad = 0;
+  ikey_encode(node_key(n), ukey, kn, seq, type);
+  if (vn) memcpy(node_val(n), val, vn);
+
+  int cur = height_now(m);
+  if (h > cur) {
+    for (int i = cur; i < h; i++) prev[i] = m->head;
+    /* Relaxed is enough (as LevelDB): a reader that sees the new height before the node is
+    ** linked finds NULL in head's new levels and simply drops down a level. */
+    atomic_store_explicit(&m->max_height, h, memory_order_relaxed);
+  }
+  for (int i = 0; i < h; i++) {
+    /* n is not published yet, so its own next pointers need no ordering; the release store
+    ** into prev[i] publishes n with its key, value and next pointers. */
+    atomic_init(&n->next[i], atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed));
+    atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
+  }
+  atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
+  return LSM_OK;
+}
+
+int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *type,
+            const uint8_t **val, size_t *vn, uint64_t *seq_found) {
+  if (snapshot_seq > IKEY_MAX_SEQ) snapshot_seq = IKEY_MAX_SEQ;
+  target t = {ukey, kn, ikey_pack(snapshot_seq, IKEY_SEEK)};
+  mem_node *x = find_ge(m, &t, NULL);
+  if (!x) return LSM_NOTFOUND;
+  const uint8_t *k = node_key(x);
+  if (it_bytes_cmp(k, x->klen - IKEY_TRAILER, ukey, kn) != 0) return LSM_NOTFOUND;
+  int ty = ikey_type(k, x->klen);
+  *type = ty;
+  if (val) *val = ty == IKEY_VAL ? node_val(x) : NULL;
+  if (vn) *vn = ty == IKEY_VAL ? x->vlen : 0;
+  if (seq_found) *seq_found = ikey_seq(k, x->klen);
+  return LSM_OK;
+}
+
+size_t mem_bytes(const mem *m) { return arena_used(&m->arena); }
+size_t mem_reserved_bytes(const mem *m) { return arena_bytes(&m->arena); }
+uint64_t mem_count(const mem *m) {
+  return atomic_load_explicit(&((mem *)m)->count, memory_order_relaxed);
+}
+
+/* ---- iterator ---------------------------------------------------------------------------- */
+
+typedef struct mem_iter {
+  it_iter base;
+  mem *m;
+  mem_node *node; /* NULL = not valid */
+} mem_iter;
+
+static int mi_seek(it_iter *it, const uint8_t *k, size_t n) {
+  mem_iter *mi = (mem_iter *)it;
+  target t = target_of(k, n);
+  mi->node = find_ge(mi->m, &t, NULL);
+  return LSM_OK;
+}
+
+static int mi_seek_first(it_iter *it) {
+  mem_iter *mi = (mem_iter *)it;
+  mi->node = nx(mi->m->head, 0);
+  return LSM_OK;
+}
+
+static int mi_seek_last(it_iter *it) {
+  mem_iter *mi = (mem_iter *)it;
+  mem_node *x = find_last(mi->m);
+  mi->node = x == mi->m->head ? NULL : x;
+  return LSM_OK;
+}
+
+static int mi_next(it_iter *it) {
+  mem_iter *mi = (mem_iter *)it;
+  if (mi->node) mi->node = nx(mi->node, 0);
+  return LSM_OK;
+}
+
+static int mi_prev(it_iter *it) {
+  mem_iter *mi = (mem_iter *)it;
+  if (!mi->node) return LSM_OK;
+  /* No back pointers: search for the last node before this one (as LevelDB). */
+  target t = target_of(node_key(mi->node), mi->node->klen);
+  mem_node *x = find_lt(mi->m, &t);
+  mi->node = x == mi->m->head ? NULL : x;
+  return LSM_OK;
+}
+
+static int mi_valid(const it_iter *it) { return ((const mem_iter *)it)->node != NULL; }
+
+static void mi_key(const it_iter *it, const uint8_t **k, size_t *n) {
+  const mem_node *x = ((const mem_iter *)it)->node;
+  *k = node_key(x);
+  *n = x->klen;
+}
+
+static void mi_value(const it_iter *it, const uint8_t **v, size_t *n) {
+  const mem_node *x = ((const mem_iter *)it)->node;
+  *v = node_val(x);
+  *n = x->vlen;
+}
+
+static int mi_status(const it_iter *it) {
+  (void)it;
+  return LSM_OK;
+}
+
+static void mi_destroy(it_iter *it) {
+  mem_iter *mi = (mem_iter *)it;
+  mem_unref(mi->m);
+  mm_free(mi);
+}
+
+static const it_ops mem_iter_ops = {
+    .seek = mi_seek,
+    .seek_first = mi_seek_first,
+    .seek_last = mi_seek_last,
+    .next = mi_next,
+    .prev = mi_prev,
+    .valid = mi_valid,
+    .key = mi_key,
+    .value = mi_value,
+    .status = mi_status,
+    .destroy = mi_destroy,
+};
+
+int mem_iter_new(mem *m, it_iter **out) {
+  *out = NULL;
+  mem_iter *mi = mm_malloc(sizeof *mi);
+  if (!mi) return st_err(LSM_NOMEM, "memtable: out of memory creating an iterator");
+  mi->base.ops = &mem_iter_ops;
+  mi->m = m;
+  mi->node = NULL;
+  mem_ref(m);
+  *out = &mi->base;
+  return LSM_OK;
+}

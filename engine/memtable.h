@@ -1,0 +1,83 @@
+/*
+** memtable.h — the in-memory write buffer: a skiplist of internal keys (ikey.h) in an arena.
+**
+** Layout (LevelDB's skiplist): max height MEM_MAX_HEIGHT (12), a node gets height h with
+** probability (1/4)^(h-1). Each node lives in the memtable's arena:
+**   klen   u32          length of the internal key (user key + 8-byte trailer)
+**   vlen   u32          length of the value (0 for a tombstone)
+**   height u32
+**   next   height atomic pointers
+**   key    klen bytes   internal key (ikey.h)
+**   value  vlen bytes
+** Entries are never removed or modified; the whole memtable is freed at once when its last
+** reference goes.
+**
+** Concurrency: ONE writer at a time (mem_add and mem_reserve REQUIRE external synchronization:
+** the db serialises writers), and any number of readers (mem_get, iterators, mem_bytes,
+** mem_count) concurrently with that writer and each other, with no lock. A node is fully
+** written before it is published with a release store into its predecessors' next pointers;
+** readers follow next pointers with acquire loads, so a reader sees either the old list or the
+** list with the complete new node. A reader may or may not see an entry added while it runs.
+**
+** Lifetime: mem_new returns a memtable with one reference (the caller's). mem_ref/mem_unref
+** (thread-safe, atomic) add and drop references; the last mem_unref frees it. Every iterator
+** holds a reference of its own. Key and value bytes returned by mem_get and by iterators are
+** borrowed from the memtable and stay valid while the caller holds a reference.
+*/
+#ifndef LSMVTAB_MEMTABLE_H
+#define LSMVTAB_MEMTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "iter.h"
+
+#define MEM_MAX_HEIGHT 12
+
+typedef struct mem mem;
+
+/* New empty memtable with refcount 1. LSM_OK or LSM_NOMEM. */
+int mem_new(mem **out);
+
+void mem_ref(mem *m);
+/* Drop a reference; frees at 0. NULL is a no-op. */
+void mem_unref(mem *m);
+
+/* Add the entry (ukey, seq, type) -> val. type is IKEY_VAL or IKEY_DEL (val ignored, use
+** vn = 0); seq <= IKEY_MAX_SEQ. REQUIRES external synchronization against other mem_add /
+** mem_reserve calls. Returns LSM_OK, LSM_NOMEM (the list is unchanged), or LSM_MISUSE if this
+** exact internal key (same user key, seq and type) is already present or an argument is bad.
+** The bytes are copied. */
+int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
+            const uint8_t *val, size_t vn);
+
+/* Arena bytes mem_add needs, at most, for one entry with this key and value length. */
+size_t mem_entry_bound(size_t kn, size_t vn);
+
+/* Guarantee that the next mem_add calls totalling `bytes` (sum of mem_entry_bound) cannot fail
+** with LSM_NOMEM: lets a write batch be applied entirely or not at all. LSM_OK or LSM_NOMEM.
+** Same synchronization as mem_add. */
+int mem_reserve(mem *m, size_t bytes);
+
+/* Newest version of ukey with seq <= snapshot_seq. LSM_OK: *type is IKEY_VAL (then *val, *vn
+** are the value, borrowed, see top) or IKEY_DEL (a tombstone; *val = NULL, *vn = 0), *seq_found
+** its sequence number. LSM_NOTFOUND if the memtable holds no such version (no message).
+** Any out-pointer except type may be NULL. */
+int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *type,
+            const uint8_t **val, size_t *vn, uint64_t *seq_found);
+
+/* Approximate memory used (arena bytes handed out to entries): compare with the memtable size
+** option to decide when it is full. The arena holds at most one chunk (<= 1 MiB) more. */
+size_t mem_bytes(const mem *m);
+/* Memory actually reserved by the arena (for stats). */
+size_t mem_reserved_bytes(const mem *m);
+/* Number of entries. */
+uint64_t mem_count(const mem *m);
+
+/* Iterator over the internal keys (key = internal key, value = value; tombstones included),
+** forward and reverse, seek by internal key (a key shorter than 8 bytes is treated as a user key
+** seeking its newest version). Holds a reference to m until freed with it_free. LSM_OK or
+** LSM_NOMEM. The iterator never fails after creation (status() is always LSM_OK). */
+int mem_iter_new(mem *m, it_iter **out);
+
+#endif

@@ -1,0 +1,1143 @@
+#include "sst.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bloom.h"
+#include "ikey.h"
+#include "mm.h"
+#include "status.h"
+
+#define SST_APPEND_CHUNK (1u << 20) /* builder output is appended in chunks of about this */
+#define SST_MAX_KEY (1u << 20)      /* sanity bound on keys read from properties */
+
+/* ==== shared helpers ==== */
+
+/* A block read into memory: `io` holds the bytes read (freed with fio_free_aligned when
+** `aligned`, else mm_free), `z` (mm) the decompressed copy when the block was compressed, or a
+** tight copy of a direct-IO block (then io is already freed). raw/rawn is the raw block,
+** pointing into one of them. */
+typedef struct rblock {
+  void *io;
+  int aligned;
+  uint8_t *z;
+  const uint8_t *raw;
+  size_t rawn;
+} rblock;
+
+static void rblock_free(rblock *b) {
+  if (b->aligned) fio_free_aligned(b->io);
+  else mm_free(b->io);
+  mm_free(b->z);
+  memset(b, 0, sizeof *b);
+}
+
+/* What the cache (or a private holder) keeps: the parsed block and its memory. */
+typedef struct sst_cblock {
+  blk_block blk;
+  rblock rb;
+  size_t charge;
+} sst_cblock;
+
+static void cblock_free(void *p) {
+  sst_cblock *c = p;
+  if (!c) return;
+  rblock_free(&c->rb);
+  mm_free(c);
+}
+
+/* Re-tag the calling thread's corruption message with the file and place it was found in. The
+** message is copied first: it lives in the buffer ST_CORRUPT writes to. */
+static int corrupt_in(const char *name, const char *what, uint64_t off) {
+  char m[400];
+  snprintf(m, sizeof m, "%s", st_errmsg());
+  return ST_CORRUPT("%s: %s at offset %llu: %s", name, what, (unsigned long long)off, m);
+}
+
+static int decode_handle(const uint8_t *p, size_t n, sst_bhandle *h) {
+  const uint8_t *lim = p + n;
+  if (!(p = cd_get_varint64(p, lim, &h->off)) || !(p = cd_get_varint64(p, lim, &h->size)) ||
+      p != lim)
+    return 0;
+  return 1;
+}
+
+/* ==== builder ==== */
+
+struct sst_builder {
+  fio_file *f;
+  sst_options o;
+  int rc;            /* sticky error */
+  uint64_t written;  /* bytes appended to the file */
+  cd_buf out;        /* sealed blocks not yet appended */
+  blk_builder data, index;
+  bloom_builder bloom;
+  blk_zctx *z;
+  cd_buf last;       /* last key added */
+  cd_buf first;      /* smallest key */
+  int pending;       /* a finished data block awaits its index entry */
+  sst_bhandle pending_h;
+  cd_buf sep;        /* scratch for separators */
+  sst_props props;
+  int finished;
+};
+
+int sst_builder_new(fio_file *f, const sst_options *o, sst_builder **out) {
+  *out = NULL;
+  sst_builder *b = mm_calloc(1, sizeof *b);
+  if (!b) return st_err(LSM_NOMEM, "out of memory (sst builder)");
+  b->f = f;
+  if (o) b->o = *o;
+  if (b->o.block_size == 0) b->o.block_size = 4096;
+  if (b->o.compression_level == 0) b->o.compression_level = 3;
+  if (b->o.bloom_bits < 0) b->o.bloom_bits = 0;
+  blk_builder_init(&b->data, BLK_RESTART_INTERVAL);
+  blk_builder_init(&b->index, 1); /* every index entry is a restart point: plain binary search */
+  bloom_builder_init(&b->bloom, b->o.bloom_bits ? b->o.bloom_bits : 1);
+  if (b->o.compression == BLK_ZSTD) {
+    int rc = blk_zctx_new(&b->z);
+    if (rc) {
+      sst_builder_free(b);
+      return rc;
+    }
+  }
+  *out = b;
+  return LSM_OK;
+}
+
+void sst_builder_free(sst_builder *b) {
+  if (!b) return;
+  cd_buf_free(&b->out);
+  blk_builder_free(&b->data);
+  blk_builder_free(&b->index);
+  bloom_builder_free(&b->bloom);
+  blk_zctx_free(b->z);
+  cd_buf_free(&b->last);
+  cd_buf_free(&b->first);
+  cd_buf_free(&b->sep);
+  mm_free(b);
+}
+
+uint64_t sst_builder_size(const sst_builder *b) {
+  return b->written + b->out.n + blk_builder_size(&b->data);
+}
+
+uint64_t sst_builder_entries(const sst_builder *b) { return b->props.entries; }
+
+static int flush_out(sst_builder *b) {
+  if (b->out.n == 0) return LSM_OK;
+  int rc = fio_append(b->f, b->out.p, b->out.n);
+  if (rc) return b->rc = rc;
+  b->written += b->out.n;
+  cd_buf_clear(&b->out);
+  return LSM_OK;
+}
+
+/* Seal a raw block into the output buffer; *h is where it lands. */
+static int emit(sst_builder *b, const uint8_t *raw, size_t n, int compression, sst_bhandle *h) {
+  h->off = b->written + b->out.n;
+  size_t sn;
+  int rc = blk_seal(&b->out, raw, n, compression, b->o.compression_level, b->z, &sn);
+  if (rc) return b->rc = rc;
+  h->size = sn;
+  return LSM_OK;
+}
+
+/* Shortest internal key S with a <= S < b (LevelDB's FindShortestSeparator on the user keys):
+** bump the first differing byte of a's user key when that stays below b's. Falls back to a. */
+static int separator(cd_buf *out, const uint8_t *a, size_t an, const uint8_t *bk, size_t bn) {
+  size_t ua = an - IKEY_TRAILER, ub = bn - IKEY_TRAILER, m = ua < ub ? ua : ub, i = 0;
+  while (i < m && a[i] == bk[i]) i++;
+  cd_buf_clear(out);
+  if (i < m && a[i] < 0xff && a[i] + 1 < bk[i]) {
+    int rc = cd_buf_reserve(out, i + 1 + IKEY_TRAILER);
+    if (rc) return rc;
+    memcpy(out->p, a, i + 1);
+    out->p[i]++;
+    out->n = ikey_encode(out->p, out->p, i + 1, IKEY_MAX_SEQ, IKEY_SEEK);
+    return LSM_OK;
+  }
+  return cd_buf_append(out, a, an);
+}
+
+static int add_index_entry(sst_builder *b, const uint8_t *sep, size_t sn) {
+  uint8_t hv[2 * CD_MAX_VARINT64];
+  uint8_t *p = cd_put_varint64(hv, b->pending_h.off);
+  p = cd_put_varint64(p, b->pending_h.size);
+  int rc = blk_builder_add(&b->index, sep, sn, hv, (size_t)(p - hv));
+  if (rc) return b->rc = rc;
+  b->pending = 0;
+  return LSM_OK;
+}
+
+static int finish_data_block(sst_builder *b) {
+  if (blk_builder_entries(&b->data) == 0) return LSM_OK;
+  const uint8_t *raw;
+  size_t n;
+  int rc = blk_builder_finish(&b->data, &raw, &n);
+  if (rc) return b->rc = rc;
+  rc = emit(b, raw, n, b->o.compression, &b->pending_h);
+  if (rc) return rc;
+  b->pending = 1;
+  b->props.data_blocks++;
+  b->props.data_bytes += b->pending_h.size + BLK_TRAILER;
+  blk_builder_reset(&b->data);
+  if (b->out.n >= SST_APPEND_CHUNK) return flush_out(b);
+  return LSM_OK;
+}
+
+int sst_builder_add(sst_builder *b, const uint8_t *key, size_t kn, const uint8_t *val, size_t vn) {
+  if (b->rc) return b->rc;
+  if (b->finished) return st_err(LSM_MISUSE, "sst_builder_add after finish");
+  if (!ikey_valid(key, kn)) return st_err(LSM_MISUSE, "sst_builder_add: not an internal key");
+  if (b->props.entries && ikey_cmp(b->last.p, b->last.n, key, kn) >= 0)
+    return st_err(LSM_MISUSE, "sst_builder_add: keys out of order");
+  int rc;
+  if (b->pending) { /* the first key of a new block fixes the previous block's separator */
+    if ((rc = separator(&b->sep, b->last.p, b->last.n, key, kn))) return b->rc = rc;
+    if ((rc = add_index_entry(b, b->sep.p, b->sep.n))) return rc;
+  }
+  if (b->o.bloom_bits && (rc = bloom_builder_add(&b->bloom, key, kn - IKEY_TRAILER)))
+    return b->rc = rc;
+  if ((rc = blk_builder_add(&b->data, key, kn, val, vn))) return b->rc = rc;
+  cd_buf_clear(&b->last);
+  if ((rc = cd_buf_append(&b->last, key, kn))) return b->rc = rc;
+  if (b->props.entries == 0 && (rc = cd_buf_append(&b->first, key, kn))) return b->rc = rc;
+  uint64_t seq = ikey_seq(key, kn);
+  if (b->props.entries == 0 || seq < b->props.min_seq) b->props.min_seq = seq;
+  if (seq > b->props.max_seq) b->props.max_seq = seq;
+  b->props.entries++;
+  b->props.deletions += ikey_type(key, kn) == IKEY_DEL;
+  b->props.raw_key_bytes += kn;
+  b->props.raw_value_bytes += vn;
+  if (blk_builder_size(&b->data) >= b->o.block_size) return finish_data_block(b);
+  return LSM_OK;
+}
+
+static int put_key(cd_buf *o, const uint8_t *k, size_t n) {
+  int rc = cd_buf_put_varint32(o, (uint32_t)n);
+  return rc ? rc : cd_buf_append(o, k, n);
+}
+
+static int encode_props(cd_buf *o, const sst_props *p) {
+  int rc = 0;
+  uint64_t v[] = {p->entries, p->deletions, p->raw_key_bytes, p->raw_value_bytes, p->min_seq,
+                  p->max_seq, p->data_blocks, p->data_bytes};
+  rc = cd_buf_put_varint32(o, SST_PROPS_VERSION);
+  for (size_t i = 0; !rc && i < sizeof v / sizeof v[0]; i++) rc = cd_buf_put_varint64(o, v[i]);
+  if (!rc) rc = cd_buf_put_varint32(o, p->compression);
+  if (!rc) rc = cd_buf_put_varint32(o, p->bloom_bits);
+  if (!rc) rc = put_key(o, p->smallest, p->smallest_n);
+  if (!rc) rc = put_key(o, p->largest, p->largest_n);
+  return rc;
+}
+
+int sst_builder_finish(sst_builder *b, sst_props *props) {
+  if (b->rc) return b->rc;
+  if (b->finished) return st_err(LSM_MISUSE, "sst_builder_finish twice");
+  int rc = finish_data_block(b);
+  if (rc) return rc;
+  if (b->pending && (rc = add_index_entry(b, b->last.p, b->last.n))) return rc;
+  sst_bhandle fh = {0, 0}, ph, ih;
+  cd_buf tmp = {0};
+  if (b->o.bloom_bits) {
+    if ((rc = bloom_builder_finish(&b->bloom, &tmp)) || (rc = emit(b, tmp.p, tmp.n, BLK_NONE, &fh)))
+      goto out;
+    cd_buf_clear(&tmp);
+  }
+  b->props.compression = (uint32_t)b->o.compression;
+  b->props.bloom_bits = (uint32_t)b->o.bloom_bits;
+  b->props.smallest = b->first.p;
+  b->props.smallest_n = b->first.n;
+  b->props.largest = b->props.entries ? b->last.p : NULL;
+  b->props.largest_n = b->props.entries ? b->last.n : 0;
+  if ((rc = encode_props(&tmp, &b->props)) || (rc = emit(b, tmp.p, tmp.n, BLK_NONE, &ph))) goto out;
+  const uint8_t *raw;
+  size_t n;
+  if ((rc = blk_builder_finish(&b->index, &raw, &n)) || (rc = emit(b, raw, n, BLK_NONE, &ih)))
+    goto out;
+  uint8_t ft[SST_FOOTER];
+  cd_put_fixed64(ft + 0, ih.off);
+  cd_put_fixed64(ft + 8, ih.size);
+  cd_put_fixed64(ft + 16, fh.off);
+  cd_put_fixed64(ft + 24, fh.size);
+  cd_put_fixed64(ft + 32, ph.off);
+  cd_put_fixed64(ft + 40, ph.size);
+  cd_put_fixed32(ft + 48, SST_VERSION);
+  cd_put_fixed32(ft + 52, cd_xxh3_32(ft, 52));
+  cd_put_fixed64(ft + 56, SST_MAGIC);
+  if ((rc = cd_buf_append(&b->out, ft, sizeof ft))) goto out;
+  if ((rc = flush_out(b))) goto out;
+  if ((rc = fio_sync(b->f))) goto out;
+  b->props.file_size = b->written;
+  b->finished = 1;
+  if (props) *props = b->props;
+out:
+  cd_buf_free(&tmp);
+  if (rc) b->rc = rc;
+  return rc;
+}
+
+/* ==== reader ==== */
+
+struct sst_reader {
+  fio_env *env;
+  fio_file *f;
+  int own_file;
+  int direct;
+  char *name;
+  uint64_t number, size;
+  cache *cache;
+  sst_counters *ctr;
+  sst_counters own_ctr;
+  uint64_t data_end; /* data blocks lie in [0, data_end) */
+  rblock meta;       /* filter + properties + index, read in one go and pinned */
+  blk_block index;
+  const uint8_t *filter;
+  size_t filter_n;
+  sst_props props;
+};
+
+/* Where to read [off, off+n) from: direct IO needs aligned offset, length and buffer. */
+static int read_range(sst_reader *r, uint64_t off, size_t n, rblock *out, const uint8_t **p) {
+  memset(out, 0, sizeof *out);
+  uint64_t start = off, len = n;
+  if (r->direct) {
+    start = off & ~(uint64_t)(FIO_ALIGN - 1);
+    len = ((off + n + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1)) - start;
+    out->io = fio_alloc_aligned(len);
+    out->aligned = 1;
+  } else {
+    out->io = mm_malloc(n ? n : 1);
+  }
+  if (!out->io) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
+  size_t got;
+  int rc = fio_read_at(r->f, start, out->io, (size_t)len, &got);
+  if (rc) {
+    rblock_free(out);
+    return rc;
+  }
+  atomic_fetch_add_explicit(&r->ctr->bytes_read, got, memory_order_relaxed);
+  if (got < off + n - start) {
+    rblock_free(out);
+    return ST_CORRUPT("%s: short read at offset %llu (file truncated?)", r->name,
+                      (unsigned long long)off);
+  }
+  *p = (const uint8_t *)out->io + (off - start);
+  return LSM_OK;
+}
+
+/* Verify and open the stored block at p (h.size + trailer bytes); on success rb->raw is set and
+** rb keeps the memory (the io buffer is dropped when the block was compressed). */
+static int open_block(sst_reader *r, const uint8_t *p, sst_bhandle h, rblock *rb) {
+  uint8_t *z;
+  int rc = blk_unseal(p, (size_t)h.size, &rb->raw, &rb->rawn, &z);
+  if (rc) {
+    if (rc == LSM_CORRUPT)
+      return corrupt_in(r->name, "block", h.off);
+    return rc;
+  }
+  if (z) {
+    void *io = rb->io;
+    int al = rb->aligned;
+    if (al) fio_free_aligned(io);
+    else mm_free(io);
+    rb->io = NULL;
+    rb->z = z;
+  }
+  return LSM_OK;
+}
+
+static int check_handle(sst_reader *r, sst_bhandle h, uint64_t limit, const char *what) {
+  if (h.off > limit || h.size > limit - h.off || limit - h.off - h.size < BLK_TRAILER)
+    return ST_CORRUPT("%s: %s block handle (%llu, %llu) out of range", r->name, what,
+                      (unsigned long long)h.off, (unsigned long long)h.size);
+  return LSM_OK;
+}
+
+/* A block of metadata inside r->meta (read from meta_off): verified, raw view returned. */
+static int meta_block(sst_reader *r, const uint8_t *base, uint64_t meta_off, sst_bhandle h,
+                      const char *what, const uint8_t **raw, size_t *rawn) {
+  const uint8_t *p = base + (h.off - meta_off);
+  uint8_t *z;
+  int rc = blk_unseal(p, (size_t)h.size, raw, rawn, &z);
+  if (rc == LSM_CORRUPT)
+    return corrupt_in(r->name, what, h.off);
+  if (rc) return rc;
+  if (z) {
+    mm_free(z);
+    return ST_CORRUPT("%s: %s block is compressed", r->name, what);
+  }
+  return LSM_OK;
+}
+
+static int get_key(sst_reader *r, const uint8_t **p, const uint8_t *lim, const uint8_t **k,
+                   size_t *n) {
+  uint32_t len;
+  if (!(*p = cd_get_varint32(*p, lim, &len)) || len > (size_t)(lim - *p) || len > SST_MAX_KEY ||
+      (len && len < IKEY_TRAILER))
+    return ST_CORRUPT("%s: bad key in properties", r->name);
+  *k = len ? *p : NULL;
+  *n = len;
+  *p += len;
+  return LSM_OK;
+}
+
+static int decode_props(sst_reader *r, const uint8_t *p, size_t n) {
+  const uint8_t *lim = p + n;
+  sst_props *pr = &r->props;
+  uint32_t ver;
+  uint64_t *v[] = {&pr->entries, &pr->deletions, &pr->raw_key_bytes, &pr->raw_value_bytes,
+                   &pr->min_seq, &pr->max_seq, &pr->data_blocks, &pr->data_bytes};
+  if (!(p = cd_get_varint32(p, lim, &ver)) || ver != SST_PROPS_VERSION)
+    return ST_CORRUPT("%s: bad properties version", r->name);
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    if (!(p = cd_get_varint64(p, lim, v[i]))) return ST_CORRUPT("%s: properties truncated", r->name);
+  if (!(p = cd_get_varint32(p, lim, &pr->compression)) ||
+      !(p = cd_get_varint32(p, lim, &pr->bloom_bits)))
+    return ST_CORRUPT("%s: properties truncated", r->name);
+  int rc = get_key(r, &p, lim, &pr->smallest, &pr->smallest_n);
+  if (!rc) rc = get_key(r, &p, lim, &pr->largest, &pr->largest_n);
+  if (rc) return rc;
+  if (p != lim) return ST_CORRUPT("%s: trailing bytes in properties", r->name);
+  if ((pr->entries == 0) != (pr->smallest_n == 0) || (pr->entries == 0) != (pr->largest_n == 0) ||
+      pr->deletions > pr->entries || pr->data_bytes != r->data_end ||
+      (pr->entries && ikey_cmp(pr->smallest, pr->smallest_n, pr->largest, pr->largest_n) > 0))
+    return ST_CORRUPT("%s: inconsistent properties", r->name);
+  pr->file_size = r->size;
+  return LSM_OK;
+}
+
+static int load(sst_reader *r) {
+  int rc = fio_size(r->f, &r->size);
+  if (rc) return rc;
+  if (r->size < SST_FOOTER)
+    return ST_CORRUPT("%s: file too small for a table (%llu bytes)", r->name,
+                      (unsigned long long)r->size);
+  rblock fb;
+  const uint8_t *ft;
+  if ((rc = read_range(r, r->size - SST_FOOTER, SST_FOOTER, &fb, &ft))) return rc;
+  sst_bhandle ih = {cd_get_fixed64(ft), cd_get_fixed64(ft + 8)};
+  sst_bhandle fh = {cd_get_fixed64(ft + 16), cd_get_fixed64(ft + 24)};
+  sst_bhandle ph = {cd_get_fixed64(ft + 32), cd_get_fixed64(ft + 40)};
+  uint32_t ver = cd_get_fixed32(ft + 48), sum = cd_get_fixed32(ft + 52);
+  uint64_t magic = cd_get_fixed64(ft + 56);
+  int sum_ok = sum == cd_xxh3_32(ft, 52);
+  rblock_free(&fb);
+  if (magic != SST_MAGIC) return ST_CORRUPT("%s: not a table (bad magic)", r->name);
+  if (!sum_ok) return ST_CORRUPT("%s: footer checksum mismatch", r->name);
+  if (ver != SST_VERSION) return ST_CORRUPT("%s: unknown table format version %u", r->name, ver);
+  uint64_t meta_end = r->size - SST_FOOTER;
+  int has_filter = fh.off || fh.size;
+  if ((rc = check_handle(r, ih, meta_end, "index")) || (rc = check_handle(r, ph, meta_end, "properties")) ||
+      (has_filter && (rc = check_handle(r, fh, meta_end, "filter"))))
+    return rc;
+  /* Layout: [data][filter][props][index][footer]; read filter..index at once. */
+  uint64_t meta_off = has_filter ? fh.off : ph.off;
+  if (ph.off < meta_off || ih.off < ph.off || (has_filter && fh.off + fh.size + BLK_TRAILER > ph.off) ||
+      ph.off + ph.size + BLK_TRAILER > ih.off || ih.off + ih.size + BLK_TRAILER != meta_end)
+    return ST_CORRUPT("%s: metadata blocks out of place", r->name);
+  r->data_end = meta_off;
+  const uint8_t *base, *raw;
+  size_t rawn;
+  if ((rc = read_range(r, meta_off, (size_t)(meta_end - meta_off), &r->meta, &base))) return rc;
+  if ((rc = meta_block(r, base, meta_off, ph, "properties", &raw, &rawn)) ||
+      (rc = decode_props(r, raw, rawn)))
+    return rc;
+  if (has_filter) {
+    if ((rc = meta_block(r, base, meta_off, fh, "filter", &r->filter, &r->filter_n))) return rc;
+    if ((rc = bloom_check(r->filter, r->filter_n)))
+      return corrupt_in(r->name, "filter", fh.off);
+  }
+  if ((rc = meta_block(r, base, meta_off, ih, "index", &raw, &rawn))) return rc;
+  if ((rc = blk_parse(raw, rawn, &r->index)))
+    return corrupt_in(r->name, "index", ih.off);
+  if (r->index.nrestarts != r->props.data_blocks) /* restart interval 1: one per entry */
+    return ST_CORRUPT("%s: index does not match properties", r->name);
+  return LSM_OK;
+}
+
+int sst_open_file(fio_env *env, fio_file *f, const char *name, uint64_t file_number,
+                  const sst_read_options *o, sst_reader **out) {
+  *out = NULL;
+  sst_reader *r = mm_calloc(1, sizeof *r);
+  if (!r || !(r->name = mm_strdup(name ? name : "sst"))) {
+    mm_free(r);
+    return st_err(LSM_NOMEM, "out of memory opening %s", name ? name : "sst");
+  }
+  r->env = env;
+  r->f = f;
+  r->number = file_number;
+  r->cache = o ? o->cache : NULL;
+  r->direct = o ? o->direct_io : 0;
+  r->ctr = o && o->counters ? o->counters : &r->own_ctr;
+  int rc = load(r);
+  if (rc) {
+    sst_close(r);
+    return rc;
+  }
+  *out = r;
+  return LSM_OK;
+}
+
+int sst_open(fio_env *env, const char *path, uint64_t file_number, const sst_read_options *o,
+             sst_reader **out) {
+  *out = NULL;
+  fio_file *f = NULL;
+  int direct = o && o->direct_io;
+  int rc = fio_open(env, path, FIO_RDONLY | (direct ? FIO_DIRECT : 0), &f);
+  if (rc == LSM_CANTOPEN && direct) { /* tmpfs and friends refuse O_DIRECT */
+    rc = fio_open(env, path, FIO_RDONLY, &f);
+    direct = 0;
+  }
+  if (rc) return rc;
+  sst_read_options ro = {0};
+  if (o) ro = *o;
+  ro.direct_io = direct;
+  rc = sst_open_file(env, f, path, file_number, &ro, out);
+  if (rc) {
+    fio_close(f);
+    return rc;
+  }
+  (*out)->own_file = 1;
+  return LSM_OK;
+}
+
+void sst_close(sst_reader *r) {
+  if (!r) return;
+  if (r->own_file) fio_close(r->f);
+  rblock_free(&r->meta);
+  mm_free(r->name);
+  mm_free(r);
+}
+
+const sst_props *sst_reader_props(const sst_reader *r) { return &r->props; }
+uint64_t sst_reader_file_number(const sst_reader *r) { return r->number; }
+uint64_t sst_reader_file_size(const sst_reader *r) { return r->size; }
+sst_counters *sst_reader_counters(sst_reader *r) { return r->ctr; }
+int sst_reader_direct(const sst_reader *r) { return r->direct; }
+
+/* ---- data blocks ---- */
+
+/* Turn read bytes (rb holds the io buffer, p the stored block) into a cblock. Takes rb. */
+static int make_cblock(sst_reader *r, rblock *rb, const uint8_t *p, sst_bhandle h,
+                       sst_cblock **out) {
+  *out = NULL;
+  int rc = open_block(r, p, h, rb);
+  if (!rc && rb->aligned && !rb->z) {
+    /* A direct-IO buffer carries up to two alignment pages of slack: keep a tight copy so the
+    ** cache charge is the memory really held. */
+    uint8_t *cp = mm_malloc(rb->rawn ? rb->rawn : 1);
+    if (!cp) {
+      rc = st_err(LSM_NOMEM, "out of memory (block)");
+    } else {
+      memcpy(cp, rb->raw, rb->rawn);
+      fio_free_aligned(rb->io);
+      rb->io = NULL;
+      rb->aligned = 0;
+      rb->z = cp;
+      rb->raw = cp;
+    }
+  }
+  sst_cblock *c = NULL;
+  if (!rc && !(c = mm_calloc(1, sizeof *c))) rc = st_err(LSM_NOMEM, "out of memory (block)");
+  if (!rc && (rc = blk_parse(rb->raw, rb->rawn, &c->blk)))
+    rc = corrupt_in(r->name, "data block", h.off);
+  if (rc) {
+    mm_free(c);
+    rblock_free(rb);
+    return rc;
+  }
+  c->rb = *rb;
+  c->charge = sizeof *c + (rb->z ? rb->rawn : (size_t)h.size + BLK_TRAILER);
+  memset(rb, 0, sizeof *rb);
+  *out = c;
+  return LSM_OK;
+}
+
+/* Hand a freshly read cblock to the cache (or keep it privately) and pin it in *b. */
+static int adopt(sst_reader *r, sst_bhandle h, sst_cblock *c, sst_block *b) {
+  b->r = r;
+  if (r->cache) {
+    int rc = cache_insert(r->cache, r->number, h.off, c, c->charge, cblock_free, &b->h);
+    if (rc) {
+      cblock_free(c);
+      return rc;
+    }
+    b->blk = &c->blk;
+    return LSM_OK;
+  }
+  b->own = c;
+  b->blk = &c->blk;
+  return LSM_OK;
+}
+
+static int check_data_handle(sst_reader *r, sst_bhandle h) {
+  if (h.off >= r->data_end || h.size > r->data_end - h.off ||
+      r->data_end - h.off - h.size < BLK_TRAILER)
+    return ST_CORRUPT("%s: data block handle (%llu, %llu) out of range", r->name,
+                      (unsigned long long)h.off, (unsigned long long)h.size);
+  return LSM_OK;
+}
+
+static int cache_hit(sst_reader *r, sst_bhandle h, sst_block *b) {
+  if (!r->cache) return 0;
+  cache_handle *ch = cache_lookup(r->cache, r->number, h.off);
+  if (!ch) return 0;
+  b->r = r;
+  b->h = ch;
+  b->blk = &((sst_cblock *)cache_value(ch))->blk;
+  return 1;
+}
+
+/* Pin data block h: from the cache, else one read. */
+static int get_block(sst_reader *r, sst_bhandle h, sst_block *b) {
+  memset(b, 0, sizeof *b);
+  int rc = check_data_handle(r, h);
+  if (rc) return rc;
+  if (cache_hit(r, h, b)) return LSM_OK;
+  rblock rb;
+  const uint8_t *p;
+  if ((rc = read_range(r, h.off, (size_t)h.size + BLK_TRAILER, &rb, &p))) return rc;
+  atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
+  sst_cblock *c;
+  if ((rc = make_cblock(r, &rb, p, h, &c))) return rc;
+  return adopt(r, h, c, b);
+}
+
+void sst_block_release(sst_block *b) {
+  if (b->h) cache_release(b->r->cache, b->h);
+  cblock_free(b->own);
+  memset(b, 0, sizeof *b);
+}
+
+/* ---- point lookups ---- */
+
+int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
+  if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_locate: not an internal key");
+  if (r->filter) {
+    atomic_fetch_add_explicit(&r->ctr->bloom_checked, 1, memory_order_relaxed);
+    if (!bloom_may_contain(r->filter, r->filter_n, key, kn - IKEY_TRAILER)) {
+      atomic_fetch_add_explicit(&r->ctr->bloom_useful, 1, memory_order_relaxed);
+      return LSM_NOTFOUND;
+    }
+  }
+  blk_iter it;
+  blk_iter_init(&it, &r->index, ikey_cmp, IKEY_TRAILER);
+  int rc = it_seek(&it.base, key, kn);
+  if (!rc && !it_valid(&it.base)) rc = LSM_NOTFOUND; /* past the last key */
+  if (!rc) {
+    const uint8_t *v;
+    size_t vn;
+    it_value(&it.base, &v, &vn);
+    if (!decode_handle(v, vn, h)) rc = ST_CORRUPT("%s: bad block handle in index", r->name);
+  }
+  if (rc == LSM_CORRUPT) rc = corrupt_in(r->name, "index", 0);
+  blk_iter_fini(&it);
+  return rc;
+}
+
+int sst_block_get(const sst_block *b, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval) {
+  blk_iter it;
+  blk_iter_init(&it, b->blk, ikey_cmp, IKEY_TRAILER);
+  int rc = it_seek(&it.base, key, kn);
+  if (rc == LSM_CORRUPT) rc = corrupt_in(b->r->name, "data block", 0);
+  if (!rc) {
+    const uint8_t *k, *v;
+    size_t n, vn;
+    rc = LSM_NOTFOUND;
+    if (it_valid(&it.base)) {
+      it_key(&it.base, &k, &n);
+      if (it_bytes_cmp(k, n - IKEY_TRAILER, key, kn - IKEY_TRAILER) == 0) {
+        it_value(&it.base, &v, &vn);
+        cd_buf_clear(fkey);
+        cd_buf_clear(fval);
+        rc = cd_buf_append(fkey, k, n);
+        if (!rc) rc = cd_buf_append(fval, v, vn);
+      }
+    }
+  }
+  blk_iter_fini(&it);
+  return rc;
+}
+
+int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval) {
+  if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_get: not an internal key");
+  sst_bhandle h;
+  int rc = sst_locate(r, key, kn, &h);
+  if (rc) return rc;
+  sst_block b;
+  if ((rc = get_block(r, h, &b))) return rc;
+  rc = sst_block_get(&b, key, kn, fkey, fval);
+  sst_block_release(&b);
+  return rc;
+}
+
+/* ---- batched fetch ---- */
+
+typedef struct pending_read {
+  int req;       /* first request index wanting this block */
+  rblock rb;
+  const uint8_t *p;
+  uint64_t start; /* file offset read from */
+  size_t len;
+  int bidx;      /* fio_batch request index */
+} pending_read;
+
+static int cmp_req(const void *a, const void *b, void *arg) {
+  const sst_fetch *q = arg;
+  const sst_fetch *x = &q[*(const int *)a], *y = &q[*(const int *)b];
+  if (x->r != y->r) return (uintptr_t)x->r < (uintptr_t)y->r ? -1 : 1;
+  if (x->h.off != y->h.off) return x->h.off < y->h.off ? -1 : 1;
+  return *(const int *)a - *(const int *)b;
+}
+
+static int pin_copy(sst_fetch *dst, const sst_fetch *src) {
+  /* A duplicate of a fetched block: pin the same cache entry again, or read it privately. */
+  if (src->blk.h && cache_hit(dst->r, dst->h, &dst->blk)) return LSM_OK;
+  return get_block(dst->r, dst->h, &dst->blk);
+}
+
+int sst_fetch_blocks(sst_fetch *q, int n) {
+  int first_rc = LSM_OK;
+  if (n <= 0) return LSM_OK;
+  int *order = mm_malloc(sizeof *order * (size_t)n);
+  pending_read *pr = mm_calloc((size_t)n, sizeof *pr);
+  fio_batch *batch = NULL;
+  int rc = LSM_OK, np = 0;
+  if (!order || !pr) rc = st_err(LSM_NOMEM, "out of memory (multiget)");
+  if (!rc) rc = fio_batch_new(q[0].r->env, &batch);
+  if (rc) {
+    for (int i = 0; i < n; i++) {
+      memset(&q[i].blk, 0, sizeof q[i].blk);
+      q[i].rc = rc;
+    }
+    mm_free(order);
+    mm_free(pr);
+    return rc;
+  }
+  for (int i = 0; i < n; i++) {
+    order[i] = i;
+    memset(&q[i].blk, 0, sizeof q[i].blk);
+    q[i].rc = -1; /* not decided yet */
+  }
+  qsort_r(order, (size_t)n, sizeof *order, cmp_req, q);
+  /* Cache hits now; one read per distinct missing block. */
+  for (int k = 0; k < n; k++) {
+    int i = order[k];
+    sst_fetch *f = &q[i];
+    if (k > 0 && q[order[k - 1]].r == f->r && q[order[k - 1]].h.off == f->h.off) continue;
+    if ((f->rc = check_data_handle(f->r, f->h))) continue;
+    if (cache_hit(f->r, f->h, &f->blk)) {
+      f->rc = LSM_OK;
+      continue;
+    }
+    pending_read *p = &pr[np];
+    sst_reader *r = f->r;
+    uint64_t off = f->h.off;
+    size_t len = (size_t)f->h.size + BLK_TRAILER;
+    p->req = i;
+    p->start = off;
+    p->len = len;
+    if (r->direct) {
+      p->start = off & ~(uint64_t)(FIO_ALIGN - 1);
+      p->len = (size_t)(((off + len + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1)) - p->start);
+      p->rb.io = fio_alloc_aligned(p->len);
+      p->rb.aligned = 1;
+    } else {
+      p->rb.io = mm_malloc(len);
+    }
+    if (!p->rb.io) {
+      f->rc = st_err(LSM_NOMEM, "out of memory (multiget)");
+      continue;
+    }
+    p->p = (const uint8_t *)p->rb.io + (off - p->start);
+    p->bidx = fio_batch_read(batch, r->f, p->start, p->rb.io, p->len);
+    if (p->bidx < 0) {
+      f->rc = -p->bidx;
+      rblock_free(&p->rb);
+      continue;
+    }
+    np++;
+  }
+  if (np) fio_batch_run(batch); /* per-request results below */
+  for (int j = 0; j < np; j++) {
+    pending_read *p = &pr[j];
+    sst_fetch *f = &q[p->req];
+    size_t done = 0;
+    rc = fio_batch_result(batch, p->bidx, &done);
+    if (!rc) {
+      atomic_fetch_add_explicit(&f->r->ctr->bytes_read, done, memory_order_relaxed);
+      atomic_fetch_add_explicit(&f->r->ctr->blocks_read, 1, memory_order_relaxed);
+      if (done < p->len && done < (size_t)(f->h.off - p->start) + f->h.size + BLK_TRAILER)
+        rc = ST_CORRUPT("%s: short read at offset %llu (file truncated?)", f->r->name,
+                        (unsigned long long)f->h.off);
+    }
+    if (rc) {
+      rblock_free(&p->rb);
+      f->rc = rc;
+      continue;
+    }
+    sst_cblock *c;
+    if ((rc = make_cblock(f->r, &p->rb, p->p, f->h, &c)) || (rc = adopt(f->r, f->h, c, &f->blk))) {
+      f->rc = rc;
+      continue;
+    }
+    f->rc = LSM_OK;
+  }
+  /* Duplicates follow their first request. */
+  for (int k = 1; k < n; k++) {
+    sst_fetch *f = &q[order[k]], *prev = &q[order[k - 1]];
+    if (f->rc != -1) continue;
+    f->rc = prev->rc ? prev->rc : pin_copy(f, prev);
+  }
+  for (int i = 0; i < n; i++)
+    if (q[i].rc && !first_rc) first_rc = q[i].rc;
+  fio_batch_free(batch);
+  mm_free(order);
+  mm_free(pr);
+  return first_rc;
+}
+
+/* ==== iterator ==== */
+
+typedef struct sst_iter {
+  it_iter base;
+  sst_reader *r;
+  blk_iter index;
+  blk_iter data;
+  sst_block blk;     /* current data block (blk.blk == NULL: none) */
+  sst_bhandle cur_h;
+  int rc;
+  size_t readahead;
+  rblock ra;         /* read-ahead buffer holding file bytes [ra_off, ra_off + ra_len) */
+  uint64_t ra_off;
+  size_t ra_len;
+  const uint8_t *ra_p;
+  int backward;      /* moving backward: read ahead toward the start of the file */
+} sst_iter;
+
+static int si_fail(sst_iter *it, int rc) {
+  if (!it->rc) it->rc = rc;
+  return rc;
+}
+
+static void si_drop_block(sst_iter *it) {
+  sst_block_release(&it->blk);
+}
+
+/* A data block through the read-ahead buffer: refill it when h is not inside. */
+static int si_block_readahead(sst_iter *it, sst_bhandle h) {
+  sst_reader *r = it->r;
+  size_t need = (size_t)h.size + BLK_TRAILER;
+  if (!it->ra_p || h.off < it->ra_off || h.off + need > it->ra_off + it->ra_len) {
+    rblock_free(&it->ra);
+    it->ra_p = NULL;
+    uint64_t len = it->readahead > need ? it->readahead : need, start = h.off;
+    if (it->backward) { /* the window ends with this block */
+      start = h.off + need > len ? h.off + need - len : 0;
+      len = h.off + need - start;
+    } else if (len > r->data_end - h.off) {
+      len = r->data_end - h.off;
+    }
+    int rc = read_range(r, start, (size_t)len, &it->ra, &it->ra_p);
+    if (rc) return rc;
+    it->ra_off = start;
+    it->ra_len = (size_t)len;
+  }
+  atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
+  /* The block borrows the read-ahead bytes when raw; a compressed one gets its own copy. */
+  rblock rb = {0};
+  const uint8_t *p = it->ra_p + (h.off - it->ra_off);
+  int rc = open_block(r, p, h, &rb);
+  if (rc) return rc;
+  sst_cblock *c = mm_calloc(1, sizeof *c);
+  if (!c) {
+    rblock_free(&rb);
+    return st_err(LSM_NOMEM, "out of memory (block)");
+  }
+  c->rb = rb;
+  if ((rc = blk_parse(rb.raw, rb.rawn, &c->blk))) {
+    cblock_free(c);
+    return corrupt_in(r->name, "data block", h.off);
+  }
+  it->blk.r = r;
+  it->blk.own = c;
+  it->blk.blk = &c->blk;
+  return LSM_OK;
+}
+
+/* Load the block the index iterator points at (keeping the current one if it is the same). */
+static int si_init_block(sst_iter *it) {
+  if (!it_valid(&it->index.base)) {
+    si_drop_block(it);
+    int rc = it_status(&it->index.base);
+    if (rc == LSM_CORRUPT) rc = corrupt_in(it->r->name, "index", 0);
+    return rc ? si_fail(it, rc) : LSM_OK;
+  }
+  const uint8_t *v;
+  size_t vn;
+  it_value(&it->index.base, &v, &vn);
+  sst_bhandle h;
+  if (!decode_handle(v, vn, &h)) return si_fail(it, ST_CORRUPT("%s: bad block handle in index", it->r->name));
+  if (it->blk.blk && h.off == it->cur_h.off) return LSM_OK;
+  si_drop_block(it);
+  int rc = check_data_handle(it->r, h);
+  if (!rc) rc = it->readahead ? si_block_readahead(it, h) : get_block(it->r, h, &it->blk);
+  if (rc) return si_fail(it, rc);
+  it->cur_h = h;
+  blk_iter_reset(&it->data, it->blk.blk);
+  return LSM_OK;
+}
+
+static int si_data_rc(sst_iter *it, int rc) {
+  if (rc == LSM_CORRUPT)
+    rc = corrupt_in(it->r->name, "data block", it->cur_h.off);
+  return rc ? si_fail(it, rc) : LSM_OK;
+}
+
+static int si_skip_forward(sst_iter *it) {
+  it->backward = 0;
+  while (!it->rc && (!it->blk.blk || !it_valid(&it->data.base))) {
+    if (it->blk.blk && it_status(&it->data.base)) return si_data_rc(it, it_status(&it->data.base));
+    if (!it_valid(&it->index.base)) {
+      si_drop_block(it);
+      return LSM_OK;
+    }
+    int rc = it_next(&it->index.base);
+    if (!rc) rc = si_init_block(it);
+    if (rc) return si_fail(it, rc);
+    if (it->blk.blk && (rc = it_seek_first(&it->data.base))) return si_data_rc(it, rc);
+  }
+  return it->rc;
+}
+
+static int si_skip_backward(sst_iter *it) {
+  it->backward = 1;
+  while (!it->rc && (!it->blk.blk || !it_valid(&it->data.base))) {
+    if (it->blk.blk && it_status(&it->data.base)) return si_data_rc(it, it_status(&it->data.base));
+    if (!it_valid(&it->index.base)) {
+      si_drop_block(it);
+      return LSM_OK;
+    }
+    int rc = it_prev(&it->index.base);
+    if (!rc) rc = si_init_block(it);
+    if (rc) return si_fail(it, rc);
+    if (it->blk.blk && (rc = it_seek_last(&it->data.base))) return si_data_rc(it, rc);
+  }
+  return it->rc;
+}
+
+static int si_seek(it_iter *i, const uint8_t *k, size_t n) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return it->rc;
+  it->backward = 0;
+  int rc = it_seek(&it->index.base, k, n);
+  if (!rc) rc = si_init_block(it);
+  if (rc) return si_fail(it, rc);
+  if (it->blk.blk && (rc = it_seek(&it->data.base, k, n))) return si_data_rc(it, rc);
+  return si_skip_forward(it);
+}
+
+static int si_seek_first(it_iter *i) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return it->rc;
+  it->backward = 0;
+  int rc = it_seek_first(&it->index.base);
+  if (!rc) rc = si_init_block(it);
+  if (rc) return si_fail(it, rc);
+  if (it->blk.blk && (rc = it_seek_first(&it->data.base))) return si_data_rc(it, rc);
+  return si_skip_forward(it);
+}
+
+static int si_seek_last(it_iter *i) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return it->rc;
+  it->backward = 1;
+  int rc = it_seek_last(&it->index.base);
+  if (!rc) rc = si_init_block(it);
+  if (rc) return si_fail(it, rc);
+  if (it->blk.blk && (rc = it_seek_last(&it->data.base))) return si_data_rc(it, rc);
+  return si_skip_backward(it);
+}
+
+static int si_next(it_iter *i) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return it->rc;
+  int rc = it_next(&it->data.base);
+  if (rc) return si_data_rc(it, rc);
+  return si_skip_forward(it);
+}
+
+static int si_prev(it_iter *i) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return it->rc;
+  int rc = it_prev(&it->data.base);
+  if (rc) return si_data_rc(it, rc);
+  return si_skip_backward(it);
+}
+
+static int si_valid(const it_iter *i) {
+  const sst_iter *it = (const sst_iter *)i;
+  return !it->rc && it->blk.blk && it_valid(&it->data.base);
+}
+
+static void si_key(const it_iter *i, const uint8_t **k, size_t *n) {
+  it_key(&((const sst_iter *)i)->data.base, k, n);
+}
+
+static void si_value(const it_iter *i, const uint8_t **v, size_t *n) {
+  it_value(&((const sst_iter *)i)->data.base, v, n);
+}
+
+static int si_status(const it_iter *i) { return ((const sst_iter *)i)->rc; }
+
+static void si_destroy(it_iter *i) {
+  sst_iter *it = (sst_iter *)i;
+  si_drop_block(it);
+  rblock_free(&it->ra);
+  blk_iter_fini(&it->index);
+  blk_iter_fini(&it->data);
+  mm_free(it);
+}
+
+static const it_ops sst_iter_ops = {
+    .seek = si_seek,
+    .seek_first = si_seek_first,
+    .seek_last = si_seek_last,
+    .next = si_next,
+    .prev = si_prev,
+    .valid = si_valid,
+    .key = si_key,
+    .value = si_value,
+    .status = si_status,
+    .destroy = si_destroy,
+};
+
+int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out) {
+  *out = NULL;
+  sst_iter *it = mm_calloc(1, sizeof *it);
+  if (!it) return st_err(LSM_NOMEM, "out of memory (sst iterator)");
+  it->base.ops = &sst_iter_ops;
+  it->r = r;
+  it->readahead = readahead;
+  blk_iter_init(&it->index, &r->index, ikey_cmp, IKEY_TRAILER);
+  static const blk_block empty = {NULL, 0, 0, 0};
+  blk_iter_init(&it->data, &empty, ikey_cmp, IKEY_TRAILER);
+  *out = &it->base;
+  return LSM_OK;
+}
+
+/* ==== verify ==== */
+
+static void report(cd_buf *rep, int *nprob, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(cd_buf *rep, int *nprob, const char *fmt, ...) {
+  char line[640];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  (*nprob)++;
+  if (*nprob <= 100 && !cd_buf_append(rep, line, strlen(line))) cd_buf_append(rep, "\n", 1);
+}
+
+int sst_verify(sst_reader *r, char **out) {
+  *out = NULL;
+  cd_buf rep = {0}, prev = {0};
+  int nprob = 0, rc = LSM_OK;
+  uint64_t entries = 0, blocks = 0;
+  blk_iter ix, dx;
+  blk_iter_init(&ix, &r->index, ikey_cmp, IKEY_TRAILER);
+  static const blk_block empty = {NULL, 0, 0, 0};
+  blk_iter_init(&dx, &empty, ikey_cmp, IKEY_TRAILER);
+  int irc = it_seek_first(&ix.base);
+  for (; !irc && it_valid(&ix.base); irc = it_next(&ix.base)) {
+    const uint8_t *sep, *v;
+    size_t sepn, vn;
+    it_key(&ix.base, &sep, &sepn);
+    it_value(&ix.base, &v, &vn);
+    sst_bhandle h;
+    blocks++;
+    if (!decode_handle(v, vn, &h)) {
+      report(&rep, &nprob, "%s: bad block handle in index entry %llu", r->name,
+             (unsigned long long)blocks);
+      continue;
+    }
+    sst_block b = {0};
+    int brc = check_data_handle(r, h);
+    if (!brc) {
+      rblock rb;
+      const uint8_t *p;
+      sst_cblock *c;
+      brc = read_range(r, h.off, (size_t)h.size + BLK_TRAILER, &rb, &p);
+      if (!brc && !(brc = make_cblock(r, &rb, p, h, &c))) {
+        b.r = r;
+        b.own = c;
+        b.blk = &c->blk;
+      }
+    }
+    if (brc) {
+      if (brc != LSM_CORRUPT) {
+        rc = brc;
+        break;
+      }
+      report(&rep, &nprob, "%s", st_errmsg());
+      continue;
+    }
+    blk_iter_reset(&dx, b.blk);
+    int drc = it_seek_first(&dx.base), n = 0;
+    for (; !drc && it_valid(&dx.base); drc = it_next(&dx.base), n++) {
+      const uint8_t *k;
+      size_t kn;
+      it_key(&dx.base, &k, &kn);
+      entries++;
+      if (!ikey_valid(k, kn)) {
+        report(&rep, &nprob, "%s: block at %llu: invalid internal key", r->name,
+               (unsigned long long)h.off);
+        break;
+      }
+      if (prev.n && ikey_cmp(prev.p, prev.n, k, kn) >= 0)
+        report(&rep, &nprob, "%s: block at %llu: keys out of order", r->name,
+               (unsigned long long)h.off);
+      if (ikey_cmp(k, kn, sep, sepn) > 0)
+        report(&rep, &nprob, "%s: block at %llu: key beyond its index separator", r->name,
+               (unsigned long long)h.off);
+      cd_buf_clear(&prev);
+      if ((drc = cd_buf_append(&prev, k, kn))) break;
+    }
+    if (drc == LSM_NOMEM) rc = drc;
+    else if (drc) report(&rep, &nprob, "%s: data block at %llu: %s", r->name, (unsigned long long)h.off, st_errmsg());
+    else if (n == 0) report(&rep, &nprob, "%s: empty data block at %llu", r->name, (unsigned long long)h.off);
+    sst_block_release(&b);
+    if (rc) break;
+  }
+  if (!rc && irc) {
+    if (irc == LSM_CORRUPT) report(&rep, &nprob, "%s: index: %s", r->name, st_errmsg());
+    else rc = irc;
+  }
+  if (!rc) {
+    if (blocks != r->props.data_blocks)
+      report(&rep, &nprob, "%s: %llu data blocks, properties say %llu", r->name,
+             (unsigned long long)blocks, (unsigned long long)r->props.data_blocks);
+    if (entries != r->props.entries)
+      report(&rep, &nprob, "%s: %llu entries, properties say %llu", r->name,
+             (unsigned long long)entries, (unsigned long long)r->props.entries);
+  }
+  blk_iter_fini(&ix);
+  blk_iter_fini(&dx);
+  cd_buf_free(&prev);
+  if (rc) {
+    cd_buf_free(&rep);
+    return rc;
+  }
+  if (nprob == 0) cd_buf_append(&rep, "ok", 2);
+  else if (rep.n && rep.p[rep.n - 1] == '\n') rep.n--;
+  char *s = mm_dup(rep.p ? (const char *)rep.p : "", rep.n);
+  cd_buf_free(&rep);
+  if (!s) return st_err(LSM_NOMEM, "out of memory (verify report)");
+  *out = s;
+  if (nprob) return st_err(LSM_CORRUPT, "%s: %d problem(s) found", r->name, nprob);
+  return LSM_OK;
+}

@@ -1,0 +1,218 @@
+/*
+** sst.h — SSTables: immutable sorted files of internal keys (ikey.h) and values.
+**
+** File format (all offsets in bytes from the start of the file; "stored block" = block
+** contents + the 5-byte trailer of block.h: type byte + fixed32 xxh3_32 checksum):
+**
+**   data block 0 .. data block N-1   stored blocks (block.h entry format, restart interval 16,
+**                                    keys = internal keys, values = values), each about
+**                                    block_size raw bytes, zstd-compressed when that helps
+**   filter block                     stored block (never compressed) holding the bloom filter
+**                                    of bloom.h over the USER keys; absent (handle 0/0) when
+**                                    bloom_bits = 0
+**   properties block                 stored block (never compressed), fields in this order:
+**       version          varint32   SST_PROPS_VERSION (1)
+**       entries          varint64   number of entries
+**       deletions        varint64   entries of type IKEY_DEL
+**       raw_key_bytes    varint64   sum of internal key lengths
+**       raw_value_bytes  varint64   sum of value lengths
+**       min_seq, max_seq varint64   smallest / largest sequence number (0/0 when empty)
+**       data_blocks      varint64   number of data blocks
+**       data_bytes       varint64   bytes of data blocks as stored (with trailers)
+**       compression      varint32   LSM_COMPRESS_* the table was built with
+**       bloom_bits       varint32   bits per key of the filter (0 = none)
+**       smallest_len     varint32   then smallest internal key (empty when no entries)
+**       largest_len      varint32   then largest internal key
+**     and nothing after (trailing bytes are corruption).
+**   index block                      stored block (block.h format, restart interval 1, never
+**                                    compressed): one entry per data block, in order:
+**       key    a separator internal key S_i: last key of block i <= S_i < first key of block
+**              i+1 (a shortened user key with seq IKEY_MAX_SEQ when that is shorter, else the
+**              last key itself; the last block uses its last key)
+**       value  block handle: varint64 offset, varint64 size (contents size, no trailer)
+**   footer (SST_FOOTER = 64 bytes, at file_size - 64):
+**       0   fixed64  index offset       8   fixed64  index size
+**       16  fixed64  filter offset      24  fixed64  filter size   (0/0: no filter)
+**       32  fixed64  props offset       40  fixed64  props size
+**       48  fixed32  format version (SST_VERSION = 1)
+**       52  fixed32  cd_xxh3_32 of footer bytes 0..51
+**       56  fixed64  magic SST_MAGIC
+**
+** Every block's checksum is verified when read; footer (magic, version, checksum, handles in
+** range), properties, filter and index are verified at open. Any failure is LSM_CORRUPT with a
+** message naming the file: corrupt bytes are never returned as data.
+**
+** Reading costs: sst_open reads the footer and then filter+properties+index in one read and
+** pins them in the reader, so a point lookup that misses the cache costs one data-block read.
+** Data blocks go through the block cache (cache.h), keyed by (file_number, block offset); the
+** cached value is the raw (decompressed) block.
+**
+** Thread safety: a builder is used by one thread. A reader is immutable after open and may be
+** used by any number of threads at once (sst_get, iterators, batched lookups, verify); each
+** iterator or sst_block is used by one thread at a time. Close a reader only when nothing uses
+** it any more.
+*/
+#ifndef LSMVTAB_SST_H
+#define LSMVTAB_SST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "block.h"
+#include "cache.h"
+#include "coding.h"
+#include "fio.h"
+#include "iter.h"
+
+#define SST_MAGIC 0x4c534d5653535431ull /* "LSMVSST1" as a big-endian number */
+#define SST_VERSION 1
+#define SST_PROPS_VERSION 1
+#define SST_FOOTER 64
+
+/* ---- building ---- */
+
+typedef struct sst_options {
+  size_t block_size;     /* target raw data block size; 0 = 4096 */
+  int compression;       /* LSM_COMPRESS_NONE (0) / LSM_COMPRESS_ZSTD (1) */
+  int compression_level; /* zstd level 1..22; 0 = 3 */
+  int bloom_bits;        /* bits per key of the filter, 0 = no filter */
+} sst_options;
+
+/* Properties of a table (builder result or reader accessor). The key bytes are owned by the
+** builder/reader and live as long as it. */
+typedef struct sst_props {
+  uint64_t entries, deletions, raw_key_bytes, raw_value_bytes;
+  uint64_t min_seq, max_seq;
+  uint64_t data_blocks, data_bytes;
+  uint32_t compression, bloom_bits;
+  const uint8_t *smallest, *largest; /* internal keys (NULL, 0 when empty) */
+  size_t smallest_n, largest_n;
+  uint64_t file_size;
+} sst_props;
+
+typedef struct sst_builder sst_builder;
+
+/* Start a table in `f`: a new, empty file opened for writing (not owned: the caller closes it
+** after sst_builder_finish or on abandon). o == NULL means defaults. LSM_NOMEM. */
+int sst_builder_new(fio_file *f, const sst_options *o, sst_builder **out);
+
+/* Add an entry. REQUIRES key is a valid internal key greater (ikey_cmp) than the previous one:
+** violations give LSM_MISUSE. Blocks are written in large appends (about 1 MiB); an IO error is
+** returned and remembered (every later call fails with it). */
+int sst_builder_add(sst_builder *b, const uint8_t *key, size_t kn, const uint8_t *val, size_t vn);
+
+/* Bytes the file will have if finished now (without the metadata): for output splitting. */
+uint64_t sst_builder_size(const sst_builder *b);
+uint64_t sst_builder_entries(const sst_builder *b);
+
+/* Write filter, properties, index and footer, then fio_sync the file. On LSM_OK *props (if not
+** NULL) describes the table; its key pointers live until sst_builder_free. */
+int sst_builder_finish(sst_builder *b, sst_props *props);
+
+/* Free (abandoning the table if not finished: the caller deletes the file). NULL ok. */
+void sst_builder_free(sst_builder *b);
+
+/* ---- reading ---- */
+
+/* Counters; shareable by all readers of a db (pass the same struct in sst_read_options). */
+typedef struct sst_counters {
+  _Atomic uint64_t bloom_checked; /* point lookups that consulted a filter */
+  _Atomic uint64_t bloom_useful;  /* ... and were answered "absent" by it (no block read) */
+  _Atomic uint64_t blocks_read;   /* data blocks read from the file (cache misses) */
+  _Atomic uint64_t bytes_read;    /* bytes read from files, metadata included */
+} sst_counters;
+
+typedef struct sst_read_options {
+  cache *cache;           /* block cache for data blocks; NULL = none (each access reads) */
+  int direct_io;          /* open with FIO_DIRECT (falls back to buffered where the filesystem
+                          ** refuses O_DIRECT, e.g. tmpfs); reads aligned ranges */
+  sst_counters *counters; /* NULL = the reader's own (sst_reader_counters) */
+} sst_read_options;
+
+typedef struct sst_reader sst_reader;
+
+/* Open table `path` (file_number = its cache identity: unique among live tables sharing the
+** cache). o == NULL means no cache, buffered IO. On LSM_OK the reader owns the file; close
+** with sst_close. LSM_CANTOPEN, LSM_IOERR_*, LSM_CORRUPT (message names the file), LSM_NOMEM. */
+int sst_open(fio_env *env, const char *path, uint64_t file_number, const sst_read_options *o,
+             sst_reader **out);
+
+/* The same over an already open file (FIO_RDONLY or FIO_RDWR, FIO_DIRECT if o->direct_io); the
+** reader borrows f, which must outlive it. `name` is used in messages. */
+int sst_open_file(fio_env *env, fio_file *f, const char *name, uint64_t file_number,
+                  const sst_read_options *o, sst_reader **out);
+
+/* Close and free; NULL ok. Does not touch the cache: on deleting the file call
+** cache_erase_file(cache, file_number). */
+void sst_close(sst_reader *r);
+
+const sst_props *sst_reader_props(const sst_reader *r);
+uint64_t sst_reader_file_number(const sst_reader *r);
+uint64_t sst_reader_file_size(const sst_reader *r);
+sst_counters *sst_reader_counters(sst_reader *r);
+/* 1 if blocks are read with O_DIRECT (asked for and supported by the filesystem). */
+int sst_reader_direct(const sst_reader *r);
+
+/* Point lookup: find the first entry >= the internal seek key `key`; if its user key equals
+** key's user key, copy its internal key into *fkey and its value into *fval (cleared first)
+** and return LSM_OK; otherwise LSM_NOTFOUND (no message). The filter is consulted first.
+** Errors: LSM_CORRUPT, LSM_IOERR_*, LSM_NOMEM. The caller interprets type and seq of *fkey. */
+int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval);
+
+/* ---- batched lookups (multiget) ----
+** 1. sst_locate(r, key): filter check + index seek, no data IO: gives the block handle that
+**    would hold key, or LSM_NOTFOUND.
+** 2. sst_fetch_blocks(reqs, n): pins every requested block: cache hits at once, and all misses
+**    (any mix of tables of one fio_env) read with ONE fio_batch (all in flight on uring), then
+**    verified and inserted into the cache. Duplicate requests of one block are read once
+**    when there is a cache (the duplicates pin the same entry; without a cache each gets its
+**    own copy, read separately).
+** 3. sst_block_get(block, key): the same answer as sst_get, searching only that block.
+** 4. sst_block_release for every fetched block (also after errors; a zeroed block is fine). */
+typedef struct sst_bhandle {
+  uint64_t off, size; /* stored contents size, trailer excluded */
+} sst_bhandle;
+
+typedef struct sst_block {
+  sst_reader *r;
+  cache_handle *h;   /* pinned cache entry, or */
+  struct sst_cblock *own; /* a block held privately (no cache) */
+  const blk_block *blk;
+} sst_block;
+
+typedef struct sst_fetch {
+  sst_reader *r;  /* in */
+  sst_bhandle h;  /* in: from sst_locate */
+  sst_block blk;  /* out: valid when rc == LSM_OK */
+  int rc;         /* out */
+} sst_fetch;
+
+int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h);
+
+/* Returns the first failing request's status (each has its own rc), else LSM_OK. All readers
+** must belong to one fio_env. */
+int sst_fetch_blocks(sst_fetch *reqs, int n);
+
+int sst_block_get(const sst_block *b, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval);
+
+void sst_block_release(sst_block *b);
+
+/* ---- iteration ---- */
+
+/* Iterator over the table's internal keys (it_ops contract, ordered by ikey_cmp), forward and
+** backward. readahead == 0: data blocks come through the cache. readahead > 0 (sequential
+** scans such as compaction): blocks are read `readahead` bytes at a time with one read and
+** served from that buffer, bypassing the cache (a scan does not evict the working set); the
+** window extends forward from the block needed, or backward when the iterator moves with prev.
+** The iterator must be freed (it_free) before the reader is closed. LSM_NOMEM. */
+int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
+
+/* ---- verification ---- */
+
+/* Read every data block from the file (not the cache), verify checksums, block structure,
+** strict key order within and across blocks, index separators, and the entry/block counts of
+** the properties. *report (mm-allocated, caller frees with mm_free) is "ok" or one line per
+** problem, each naming the file. Returns LSM_OK, LSM_CORRUPT, or an IO error / LSM_NOMEM. */
+int sst_verify(sst_reader *r, char **report);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+** overlay.c — a transaction's pending writes: a versioned skiplist with an undo log.
+** See overlay.h.
+*/
+#include "overlay.h"
+
+#include <string.h>
+
+#include "mm.h"
+#include "status.h"
+
+#define MAX_H 24
+
+typedef struct ov_ver {
+  struct ov_ver *older;
+  uint64_t seq; /* overlay sequence when written (visibility for snapshots) */
+  uint64_t gen; /* savepoint generation when written (may it be overwritten in place?) */
+  int kind;     /* OV_PUT or OV_DEL */
+  size_t vn;
+  uint8_t v[];
+} ov_ver;
+
+struct ov_node {
+  ov_ver *ver; /* newest first; NULL = no change (after a rollback) */
+  size_t kn;
+  uint8_t *key;
+  int h;
+  ov_node *next[];
+};
+
+struct ov_overlay {
+  int refs;
+  int height;
+  uint64_t rnd;
+  uint64_t seq, gen;
+  ov_node *head;
+  ov_node **undo; /* nodes whose newest version is to be popped on rollback */
+  size_t nundo, capundo;
+  size_t *sp; /* sp[i] = nundo when savepoint i was opened */
+  int nsp, capsp;
+  ov_ver *parked; /* versions removed by rollback; freed with the overlay */
+  size_t count, bytes;
+};
+
+int ov_new(ov_overlay **out) {
+  ov_overlay *o = mm_calloc(1, sizeof *o);
+  if (!o) return st_err(LSM_NOMEM, "out of memory");
+  o->head = mm_calloc(1, sizeof(ov_node) + MAX_H * sizeof(ov_node *));
+  if (!o->head) {
+    mm_free(o);
+    return st_err(LSM_NOMEM, "out of memory");
+  }
+  o->head->h = MAX_H;
+  o->height = 1;
+  o->refs = 1;
+  o->seq = 1;
+  o->rnd = 0x9E3779B97F4A7C15ull;
+  *out = o;
+  return LSM_OK;
+}
+
+void ov_ref(ov_overlay *o) { o->refs++; }
+
+static void free_chain(ov_ver *v) {
+  while (v) {
+    ov_ver *o = v->older;
+    mm_free(v);
+    v = o;
+  }
+}
+
+void ov_unref(ov_overlay *o) {
+  if (!o || --o->refs > 0) return;
+  ov_node *n = o->head->next[0];
+  while (n) {
+    ov_node *nx = n->next[0];
+    free_chain(n->ver);
+    mm_free(n);
+    n = nx;
+  }
+  free_chain(o->parked);
+  mm_free(o->head);
+  mm_free(o->undo);
+  mm_free(o->sp);
+  mm_free(o);
+}
+
+static int cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  size_t m = an < bn ? an : bn;
+  int c = m ? memcmp(a, b, m) : 0;
+  if (c) return c;
+  return an < bn ? -1 : an > bn;
+}
+
+/* Fill prev[] with the last node < k at each level; return the first node >= k. */
+static ov_node *find_ge(ov_overlay *o, const void *k, size_t kn, ov_node **prev) {
+  ov_node *x = o->head;
+  for (int l = o->height - 1; l >= 0; l--) {
+    while (x->next[l] && cmp(x->next[l]->key, x->next[l]->kn, k, kn) < 0) x = x->next[l];
+    if (prev) prev[l] = x;
+  }
+  return x->next[0];
+}
+
+static int rand_height(ov_overlay *o) {
+  int h = 1;
+  for (;;) {
+    o->rnd ^= o->rnd << 13;
+    o->rnd ^= o->rnd >> 7;
+    o->rnd ^= o->rnd << 17;
+    if (h >= MAX_H || (o->rnd & 3)) break; /* p = 1/4 */
+    h++;
+  }
+  return h;
+}
+
+static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
+  ov_node *prev[MAX_H];
+  ov_node *n = find_ge(o, k, kn, prev);
+  if (n && cmp(n->key, n->kn, k, kn) == 0) return n;
+  int h = rand_height(o);
+  n = mm_malloc(sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
+  if (!n) return NULL;
+  n->ver = NULL;
+  n->h = h;
+  n->kn = kn;
+  n->key = (uint8_t *)&n->next[h];
+  memcpy(n->key, k, kn);
+  for (int l = o->height; l < h; l++) prev[l] = o->head;
+  if (h > o->height) o->height = h;
+  for (int l = 0; l < h; l++) {
+    n->next[l] = prev[l]->next[l];
+    prev[l]->next[l] = n;
+  }
+  o->count++;
+  o->bytes += sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn;
+  return n;
+}
+
+static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const void *v, size_t vn) {
+  if (o->nsp > 0 && o->nundo == o->capundo) {
+    size_t cap = o->capundo ? o->capundo * 2 : 256;
+    ov_node **u = mm_realloc(o->undo, cap * sizeof *u);
+    if (!u) return st_err(LSM_NOMEM, "out of memory");
+    o->undo = u;
+    o->capundo = cap;
+  }
+  ov_node *n = find_or_insert(o, k, kn);
+  if (!n) return st_err(LSM_NOMEM, "out of memory");
+  ov_ver *x = mm_malloc(sizeof *x + vn);
+  if (!x) return st_err(LSM_NOMEM, "out of memory"); /* an empty node is harmless */
+  x->seq = o->seq;
+  x->gen = o->gen;
+  x->kind = kind;
+  x->vn = vn;
+  if (vn) memcpy(x->v, v, vn);
+  ov_ver *h = n->ver;
+  o->bytes += sizeof *x + vn;
+  if (h && h->seq == o->seq && h->gen == o->gen) {
+    /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
+    ** since it was written (a rollback pops the newest version, which now is x): replace it. */
+    x->older = h->older;
+    n->ver = x;
+    o->bytes -= sizeof *h + h->vn;
+    mm_free(h);
+    return LSM_OK;
+  }
+  x->older = h;
+  n->ver = x;
+  if (o->nsp > 0) o->undo[o->nundo++] = n;
+  return LSM_OK;
+}
+
+int ov_put(ov_overlay *o, const void *k, size_t kn, const void *v, size_t vn) {
+  return ov_write(o, k, kn, OV_PUT, v, vn);
+}
+
+int ov_del(ov_overlay *o, const void *k, size_t kn) { return ov_write(o, k, kn, OV_DEL, NULL, 0); }
+
+uint64_t ov_snapshot(ov_overlay *o) { return o->seq++; }
+
+int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn) {
+  const ov_ver *x = n->ver;
+  while (x && x->seq > s) x = x->older;
+  if (!x) return OV_ABSENT;
+  if (x->kind == OV_PUT) {
+    *v = x->v;
+    *vn = x->vn;
+  }
+  return x->kind;
+}
+
+int ov_get(ov_overlay *o, uint64_t s, const void *k, size_t kn, const void **v, size_t *vn) {
+  ov_node *n = find_ge(o, k, kn, NULL);
+  if (!n || cmp(n->key, n->kn, k, kn) != 0) return OV_ABSENT;
+  return ov_node_state(n, s, v, vn);
+}
+
+int ov_written_since(ov_overlay *o, uint64_t s, const void *k, size_t kn) {
+  ov_node *n = find_ge(o, k, kn, NULL);
+  if (!n || cmp(n->key, n->kn, k, kn) != 0) return 0;
+  return n->ver && n->ver->seq > s;
+}
+
+ov_node *ov_first(ov_overlay *o) { return o->head->next[0]; }
+
+ov_node *ov_last(ov_overlay *o) {
+  ov_node *x = o->head;
+  for (int l = o->height - 1; l >= 0; l--)
+    while (x->next[l]) x = x->next[l];
+  return x == o->head ? NULL : x;
+}
+
+ov_node *ov_seek_ge(ov_overlay *o, const void *k, size_t kn) { return find_ge(o, k, kn, NULL); }
+
+/* Last node with key < k (strict) or <= k. */
+static ov_node *find_before(ov_overlay *o, const void *k, size_t kn, int inclusive) {
+  ov_node *x = o->head;
+  for (int l = o->height - 1; l >= 0; l--) {
+    while (x->next[l]) {
+      int c = cmp(x->next[l]->key, x->next[l]->kn, k, kn);
+      if (c < 0 || (inclusive && c == 0)) x = x->next[l];
+      else break;
+    }
+  }
+  return x == o->head ? NULL : x;
+}
+
+ov_node *ov_seek_le(ov_overlay *o, const void *k, size_t kn) { return find_before(o, k, kn, 1); }
+ov_node *ov_next(ov_node *n) { return n->next[0]; }
+ov_node *ov_prev(ov_overlay *o, ov_node *n) { return find_before(o, n->key, n->kn, 0); }
+
+void ov_node_key(const ov_node *n, const void **k, size_t *kn) {
+  *k = n->key;
+  *kn = n->kn;
+}
+
+int ov_savepoint(ov_overlay *o, int i) {
+  if (i < 0) return st_err(LSM_MISUSE, "bad savepoint %d", i);
+  if (i >= o->capsp) {
+    int cap = i + 8;
+    size_t *sp = mm_realloc(o->sp, (size_t)cap * sizeof *sp);
+    if (!sp) return st_err(LSM_NOMEM, "out of memory");
+    o->sp = sp;
+    o->capsp = cap;
+  }
+  for (int j = o->nsp; j < i; j++) o->sp[j] = o->nundo;
+  o->sp[i] = o->nundo;
+  o->nsp = i + 1;
+  o->gen++;
+  return LSM_OK;
+}
+
+void ov_release(ov_overlay *o, int i) {
+  if (i < 0) i = 0;
+  if (i < o->nsp) o->nsp = i;
+  if (o->nsp == 0) o->nundo = 0; /* nothing can be rolled back partially any more */
+  o->gen++;
+}
+
+void ov_rollback_to(ov_overlay *o, int i) {
+  if (i < 0 || i >= o->nsp) return;
+  while (o->nundo > o->sp[i]) {
+    ov_node *n = o->undo[--o->nundo];
+    ov_ver *x = n->ver;
+    n->ver = x->older;
+    x->older = o->parked;
+    o->parked = x;
+  }
+  o->nsp = i + 1;
+  o->gen++;
+}
+
+size_t ov_count(const ov_overlay *o) { return o->count; }
+size_t ov_bytes(const ov_overlay *o) { return o->bytes; }

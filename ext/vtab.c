@@ -1,0 +1,1743 @@
+/*
+** vtab.c — the `lsm` virtual-table module; see vtab.h.
+**
+** Pieces: table creation/connection (argument parsing in vtopts.c, engine sharing in
+** registry.c), value conversion (declared-type affinity), planning (xBestIndex: idxNum bits
+** below), cursors (a merge of an engine iterator with the transaction overlay, or a sorted list
+** of point lookups), writes (xUpdate into the overlay), transactions (overlay -> one lsm_write).
+*/
+#include "vtab.h"
+SQLITE_EXTENSION_INIT3
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "coding.h"
+#include "keyenc.h"
+#include "lsm.h"
+#include "mm.h"
+#include "overlay.h"
+#include "record.h"
+#include "registry.h"
+#include "vtopts.h"
+
+/* ---------------------------------------------------------------------------------------------
+** Per-connection state: open tables (for the SQL functions) and the temporary directories of
+** in-memory/temp databases (kept until the connection closes or the table is dropped, since
+** SQLite may disconnect and reconnect a table within one connection).
+*/
+typedef struct vt_tab vt_tab;
+typedef struct vt_temp {
+  struct vt_temp *next;
+  char *schema, *name;
+  reg_entry *eng;
+} vt_temp;
+
+typedef struct vt_conn {
+  vt_tab *tabs;
+  vt_temp *temps;
+} vt_conn;
+
+struct vt_tab {
+  sqlite3_vtab base; /* must be first */
+  sqlite3 *db;
+  vt_conn *conn;
+  vt_tab *next;   /* in conn->tabs */
+  char *schema, *name;
+  opt_table t;    /* columns, key, options */
+  int rowid_mode; /* no declared key: the key is the rowid */
+  int nkeyc;      /* key parts: t.nkey, or 1 in rowid mode */
+  int nval;       /* non-key columns */
+  int *valcol;    /* valcol[i] = column index of the i-th non-key column */
+  int *colval;    /* colval[c] = position among the non-key columns, or -1 */
+  reg_entry *eng;
+  lsm_db *ldb;
+  int temp;       /* directory is temporary (in-memory / temp database) */
+  int default_dir;
+  ov_overlay *ov; /* the open transaction's writes, or NULL */
+  int64_t next_rowid;
+  int have_next_rowid;
+  cd_buf kb, vb, kb2; /* scratch for xUpdate */
+  /* counters shown by lsm_stats (tests use them to prove plans touch few rows) */
+  uint64_t rows_read, point_lookups, scans;
+};
+
+/* idxNum layout. */
+#define P_NEQ_MASK 0xFF   /* number of leading key columns bound by = (or IN) */
+#define P_LO (1 << 8)     /* lower bound on the next key column */
+#define P_LO_INCL (1 << 9)
+#define P_HI (1 << 10)    /* upper bound on the next key column */
+#define P_HI_INCL (1 << 11)
+#define P_DESC (1 << 12)  /* produce rows in descending key order */
+#define P_LIST (1 << 13)  /* the whole key is bound: a sorted list of point lookups */
+#define P_LIMIT (1 << 14) /* a LIMIT value follows the bounds in argv */
+#define P_OFFSET (1 << 15) /* an OFFSET value follows the LIMIT */
+#define P_IN_SHIFT 16     /* bits 16..30: key positions bound by an all-at-once IN list */
+#define P_IN_MAX 15
+
+static int vt_err(vt_tab *v, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sqlite3_free(v->base.zErrMsg);
+  v->base.zErrMsg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* An engine error (LSM code == SQLite code) with the engine's message. */
+static int vt_lsm_err(vt_tab *v, int rc) {
+  if (rc == LSM_NOMEM) return SQLITE_NOMEM;
+  return vt_err(v, rc, "lsm: %s", lsm_errmsg());
+}
+
+/* ---------------------------------------------------------------------------------------------
+** Values and affinity.
+*/
+
+/* Parse text as SQLite's affinity does (sqlite3AtoF): optional whitespace, sign, digits with
+** an optional '.', optional exponent, whitespace. Returns 0 (not a number), 1 (an integer
+** literal that fits int64: *pi), 2 (a real: *pr). */
+static int parse_number(const unsigned char *s, int n, int64_t *pi, double *pr) {
+  int i = 0;
+  while (i < n && isspace(s[i])) i++;
+  int start = i, neg = 0;
+  if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+  int digits = 0, isreal = 0;
+  uint64_t u = 0;
+  int overflow = 0;
+  while (i < n && isdigit(s[i])) {
+    if (u > (UINT64_MAX - 9) / 10) overflow = 1;
+    else u = u * 10 + (uint64_t)(s[i] - '0');
+    i++;
+    digits++;
+  }
+  if (i < n && s[i] == '.') {
+    isreal = 1;
+    i++;
+    while (i < n && isdigit(s[i])) i++, digits++;
+  }
+  if (!digits) return 0;
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    int j = i + 1;
+    if (j < n && (s[j] == '+' || s[j] == '-')) j++;
+    if (!(j < n && isdigit(s[j]))) return 0;
+    while (j < n && isdigit(s[j])) j++;
+    i = j;
+    isreal = 1;
+  }
+  int end = i;
+  while (i < n && isspace(s[i])) i++;
+  if (i != n) return 0;
+  if (!isreal && !overflow && (neg ? u <= (uint64_t)1 << 63 : u <= (uint64_t)INT64_MAX)) {
+    *pi = neg ? (int64_t)((uint64_t)0 - u) : (int64_t)u;
+    return 1;
+  }
+  char buf[400];
+  int len = end - start;
+  if (len >= (int)sizeof buf) {
+    char *big = sqlite3_malloc(len + 1);
+    if (!big) return 0;
+    memcpy(big, s + start, (size_t)len);
+    big[len] = 0;
+    *pr = strtod(big, NULL);
+    sqlite3_free(big);
+  } else {
+    memcpy(buf, s + start, (size_t)len);
+    buf[len] = 0;
+    *pr = strtod(buf, NULL);
+  }
+  return 2;
+}
+
+/* SQLite's sqlite3VdbeIntegerAffinity: a REAL that is exactly an integer strictly inside the
+** int64 range becomes INTEGER. */
+static void integer_affinity(ke_val *x) {
+  if (x->type != KE_FLOAT) return;
+  double r = x->r;
+  if (!(r > -9223372036854775808.0 && r < 9223372036854775808.0)) return;
+  int64_t ix = (int64_t)r;
+  if (r == (double)ix && ix > INT64_MIN && ix < INT64_MAX) {
+    x->type = KE_INT;
+    x->i = ix;
+  }
+}
+
+/* The value of an sqlite3_value as a ke_val (borrowed: valid until the value changes). */
+static void value_kv(sqlite3_value *v, ke_val *x) {
+  memset(x, 0, sizeof *x);
+  switch (sqlite3_value_type(v)) {
+  case SQLITE_INTEGER: x->type = KE_INT; x->i = sqlite3_value_int64(v); break;
+  case SQLITE_FLOAT:
+    x->type = KE_FLOAT;
+    x->r = sqlite3_value_double(v);
+    if (isnan(x->r)) x->type = KE_NULL;
+    break;
+  case SQLITE_TEXT:
+    x->type = KE_TEXT;
+    x->p = sqlite3_value_text(v);
+    x->n = (size_t)sqlite3_value_bytes(v);
+    if (!x->p) x->p = (const uint8_t *)"";
+    break;
+  case SQLITE_BLOB:
+    x->type = KE_BLOB;
+    x->p = sqlite3_value_blob(v);
+    x->n = (size_t)sqlite3_value_bytes(v);
+    if (!x->p) x->p = (const uint8_t *)"";
+    break;
+  default: x->type = KE_NULL; break;
+  }
+  x->raw_n = x->n;
+}
+
+/* Apply a column affinity to x (SQLite's applyAffinity) as done when a value is stored. TEXT
+** affinity needs the text form of a number: it is taken from v (sqlite3_value_text formats
+** numbers exactly as SQLite does). `store` = 1: REAL affinity turns INTEGER into REAL (how a
+** native REAL column returns it); comparisons need not (1 and 1.0 are equal keys). */
+static void apply_affinity(sqlite3_value *v, int aff, ke_val *x, int store) {
+  if (aff == OPT_AFF_TEXT) {
+    if (x->type == KE_INT || x->type == KE_FLOAT) {
+      x->type = KE_TEXT;
+      x->p = sqlite3_value_text(v);
+      x->n = x->raw_n = (size_t)sqlite3_value_bytes(v);
+      if (!x->p) x->type = KE_NULL; /* out of memory formatting: caller sees a NULL */
+    }
+    return;
+  }
+  if (aff < OPT_AFF_NUMERIC) return; /* BLOB: no conversion */
+  if (x->type == KE_TEXT) {
+    int64_t i;
+    double r;
+    int k = parse_number(x->p, (int)x->n, &i, &r);
+    if (k == 1) {
+      memset(x, 0, sizeof *x);
+      x->type = KE_INT;
+      x->i = i;
+    } else if (k == 2) {
+      memset(x, 0, sizeof *x);
+      x->type = KE_FLOAT;
+      x->r = r;
+      integer_affinity(x);
+    }
+  } else if (x->type == KE_FLOAT) {
+    integer_affinity(x);
+  }
+  if (store && aff == OPT_AFF_REAL && x->type == KE_INT) {
+    x->type = KE_FLOAT;
+    x->r = (double)x->i;
+  }
+}
+
+static void result_kv(sqlite3_context *ctx, const ke_val *x, int as_real) {
+  switch (x->type) {
+  case KE_INT:
+    if (as_real) sqlite3_result_double(ctx, (double)x->i);
+    else sqlite3_result_int64(ctx, x->i);
+    break;
+  case KE_FLOAT: sqlite3_result_double(ctx, x->r); break;
+  case KE_TEXT:
+  case KE_BLOB: {
+    if (x->raw_n == x->n) {
+      if (x->type == KE_TEXT)
+        sqlite3_result_text(ctx, (const char *)x->p, (int)x->n, SQLITE_TRANSIENT);
+      else
+        sqlite3_result_blob(ctx, x->p, (int)x->n, SQLITE_TRANSIENT);
+      break;
+    }
+    uint8_t *b = sqlite3_malloc64(x->raw_n + 1);
+    if (!b) {
+      sqlite3_result_error_nomem(ctx);
+      break;
+    }
+    ke_unescape(x, b);
+    if (x->type == KE_TEXT) sqlite3_result_text(ctx, (const char *)b, (int)x->raw_n, sqlite3_free);
+    else sqlite3_result_blob(ctx, b, (int)x->raw_n, sqlite3_free);
+    break;
+  }
+  default: sqlite3_result_null(ctx); break;
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+** Create / connect / disconnect / destroy.
+*/
+
+
+static char *build_schema(const opt_table *t, int rowid_mode) {
+  sqlite3_str *s = sqlite3_str_new(NULL);
+  sqlite3_str_appendall(s, "CREATE TABLE x(");
+  for (int i = 0; i < t->ncol; i++) {
+    const opt_col *c = &t->cols[i];
+    sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "", c->name);
+    if (c->type[0]) sqlite3_str_appendf(s, " %s", c->type);
+    if (c->collate) sqlite3_str_appendf(s, " COLLATE \"%w\"", c->collate);
+  }
+  if (!rowid_mode) sqlite3_str_appendall(s, ", _lsm_key HIDDEN, PRIMARY KEY(_lsm_key)) WITHOUT ROWID");
+  else sqlite3_str_appendall(s, ")");
+  return sqlite3_str_finish(s);
+}
+
+static void tab_free(vt_tab *v) {
+  if (!v) return;
+  if (v->conn) {
+    for (vt_tab **pp = &v->conn->tabs; *pp; pp = &(*pp)->next)
+      if (*pp == v) {
+        *pp = v->next;
+        break;
+      }
+  }
+  ov_unref(v->ov);
+  reg_close(v->eng);
+  opt_free(&v->t);
+  sqlite3_free(v->schema);
+  sqlite3_free(v->name);
+  sqlite3_free(v->valcol);
+  sqlite3_free(v->colval);
+  cd_buf_free(&v->kb);
+  cd_buf_free(&v->kb2);
+  cd_buf_free(&v->vb);
+  sqlite3_free(v->base.zErrMsg);
+  sqlite3_free(v);
+}
+
+static vt_temp *temp_find(vt_conn *c, const char *schema, const char *name) {
+  for (vt_temp *t = c->temps; t; t = t->next)
+    if (!sqlite3_stricmp(t->schema, schema) && !sqlite3_stricmp(t->name, name)) return t;
+  return NULL;
+}
+
+static void temp_drop(vt_conn *c, vt_temp *t) {
+  for (vt_temp **pp = &c->temps; *pp; pp = &(*pp)->next)
+    if (*pp == t) {
+      *pp = t->next;
+      break;
+    }
+  reg_close(t->eng);
+  sqlite3_free(t->schema);
+  sqlite3_free(t->name);
+  sqlite3_free(t);
+}
+
+/* The default directory of a table in a file database. */
+static char *default_dir(const char *dbfile, const char *name) {
+  char *n = sqlite3_mprintf("%s", name);
+  if (!n) return NULL;
+  for (char *p = n; *p; p++)
+    if (*p == '/') *p = '_';
+  char *d = sqlite3_mprintf("%s-lsm/%s", dbfile, n);
+  sqlite3_free(n);
+  return d;
+}
+
+static int dir_nonempty(const char *dir) {
+  char *f = sqlite3_mprintf("%s/.", dir);
+  int exists = f && access(f, F_OK) == 0;
+  sqlite3_free(f);
+  if (!exists) return 0;
+  /* any entry other than . and .. */
+  int nonempty = 0;
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d)))
+      if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+        nonempty = 1;
+        break;
+      }
+    closedir(d);
+  }
+  return nonempty;
+}
+
+static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp,
+                   char **pzErr, int create) {
+  vt_conn *conn = aux;
+  int rc;
+  vt_tab *v = sqlite3_malloc(sizeof *v);
+  if (!v) return SQLITE_NOMEM;
+  memset(v, 0, sizeof *v);
+  v->db = db;
+  v->schema = sqlite3_mprintf("%s", argv[1]);
+  v->name = sqlite3_mprintf("%s", argv[2]);
+  if (!v->schema || !v->name) {
+    tab_free(v);
+    return SQLITE_NOMEM;
+  }
+  if (opt_parse(argc - 3, argv + 3, &v->t) != LSM_OK) {
+    *pzErr = sqlite3_mprintf("%s", st_errmsg());
+    tab_free(v);
+    return SQLITE_ERROR;
+  }
+  v->rowid_mode = v->t.nkey == 0;
+  v->nkeyc = v->rowid_mode ? 1 : v->t.nkey;
+  v->valcol = sqlite3_malloc64(sizeof(int) * (size_t)(v->t.ncol + 1));
+  v->colval = sqlite3_malloc64(sizeof(int) * (size_t)(v->t.ncol + 1));
+  if (!v->valcol || !v->colval) {
+    tab_free(v);
+    return SQLITE_NOMEM;
+  }
+  for (int i = 0; i < v->t.ncol; i++) {
+    v->colval[i] = -1;
+    if (v->t.cols[i].keypos < 0) {
+      v->colval[i] = v->nval;
+      v->valcol[v->nval++] = i;
+    }
+  }
+
+  /* The directory. */
+  const char *dbfile = sqlite3_db_filename(db, argv[1]);
+  v->temp = !dbfile || !dbfile[0];
+  char *dir = NULL;
+  if (v->t.dir) {
+    /* A relative dir is relative to the database file, not to the process's cwd. */
+    const char *slash = v->temp || v->t.dir[0] == '/' ? NULL : strrchr(dbfile, '/');
+    if (slash) dir = sqlite3_mprintf("%.*s/%s", (int)(slash - dbfile), dbfile, v->t.dir);
+    else dir = sqlite3_mprintf("%s", v->t.dir);
+  } else if (!v->temp) {
+    dir = default_dir(dbfile, argv[2]);
+    v->default_dir = 1;
+  }
+  if (v->temp && !v->t.dir) {
+    vt_temp *t = temp_find(conn, argv[1], argv[2]);
+    if (t && create) { /* a leftover of a table of the same name: start afresh */
+      reg_mark_remove(t->eng);
+      temp_drop(conn, t);
+      t = NULL;
+    }
+    if (!t) {
+      const char *tmp = getenv("TMPDIR");
+      char *tmpl = sqlite3_mprintf("%s/lsmvtab-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+      if (!tmpl || !mkdtemp(tmpl)) {
+        *pzErr = sqlite3_mprintf("lsm: cannot create a temporary directory: %s",
+                                 tmpl ? strerror(errno) : "out of memory");
+        sqlite3_free(tmpl);
+        tab_free(v);
+        return SQLITE_CANTOPEN;
+      }
+      t = sqlite3_malloc(sizeof *t);
+      if (t) memset(t, 0, sizeof *t);
+      if (!t || !(t->schema = sqlite3_mprintf("%s", argv[1])) ||
+          !(t->name = sqlite3_mprintf("%s", argv[2]))) {
+        if (t) { sqlite3_free(t->schema); sqlite3_free(t); }
+        rmdir(tmpl);
+        sqlite3_free(tmpl);
+        tab_free(v);
+        return SQLITE_NOMEM;
+      }
+      rc = reg_open(tmpl, &v->t.lo, &t->eng);
+      if (rc) {
+        *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
+        reg_remove_dir(tmpl);
+        sqlite3_free(tmpl);
+        sqlite3_free(t->schema);
+        sqlite3_free(t->name);
+        sqlite3_free(t);
+        tab_free(v);
+        return rc;
+      }
+      sqlite3_free(tmpl);
+      reg_mark_remove(t->eng);
+      t->next = conn->temps;
+      conn->temps = t;
+    }
+    dir = sqlite3_mprintf("%s", reg_dir(t->eng));
+  }
+  if (!dir) {
+    tab_free(v);
+    return SQLITE_NOMEM;
+  }
+  if (create && v->default_dir && dir_nonempty(dir)) {
+    /* (only the last two path components: the message stays the same wherever the db is) */
+    const char *base = strrchr(dbfile, '/');
+    *pzErr = sqlite3_mprintf("lsm: directory %s-lsm/%s already exists and is not empty (remove "
+                             "it, or name it with the dir option to use its data)",
+                             base ? base + 1 : dbfile, argv[2]);
+    sqlite3_free(dir);
+    tab_free(v);
+    return SQLITE_ERROR;
+  }
+  rc = reg_open(dir, &v->t.lo, &v->eng);
+  if (rc) {
+    *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
+    sqlite3_free(dir);
+    tab_free(v);
+    return rc;
+  }
+  sqlite3_free(dir);
+  v->ldb = reg_db(v->eng);
+
+  char *sql = build_schema(&v->t, v->rowid_mode);
+  if (!sql) {
+    tab_free(v);
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_declare_vtab(db, sql);
+  sqlite3_free(sql);
+  if (rc) {
+    *pzErr = sqlite3_mprintf("lsm: %s", sqlite3_errmsg(db));
+    tab_free(v);
+    return rc;
+  }
+  sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  v->conn = conn;
+  v->next = conn->tabs;
+  conn->tabs = v;
+  *pp = &v->base;
+  return SQLITE_OK;
+}
+
+static int vt_create(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp,
+                     char **pzErr) {
+  return vt_init(db, aux, argc, argv, pp, pzErr, 1);
+}
+
+static int vt_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                      sqlite3_vtab **pp, char **pzErr) {
+  return vt_init(db, aux, argc, argv, pp, pzErr, 0);
+}
+
+static int vt_disconnect(sqlite3_vtab *pv) {
+  tab_free((vt_tab *)pv);
+  return SQLITE_OK;
+}
+
+static int vt_destroy(sqlite3_vtab *pv) {
+  vt_tab *v = (vt_tab *)pv;
+  reg_mark_remove(v->eng);
+  if (v->temp && !v->t.dir) {
+    vt_temp *t = temp_find(v->conn, v->schema, v->name);
+    if (t) temp_drop(v->conn, t);
+  }
+  char *parent = NULL;
+  if (v->default_dir) {
+    const char *dbfile = sqlite3_db_filename(v->db, v->schema);
+    if (dbfile) parent = sqlite3_mprintf("%s-lsm", dbfile);
+  }
+  tab_free(v);
+  if (parent) rmdir(parent); /* only succeeds when no other table is left */
+  sqlite3_free(parent);
+  return SQLITE_OK;
+}
+
+static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
+  vt_tab *v = (vt_tab *)pv;
+  if (v->temp && !v->t.dir) {
+    vt_temp *t = temp_find(v->conn, v->schema, v->name);
+    char *n = sqlite3_mprintf("%s", zNew);
+    if (!n) return SQLITE_NOMEM;
+    if (t) {
+      sqlite3_free(t->name);
+      t->name = sqlite3_mprintf("%s", zNew);
+    }
+    sqlite3_free(v->name);
+    v->name = n;
+    return SQLITE_OK;
+  }
+  if (!v->default_dir) { /* an explicit dir does not depend on the name */
+    char *n = sqlite3_mprintf("%s", zNew);
+    if (!n) return SQLITE_NOMEM;
+    sqlite3_free(v->name);
+    v->name = n;
+    return SQLITE_OK;
+  }
+  if (v->ov && ov_count(v->ov) > 0)
+    return vt_err(v, SQLITE_ERROR, "lsm: cannot rename %s with uncommitted changes", v->name);
+  if (reg_refs(v->eng) > 1)
+    return vt_err(v, SQLITE_BUSY, "lsm: cannot rename %s while other connections use it", v->name);
+  const char *dbfile = sqlite3_db_filename(v->db, v->schema);
+  char *from = default_dir(dbfile, v->name), *to = default_dir(dbfile, zNew);
+  char *n = sqlite3_mprintf("%s", zNew);
+  if (!from || !to || !n) {
+    sqlite3_free(from);
+    sqlite3_free(to);
+    sqlite3_free(n);
+    return SQLITE_NOMEM;
+  }
+  int rc = SQLITE_OK;
+  if (access(to, F_OK) == 0) {
+    rc = vt_err(v, SQLITE_ERROR, "lsm: cannot rename: %s already exists", to);
+  } else {
+    reg_close(v->eng);
+    v->eng = NULL;
+    v->ldb = NULL;
+    const char *open_dir = to;
+    if (rename(from, to) != 0) {
+      rc = vt_err(v, SQLITE_IOERR, "lsm: cannot rename %s to %s: %s", from, to, strerror(errno));
+      open_dir = from;
+    }
+    int rc2 = reg_open(open_dir, &v->t.lo, &v->eng);
+    if (rc2) {
+      v->eng = NULL;
+      rc = vt_err(v, rc2, "lsm: reopening after rename: %s", st_errmsg());
+    } else {
+      v->ldb = reg_db(v->eng);
+      if (!rc) {
+        sqlite3_free(v->name);
+        v->name = n;
+        n = NULL;
+      }
+    }
+  }
+  sqlite3_free(from);
+  sqlite3_free(to);
+  sqlite3_free(n);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+** Planning.
+*/
+
+static int key_pos_of_col(const vt_tab *v, int icol) {
+  if (v->rowid_mode) return icol == -1 ? 0 : -1;
+  if (icol < 0 || icol >= v->t.ncol) return -1;
+  return v->t.cols[icol].keypos;
+}
+
+static double est_rows(vt_tab *v) {
+  lsm_stats st;
+  double n = 0;
+  if (lsm_get_stats(v->ldb, &st) == LSM_OK) {
+    double bytes = (double)st.memtable_bytes;
+    for (int i = 0; i < LSM_MAX_LEVELS; i++) bytes += (double)st.level_bytes[i];
+    n = bytes / 48; /* a rough row size: the engine does not count entries */
+  }
+  if (v->ov) n += (double)ov_count(v->ov);
+  /* Never tiny: on an empty table a full scan must still look worse than a lookup. */
+  return n < 1000 ? 1000 : n;
+}
+
+static int vt_best_index(sqlite3_vtab *pv, sqlite3_index_info *info) {
+  vt_tab *v = (vt_tab *)pv;
+  int eq[64], lo = -1, hi = -1, in_mask = 0;
+  int nk = v->nkeyc < 64 ? v->nkeyc : 64;
+  for (int k = 0; k < nk; k++) eq[k] = -1;
+  /* Find, per key position, an equality; on the first unbound position, range bounds. */
+  for (int i = 0; i < info->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+    if (!c->usable) continue;
+    int kp = key_pos_of_col(v, c->iColumn);
+    if (kp < 0 || kp >= nk) continue;
+    const char *coll = sqlite3_vtab_collation(info, i);
+    if (coll && sqlite3_stricmp(coll, "BINARY")) continue;
+    if (c->op == SQLITE_INDEX_CONSTRAINT_EQ && eq[kp] < 0) eq[kp] = i;
+  }
+  int neq = 0;
+  while (neq < nk && eq[neq] >= 0) neq++;
+  if (neq < nk) {
+    for (int i = 0; i < info->nConstraint; i++) {
+      const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+      if (!c->usable || key_pos_of_col(v, c->iColumn) != neq) continue;
+      const char *coll = sqlite3_vtab_collation(info, i);
+      if (coll && sqlite3_stricmp(coll, "BINARY")) continue;
+      if ((c->op == SQLITE_INDEX_CONSTRAINT_GT || c->op == SQLITE_INDEX_CONSTRAINT_GE) && lo < 0)
+        lo = i;
+      if ((c->op == SQLITE_INDEX_CONSTRAINT_LT || c->op == SQLITE_INDEX_CONSTRAINT_LE) && hi < 0)
+        hi = i;
+    }
+  }
+  int plan = neq, argi = 1;
+  int list = neq == v->nkeyc;
+  sqlite3_str *desc = sqlite3_str_new(NULL);
+  for (int k = 0; k < neq; k++) {
+    info->aConstraintUsage[eq[k]].argvIndex = argi++;
+    info->aConstraintUsage[eq[k]].omit = 1;
+    /* An IN list on a fully bound key is fetched as one batch (sqlite3_vtab_in). */
+    if (list && k < P_IN_MAX && sqlite3_vtab_in(info, eq[k], -1) && sqlite3_vtab_in(info, eq[k], 1))
+      in_mask |= 1 << k;
+  }
+  if (lo >= 0) {
+    info->aConstraintUsage[lo].argvIndex = argi++;
+    info->aConstraintUsage[lo].omit = 1;
+    plan |= P_LO | (info->aConstraint[lo].op == SQLITE_INDEX_CONSTRAINT_GE ? P_LO_INCL : 0);
+  }
+  if (hi >= 0) {
+    info->aConstraintUsage[hi].argvIndex = argi++;
+    info->aConstraintUsage[hi].omit = 1;
+    plan |= P_HI | (info->aConstraint[hi].op == SQLITE_INDEX_CONSTRAINT_LE ? P_HI_INCL : 0);
+  }
+  if (list) plan |= P_LIST;
+  plan |= in_mask << P_IN_SHIFT;
+
+  /* ORDER BY consumed? Terms must follow the key columns in order (key columns bound by = may
+  ** be skipped), all in one direction; after the whole key anything may follow (unique). */
+  if (info->nOrderBy > 0) {
+    int ok = 1, kp = 0, dir = info->aOrderBy[0].desc;
+    for (int j = 0; j < info->nOrderBy && ok; j++) {
+      if (kp >= v->nkeyc) break;
+      int want = info->aOrderBy[j].iColumn;
+      if (info->aOrderBy[j].desc != dir) { ok = 0; break; }
+      while (kp < neq && key_pos_of_col(v, want) != kp) kp++;
+      if (key_pos_of_col(v, want) != kp) ok = 0;
+      kp++;
+    }
+    if (ok) {
+      info->orderByConsumed = 1;
+      if (dir) plan |= P_DESC;
+    }
+  }
+
+  double n = est_rows(v), rows, cost;
+  if (list && !in_mask) {
+    rows = 1;
+    cost = 10;
+    info->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+    sqlite3_str_appendall(desc, "point");
+  } else if (list) {
+    rows = 10;
+    cost = 40;
+    sqlite3_str_appendall(desc, "in-batch");
+  } else if (neq || lo >= 0 || hi >= 0) {
+    rows = n;
+    for (int k = 0; k < neq; k++) rows /= 10;
+    if (lo >= 0) rows /= 4;
+    if (hi >= 0) rows /= 4;
+    if (rows < 2) rows = 2;
+    cost = 20 + rows;
+    sqlite3_str_appendf(desc, "range eq=%d%s%s", neq,
+                        lo >= 0 ? (plan & P_LO_INCL ? " >=" : " >") : "",
+                        hi >= 0 ? (plan & P_HI_INCL ? " <=" : " <") : "");
+  } else {
+    rows = n;
+    cost = 100 + n;
+    sqlite3_str_appendall(desc, "scan");
+  }
+  if (plan & P_DESC) sqlite3_str_appendall(desc, " desc");
+  /* LIMIT/OFFSET (SQLite >= 3.38 offers them): only when the rows we return are exactly the
+  ** result, i.e. every other constraint is applied by us (omit) and the order is ours. */
+  {
+    int lim = -1, off = -1, all_ours = info->nOrderBy == 0 || info->orderByConsumed;
+    for (int i = 0; i < info->nConstraint && all_ours; i++) {
+      int op = info->aConstraint[i].op;
+      if (op == SQLITE_INDEX_CONSTRAINT_LIMIT) lim = info->aConstraint[i].usable ? i : lim;
+      else if (op == SQLITE_INDEX_CONSTRAINT_OFFSET) off = info->aConstraint[i].usable ? i : off;
+      else if (!info->aConstraintUsage[i].omit) all_ours = 0;
+    }
+    if (all_ours && lim >= 0) {
+      info->aConstraintUsage[lim].argvIndex = argi++;
+      info->aConstraintUsage[lim].omit = 1;
+      plan |= P_LIMIT;
+      sqlite3_str_appendall(desc, " limit");
+      if (off >= 0) {
+        info->aConstraintUsage[off].argvIndex = argi++;
+        info->aConstraintUsage[off].omit = 1;
+        plan |= P_OFFSET;
+        sqlite3_str_appendall(desc, " offset");
+      }
+    }
+  }
+  info->idxNum = plan;
+  info->idxStr = sqlite3_str_finish(desc);
+  info->needToFreeIdxStr = 1;
+  info->estimatedRows = (sqlite3_int64)rows;
+  info->estimatedCost = cost;
+  return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+** Cursors.
+*/
+typedef struct vt_row {
+  uint8_t *k, *val;
+  size_t kn, vn;
+} vt_row;
+
+typedef struct vt_cur {
+  sqlite3_vtab_cursor base; /* must be first */
+  lsm_snapshot *snap;
+  lsm_iter *it;
+  ov_overlay *ov; /* referenced while the cursor reads it */
+  uint64_t ovs;   /* overlay snapshot */
+  ov_node *on;
+  int desc, eof;
+  cd_buf lo, hi; /* bounds: lo inclusive, hi exclusive; n == 0 and !has = none */
+  int has_lo, has_hi;
+  /* list mode */
+  int list;
+  vt_row *rows;
+  int nrows, irow;
+  /* current row */
+  int64_t left; /* rows still to return (LIMIT), or -1 */
+  int from_it, from_ov;
+  const uint8_t *k, *val;
+  size_t kn, vn;
+  int decoded;
+  ke_val *kv, *vv;
+  uint8_t *kreal;
+} vt_cur;
+
+static int vt_open(sqlite3_vtab *pv, sqlite3_vtab_cursor **pp) {
+  vt_tab *v = (vt_tab *)pv;
+  vt_cur *c = sqlite3_malloc(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  c->kv = sqlite3_malloc64(sizeof(ke_val) * (size_t)v->nkeyc);
+  c->kreal = sqlite3_malloc64((size_t)v->nkeyc + 1);
+  c->vv = sqlite3_malloc64(sizeof(ke_val) * (size_t)(v->nval + 1));
+  if (!c->kv || !c->kreal || !c->vv) {
+    sqlite3_free(c->kv);
+    sqlite3_free(c->kreal);
+    sqlite3_free(c->vv);
+    sqlite3_free(c);
+    return SQLITE_NOMEM;
+  }
+  c->eof = 1;
+  *pp = &c->base;
+  return SQLITE_OK;
+}
+
+static void cur_reset(vt_cur *c) {
+  vt_tab *v = (vt_tab *)c->base.pVtab;
+  lsm_iter_free(c->it);
+  c->it = NULL;
+  if (c->snap) lsm_snapshot_free(v->ldb, c->snap);
+  c->snap = NULL;
+  ov_unref(c->ov);
+  c->ov = NULL;
+  c->on = NULL;
+  for (int i = 0; i < c->nrows; i++) {
+    lsm_free(c->rows[i].val);
+    sqlite3_free(c->rows[i].k);
+  }
+  sqlite3_free(c->rows);
+  c->rows = NULL;
+  c->nrows = c->irow = 0;
+  c->list = 0;
+  c->eof = 1;
+  cd_buf_clear(&c->lo);
+  cd_buf_clear(&c->hi);
+  c->has_lo = c->has_hi = 0;
+}
+
+static int vt_close(sqlite3_vtab_cursor *pc) {
+  vt_cur *c = (vt_cur *)pc;
+  cur_reset(c);
+  cd_buf_free(&c->lo);
+  cd_buf_free(&c->hi);
+  sqlite3_free(c->kv);
+  sqlite3_free(c->kreal);
+  sqlite3_free(c->vv);
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+static int bcmp_(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  size_t m = an < bn ? an : bn;
+  int r = m ? memcmp(a, b, m) : 0;
+  if (r) return r;
+  return an < bn ? -1 : an > bn;
+}
+
+/* Is the overlay node inside the cursor's bounds? */
+static int on_in_bounds(vt_cur *c) {
+  if (!c->on) return 0;
+  const void *k;
+  size_t kn;
+  ov_node_key(c->on, &k, &kn);
+  if (c->has_lo && bcmp_(k, kn, c->lo.p, c->lo.n) < 0) return 0;
+  if (c->has_hi && bcmp_(k, kn, c->hi.p, c->hi.n) >= 0) return 0;
+  return 1;
+}
+
+static void on_step(vt_cur *c) { c->on = c->desc ? ov_prev(c->ov, c->on) : ov_next(c->on); }
+
+static int it_step(vt_cur *c) { return c->desc ? lsm_iter_prev(c->it) : lsm_iter_next(c->it); }
+
+/* Find the next visible row at or after the current positions (merge of engine + overlay). */
+static int cur_settle(vt_cur *c) {
+  vt_tab *v = (vt_tab *)c->base.pVtab;
+  c->decoded = 0;
+  for (;;) {
+    int ev = c->it && lsm_iter_valid(c->it);
+    if (c->it && !ev) {
+      int rc = lsm_iter_status(c->it);
+      if (rc) return vt_lsm_err(v, rc);
+    }
+    int ovv = c->ov && on_in_bounds(c);
+    if (!ev && !ovv) {
+      c->eof = 1;
+      return SQLITE_OK;
+    }
+    const void *ek = NULL, *ok = NULL;
+    size_t ekn = 0, okn = 0;
+    if (ev) lsm_iter_key(c->it, &ek, &ekn);
+    if (ovv) ov_node_key(c->on, &ok, &okn);
+    int cmp; /* < 0: the engine's row comes first */
+    if (!ovv) cmp = -1;
+    else if (!ev) cmp = 1;
+    else {
+      cmp = bcmp_(ek, ekn, ok, okn);
+      if (c->desc) cmp = -cmp;
+    }
+    if (cmp < 0) {
+      c->from_it = 1;
+      c->from_ov = 0;
+      c->k = ek;
+      c->kn = ekn;
+      const void *val;
+      lsm_iter_value(c->it, &val, &c->vn);
+      c->val = val;
+      return SQLITE_OK;
+    }
+    const void *val = NULL;
+    size_t vn = 0;
+    int st = ov_node_state(c->on, c->ovs, &val, &vn);
+    if (st == OV_ABSENT) { /* not changed as of our snapshot: the engine decides */
+      on_step(c);
+      continue;
+    }
+    if (st == OV_DEL) {
+      on_step(c);
+      if (cmp == 0) {
+        int rc = it_step(c);
+        if (rc) return vt_lsm_err(v, rc);
+      }
+      continue;
+    }
+    c->from_ov = 1;
+    c->from_it = cmp == 0;
+    c->k = ok;
+    c->kn = okn;
+    c->val = val;
+    c->vn = vn;
+    return SQLITE_OK;
+  }
+}
+
+static int cur_step(sqlite3_vtab_cursor *pc) {
+  vt_cur *c = (vt_cur *)pc;
+  vt_tab *v = (vt_tab *)pc->pVtab;
+  if (c->eof) return SQLITE_OK;
+  if (c->list) {
+    if (++c->irow >= c->nrows) c->eof = 1;
+    else {
+      c->k = c->rows[c->irow].k;
+      c->kn = c->rows[c->irow].kn;
+      c->val = c->rows[c->irow].val;
+      c->vn = c->rows[c->irow].vn;
+      c->decoded = 0;
+      v->rows_read++;
+    }
+    return SQLITE_OK;
+  }
+  if (c->from_ov) on_step(c);
+  if (c->from_it) {
+    int rc = it_step(c);
+    if (rc) return vt_lsm_err(v, rc);
+  }
+  int rc = cur_settle(c);
+  if (!rc && !c->eof) v->rows_read++;
+  return rc;
+}
+
+static int vt_next(sqlite3_vtab_cursor *pc) {
+  vt_cur *c = (vt_cur *)pc;
+  if (c->left > 0 && --c->left == 0) { /* the LIMIT-th row was the last */
+    c->eof = 1;
+    return SQLITE_OK;
+  }
+  return cur_step(pc);
+}
+
+/* Encode a filter value for key position kp (affinity of the column applied as in a
+** comparison). Returns 0 if the value is NULL (nothing can match), 1 if appended, or -errcode. */
+static int enc_filter_val(vt_tab *v, int kp, sqlite3_value *val, cd_buf *b) {
+  ke_val x;
+  value_kv(val, &x);
+  int aff = v->rowid_mode ? OPT_AFF_INTEGER : v->t.cols[v->t.key[kp]].aff;
+  apply_affinity(val, aff, &x, 0);
+  if (x.type == KE_NULL) return 0;
+  int rc = ke_encode(b, &x);
+  return rc ? -SQLITE_NOMEM : 1;
+}
+
+static int row_cmp(const void *a, const void *b) {
+  const vt_row *x = a, *y = b;
+  return bcmp_(x->k, x->kn, y->k, y->kn);
+}
+
+/* List mode: every combination of the bound values (IN lists expanded), sorted, deduplicated,
+** looked up in the overlay, the rest in one lsm_multiget batch. */
+static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
+  int nk = v->nkeyc;
+  /* Collect the distinct encoded values of each key position. */
+  cd_buf *enc = sqlite3_malloc64(sizeof(cd_buf) * (size_t)nk);
+  size_t **offs = sqlite3_malloc64(sizeof(size_t *) * (size_t)nk);
+  int *cnt = sqlite3_malloc64(sizeof(int) * (size_t)nk);
+  int rc = SQLITE_OK;
+  if (!enc || !offs || !cnt) {
+    sqlite3_free(enc);
+    sqlite3_free(offs);
+    sqlite3_free(cnt);
+    return SQLITE_NOMEM;
+  }
+  memset(enc, 0, sizeof(cd_buf) * (size_t)nk);
+  memset(offs, 0, sizeof(size_t *) * (size_t)nk);
+  memset(cnt, 0, sizeof(int) * (size_t)nk);
+  size_t total = 1;
+  for (int k = 0; k < nk && !rc; k++) {
+    int cap = 0;
+    sqlite3_value *x = NULL;
+    int isin = (plan >> P_IN_SHIFT) & (1 << k);
+    int src = isin ? sqlite3_vtab_in_first(argv[k], &x) : SQLITE_OK;
+    if (!isin) x = argv[k];
+    while (src == SQLITE_OK && x) {
+      if (cnt[k] + 2 > cap) {
+        cap = cap ? cap * 2 : 8;
+        size_t *o = sqlite3_realloc64(offs[k], sizeof(size_t) * (size_t)cap);
+        if (!o) { rc = SQLITE_NOMEM; break; }
+        offs[k] = o;
+      }
+      size_t before = enc[k].n;
+      int r = enc_filter_val(v, k, x, &enc[k]);
+      if (r < 0) { rc = -r; break; }
+      if (r == 1) offs[k][cnt[k]++] = before;
+      if (!isin) break;
+      src = sqlite3_vtab_in_next(argv[k], &x);
+    }
+    if (!rc && src != SQLITE_OK && src != SQLITE_DONE) rc = src;
+    if (!rc && offs[k]) offs[k][cnt[k]] = enc[k].n;
+    total *= (size_t)cnt[k];
+    if (total > 10000000) rc = vt_err(v, SQLITE_TOOBIG, "lsm: too many key combinations in IN lists");
+  }
+  if (!rc && total > 0) {
+    c->rows = sqlite3_malloc64(sizeof(vt_row) * total);
+    if (!c->rows) rc = SQLITE_NOMEM;
+    else memset(c->rows, 0, sizeof(vt_row) * total);
+  }
+  /* Cartesian product, odometer style. */
+  for (size_t r = 0; !rc && r < total; r++) {
+    size_t q = r, len = 0;
+    for (int k = nk - 1; k >= 0; k--) {
+      size_t i = q % (size_t)cnt[k];
+      q /= (size_t)cnt[k];
+      len += offs[k][i + 1] - offs[k][i];
+    }
+    uint8_t *key = sqlite3_malloc64(len ? len : 1);
+    if (!key) { rc = SQLITE_NOMEM; break; }
+    q = r;
+    size_t at = len;
+    for (int k = nk - 1; k >= 0; k--) {
+      size_t i = q % (size_t)cnt[k];
+      q /= (size_t)cnt[k];
+      size_t n = offs[k][i + 1] - offs[k][i];
+      at -= n;
+      memcpy(key + at, enc[k].p + offs[k][i], n);
+    }
+    c->rows[c->nrows].k = key;
+    c->rows[c->nrows].kn = len;
+    c->nrows++;
+  }
+  for (int k = 0; k < nk; k++) {
+    cd_buf_free(&enc[k]);
+    sqlite3_free(offs[k]);
+  }
+  sqlite3_free(enc);
+  sqlite3_free(offs);
+  sqlite3_free(cnt);
+  if (rc) return rc;
+  /* Sort and deduplicate (1 and 1.0, or repeated IN values, are one key). */
+  qsort(c->rows, (size_t)c->nrows, sizeof(vt_row), row_cmp);
+  int w = 0;
+  for (int r = 0; r < c->nrows; r++) {
+    if (w > 0 && row_cmp(&c->rows[w - 1], &c->rows[r]) == 0) {
+      sqlite3_free(c->rows[r].k);
+      continue;
+    }
+    c->rows[w++] = c->rows[r];
+  }
+  c->nrows = w;
+  /* Overlay first; the rest in one batch. */
+  const void **keys = sqlite3_malloc64(sizeof(void *) * (size_t)(w + 1));
+  size_t *klens = sqlite3_malloc64(sizeof(size_t) * (size_t)(w + 1));
+  int *idx = sqlite3_malloc64(sizeof(int) * (size_t)(w + 1));
+  void **vals = sqlite3_malloc64(sizeof(void *) * (size_t)(w + 1));
+  size_t *vlens = sqlite3_malloc64(sizeof(size_t) * (size_t)(w + 1));
+  int *rcs = sqlite3_malloc64(sizeof(int) * (size_t)(w + 1));
+  int *found = sqlite3_malloc64(sizeof(int) * (size_t)(w + 1));
+  if (!keys || !klens || !idx || !vals || !vlens || !rcs || !found) rc = SQLITE_NOMEM;
+  int nget = 0;
+  for (int r = 0; !rc && r < w; r++) {
+    found[r] = 0;
+    if (c->ov) {
+      const void *val;
+      size_t vn;
+      int st = ov_get(c->ov, c->ovs, c->rows[r].k, c->rows[r].kn, &val, &vn);
+      if (st == OV_DEL) continue;
+      if (st == OV_PUT) {
+        /* copied with the engine's allocator so every row value is freed the same way */
+        void *cp = mm_dup(val, vn);
+        if (!cp) { rc = SQLITE_NOMEM; break; }
+        c->rows[r].val = cp;
+        c->rows[r].vn = vn;
+        found[r] = 1;
+        continue;
+      }
+    }
+    keys[nget] = c->rows[r].k;
+    klens[nget] = c->rows[r].kn;
+    idx[nget++] = r;
+  }
+  if (!rc && nget > 0) {
+    v->point_lookups += (uint64_t)nget;
+    int lrc = lsm_multiget(v->ldb, c->snap, nget, keys, klens, vals, vlens, rcs);
+    for (int g = 0; g < nget; g++) {
+      if (rcs[g] == LSM_OK) {
+        if (lrc == LSM_OK) {
+          c->rows[idx[g]].val = vals[g];
+          c->rows[idx[g]].vn = vlens[g];
+          found[idx[g]] = 1;
+        } else {
+          lsm_free(vals[g]);
+        }
+      }
+    }
+    if (lrc) rc = vt_lsm_err(v, lrc);
+  }
+  if (!rc) {
+    /* keep found rows, in order (reversed for DESC) */
+    int n = 0;
+    for (int r = 0; r < w; r++) {
+      if (found[r]) c->rows[n++] = c->rows[r];
+      else {
+        sqlite3_free(c->rows[r].k);
+        lsm_free(c->rows[r].val);
+      }
+    }
+    c->nrows = n;
+    if (c->desc)
+      for (int a = 0, b = n - 1; a < b; a++, b--) {
+        vt_row t = c->rows[a];
+        c->rows[a] = c->rows[b];
+        c->rows[b] = t;
+      }
+  }
+  sqlite3_free(keys);
+  sqlite3_free(klens);
+  sqlite3_free(idx);
+  sqlite3_free(vals);
+  sqlite3_free(vlens);
+  sqlite3_free(rcs);
+  sqlite3_free(found);
+  return rc;
+}
+
+static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_value **argv) {
+  vt_cur *c = (vt_cur *)pc;
+  vt_tab *v = (vt_tab *)pc->pVtab;
+  cur_reset(c);
+  c->desc = (plan & P_DESC) != 0;
+  int neq = plan & P_NEQ_MASK;
+  int need = neq + !!(plan & P_LO) + !!(plan & P_HI);
+  if (argc < need) return vt_err(v, SQLITE_INTERNAL, "lsm: bad plan");
+  int rc = lsm_snapshot_new(v->ldb, &c->snap);
+  if (rc) return vt_lsm_err(v, rc);
+  if (v->ov) {
+    c->ov = v->ov;
+    ov_ref(c->ov);
+    c->ovs = ov_snapshot(c->ov);
+  }
+  if (plan & P_LIST) {
+    c->list = 1;
+    rc = filter_list(c, v, plan, argv);
+    if (rc) return rc;
+    c->eof = c->nrows == 0;
+    if (!c->eof) {
+      c->k = c->rows[0].k;
+      c->kn = c->rows[0].kn;
+      c->val = c->rows[0].val;
+      c->vn = c->rows[0].vn;
+      c->decoded = 0;
+      v->rows_read++;
+    }
+    return SQLITE_OK;
+  }
+  /* Bounds (lo inclusive, hi exclusive): P = the encoded bound prefix;
+  **   lo = P + enc(x) for >= x, successor(P + enc(x)) for > x, else P;
+  **   hi = P + enc(y) for < y, successor(P + enc(y)) for <= y, else successor(P). */
+  cd_buf *pre = &c->hi; /* built in hi, copied to lo */
+  for (int k = 0; k < neq; k++) {
+    int r = enc_filter_val(v, k, argv[k], pre);
+    if (r < 0) return -r;
+    if (r == 0) return SQLITE_OK; /* = NULL matches nothing */
+  }
+  if (cd_buf_append(&c->lo, pre->p, pre->n)) return SQLITE_NOMEM;
+  c->has_lo = neq > 0;
+  int ai = neq;
+  if (plan & P_LO) {
+    int r = enc_filter_val(v, neq, argv[ai++], &c->lo);
+    if (r < 0) return -r;
+    if (r == 0) return SQLITE_OK; /* > NULL matches nothing */
+    c->has_lo = 1;
+    if (!(plan & P_LO_INCL) && !ke_prefix_successor(c->lo.p, &c->lo.n)) return SQLITE_OK;
+  }
+  if (plan & P_HI) {
+    int r = enc_filter_val(v, neq, argv[ai++], &c->hi);
+    if (r < 0) return -r;
+    if (r == 0) return SQLITE_OK;
+    c->has_hi = 1;
+    if ((plan & P_HI_INCL) && !ke_prefix_successor(c->hi.p, &c->hi.n)) c->has_hi = 0;
+  } else {
+    c->has_hi = neq > 0 && ke_prefix_successor(c->hi.p, &c->hi.n);
+  }
+  if (c->has_lo && c->has_hi && bcmp_(c->lo.p, c->lo.n, c->hi.p, c->hi.n) >= 0)
+    return SQLITE_OK; /* empty range */
+  v->scans++;
+  rc = lsm_iter_new(v->ldb, c->snap, c->has_lo ? c->lo.p : NULL, c->has_lo ? c->lo.n : 0,
+                    c->has_hi ? c->hi.p : NULL, c->has_hi ? c->hi.n : 0, &c->it);
+  if (rc) return vt_lsm_err(v, rc);
+  rc = c->desc ? lsm_iter_seek_last(c->it) : lsm_iter_seek_first(c->it);
+  if (rc) return vt_lsm_err(v, rc);
+  if (c->ov) {
+    if (!c->desc) {
+      c->on = c->has_lo ? ov_seek_ge(c->ov, c->lo.p, c->lo.n) : ov_first(c->ov);
+    } else if (c->has_hi) {
+      c->on = ov_seek_le(c->ov, c->hi.p, c->hi.n);
+      if (c->on) {
+        const void *k;
+        size_t kn;
+        ov_node_key(c->on, &k, &kn);
+        if (bcmp_(k, kn, c->hi.p, c->hi.n) == 0) c->on = ov_prev(c->ov, c->on);
+      }
+    } else {
+      c->on = ov_last(c->ov);
+    }
+  }
+  c->eof = 0;
+  rc = cur_settle(c);
+  if (!rc && !c->eof) v->rows_read++;
+  return rc;
+}
+
+static int vt_filter(sqlite3_vtab_cursor *pc, int plan, const char *idxStr, int argc,
+                     sqlite3_value **argv) {
+  (void)idxStr;
+  vt_cur *c = (vt_cur *)pc;
+  c->left = -1;
+  int rc = filter_inner(pc, plan, argc, argv);
+  if (rc || !(plan & P_LIMIT)) return rc;
+  int ai = (plan & P_NEQ_MASK) + !!(plan & P_LO) + !!(plan & P_HI);
+  if (ai >= argc) return SQLITE_OK;
+  int64_t lim = sqlite3_value_int64(argv[ai]);
+  int64_t off = (plan & P_OFFSET) && ai + 1 < argc ? sqlite3_value_int64(argv[ai + 1]) : 0;
+  for (; off > 0 && !c->eof && !rc; off--) rc = cur_step(pc);
+  if (lim >= 0) c->left = lim;
+  if (lim == 0) c->eof = 1;
+  return rc;
+}
+
+static int vt_eof(sqlite3_vtab_cursor *pc) { return ((vt_cur *)pc)->eof; }
+
+static int cur_decode(vt_cur *c) {
+  vt_tab *v = (vt_tab *)c->base.pVtab;
+  if (c->decoded) return SQLITE_OK;
+  const uint8_t *p = c->k, *end = c->k + c->kn;
+  for (int k = 0; k < v->nkeyc; k++) {
+    if (ke_decode(p, end, &c->kv[k], &p)) return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
+  }
+  if (p != end) return vt_err(v, SQLITE_CORRUPT, "lsm: key has trailing bytes");
+  if (v->rowid_mode && c->kv[0].type != KE_INT)
+    return vt_err(v, SQLITE_CORRUPT, "lsm: rowid key is not an integer");
+  int nkrec = v->rowid_mode ? 0 : v->nkeyc;
+  if (rec_decode(c->val, c->vn, nkrec, c->kreal, v->nval, c->vv))
+    return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
+  c->decoded = 1;
+  return SQLITE_OK;
+}
+
+static int vt_column(sqlite3_vtab_cursor *pc, sqlite3_context *ctx, int i) {
+  vt_cur *c = (vt_cur *)pc;
+  vt_tab *v = (vt_tab *)pc->pVtab;
+  if (i == v->t.ncol) {
+    /* The hidden key column, which SQLite hands back to xUpdate to name the row: the key plus
+    ** the overlay snapshot this cursor read it at (8 bytes), so xUpdate can tell whether the row
+    ** the statement saw still exists (see vt_update). */
+    uint8_t *b = sqlite3_malloc64(c->kn + 8);
+    if (!b) return SQLITE_NOMEM;
+    memcpy(b, c->k, c->kn);
+    uint64_t stamp = c->ov ? c->ovs : 0;
+    for (int j = 0; j < 8; j++) b[c->kn + (size_t)j] = (uint8_t)(stamp >> (56 - 8 * j));
+    sqlite3_result_blob(ctx, b, (int)c->kn + 8, sqlite3_free);
+    return SQLITE_OK;
+  }
+  int rc = cur_decode(c);
+  if (rc) return rc;
+  int kp = v->t.cols[i].keypos;
+  if (kp >= 0) result_kv(ctx, &c->kv[kp], c->kreal[kp]);
+  else result_kv(ctx, &c->vv[v->colval[i]], 0);
+  return SQLITE_OK;
+}
+
+static int vt_rowid(sqlite3_vtab_cursor *pc, sqlite3_int64 *out) {
+  vt_cur *c = (vt_cur *)pc;
+  vt_tab *v = (vt_tab *)pc->pVtab;
+  if (!v->rowid_mode) return vt_err(v, SQLITE_ERROR, "lsm: table %s has no rowid", v->name);
+  int rc = cur_decode(c);
+  if (rc) return rc;
+  *out = c->kv[0].i;
+  return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+** Writes and transactions.
+*/
+
+static int ensure_txn(vt_tab *v) {
+  if (v->ov) return SQLITE_OK;
+  int rc = ov_new(&v->ov);
+  return rc ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+/* Does key exist (overlay, then the engine's latest state)? 1/0 or -errcode. */
+static int key_exists(vt_tab *v, const uint8_t *k, size_t kn) {
+  const void *val;
+  size_t vn;
+  int st = v->ov ? ov_get(v->ov, OV_LATEST, k, kn, &val, &vn) : OV_ABSENT;
+  if (st == OV_PUT) return 1;
+  if (st == OV_DEL) return 0;
+  void *got = NULL;
+  size_t gn;
+  int rc = lsm_get(v->ldb, NULL, k, kn, &got, &gn);
+  if (rc == LSM_OK) {
+    lsm_free(got);
+    return 1;
+  }
+  if (rc == LSM_NOTFOUND) return 0;
+  return -vt_lsm_err(v, rc);
+}
+
+/* The largest rowid in the table (engine + overlay), or 0. */
+static int max_rowid(vt_tab *v, int64_t *out) {
+  *out = 0;
+  lsm_iter *it;
+  int rc = lsm_iter_new(v->ldb, NULL, NULL, 0, NULL, 0, &it);
+  if (rc) return vt_lsm_err(v, rc);
+  rc = lsm_iter_seek_last(it);
+  for (; !rc && lsm_iter_valid(it); rc = lsm_iter_prev(it)) {
+    const void *k;
+    size_t kn;
+    lsm_iter_key(it, &k, &kn);
+    /* keys written by this transaction and deleted are handled by the overlay scan below */
+    const void *ov_v;
+    size_t ov_n;
+    if (v->ov && ov_get(v->ov, OV_LATEST, k, kn, &ov_v, &ov_n) == OV_DEL) continue;
+    ke_val x;
+    const uint8_t *e;
+    if (ke_decode(k, (const uint8_t *)k + kn, &x, &e) == LSM_OK && x.type == KE_INT) *out = x.i;
+    break;
+  }
+  if (!rc) rc = lsm_iter_status(it);
+  lsm_iter_free(it);
+  if (rc) return vt_lsm_err(v, rc);
+  if (v->ov) {
+    for (ov_node *n = ov_last(v->ov); n; n = ov_prev(v->ov, n)) {
+      const void *val, *k;
+      size_t vn, kn;
+      if (ov_node_state(n, OV_LATEST, &val, &vn) != OV_PUT) continue;
+      ov_node_key(n, &k, &kn);
+      ke_val x;
+      const uint8_t *e;
+      if (ke_decode(k, (const uint8_t *)k + kn, &x, &e) == LSM_OK && x.type == KE_INT &&
+          x.i > *out)
+        *out = x.i;
+      break;
+    }
+  }
+  return SQLITE_OK;
+}
+
+static int constraint_pk(vt_tab *v) {
+  if (v->rowid_mode)
+    return vt_err(v, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE constraint failed: %s.rowid", v->name);
+  sqlite3_str *s = sqlite3_str_new(NULL);
+  sqlite3_str_appendf(s, "UNIQUE constraint failed: ");
+  for (int k = 0; k < v->t.nkey; k++)
+    sqlite3_str_appendf(s, "%s%s.%s", k ? ", " : "", v->name, v->t.cols[v->t.key[k]].name);
+  char *m = sqlite3_str_finish(s);
+  if (!m) return SQLITE_NOMEM;
+  sqlite3_free(v->base.zErrMsg);
+  v->base.zErrMsg = m;
+  return SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
+  vt_tab *v = (vt_tab *)pv;
+  int rc = ensure_txn(v);
+  if (rc) return rc;
+  cd_buf *ok = &v->kb2, *nk = &v->kb, *val = &v->vb;
+  cd_buf_clear(ok);
+  cd_buf_clear(nk);
+  cd_buf_clear(val);
+  int has_old = sqlite3_value_type(argv[0]) != SQLITE_NULL;
+  uint64_t stamp = 0;
+  if (has_old) { /* the old key: the rowid, or our hidden key column */
+    if (v->rowid_mode) {
+      ke_val x = {.type = KE_INT, .i = sqlite3_value_int64(argv[0])};
+      if (ke_encode(ok, &x)) return SQLITE_NOMEM;
+    } else {
+      const uint8_t *kb = sqlite3_value_blob(argv[0]);
+      size_t kn = (size_t)sqlite3_value_bytes(argv[0]);
+      if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || kn < 9)
+        return vt_err(v, SQLITE_MISMATCH, "lsm: bad _lsm_key value");
+      kn -= 8;
+      for (int j = 0; j < 8; j++) stamp = stamp << 8 | kb[kn + (size_t)j];
+      if (cd_buf_append(ok, kb, kn)) return SQLITE_NOMEM;
+      /* An UPDATE of a row that this statement has already replaced (an earlier row of the same
+      ** UPDATE OR REPLACE moved onto its key): natively that row is gone, so nothing to do. */
+      if (argc > 1 && v->ov && ov_written_since(v->ov, stamp, ok->p, ok->n)) return SQLITE_OK;
+    }
+  }
+  if (argc == 1) { /* DELETE */
+    if (ov_del(v->ov, ok->p, ok->n)) return SQLITE_NOMEM;
+    return SQLITE_OK;
+  }
+  int ncol = v->t.ncol;
+  if (argc < ncol + 2) return vt_err(v, SQLITE_INTERNAL, "lsm: bad xUpdate arguments");
+  /* New values with affinity; NOT NULL. */
+  ke_val stackv[16];
+  ke_val *vals = ncol <= 16 ? stackv : sqlite3_malloc64(sizeof(ke_val) * (size_t)ncol);
+  if (!vals) return SQLITE_NOMEM;
+  for (int i = 0; i < ncol; i++) {
+    const opt_col *col = &v->t.cols[i];
+    value_kv(argv[2 + i], &vals[i]);
+    apply_affinity(argv[2 + i], col->aff, &vals[i], 1);
+    if (vals[i].type == KE_NULL && col->notnull) {
+      rc = vt_err(v, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL constraint failed: %s.%s", v->name,
+                  col->name);
+      goto done;
+    }
+  }
+  /* The new key. */
+  uint8_t kreal[64];
+  uint8_t *kr = v->nkeyc <= 64 ? kreal : sqlite3_malloc64((size_t)v->nkeyc);
+  if (!kr) {
+    rc = SQLITE_NOMEM;
+    goto done;
+  }
+  int auto_rowid = 0;
+  if (v->rowid_mode) {
+    ke_val r;
+    if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+      if (!v->have_next_rowid) {
+        int64_t m;
+        if ((rc = max_rowid(v, &m))) goto done_kr;
+        if (m == INT64_MAX) {
+          rc = vt_err(v, SQLITE_FULL, "lsm: rowid space exhausted in %s", v->name);
+          goto done_kr;
+        }
+        v->next_rowid = m + 1;
+        v->have_next_rowid = 1;
+      }
+      r.type = KE_INT;
+      r.i = v->next_rowid;
+      auto_rowid = 1;
+    } else {
+      value_kv(argv[1], &r);
+      apply_affinity(argv[1], OPT_AFF_INTEGER, &r, 0);
+      if (r.type != KE_INT) {
+        rc = vt_err(v, SQLITE_MISMATCH, "datatype mismatch");
+        goto done_kr;
+      }
+    }
+    *pRowid = r.i;
+    if (ke_encode(nk, &r)) { rc = SQLITE_NOMEM; goto done_kr; }
+    if (v->have_next_rowid && r.i >= v->next_rowid) {
+      if (r.i == INT64_MAX) v->have_next_rowid = 0; /* next auto rowid will report FULL */
+      else v->next_rowid = r.i + 1;
+    }
+  } else {
+    for (int k = 0; k < v->t.nkey; k++) {
+      ke_val *x = &vals[v->t.key[k]];
+      kr[k] = x->type == KE_FLOAT;
+      if (ke_encode(nk, x)) { rc = SQLITE_NOMEM; goto done_kr; }
+    }
+  }
+  if (nk->n > LSM_MAX_KEY) {
+    rc = vt_err(v, SQLITE_TOOBIG, "lsm: key too large (%zu bytes)", nk->n);
+    goto done_kr;
+  }
+  /* The record: non-key columns. */
+  {
+    ke_val stackr[16];
+    ke_val *rv = v->nval <= 16 ? stackr : sqlite3_malloc64(sizeof(ke_val) * (size_t)v->nval);
+    if (!rv) { rc = SQLITE_NOMEM; goto done_kr; }
+    for (int j = 0; j < v->nval; j++) rv[j] = vals[v->valcol[j]];
+    if (rec_encode(val, v->rowid_mode ? 0 : v->nkeyc, kr, v->nval, rv)) rc = SQLITE_NOMEM;
+    if (rv != stackr) sqlite3_free(rv);
+    if (rc) goto done_kr;
+  }
+  if (val->n > LSM_MAX_VALUE) {
+    rc = vt_err(v, SQLITE_TOOBIG, "lsm: row too large (%zu bytes)", val->n);
+    goto done_kr;
+  }
+  int same = has_old && ok->n == nk->n && memcmp(ok->p, nk->p, nk->n) == 0;
+  if (!same && !auto_rowid) {
+    int ex = key_exists(v, nk->p, nk->n);
+    if (ex < 0) { rc = -ex; goto done_kr; }
+    /* Constraint errors are returned before any change (SQLITE_VTAB_CONSTRAINT_SUPPORT). */
+    if (ex && sqlite3_vtab_on_conflict(v->db) != SQLITE_REPLACE) {
+      rc = constraint_pk(v);
+      goto done_kr;
+    }
+  }
+  /* REPLACE simply overwrites the conflicting row (a put on the same key). */
+  if (has_old && !same && ov_del(v->ov, ok->p, ok->n)) { rc = SQLITE_NOMEM; goto done_kr; }
+  if (ov_put(v->ov, nk->p, nk->n, val->p, val->n)) rc = SQLITE_NOMEM;
+done_kr:
+  if (kr != kreal) sqlite3_free(kr);
+done:
+  if (vals != stackv) sqlite3_free(vals);
+  return rc;
+}
+
+static int vt_begin(sqlite3_vtab *pv) {
+  vt_tab *v = (vt_tab *)pv;
+  v->have_next_rowid = 0; /* other connections may have committed since */
+  return ensure_txn(v);
+}
+
+/* Apply the transaction's writes as one batch (one WAL record). */
+static int vt_sync(sqlite3_vtab *pv) {
+  vt_tab *v = (vt_tab *)pv;
+  if (!v->ov || ov_count(v->ov) == 0) return SQLITE_OK;
+  lsm_batch *b;
+  int rc = lsm_batch_new(&b);
+  if (rc) return vt_lsm_err(v, rc);
+  for (ov_node *n = ov_first(v->ov); n && !rc; n = ov_next(n)) {
+    const void *k, *val = NULL;
+    size_t kn, vn = 0;
+    ov_node_key(n, &k, &kn);
+    int st = ov_node_state(n, OV_LATEST, &val, &vn);
+    if (st == OV_PUT) rc = lsm_batch_put(b, k, kn, val, vn);
+    else if (st == OV_DEL) rc = lsm_batch_delete(b, k, kn);
+  }
+  if (!rc) rc = lsm_write(v->ldb, b);
+  lsm_batch_free(b);
+  if (rc) return vt_lsm_err(v, rc);
+  /* Applied: a later xCommit only drops the overlay. */
+  ov_unref(v->ov);
+  v->ov = NULL;
+  return SQLITE_OK;
+}
+
+static int vt_commit(sqlite3_vtab *pv) {
+  vt_tab *v = (vt_tab *)pv;
+  int rc = vt_sync(pv); /* no-op if xSync already applied it */
+  ov_unref(v->ov);
+  v->ov = NULL;
+  v->have_next_rowid = 0;
+  return rc;
+}
+
+static int vt_rollback(sqlite3_vtab *pv) {
+  vt_tab *v = (vt_tab *)pv;
+  ov_unref(v->ov);
+  v->ov = NULL;
+  v->have_next_rowid = 0;
+  return SQLITE_OK;
+}
+
+static int vt_savepoint(sqlite3_vtab *pv, int i) {
+  vt_tab *v = (vt_tab *)pv;
+  int rc = ensure_txn(v);
+  if (rc) return rc;
+  return ov_savepoint(v->ov, i) ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+static int vt_release(sqlite3_vtab *pv, int i) {
+  vt_tab *v = (vt_tab *)pv;
+  if (v->ov) ov_release(v->ov, i);
+  return SQLITE_OK;
+}
+
+static int vt_rollback_to(sqlite3_vtab *pv, int i) {
+  vt_tab *v = (vt_tab *)pv;
+  if (i < 0) {
+    /* SQLite numbers the savepoint that began the transaction (SAVEPOINT outside BEGIN) -1 when
+    ** the table joined later: every change of ours is after it, so all of them go. */
+    ov_unref(v->ov);
+    v->ov = NULL;
+    v->have_next_rowid = 0;
+    return ensure_txn(v);
+  }
+  if (v->ov) ov_rollback_to(v->ov, i);
+  v->have_next_rowid = 0;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module vt_module = {
+    /* iVersion    */ 3,
+    /* xCreate     */ vt_create,     /* CREATE VIRTUAL TABLE: parse, open (new) directory */
+    /* xConnect    */ vt_connect,    /* reopen: the CREATE arguments come from sqlite_schema */
+    /* xBestIndex  */ vt_best_index, /* point / IN batch / prefix+range / scan; ORDER BY */
+    /* xDisconnect */ vt_disconnect, /* release the shared engine */
+    /* xDestroy    */ vt_destroy,    /* DROP TABLE: remove the directory */
+    /* xOpen       */ vt_open,
+    /* xClose      */ vt_close,
+    /* xFilter     */ vt_filter,     /* snapshot + bounded iterator or batched lookups */
+    /* xNext       */ vt_next,
+    /* xEof        */ vt_eof,
+    /* xColumn     */ vt_column,
+    /* xRowid      */ vt_rowid,      /* rowid tables only */
+    /* xUpdate     */ vt_update,     /* into the transaction overlay */
+    /* xBegin      */ vt_begin,
+    /* xSync       */ vt_sync,       /* the overlay as one lsm_write batch */
+    /* xCommit     */ vt_commit,
+    /* xRollback   */ vt_rollback,   /* drop the overlay */
+    /* xFindFunction */ NULL,
+    /* xRename     */ vt_rename,     /* move the default directory */
+    /* xSavepoint  */ vt_savepoint,
+    /* xRelease    */ vt_release,
+    /* xRollbackTo */ vt_rollback_to,
+    /* xShadowName */ NULL,          /* no shadow tables: data lives in the directory */
+};
+
+/* ---------------------------------------------------------------------------------------------
+** SQL functions: lsm_stats / lsm_flush / lsm_compact / lsm_check ('table' or 'schema.table').
+*/
+
+static vt_tab *find_tab(vt_conn *conn, const char *schema, const char *name) {
+  for (vt_tab *t = conn->tabs; t; t = t->next)
+    if (!sqlite3_stricmp(t->name, name) && (!schema || !sqlite3_stricmp(t->schema, schema)))
+      return t;
+  return NULL;
+}
+
+/* The table named by argv[0], connecting it if needed; NULL with an error set on ctx. */
+static vt_tab *func_tab(sqlite3_context *ctx, sqlite3_value *arg, const char *fname) {
+  vt_conn *conn = sqlite3_user_data(ctx);
+  const char *full = (const char *)sqlite3_value_text(arg);
+  if (!full) {
+    char *m = sqlite3_mprintf("%s: expected a table name", fname);
+    sqlite3_result_error(ctx, m, -1);
+    sqlite3_free(m);
+    return NULL;
+  }
+  char *schema = NULL;
+  const char *name = full, *dot = strchr(full, '.');
+  if (dot) {
+    schema = sqlite3_mprintf("%.*s", (int)(dot - full), full);
+    name = dot + 1;
+  }
+  vt_tab *t = find_tab(conn, schema, name);
+  if (!t) {
+    /* Not connected yet in this connection: preparing a statement on it connects it. */
+    sqlite3 *db = sqlite3_context_db_handle(ctx);
+    char *sql = schema ? sqlite3_mprintf("SELECT 1 FROM \"%w\".\"%w\" LIMIT 0", schema, name)
+                       : sqlite3_mprintf("SELECT 1 FROM \"%w\" LIMIT 0", name);
+    sqlite3_stmt *st = NULL;
+    int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
+    sqlite3_finalize(st);
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK) t = find_tab(conn, schema, name);
+    if (!t) {
+      char *m = rc == SQLITE_OK ? sqlite3_mprintf("%s: %s is not an lsm table", fname, full)
+                                : sqlite3_mprintf("%s: no such table: %s", fname, full);
+      sqlite3_result_error(ctx, m, -1);
+      sqlite3_free(m);
+    }
+  }
+  sqlite3_free(schema);
+  return t;
+}
+
+static void func_lsm_error(sqlite3_context *ctx, const char *fname, int rc) {
+  char *m = sqlite3_mprintf("%s: %s", fname, lsm_errmsg());
+  sqlite3_result_error(ctx, m, -1);
+  sqlite3_result_error_code(ctx, rc);
+  sqlite3_free(m);
+}
+
+static void f_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  vt_tab *t = func_tab(ctx, argv[0], "lsm_stats");
+  if (!t) return;
+  char *json = NULL;
+  int rc = lsm_stats_json(t->ldb, &json);
+  if (rc) {
+    func_lsm_error(ctx, "lsm_stats", rc);
+    return;
+  }
+  sqlite3_str *s = sqlite3_str_new(NULL);
+  sqlite3_str_appendf(s, "{\"table\":\"%w\",\"dir\":\"%w\",\"key\":\"%s\",", t->name,
+                      reg_dir(t->eng), t->rowid_mode ? "rowid" : "declared");
+  sqlite3_str_appendf(s, "\"pending_keys\":%llu,\"pending_bytes\":%llu,",
+                      (unsigned long long)(t->ov ? ov_count(t->ov) : 0),
+                      (unsigned long long)(t->ov ? ov_bytes(t->ov) : 0));
+  sqlite3_str_appendf(s, "\"rows_read\":%llu,\"point_lookups\":%llu,\"scans\":%llu,",
+                      (unsigned long long)t->rows_read, (unsigned long long)t->point_lookups,
+                      (unsigned long long)t->scans);
+  sqlite3_str_appendf(s, "\"engine\":%s}", json);
+  lsm_free(json);
+  char *out = sqlite3_str_finish(s);
+  if (!out) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, out, -1, sqlite3_free);
+  sqlite3_result_subtype(ctx, 'J'); /* JSON, as the json1 functions mark it */
+}
+
+static void f_flush(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  vt_tab *t = func_tab(ctx, argv[0], "lsm_flush");
+  if (!t) return;
+  int rc = lsm_flush(t->ldb, 1);
+  if (rc) func_lsm_error(ctx, "lsm_flush", rc);
+  else sqlite3_result_text(ctx, "ok", -1, SQLITE_STATIC);
+}
+
+static void f_compact(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  vt_tab *t = func_tab(ctx, argv[0], "lsm_compact");
+  if (!t) return;
+  int rc = lsm_compact_range(t->ldb, NULL, 0, NULL, 0);
+  if (rc) func_lsm_error(ctx, "lsm_compact", rc);
+  else sqlite3_result_text(ctx, "ok", -1, SQLITE_STATIC);
+}
+
+static void f_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  vt_tab *t = func_tab(ctx, argv[0], "lsm_check");
+  if (!t) return;
+  char *report = NULL;
+  int rc = lsm_check(t->ldb, &report);
+  if (rc && rc != LSM_CORRUPT) {
+    lsm_free(report);
+    func_lsm_error(ctx, "lsm_check", rc);
+    return;
+  }
+  /* Problems are the result (one line each), not an SQL error: the caller wants to read them. */
+  sqlite3_result_text(ctx, report ? report : "ok", -1, SQLITE_TRANSIENT);
+  lsm_free(report);
+}
+
+static void conn_free(void *p) {
+  vt_conn *c = p;
+  while (c->temps) temp_drop(c, c->temps);
+  sqlite3_free(c);
+}
+
+int vt_register(sqlite3 *db) {
+  vt_conn *c = sqlite3_malloc(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  /* The module owns c: conn_free runs when the connection closes (or on failure here). */
+  int rc = sqlite3_create_module_v2(db, "lsm", &vt_module, c, conn_free);
+  if (rc) return rc;
+  static const struct {
+    const char *name;
+    void (*fn)(sqlite3_context *, int, sqlite3_value **);
+  } fns[] = {{"lsm_stats", f_stats}, {"lsm_flush", f_flush}, {"lsm_compact", f_compact},
+             {"lsm_check", f_check}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0] && !rc; i++)
+    rc = sqlite3_create_function(db, fns[i].name, 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, c,
+                                 fns[i].fn, NULL, NULL);
+  return rc;
+}

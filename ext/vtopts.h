@@ -1,0 +1,56 @@
+/*
+** vtopts.h — parsing the arguments of CREATE VIRTUAL TABLE ... USING lsm(...) (prefix opt_).
+**
+** Arguments (SQLite splits them at top-level commas) are, in any order:
+**   column definitions   name [type] [NOT NULL | NULL | PRIMARY KEY [ASC|DESC] | COLLATE BINARY]
+**   PRIMARY KEY(a, b...) the key (at most one key declaration in total)
+**   name=value           options: dir, memtable_size, cache_size, block_size, compression
+**                        (zstd|none), compression_level, bloom_bits, sync (full|normal|off),
+**                        io (uring|sync|auto). Sizes take suffixes k/kb/kib, m/mb/mib, g/gb/gib
+**                        (all binary: 64MB = 64 MiB). Values may be quoted with '' or "".
+** Unsupported column constraints (UNIQUE, CHECK, DEFAULT, REFERENCES, GENERATED, COLLATE other
+** than BINARY on a key column) are errors rather than silently ignored.
+** The declared type gives the column affinity by SQLite's rules (datatype3.html, 3.1).
+**
+** Errors: LSM_ERROR with a message naming the bad argument or option (st_errmsg()), LSM_NOMEM.
+** Thread safety: pure functions; opt_table is owned by the caller (opt_free).
+*/
+#ifndef LSMVTAB_VTOPTS_H
+#define LSMVTAB_VTOPTS_H
+
+#include "lsm.h"
+
+/* Affinities, with SQLite's SQLITE_AFF_* letters. */
+enum { OPT_AFF_BLOB = 'A', OPT_AFF_TEXT = 'B', OPT_AFF_NUMERIC = 'C', OPT_AFF_INTEGER = 'D',
+       OPT_AFF_REAL = 'E' };
+
+typedef struct opt_col {
+  char *name;    /* unquoted */
+  char *type;    /* declared type text as written ("" if none) */
+  char *collate; /* NULL or the COLLATE name */
+  int aff;       /* OPT_AFF_* */
+  int notnull;   /* NOT NULL declared, or a key column */
+  int keypos;    /* position in the key, -1 if not a key column */
+} opt_col;
+
+typedef struct opt_table {
+  int ncol;
+  opt_col *cols;
+  int nkey;      /* 0: no declared key (a hidden integer rowid is the key) */
+  int *key;      /* key[i] = index in cols of the i-th key column */
+  char *dir;     /* the dir option, or NULL for the default */
+  lsm_options lo;
+} opt_table;
+
+/* Parse argv[0..argc) (the module arguments, i.e. SQLite's argv[3..]). On error *t is left
+** empty (nothing to free). */
+int opt_parse(int argc, const char *const *argv, opt_table *t);
+void opt_free(opt_table *t);
+
+/* Affinity of a declared type by SQLite's rules. */
+int opt_affinity(const char *type);
+
+/* Parse a size such as "64MB"; LSM_ERROR if malformed. */
+int opt_parse_size(const char *s, size_t *out);
+
+#endif

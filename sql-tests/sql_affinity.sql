@@ -1,0 +1,42 @@
+-- Declared type affinity applied on write exactly as on a native table, for key and non-key
+-- columns, and in comparisons with constants of other types (issue 5). Expected output: the same
+-- script on a native WITHOUT ROWID table, read and checked by hand.
+CREATE VIRTUAL TABLE t USING lsm(k INTEGER, i INT, r REAL, s TEXT, n NUMERIC, b BLOB, x, PRIMARY KEY(k));
+INSERT INTO t VALUES('12', '12', '12', 12, '12', '12', '12');
+INSERT INTO t VALUES(' 13 ', '1.5', 5, 1.5, '1.0', 13, 1.0);
+INSERT INTO t VALUES(14.0, 2.0, '2.5e1', x'3132', '1e3', 14.0, '1e3');
+INSERT INTO t VALUES('15abc', 'abc', 'abc', NULL, '0x10', x'00', NULL);
+INSERT INTO t VALUES(16.5, 9223372036854775807, 9223372036854775807, 9223372036854775807, '9223372036854775808', -0.0, -0.0);
+INSERT INTO t VALUES(17, '  7', '-0', -0.0, ' 8 ', '', x'');
+SELECT '-- stored types';
+SELECT typeof(k), quote(k), typeof(i), quote(i), typeof(r), quote(r), typeof(s), quote(s) FROM t ORDER BY k;
+SELECT typeof(n), quote(n), typeof(b), quote(b), typeof(x), quote(x) FROM t ORDER BY k;
+SELECT '-- ''12'' was stored as integer 12: the key finds it as an integer and as text';
+SELECT k FROM t WHERE k = 12;
+SELECT k FROM t WHERE k = '12';
+SELECT k FROM t WHERE k = 12.0;
+SELECT k FROM t WHERE k IN ('12', '13');
+SELECT k FROM t WHERE k > '13' AND k < '16' ORDER BY k;
+SELECT '-- a text key that does not look like a number stays text and sorts after numbers';
+SELECT quote(k) FROM t ORDER BY k DESC LIMIT 2;
+SELECT '-- a second ''12'' collides';
+INSERT INTO t(k) VALUES('12');
+INSERT INTO t(k) VALUES(12.0);
+SELECT '-- UPDATE applies affinity too';
+UPDATE t SET i = '42', r = '42', s = 42, n = '4.0', b = '42', x = '42' WHERE k = 12;
+SELECT typeof(i), quote(i), typeof(r), quote(r), typeof(s), quote(s), typeof(n), quote(n), typeof(b), quote(b), typeof(x), quote(x) FROM t WHERE k = 12;
+UPDATE t SET k = '18' WHERE k = 17;
+SELECT typeof(k), k FROM t WHERE k >= 17;
+SELECT '-- TEXT key: numbers become text';
+CREATE VIRTUAL TABLE s USING lsm(k TEXT, v REAL, PRIMARY KEY(k));
+INSERT INTO s VALUES(5, 5), (1.5, '1.5'), ('05', '05'), (x'35', x'35');
+INSERT INTO s VALUES('5', 0);
+SELECT typeof(k), quote(k), typeof(v), quote(v) FROM s ORDER BY k;
+SELECT quote(k) FROM s WHERE k = 5;
+SELECT quote(k) FROM s WHERE k > 2 ORDER BY k;
+SELECT '-- NUMERIC key: ''1.0'' is the integer 1, ''1.5'' the real 1.5';
+CREATE VIRTUAL TABLE m USING lsm(k NUMERIC, PRIMARY KEY(k));
+INSERT INTO m VALUES('1.0'), ('1.5'), ('abc'), ('2e0');
+INSERT INTO m VALUES(1);
+SELECT typeof(k), quote(k) FROM m ORDER BY k;
+SELECT quote(k) FROM m WHERE k = '2';

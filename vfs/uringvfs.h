@@ -1,0 +1,82 @@
+/*
+** uringvfs.h — the `uring` VFS: SQLite's own file IO through the file-IO layer (engine/fio.h).
+**
+** A shim over the default VFS (normally "unix"), found with sqlite3_vfs_find(NULL) at
+** registration. The unix VFS opens every file, so locking, shared memory (WAL index), xAccess,
+** xFullPathname, xDelete (after a flush), xDlOpen, xRandomness, xSleep, xCurrentTime and mmap
+** (xFetch/xUnfetch) are unix's. This VFS takes over, on the descriptor unix opened (borrowed
+** with fio_wrap_fd, never a second descriptor: closing one would drop the process's POSIX
+** locks):
+**   xWrite     queued (the data is copied) and written later in coalesced runs: the queue is
+**              sorted, contiguous writes merge into one vectored write (pwritev) per run.
+**   xRead      served after flushing any queued write it overlaps; a sequential pattern starts
+**              a read-ahead: a window read as several requests in flight at once (fio batch,
+**              io_uring on the uring backend), later reads are copied from that window.
+**   xSync      flush, then fdatasync through fio (and the directory once for a new journal or
+**              WAL, as unix does). Returns only when the data is durable.
+**   xFileSize  flush, then fstat through fio (so the size includes queued writes).
+**   xTruncate  flush, then delegated to unix (unix keeps its mmap bookkeeping there).
+**
+** When queued writes are flushed (the ordering SQLite's recovery relies on):
+**   - At most ONE file in the process has queued writes: queueing a write on file B, or a
+**     truncate/sync/delete anywhere, first flushes the other file. So the kernel sees writes in
+**     SQLite's order except inside one queue (e.g. journal records always reach the kernel
+**     before the database pages that depend on them, even with synchronous=OFF, and a killed
+**     process never leaves database pages without their journal).
+**   - xSync, xTruncate, xFileSize, xClose, xFetch, a read overlapping the queue, the queue
+**     limit (2 MiB), the end of a WAL commit frame (so a commit is in the kernel before SQLite
+**     publishes it in the WAL index), lock releases and WAL-index points (xUnlock, xShmLock,
+**     xShmBarrier, xShmUnmap) so other connections and processes see the data, and the file
+**     controls SIZE_HINT, MMAP_SIZE and CKPT_DONE (end of a checkpoint's copy loop).
+**   - Errors: a flush error is returned by the call that flushed, and it is made sticky for
+**     the whole database concerned (main file, journal, WAL): the queued data is lost, and the
+**     call reporting it may belong to another file or be one whose result SQLite ignores
+**     (xShmBarrier, CKPT_DONE, some unlocks). Every later read/write/sync/size/truncate on
+**     those files in this process fails with it until all of them are closed (like a failed
+**     fsync in fio). Nothing is dropped silently.
+**
+** Delegated entirely to unix (no fio): files without a name (temp files, statement journals),
+** files whose descriptor cannot be verified (see uringvfs.c: the unixFile layout is checked at
+** open by comparing fstat of the candidate descriptor with stat of the path), and everything
+** if the file-IO layer cannot be set up.
+**
+** Backend per file: URI parameter uring_io=sync|uring|fault on the database URI (journals and
+** WAL inherit it), else environment variable LSMVTAB_VFS_IO, else FIO_AUTO (uring if usable).
+** "fault" is the fio fault-injecting wrapper around the auto backend, steered with
+** uringvfs_fault_set (tests only).
+**
+** Thread safety: as SQLite requires of a VFS. Each file has a mutex for its queue (another
+** thread may flush it); one global mutex guards the "file with queued writes" pointer and the
+** database registry.
+*/
+#ifndef LSMVTAB_URINGVFS_H
+#define LSMVTAB_URINGVFS_H
+
+/* Register the VFS "uring" (not as the default). Idempotent: later calls return SQLITE_OK.
+** Returns an SQLite result code. The VFS lives until the process ends (the extension is loaded
+** permanently). */
+int uringvfs_register(void);
+
+/* File control opcode: sqlite3_file_control(db, "main", URINGVFS_FCNTL_STATS, &stats) fills a
+** uringvfs_stats for the main database file (SQLITE_NOTFOUND if not a uring file). */
+#define URINGVFS_FCNTL_STATS 0x75726e67 /* "urng" */
+
+typedef struct uringvfs_stats {
+  long long writes;     /* xWrite calls queued */
+  long long runs;       /* vectored writes issued by flushes (one per contiguous run) */
+  long long flushes;    /* non-empty queue flushes */
+  long long reads;      /* xRead calls */
+  long long ra_hits;    /* reads served from the read-ahead window */
+  long long ra_batches; /* read-ahead windows read (each several requests in flight) */
+  int direct;           /* 1: IO through fio; 0: delegated to unix */
+  const char *backend;  /* fio env name, "unix" when delegated (static string) */
+} uringvfs_stats;
+
+/* Tests only (reach them with dlsym after loading the extension): arm / clear a fault on the
+** "fault" backend shared by every file opened with uring_io=fault (fio_fault_set semantics).
+** Return an LSM_* / SQLite code; LSM_MISUSE if the fault backend could not be created. */
+int uringvfs_fault_set(int ops, long nth, int kind);
+void uringvfs_fault_clear(void);
+long uringvfs_fault_count(int ops);
+
+#endif
