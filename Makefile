@@ -87,7 +87,37 @@ bench: $(BUILD)/lsmvtab.so $(BENCHES)
 crash-test: $(BUILD)/tests/test_crash
 	@BUILD=$(BUILD) LSMVTAB_CRASH_ITERS=$${LSMVTAB_CRASH_ITERS:-1000} ONLY='^test_crash$$' scripts/run-tests.sh
 
+# Reliability tests (rel, c-tests/rel_util.h): the engine makes its own fio env, so these tests wrap
+# fio_env_new/fio_env_free at link time to slip a fault env under lsm_open; they also link the
+# extension's objects (SQL-level runs register it with sqlite3_auto_extension).
+REL_TESTS := $(filter $(addprefix $(BUILD)/tests/test_,faults% powerloss% nomem% corrupt% concurrency% fuzz_replay% reliability_%),$(TESTS))
+$(REL_TESTS): private LDFLAGS += -Wl,--wrap=fio_env_new -Wl,--wrap=fio_env_free $(EXT_OBJ) $(BUILD)/libengine.a
+$(REL_TESTS): $(EXT_OBJ)
+
+# libFuzzer targets fuzz/fuzz_*.c (clang, ASan+UBSan), FUZZ_SECONDS each (default 60); their
+# corpora are replayed in `make test` by c-tests/test_fuzz_replay.c.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Bench only: bench_engine with the RocksDB/LevelDB adapters, each compiled in when its
+# Debian -dev header exists (never needed by `make test`).
+BENCH_KV_DEFS :=
+BENCH_KV_LIBS :=
+ifneq ($(wildcard /usr/include/rocksdb/c.h),)
+BENCH_KV_DEFS += -DHAVE_ROCKSDB
+BENCH_KV_LIBS += -lrocksdb
+endif
+ifneq ($(wildcard /usr/include/leveldb/c.h),)
+BENCH_KV_DEFS += -DHAVE_LEVELDB
+BENCH_KV_LIBS += -lleveldb
+endif
+$(BUILD)/bench/bench_engine: bench/bench_engine.c bench/kv.h bench/kv_rocksdb.c bench/kv_leveldb.c $(BUILD)/libengine.a | $(DEPSTAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(BENCH_KV_DEFS) -Iengine -Ibench -o $@ bench/bench_engine.c bench/kv_rocksdb.c bench/kv_leveldb.c $(BUILD)/libengine.a $(LDFLAGS) $(BENCH_KV_LIBS) -lsqlite3 $(LIBS)

@@ -8,6 +8,8 @@
 ** Cold-cache phase (root only: echo 1 > /proc/sys/vm/drop_caches before each run): full scans
 ** and PRAGMA integrity_check of a database several times SQLite's cache.
 ** Usage: bench_vfs [scale] (default 1; rows = 20000 * scale). Needs LSMVTAB_EXT.
+** BENCH_VFS_ONLY=warm|cold runs one phase; BENCH_VFS_ONE=WAL:NORMAL:uring runs the workload
+** once in one configuration (for strace -c / perf).
 */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -245,6 +247,24 @@ int main(int argc, char **argv) {
     return 1;
   }
   sqlite3_close(db);
+  const char *one = getenv("BENCH_VFS_ONE"); /* "JOURNAL:SYNC:VFS": one run, for strace -c */
+  if (one) {
+    char jm[32], sy[32], vfs[32];
+    if (sscanf(one, "%31[^:]:%31[^:]:%31s", jm, sy, vfs) != 3) return 1;
+    rm_db("bench.db");
+    db = open_vfs("bench.db", vfs);
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=%s", jm, sy);
+    ex(db, sql);
+    const char *names[MAXT];
+    double t[MAXT];
+    int nt = 0;
+    run_steps(db, strcmp(jm, "WAL") == 0, names, t, &nt);
+    sqlite3_close(db);
+    for (int i = 0; i < nt; i++) printf("%-18s %10.1f ms\n", names[i], t[i] * 1e3);
+    rm_db("bench.db");
+    return 0;
+  }
   const char *only = getenv("BENCH_VFS_ONLY"); /* "cold", "warm" or unset (both) */
   printf("bench_vfs: scale %d (%d rows), backend %s\n", scale, 20000 * scale,
          getenv("LSMVTAB_VFS_IO") ? getenv("LSMVTAB_VFS_IO") : "auto");

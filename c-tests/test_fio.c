@@ -20,6 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -929,6 +935,38 @@ static void t_auto(void **state) {
 }
 
 /* Each case once per backend, named "<case>/<backend>". */
+/* AUTO falls back to sync where io_uring is blocked: a child process forbids io_uring_setup
+** with a seccomp filter (as container runtimes do) and checks the choice. */
+static void t_auto_fallback(void **state) {
+  (void)state;
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct sock_filter filt[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof filt / sizeof filt[0], filt};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+      _exit(2);
+    fio_env *e;
+    unsetenv("LSMVTAB_IO");
+    if (fio_env_new(FIO_AUTO, &e) != LSM_OK || fio_env_backend(e) != FIO_SYNC) _exit(3);
+    fio_env_free(e);
+    if (fio_env_new(FIO_URING, &e) != LSM_ERROR || !strstr(st_errmsg(), "io_uring")) _exit(4);
+    setenv("LSMVTAB_IO", "uring", 1);
+    if (fio_env_new(FIO_AUTO, &e) != LSM_ERROR) _exit(5);
+    _exit(0);
+  }
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 #define BOTH(fn)                                        \
   {#fn "/sync", fn, setup, teardown, &B_SYNC},          \
   {#fn "/uring", fn, setup, teardown, &B_URING}
@@ -936,6 +974,7 @@ static void t_auto(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_auto),
+      cmocka_unit_test(t_auto_fallback),
       BOTH(t_env),
       BOTH(t_open_errors),
       BOTH(t_rw),

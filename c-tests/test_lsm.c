@@ -474,7 +474,7 @@ static uint32_t rnd(void) {
   return (uint32_t)(rs >> 16);
 }
 
-#define NKEYS 4000
+#define NKEYS 20000
 static size_t mk_key(char *b, uint32_t i) { return (size_t)snprintf(b, 24, "%08u", i * 2654435761u % 100000007u); }
 static size_t mk_val(char *b, uint64_t op) {
   /* mostly small values (many entries per 64 KiB memtable), some large ones */
@@ -609,6 +609,9 @@ static void model_run(int io, uint64_t seed, long nops) {
   o.compression = seed % 2 ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
   o.block_size = 512 + 512 * (seed % 4);
   o.sync = LSM_SYNC_OFF;
+  /* small files and levels: many compactions over several levels, trivial moves */
+  o.target_file_size = 64u << 10;
+  o.level1_size = 256u << 10;
   lsm_db *db;
   OK(lsm_open(dir, &o, &db));
   model m = {0};
@@ -664,8 +667,8 @@ static void model_run(int io, uint64_t seed, long nops) {
         snaps[si] = snaps[--nsnap];
       }
     } else if (r < 996) {
-      OK(lsm_flush(db, rnd() % 2));
-    } else if (rnd() % 8 == 0) {
+      if (rnd() % 16 == 0) OK(lsm_flush(db, rnd() % 2)); /* most flushes come from full memtables */
+    } else if (rnd() % 40 == 0) {
       /* reopen (snapshots die with the db) */
       while (nsnap) {
         nsnap--;
@@ -681,6 +684,14 @@ static void model_run(int io, uint64_t seed, long nops) {
     lsm_snapshot_free(db, snaps[nsnap].s);
     mfree(&snaps[nsnap].m);
   }
+  lsm_stats st;
+  OK(lsm_get_stats(db, &st));
+  char levels[200] = "";
+  for (int l = 0; l < LSM_MAX_LEVELS; l++)
+    snprintf(levels + strlen(levels), sizeof levels - strlen(levels), " %llu", (unsigned long long)st.level_files[l]);
+  print_message("model io=%s seed %llu: %ld ops, %d keys live; last session: %llu flushes, %llu compactions, "
+                "files per level%s\n", st.io_backend, (unsigned long long)seed, nops, m.n,
+                (unsigned long long)st.flushes, (unsigned long long)st.compactions, levels);
   /* full comparison at the end, after a reopen */
   OK(lsm_close(db));
   OK(lsm_open(dir, &o, &db));
@@ -703,11 +714,6 @@ static void model_run(int io, uint64_t seed, long nops) {
   char *rep;
   OK(lsm_check(db, &rep));
   lsm_free(rep);
-  lsm_stats st;
-  OK(lsm_get_stats(db, &st));
-  print_message("model io=%s seed %llu: %ld ops, %d keys live, %llu flushes, L0 files %llu\n", st.io_backend,
-                (unsigned long long)seed, nops, m.n, (unsigned long long)st.flushes,
-                (unsigned long long)st.level_files[0]);
   OK(lsm_close(db));
   OK(lsm_destroy(dir));
   mfree(&m);

@@ -182,14 +182,32 @@ static void *flush_main(void *arg) {
   lsm_db *db = arg;
   pthread_mutex_lock(&db->mu);
   for (;;) {
-    while (!db->shutting_down && (db->bg_error || (db->nimm == 0 && (db->compacting || !compact_needed(db)))))
+    while (!db->shutting_down && (db->bg_error || db->nimm == 0)) pthread_cond_wait(&db->bg_cv, &db->mu);
+    if (db->shutting_down) break;
+    int rc = flush_one(db);
+    if (rc) set_bg_error(db, rc, st_errmsg());
+    pthread_cond_broadcast(&db->done_cv);
+    pthread_cond_broadcast(&db->bg_cv); /* a new L0 file may call for a compaction */
+  }
+  pthread_mutex_unlock(&db->mu);
+  return NULL;
+}
+
+/* The compaction thread: separate from the flush thread so that a long compaction never keeps
+** a memtable from being flushed (writers wait for flushes, not for compactions, unless L0
+** reaches the stop trigger). */
+static void *compact_main(void *arg) {
+  lsm_db *db = arg;
+  pthread_mutex_lock(&db->mu);
+  for (;;) {
+    while (!db->shutting_down && (db->bg_error || db->compacting || !compact_needed(db)))
       pthread_cond_wait(&db->bg_cv, &db->mu);
     if (db->shutting_down) break;
-    /* flushes first: writers may be waiting for them */
-    int rc = db->nimm ? flush_one(db) : compact_auto(db);
+    int rc = compact_auto(db);
     if (rc == LSM_NOTFOUND) rc = LSM_OK;
     if (rc) set_bg_error(db, rc, st_errmsg());
     pthread_cond_broadcast(&db->done_cv);
+    pthread_cond_broadcast(&db->bg_cv);
   }
   pthread_mutex_unlock(&db->mu);
   return NULL;
@@ -227,7 +245,7 @@ static int switch_memtable(lsm_db *db) {
   db->mem = m;
   db->mem_log = number;
   db->wal = w;
-  pthread_cond_signal(&db->bg_cv);
+  pthread_cond_broadcast(&db->bg_cv);
   return LSM_OK;
 }
 
@@ -253,7 +271,7 @@ static int make_room(lsm_db *db, int force) {
     if (db->cur->n[0] >= db->o.l0_stop_trigger) {
       uint64_t t0 = now_us();
       atomic_fetch_add(&db->st_stalls, 1);
-      pthread_cond_signal(&db->bg_cv);
+      pthread_cond_broadcast(&db->bg_cv);
       pthread_cond_wait(&db->done_cv, &db->mu);
       atomic_fetch_add(&db->st_stall_us, now_us() - t0);
       continue;
@@ -833,6 +851,7 @@ static void db_free(lsm_db *db) {
     pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);
     pthread_join(db->flush_thread, NULL);
+    if (db->compact_started) pthread_join(db->compact_thread, NULL);
   }
   for (int i = 0; i < db->nimm; i++) mem_unref(db->imm[i].m);
   mem_unref(db->mem);
@@ -887,6 +906,10 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
   if (!rc) {
     if (pthread_create(&db->flush_thread, NULL, flush_main, db)) rc = st_err(LSM_ERROR, "open: cannot start the flush thread");
     else db->flush_started = 1;
+  }
+  if (!rc) {
+    if (pthread_create(&db->compact_thread, NULL, compact_main, db)) rc = st_err(LSM_ERROR, "open: cannot start the compaction thread");
+    else db->compact_started = 1;
   }
   if (rc) {
     char msg[512];

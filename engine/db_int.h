@@ -26,10 +26,10 @@
 ** memtable insert run WITHOUT db->mu: readers never wait for a commit. A batch becomes visible
 ** atomically because readers read at last_seq, published only after the whole group is in.
 **
-** Background (one thread, flush first): takes the oldest immutable memtable, writes it to a new
-** L0 table without db->mu, then logs the edit (file added, log_number advanced) to the manifest,
-** installs the new version, drops the memtable and deletes WALs no longer needed. When no
-** memtable waits, it runs a compaction if a level's score is >= 1 (compact.h).
+** Background: the flush thread takes the oldest immutable memtable, writes it to a new L0 table
+** without db->mu, then logs the edit (file added, log_number advanced) to the manifest, installs
+** the new version, drops the memtable and deletes WALs no longer needed. The compaction thread
+** runs a compaction whenever a level's score is >= 1 (compact.h). Both wait on bg_cv.
 ** Version changes (flush, compaction, manual compaction from a user thread) are serialised by
 ** db->man_busy; compactions by db->compacting.
 */
@@ -99,8 +99,8 @@ struct lsm_db {
   char bg_msg[256];         /* [mu] */
   int shutting_down;        /* [mu] */
   uint64_t frozen, flushed; /* [mu] memtables frozen / flushed since open */
-  pthread_t flush_thread;
-  int flush_started;
+  pthread_t flush_thread, compact_thread;
+  int flush_started, compact_started;
   int man_busy;             /* [mu] a version change is being logged (they are serialised) */
   int compacting;           /* [mu] a compaction runs (one at a time) */
   cd_buf compact_ptr[VER_LEVELS]; /* [mu] largest key of the last compaction per level */

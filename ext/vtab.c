@@ -67,6 +67,7 @@ struct vt_tab {
   cd_buf kb, vb, kb2; /* scratch for xUpdate */
   /* counters shown by lsm_stats (tests use them to prove plans touch few rows) */
   uint64_t rows_read, point_lookups, scans;
+  struct vt_cur *curs; /* open cursors (xUpdate asks when the running scan started) */
 };
 
 /* idxNum layout. */
@@ -79,8 +80,9 @@ struct vt_tab {
 #define P_LIST (1 << 13)  /* the whole key is bound: a sorted list of point lookups */
 #define P_LIMIT (1 << 14) /* a LIMIT value follows the bounds in argv */
 #define P_OFFSET (1 << 15) /* an OFFSET value follows the LIMIT */
-#define P_IN_SHIFT 16     /* bits 16..30: key positions bound by an all-at-once IN list */
-#define P_IN_MAX 15
+#define P_IN_SHIFT 16     /* bits 16..29: key positions bound by an all-at-once IN list */
+#define P_IN_MAX 14
+#define P_RECHECK (1 << 30) /* SQLite re-checks every constraint: xFilter may widen bounds */
 
 static int vt_err(vt_tab *v, int rc, const char *fmt, ...) {
   va_list ap;
@@ -452,16 +454,7 @@ static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sq
     tab_free(v);
     return SQLITE_NOMEM;
   }
-  if (create && v->default_dir && dir_nonempty(dir)) {
-    /* (only the last two path components: the message stays the same wherever the db is) */
-    const char *base = strrchr(dbfile, '/');
-    *pzErr = sqlite3_mprintf("lsm: directory %s-lsm/%s already exists and is not empty (remove "
-                             "it, or name it with the dir option to use its data)",
-                             base ? base + 1 : dbfile, argv[2]);
-    sqlite3_free(dir);
-    tab_free(v);
-    return SQLITE_ERROR;
-  }
+  int existed = create && v->default_dir && dir_nonempty(dir);
   rc = reg_open(dir, &v->t.lo, &v->eng);
   if (rc) {
     *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
@@ -471,6 +464,26 @@ static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sq
   }
   sqlite3_free(dir);
   v->ldb = reg_db(v->eng);
+  if (existed) {
+    /* A new table over a default directory holding rows (a table of this name whose files
+    ** outlived it, e.g. a DROP rolled back... or a copied database) would silently show old
+    ** rows: refuse. An empty leftover (a CREATE rolled back) is simply reused. */
+    lsm_iter *it = NULL;
+    int has_rows = 1;
+    if (lsm_iter_new(v->ldb, NULL, NULL, 0, NULL, 0, &it) == LSM_OK &&
+        lsm_iter_seek_first(it) == LSM_OK)
+      has_rows = lsm_iter_valid(it);
+    lsm_iter_free(it);
+    if (has_rows) {
+      /* (only the last two path components: the message stays the same wherever the db is) */
+      const char *base = strrchr(dbfile, '/');
+      *pzErr = sqlite3_mprintf("lsm: directory %s-lsm/%s already holds rows (remove it, or name "
+                               "it with the dir option to use its data)",
+                               base ? base + 1 : dbfile, argv[2]);
+      tab_free(v);
+      return SQLITE_ERROR;
+    }
+  }
 
   char *sql = build_schema(&v->t, v->rowid_mode);
   if (!sql) {
@@ -644,22 +657,37 @@ static int vt_best_index(sqlite3_vtab *pv, sqlite3_index_info *info) {
   }
   int plan = neq, argi = 1;
   int list = neq == v->nkeyc;
+  /* Constraints on a TEXT or untyped key column compare by rules that depend on the affinity of
+  ** the other side, which only a constant (no affinity) lets us know. With any other right-hand
+  ** side the plan is marked P_RECHECK: no constraint is omitted, and xFilter widens a bound
+  ** whose value could compare differently (see ambiguous()). */
+  int recheck = 0;
+  for (int k = 0; k <= neq && k < nk; k++) {
+    int aff = v->rowid_mode ? OPT_AFF_INTEGER : v->t.cols[v->t.key[k]].aff;
+    if (aff >= OPT_AFF_NUMERIC) continue;
+    int cs[3] = {k < neq ? eq[k] : -1, k == neq ? lo : -1, k == neq ? hi : -1};
+    for (int j = 0; j < 3; j++) {
+      sqlite3_value *rv = NULL;
+      if (cs[j] >= 0 && sqlite3_vtab_rhs_value(info, cs[j], &rv) != SQLITE_OK) recheck = 1;
+    }
+  }
+  if (recheck) plan |= P_RECHECK;
   sqlite3_str *desc = sqlite3_str_new(NULL);
   for (int k = 0; k < neq; k++) {
     info->aConstraintUsage[eq[k]].argvIndex = argi++;
-    info->aConstraintUsage[eq[k]].omit = 1;
+    info->aConstraintUsage[eq[k]].omit = !recheck;
     /* An IN list on a fully bound key is fetched as one batch (sqlite3_vtab_in). */
     if (list && k < P_IN_MAX && sqlite3_vtab_in(info, eq[k], -1) && sqlite3_vtab_in(info, eq[k], 1))
       in_mask |= 1 << k;
   }
   if (lo >= 0) {
     info->aConstraintUsage[lo].argvIndex = argi++;
-    info->aConstraintUsage[lo].omit = 1;
+    info->aConstraintUsage[lo].omit = !recheck;
     plan |= P_LO | (info->aConstraint[lo].op == SQLITE_INDEX_CONSTRAINT_GE ? P_LO_INCL : 0);
   }
   if (hi >= 0) {
     info->aConstraintUsage[hi].argvIndex = argi++;
-    info->aConstraintUsage[hi].omit = 1;
+    info->aConstraintUsage[hi].omit = !recheck;
     plan |= P_HI | (info->aConstraint[hi].op == SQLITE_INDEX_CONSTRAINT_LE ? P_HI_INCL : 0);
   }
   if (list) plan |= P_LIST;
@@ -709,6 +737,7 @@ static int vt_best_index(sqlite3_vtab *pv, sqlite3_index_info *info) {
     sqlite3_str_appendall(desc, "scan");
   }
   if (plan & P_DESC) sqlite3_str_appendall(desc, " desc");
+  if (recheck) sqlite3_str_appendall(desc, " recheck");
   /* LIMIT/OFFSET (SQLite >= 3.38 offers them): only when the rows we return are exactly the
   ** result, i.e. every other constraint is applied by us (omit) and the order is ours. */
   {
@@ -750,6 +779,7 @@ typedef struct vt_row {
 
 typedef struct vt_cur {
   sqlite3_vtab_cursor base; /* must be first */
+  struct vt_cur *next_cur;  /* in vt_tab.curs */
   lsm_snapshot *snap;
   lsm_iter *it;
   ov_overlay *ov; /* referenced while the cursor reads it */
@@ -788,6 +818,8 @@ static int vt_open(sqlite3_vtab *pv, sqlite3_vtab_cursor **pp) {
     return SQLITE_NOMEM;
   }
   c->eof = 1;
+  c->next_cur = v->curs;
+  v->curs = c;
   *pp = &c->base;
   return SQLITE_OK;
 }
@@ -817,6 +849,12 @@ static void cur_reset(vt_cur *c) {
 
 static int vt_close(sqlite3_vtab_cursor *pc) {
   vt_cur *c = (vt_cur *)pc;
+  vt_tab *v = (vt_tab *)pc->pVtab;
+  for (vt_cur **pp = &v->curs; *pp; pp = &(*pp)->next_cur)
+    if (*pp == c) {
+      *pp = c->next_cur;
+      break;
+    }
   cur_reset(c);
   cd_buf_free(&c->lo);
   cd_buf_free(&c->hi);
@@ -945,6 +983,25 @@ static int vt_next(sqlite3_vtab_cursor *pc) {
   return cur_step(pc);
 }
 
+/* Could value x (already converted as for a constant) compare with key column kp differently
+** when the right-hand side has an affinity of its own? Only asked under P_RECHECK.
+**   TEXT key: a number on the other side compares numerically if it has numeric affinity.
+**   untyped key: numbers (other side numeric: numeric-looking text keys compare as numbers);
+**   text that looks numeric (other side TEXT: number keys compare as their text), and for
+**   ranges any text. BLOBs and NULLs compare the same either way.
+** (A numeric key column converts the other side the same way whatever its affinity.) */
+static int ambiguous(vt_tab *v, int kp, sqlite3_value *val, int is_eq) {
+  int aff = v->rowid_mode ? OPT_AFF_INTEGER : v->t.cols[v->t.key[kp]].aff;
+  if (aff >= OPT_AFF_NUMERIC) return 0;
+  int t = sqlite3_value_type(val);
+  if (t == SQLITE_INTEGER || t == SQLITE_FLOAT) return 1;
+  if (t != SQLITE_TEXT || aff == OPT_AFF_TEXT) return 0;
+  if (!is_eq) return 1;
+  int64_t i;
+  double r;
+  return parse_number(sqlite3_value_text(val), sqlite3_value_bytes(val), &i, &r) != 0;
+}
+
 /* Encode a filter value for key position kp (affinity of the column applied as in a
 ** comparison). Returns 0 if the value is NULL (nothing can match), 1 if appended, or -errcode. */
 static int enc_filter_val(vt_tab *v, int kp, sqlite3_value *val, cd_buf *b) {
@@ -1043,7 +1100,7 @@ static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   sqlite3_free(cnt);
   if (rc) return rc;
   /* Sort and deduplicate (1 and 1.0, or repeated IN values, are one key). */
-  qsort(c->rows, (size_t)c->nrows, sizeof(vt_row), row_cmp);
+  if (c->nrows > 1) qsort(c->rows, (size_t)c->nrows, sizeof(vt_row), row_cmp);
   int w = 0;
   for (int r = 0; r < c->nrows; r++) {
     if (w > 0 && row_cmp(&c->rows[w - 1], &c->rows[r]) == 0) {
@@ -1143,6 +1200,23 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
     ov_ref(c->ov);
     c->ovs = ov_snapshot(c->ov);
   }
+  if ((plan & P_LIST) && (plan & P_RECHECK)) {
+    /* any ambiguous value: read everything, SQLite filters */
+    for (int k = 0; k < neq && (plan & P_LIST); k++) {
+      sqlite3_value *x = NULL;
+      int isin = (plan >> P_IN_SHIFT) & (1 << k);
+      int src = isin ? sqlite3_vtab_in_first(argv[k], &x) : SQLITE_OK;
+      if (!isin) x = argv[k];
+      for (; src == SQLITE_OK && x; src = isin ? sqlite3_vtab_in_next(argv[k], &x) : SQLITE_DONE) {
+        if (ambiguous(v, k, x, 1)) {
+          plan &= ~(P_LIST | P_NEQ_MASK | P_LO | P_HI);
+          neq = 0;
+          break;
+        }
+        if (!isin) break;
+      }
+    }
+  }
   if (plan & P_LIST) {
     c->list = 1;
     rc = filter_list(c, v, plan, argv);
@@ -1162,6 +1236,19 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
   **   lo = P + enc(x) for >= x, successor(P + enc(x)) for > x, else P;
   **   hi = P + enc(y) for < y, successor(P + enc(y)) for <= y, else successor(P). */
   cd_buf *pre = &c->hi; /* built in hi, copied to lo */
+  int lo_arg = neq, hi_arg = neq + !!(plan & P_LO);
+  if (plan & P_RECHECK) {
+    /* widen: cut the prefix at the first ambiguous value (the range then no longer applies),
+    ** drop an ambiguous range bound */
+    for (int k = 0; k < neq; k++)
+      if (ambiguous(v, k, argv[k], 1)) {
+        neq = k;
+        plan &= ~(P_LO | P_HI);
+        break;
+      }
+    if ((plan & P_LO) && ambiguous(v, neq, argv[lo_arg], 0)) plan &= ~P_LO;
+    if ((plan & P_HI) && ambiguous(v, neq, argv[hi_arg], 0)) plan &= ~P_HI;
+  }
   for (int k = 0; k < neq; k++) {
     int r = enc_filter_val(v, k, argv[k], pre);
     if (r < 0) return -r;
@@ -1169,16 +1256,15 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
   }
   if (cd_buf_append(&c->lo, pre->p, pre->n)) return SQLITE_NOMEM;
   c->has_lo = neq > 0;
-  int ai = neq;
   if (plan & P_LO) {
-    int r = enc_filter_val(v, neq, argv[ai++], &c->lo);
+    int r = enc_filter_val(v, neq, argv[lo_arg], &c->lo);
     if (r < 0) return -r;
     if (r == 0) return SQLITE_OK; /* > NULL matches nothing */
     c->has_lo = 1;
     if (!(plan & P_LO_INCL) && !ke_prefix_successor(c->lo.p, &c->lo.n)) return SQLITE_OK;
   }
   if (plan & P_HI) {
-    int r = enc_filter_val(v, neq, argv[ai++], &c->hi);
+    int r = enc_filter_val(v, neq, argv[hi_arg], &c->hi);
     if (r < 0) return -r;
     if (r == 0) return SQLITE_OK;
     c->has_hi = 1;
@@ -1254,16 +1340,8 @@ static int cur_decode(vt_cur *c) {
 static int vt_column(sqlite3_vtab_cursor *pc, sqlite3_context *ctx, int i) {
   vt_cur *c = (vt_cur *)pc;
   vt_tab *v = (vt_tab *)pc->pVtab;
-  if (i == v->t.ncol) {
-    /* The hidden key column, which SQLite hands back to xUpdate to name the row: the key plus
-    ** the overlay snapshot this cursor read it at (8 bytes), so xUpdate can tell whether the row
-    ** the statement saw still exists (see vt_update). */
-    uint8_t *b = sqlite3_malloc64(c->kn + 8);
-    if (!b) return SQLITE_NOMEM;
-    memcpy(b, c->k, c->kn);
-    uint64_t stamp = c->ov ? c->ovs : 0;
-    for (int j = 0; j < 8; j++) b[c->kn + (size_t)j] = (uint8_t)(stamp >> (56 - 8 * j));
-    sqlite3_result_blob(ctx, b, (int)c->kn + 8, sqlite3_free);
+  if (i == v->t.ncol) { /* the hidden key column: SQLite hands it back to xUpdate */
+    sqlite3_result_blob(ctx, c->k, (int)c->kn, SQLITE_TRANSIENT);
     return SQLITE_OK;
   }
   int rc = cur_decode(c);
@@ -1354,7 +1432,7 @@ static int max_rowid(vt_tab *v, int64_t *out) {
 
 static int constraint_pk(vt_tab *v) {
   if (v->rowid_mode)
-    return vt_err(v, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE constraint failed: %s.rowid", v->name);
+    return vt_err(v, SQLITE_CONSTRAINT_ROWID, "UNIQUE constraint failed: %s.rowid", v->name);
   sqlite3_str *s = sqlite3_str_new(NULL);
   sqlite3_str_appendf(s, "UNIQUE constraint failed: ");
   for (int k = 0; k < v->t.nkey; k++)
@@ -1375,22 +1453,28 @@ static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_i
   cd_buf_clear(nk);
   cd_buf_clear(val);
   int has_old = sqlite3_value_type(argv[0]) != SQLITE_NULL;
-  uint64_t stamp = 0;
   if (has_old) { /* the old key: the rowid, or our hidden key column */
     if (v->rowid_mode) {
       ke_val x = {.type = KE_INT, .i = sqlite3_value_int64(argv[0])};
       if (ke_encode(ok, &x)) return SQLITE_NOMEM;
     } else {
-      const uint8_t *kb = sqlite3_value_blob(argv[0]);
-      size_t kn = (size_t)sqlite3_value_bytes(argv[0]);
-      if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || kn < 9)
+      if (sqlite3_value_type(argv[0]) != SQLITE_BLOB)
         return vt_err(v, SQLITE_MISMATCH, "lsm: bad _lsm_key value");
-      kn -= 8;
-      for (int j = 0; j < 8; j++) stamp = stamp << 8 | kb[kn + (size_t)j];
-      if (cd_buf_append(ok, kb, kn)) return SQLITE_NOMEM;
-      /* An UPDATE of a row that this statement has already replaced (an earlier row of the same
-      ** UPDATE OR REPLACE moved onto its key): natively that row is gone, so nothing to do. */
-      if (argc > 1 && v->ov && ov_written_since(v->ov, stamp, ok->p, ok->n)) return SQLITE_OK;
+      if (cd_buf_append(ok, sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0])))
+        return SQLITE_NOMEM;
+    }
+    /* An UPDATE of a row that this statement has already replaced (an earlier row of the same
+    ** UPDATE OR REPLACE moved onto its key): natively that row is gone, so there is nothing to
+    ** do. "Written after the scan started" = newer than the oldest open cursor's snapshot. */
+    if (argc > 1 && v->ov) {
+      int have = 0;
+      uint64_t oldest = 0;
+      for (vt_cur *c = v->curs; c; c = c->next_cur)
+        if (c->ov == v->ov && (!have || c->ovs < oldest)) {
+          oldest = c->ovs;
+          have = 1;
+        }
+      if (have && ov_written_since(v->ov, oldest, ok->p, ok->n)) return SQLITE_OK;
     }
   }
   if (argc == 1) { /* DELETE */

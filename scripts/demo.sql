@@ -66,7 +66,14 @@ SELECT id, score FROM users WHERE id IN (10, 11, 12, 13);
 .echo off
 .timer off
 .print
-.print ---- 5. lsm_stats('users') ----
+.print ---- 5. lsm_stats('users'): JSON, shown here as tables ----
 .echo on
-SELECT key, value FROM json_each(lsm_stats('users'));
+-- The table:
+SELECT key, value FROM json_each(lsm_stats('users')) WHERE key <> 'engine';
+-- The LSM tree's levels that hold files:
+SELECT json_extract(value, '$.level') AS level, json_extract(value, '$.files') AS files,
+       json_extract(value, '$.bytes') AS bytes
+  FROM json_each(lsm_stats('users'), '$.engine.levels') WHERE json_extract(value, '$.files') > 0;
+-- The engine's counters (write amplification, cache, IO backend, ...):
+SELECT key, value FROM json_each(lsm_stats('users'), '$.engine') WHERE key <> 'levels';
 .echo off

@@ -52,3 +52,14 @@ UPDATE nn SET a = NULL;
 INSERT OR IGNORE INTO nn VALUES('z', NULL, 1), ('w', 2, 2);
 INSERT OR REPLACE INTO nn VALUES('v', NULL, 1);
 SELECT * FROM nn;
+-- comparisons with a TEXT key column apply TEXT affinity to the other side, as natively
+CREATE VIRTUAL TABLE kt USING lsm(k TEXT PRIMARY KEY, v);
+CREATE TABLE ktn(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+INSERT INTO kt VALUES (5, 'five'), ('10', 'ten'), (2.5, 'x'), (x'35', 'blob');
+INSERT INTO ktn VALUES (5, 'five'), ('10', 'ten'), (2.5, 'x'), (x'35', 'blob');
+SELECT group_concat(typeof(k) || ':' || k) FROM (SELECT k FROM kt ORDER BY k);
+SELECT group_concat(typeof(k) || ':' || k) FROM (SELECT k FROM ktn ORDER BY k);
+SELECT (SELECT group_concat(v) FROM kt WHERE k = 5), (SELECT group_concat(v) FROM ktn WHERE k = 5);
+SELECT (SELECT group_concat(v) FROM kt WHERE k > 3), (SELECT group_concat(v) FROM ktn WHERE k > 3);
+SELECT (SELECT group_concat(v) FROM kt WHERE k IN (10, 2.5, '5')), (SELECT group_concat(v) FROM ktn WHERE k IN (10, 2.5, '5'));
+SELECT (SELECT group_concat(v) FROM kt WHERE k = x'35'), (SELECT group_concat(v) FROM ktn WHERE k = x'35');

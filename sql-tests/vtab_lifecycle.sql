@@ -17,7 +17,13 @@ DROP TABLE "w x";
 CREATE VIRTUAL TABLE "w x" USING lsm(k INTEGER PRIMARY KEY, v);
 SELECT count(*) FROM "w x";
 DROP TABLE "w x";
-.print -- a table created over a leftover default directory is refused
+.print -- a CREATE rolled back leaves an empty directory, which a new CREATE reuses
+BEGIN;
+CREATE VIRTUAL TABLE rb USING lsm(k PRIMARY KEY);
+ROLLBACK;
+CREATE VIRTUAL TABLE rb USING lsm(k PRIMARY KEY);
+SELECT count(*) FROM rb;
+.print -- a table created over a leftover default directory holding rows is refused
 CREATE VIRTUAL TABLE x1 USING lsm(k PRIMARY KEY, dir='test.db-lsm/leftover');
 INSERT INTO x1 VALUES (1);
 CREATE VIRTUAL TABLE leftover USING lsm(k PRIMARY KEY);

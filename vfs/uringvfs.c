@@ -29,6 +29,8 @@ SQLITE_EXTENSION_INIT3
 #define UV_RA_MAX (1u << 20)      /* read-ahead: window doubles up to this while used */
 #define UV_RA_NCHUNK 8            /* read-ahead: requests in flight per window */
 #define UV_RA_TRIGGER 2           /* adjacent reads in a row before reading ahead */
+#define UV_PF_MIN 16              /* fan-out prefetch: first window, in child pages */
+#define UV_PF_MAXB (1u << 20)     /* fan-out prefetch: most bytes per window */
 
 enum { UV_IO_AUTO = 0, UV_IO_SYNC = 1, UV_IO_FAULT = 2 };
 
@@ -73,6 +75,20 @@ typedef struct uv_file {
   fio_batch *rab;
   uint64_t last_end; /* end of the previous read */
   int seq;           /* adjacent reads in a row */
+  /* b-tree fan-out prefetch (main database file only), used only by the thread using the file:
+  ** the children of the last interior page read; once two of them are read one after the
+  ** other (a scan or integrity_check walking that subtree, either direction) the next window
+  ** of children is read with all requests in flight and served from `pf`. */
+  uint32_t *kids;  /* child page numbers in cell order, right-most child last */
+  int nkids, ckids;
+  int kid_last;    /* index of the last child read, -1: none yet */
+  int kid_dir;     /* +1 / -1: direction of the walk, 0: unknown */
+  unsigned char *pf;
+  uint32_t *pf_pg; /* page held in each slot */
+  int pf_n;        /* slots filled */
+  int pf_k0, pf_k1; /* kid indices covered by the window (inclusive, in walk order) */
+  int pf_win;      /* size of the next window, in pages */
+  size_t pf_psz;   /* page size of the slots */
   uringvfs_stats st;
 } uv_file;
 
@@ -182,6 +198,11 @@ static void uv_ra_drop(uv_file *p) {
   p->ra_len = 0;
   p->seq = 0;
   p->ra_win = UV_RA_MIN;
+  p->pf_n = 0;
+  p->nkids = 0;
+  p->kid_last = -1;
+  p->kid_dir = 0;
+  p->pf_win = UV_PF_MIN;
 }
 
 /* ---- the write queue ----------------------------------------------------------------------------- */
@@ -301,6 +322,9 @@ static int uv_close(sqlite3_file *pf) {
     sqlite3_free(p->q);
     sqlite3_free(p->qbuf);
     sqlite3_free(p->ra);
+    sqlite3_free(p->kids);
+    sqlite3_free(p->pf);
+    sqlite3_free(p->pf_pg);
   }
   int rc2 = RM(p)->xClose(REAL(p));
   return rc ? rc : rc2;
@@ -335,6 +359,113 @@ static int uv_ra_fill(uv_file *p, uint64_t off) {
   return SQLITE_OK;
 }
 
+static uint32_t uv_be16(const unsigned char *b) { return (uint32_t)b[0] << 8 | b[1]; }
+static uint32_t uv_be32(const unsigned char *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* If page `pg` (n bytes in buf) is a b-tree interior page, remember its children. Only a hint:
+** a malformed page just yields no (or useless) children, never a wrong read. */
+static void uv_pf_parse(uv_file *p, uint32_t pg, const unsigned char *buf, size_t n) {
+  size_t h = pg == 1 ? 100 : 0;
+  if (n < h + 12 || (buf[h] != 0x02 && buf[h] != 0x05)) return; /* not an interior page */
+  uint32_t ncell = uv_be16(buf + h + 3);
+  if (h + 12 + 2 * (size_t)ncell > n) return;
+  if ((int)ncell + 1 > p->ckids) {
+    uint32_t *k = sqlite3_realloc64(p->kids, sizeof *k * (ncell + 1));
+    if (!k) return;
+    p->kids = k, p->ckids = (int)ncell + 1;
+  }
+  int m = 0;
+  for (uint32_t i = 0; i < ncell; i++) {
+    uint32_t cp = uv_be16(buf + h + 12 + 2 * i);
+    if (cp + 4 > n) return;
+    p->kids[m++] = uv_be32(buf + cp);
+  }
+  p->kids[m++] = uv_be32(buf + h + 8);
+  p->nkids = m;
+  p->kid_last = -1;
+  p->kid_dir = 0;
+}
+
+/* Read the window of children after kid index i (direction kid_dir) into pf, all requests in
+** flight at once. */
+static void uv_pf_fill(uv_file *p, int i, size_t n) {
+  int win = p->pf_win, maxw = (int)(UV_PF_MAXB / n);
+  if (win > maxw) win = maxw;
+  if (win < 1) return;
+  if (p->pf_psz != n || !p->pf) {
+    sqlite3_free(p->pf);
+    sqlite3_free(p->pf_pg);
+    p->pf = sqlite3_malloc64((size_t)maxw * n);
+    p->pf_pg = sqlite3_malloc64(sizeof *p->pf_pg * (size_t)maxw);
+    p->pf_psz = n;
+    p->pf_n = 0;
+    if (!p->pf || !p->pf_pg) {
+      sqlite3_free(p->pf), sqlite3_free(p->pf_pg);
+      p->pf = NULL, p->pf_pg = NULL;
+      return;
+    }
+  }
+  if (!p->rab && fio_batch_new(p->env, &p->rab)) return;
+  fio_batch_reset(p->rab);
+  p->pf_n = 0;
+  int k = i + p->kid_dir, first = k, last = k;
+  for (int c = 0; c < win && k >= 0 && k < p->nkids; c++, k += p->kid_dir) {
+    uint32_t pg = p->kids[k];
+    if (pg == 0) break;
+    if (fio_batch_read(p->rab, p->f, (uint64_t)(pg - 1) * n, p->pf + (size_t)c * n, n) < 0) break;
+    p->pf_pg[c] = pg;
+    last = k;
+  }
+  int cnt = fio_batch_count(p->rab);
+  if (cnt == 0 || fio_batch_run(p->rab) != LSM_OK) return;
+  for (int c = 0; c < cnt; c++) {
+    size_t done = 0;
+    if (fio_batch_result(p->rab, c, &done) != LSM_OK || done != n) p->pf_pg[c] = 0; /* unusable */
+  }
+  p->pf_n = cnt;
+  p->pf_k0 = first, p->pf_k1 = last;
+  p->st.pf_batches++;
+  if (p->pf_win < maxw) p->pf_win *= 2;
+}
+
+/* Fan-out prefetch bookkeeping after page pg was read into buf. */
+static void uv_pf_track(uv_file *p, uint32_t pg, const unsigned char *buf, size_t n, int queued) {
+  int i = -1;
+  if (p->nkids) {
+    if (p->kid_last >= 0 && p->kid_dir && p->kid_last + p->kid_dir >= 0 &&
+        p->kid_last + p->kid_dir < p->nkids && p->kids[p->kid_last + p->kid_dir] == pg) {
+      i = p->kid_last + p->kid_dir; /* the common case: the walk goes on */
+    } else {
+      for (int k = 0; k < p->nkids; k++)
+        if (p->kids[k] == pg) {
+          i = k;
+          break;
+        }
+    }
+  }
+  if (i < 0) {
+    uv_pf_parse(p, pg, buf, n); /* maybe the parent of what comes next */
+    return;
+  }
+  if (p->kid_last >= 0 && (i == p->kid_last + 1 || i == p->kid_last - 1)) {
+    int dir = i - p->kid_last;
+    if (dir != p->kid_dir) p->pf_win = UV_PF_MIN;
+    p->kid_dir = dir;
+    int next = i + dir;
+    int covered = p->pf_n && (dir > 0 ? next >= p->pf_k0 && next <= p->pf_k1
+                                      : next <= p->pf_k0 && next >= p->pf_k1);
+    if (!covered && next >= 0 && next < p->nkids && !queued) uv_pf_fill(p, i, n);
+  }
+  p->kid_last = i;
+  /* A child may itself be an interior page: its children are tracked from its own read
+  ** (the parent's remaining children stay prefetched in pf). */
+  if (buf[pg == 1 ? 100 : 0] == 0x02 || buf[pg == 1 ? 100 : 0] == 0x05) {
+    uv_pf_parse(p, pg, buf, n);
+  }
+}
+
 static int uv_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 ofs) {
   uv_file *p = (uv_file *)pf;
   if (!p->f) return RM(p)->xRead(REAL(p), buf, amt, ofs);
@@ -348,6 +479,23 @@ static int uv_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 ofs) {
   pthread_mutex_unlock(&g.mu);
   if (rc) return rc;
   p->st.reads++;
+
+  /* Whole b-tree pages of the main database: served from / tracked for fan-out prefetch. */
+  uint32_t pg = 0;
+  if (p->type == SQLITE_OPEN_MAIN_DB && n >= 512 && (n & (n - 1)) == 0 && off % n == 0 &&
+      off / n < UINT32_MAX) {
+    pg = (uint32_t)(off / n) + 1;
+    if (p->pf_n && p->pf_psz == n) {
+      for (int c = 0; c < p->pf_n; c++)
+        if (p->pf_pg[c] == pg) {
+          memcpy(buf, p->pf + (size_t)c * n, n);
+          p->st.pf_hits++;
+          p->last_end = off + n;
+          uv_pf_track(p, pg, buf, n, queued);
+          return SQLITE_OK;
+        }
+    }
+  }
 
   /* Read-ahead. A run of adjacent reads (at most one page skipped) starts a window; a read
   ** continuing right after a window's end doubles the next one (the scan is real); a read
@@ -376,16 +524,17 @@ static int uv_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 ofs) {
   if (in_ra) {
     memcpy(buf, p->ra + (off - p->ra_off), n);
     p->st.ra_hits++;
-    return SQLITE_OK;
+  } else {
+    size_t got = 0;
+    rc = fio_read_at(p->f, off, buf, n, &got);
+    if (rc) return uv_rc(rc, SQLITE_IOERR_READ);
+    if (got < n) {
+      /* As unix: zero the rest, SQLite relies on it for reads past the end. */
+      memset((char *)buf + got, 0, n - got);
+      return SQLITE_IOERR_SHORT_READ;
+    }
   }
-  size_t got = 0;
-  rc = fio_read_at(p->f, off, buf, n, &got);
-  if (rc) return uv_rc(rc, SQLITE_IOERR_READ);
-  if (got < n) {
-    /* As unix: zero the rest, SQLite relies on it for reads past the end. */
-    memset((char *)buf + got, 0, n - got);
-    return SQLITE_IOERR_SHORT_READ;
-  }
+  if (pg) uv_pf_track(p, pg, buf, n, queued);
   return SQLITE_OK;
 }
 
@@ -404,9 +553,11 @@ static int uv_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 of
   if (!rc) {
     int commit_body = p->wal_commit;
     rc = uv_queue(p, buf, (size_t)amt, (uint64_t)ofs);
-    if (!rc && commit_body) {
+    if (!rc && (commit_body || (p->type == SQLITE_OPEN_MAIN_JOURNAL && ofs == 0))) {
       /* The page of a WAL commit frame: SQLite publishes the commit in the WAL index next,
-      ** without another call that could report an error, so it must reach the kernel now. */
+      ** without another call that could report an error, so it must reach the kernel now.
+      ** A rollback journal's header: in PERSIST mode zeroing it IS the commit, and with
+      ** synchronous=OFF in exclusive locking mode no sync or unlock follows. */
       rc = uv_flush(p);
     } else if (!rc && p->type == SQLITE_OPEN_WAL && amt == 24) {
       /* A WAL frame header (24 bytes); bytes 4..7 = database size after commit, 0 if this

@@ -12,6 +12,11 @@
 **   xRead      served after flushing any queued write it overlaps; a sequential pattern starts
 **              a read-ahead: a window read as several requests in flight at once (fio batch,
 **              io_uring on the uring backend), later reads are copied from that window.
+**              Main database only, b-tree fan-out prefetch: when two children of the last
+**              interior page read are read one after the other (a scan, integrity_check or
+**              VACUUM walking that subtree, in either direction), the next children are read
+**              with all requests in flight (a window that doubles while the walk goes on).
+**              Both windows are dropped at every write to the file and every lock change.
 **   xSync      flush, then fdatasync through fio (and the directory once for a new journal or
 **              WAL, as unix does). Returns only when the data is durable.
 **   xFileSize  flush, then fstat through fio (so the size includes queued writes).
@@ -25,7 +30,8 @@
 **     process never leaves database pages without their journal).
 **   - xSync, xTruncate, xFileSize, xClose, xFetch, a read overlapping the queue, the queue
 **     limit (2 MiB), the end of a WAL commit frame (so a commit is in the kernel before SQLite
-**     publishes it in the WAL index), lock releases and WAL-index points (xUnlock, xShmLock,
+**     publishes it in the WAL index), a rollback journal's header write (PERSIST commits by
+**     zeroing it), lock releases and WAL-index points (xUnlock, xShmLock,
 **     xShmBarrier, xShmUnmap) so other connections and processes see the data, and the file
 **     controls SIZE_HINT, MMAP_SIZE and CKPT_DONE (end of a checkpoint's copy loop).
 **   - Errors: a flush error is returned by the call that flushed, and it is made sticky for
@@ -68,6 +74,8 @@ typedef struct uringvfs_stats {
   long long reads;      /* xRead calls */
   long long ra_hits;    /* reads served from the read-ahead window */
   long long ra_batches; /* read-ahead windows read (each several requests in flight) */
+  long long pf_hits;    /* reads served from the b-tree fan-out prefetch */
+  long long pf_batches; /* fan-out prefetch windows read (each page a request, all in flight) */
   int direct;           /* 1: IO through fio; 0: delegated to unix */
   const char *backend;  /* fio env name, "unix" when delegated (static string) */
 } uringvfs_stats;

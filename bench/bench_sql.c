@@ -1,0 +1,442 @@
+/* bench_sql — the engine workload through SQL prepared statements on three tables, same run:
+**   rowid   CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)               (native, k is the rowid)
+**   wr      CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB) WITHOUT ROWID (native)
+**   lsm     CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v BLOB[, options])
+** Each table lives in its own database file (journal_mode=WAL, synchronous=NORMAL for the native
+** ones: their fast durable-on-checkpoint mode; lsm's own default is sync=normal too). Keys are
+** the even integers 2*i (odd = missing), values 100-byte blobs, half-compressible by default
+** (-v random: incompressible), fixed seed. Phases:
+**   fillseq      N inserts, ascending keys, 10k rows per transaction (a separate database)
+**   fillrandom   N inserts, every key once in random order, 10k rows per transaction
+**   (size on disk: after a checkpoint / lsm_flush)
+**   readrandom   R x SELECT v FROM t WHERE k=?            (every key must be found)
+**   readseq      SELECT k, v FROM t                        (must return N rows; rows/s)
+**   scanrange    R/10 x SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100   (scans/s)
+**   in32         R/32 x SELECT k, v FROM t WHERE k IN (32 ?s)                  (keys/s)
+**   one32        the same keys, one SELECT v FROM t WHERE k=? each             (keys/s)
+**   updaterandom U x UPDATE t SET v=? WHERE k=?, 10k per transaction, U = min(N, R)
+**   deleterandom U x DELETE FROM t WHERE k=?, 10k per transaction, distinct keys
+** Printed: a Markdown table of rows/s per table and ratios lsm/rowid and lsm/wr; with runs > 1,
+** medians. Usage: bench_sql [-n N] [-r R] [-R runs] [-v half|random] [-o 'lsm options'] [-t
+** rowid,wr,lsm]. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 1000000)), BENCH_RUNS (1).
+** Needs LSMVTAB_EXT (the extension path without .so; scripts/run-bench.sh sets it).
+*/
+#include <ftw.h>
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VAL_LEN 100
+#define TXN 10000
+#define INN 32
+#define MAX_RUNS 15
+#define SEED 0x5eed5678ULL
+
+enum { S_FILLSEQ, S_FILLRANDOM, S_READRANDOM, S_READSEQ, S_SCANRANGE, S_IN32, S_ONE32,
+       S_UPDATE, S_DELETE, S_SIZE, NS };
+static const char *const sname[NS] = {"fillseq", "fillrandom", "readrandom", "readseq",
+                                      "scanrange (100 rows)", "IN-list of 32 (keys/s)",
+                                      "32 single SELECTs (keys/s)", "updaterandom",
+                                      "deleterandom", "size on disk MiB"};
+enum { K_ROWID, K_WR, K_LSM, NK };
+static const char *const kname[NK] = {"rowid", "wr", "lsm"};
+static const char *const klabel[NK] = {"native rowid", "native WITHOUT ROWID", "lsm"};
+
+static uint64_t N, R;
+static int half_compressible = 1;
+static char lsm_opts[256] = "";
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(sqlite3 *db, const char *what) {
+  fprintf(stderr, "bench_sql: %s: %s (seed %#llx)\n", what, db ? sqlite3_errmsg(db) : "",
+          (unsigned long long)SEED);
+  exit(1);
+}
+
+static void ex(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    fprintf(stderr, "bench_sql: %s: %s\n", sql, err ? err : "?");
+    exit(1);
+  }
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) die(db, sql);
+  return st;
+}
+
+static void step_done(sqlite3 *db, sqlite3_stmt *st) {
+  if (sqlite3_step(st) != SQLITE_DONE) die(db, sqlite3_sql(st));
+  sqlite3_reset(st);
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545F4914F6CDD1DULL;
+}
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+/* Table-free permutation of [0, n): 4-round Feistel network + cycle walking. */
+typedef struct perm {
+  uint64_t n, seed;
+  int half;
+} perm;
+static void perm_init(perm *p, uint64_t n, uint64_t seed) {
+  int bits = 2;
+  while ((1ULL << bits) < n) bits++;
+  bits += bits & 1;
+  p->n = n, p->seed = seed, p->half = bits / 2;
+}
+static uint64_t perm_at(const perm *p, uint64_t i) {
+  uint64_t mask = (1ULL << p->half) - 1, x = i;
+  do {
+    uint64_t l = x >> p->half, r = x & mask;
+    for (int k = 0; k < 4; k++) {
+      uint64_t t = l ^ (mix(r ^ (p->seed + (uint64_t)k * 0x9e3779b97f4a7c15ULL)) & mask);
+      l = r, r = t;
+    }
+    x = (l << p->half) | r;
+  } while (x >= p->n);
+  return x;
+}
+
+#define POOL (1u << 20)
+static char *pool;
+static size_t pool_pos;
+static void pool_init(void) {
+  pool = malloc(POOL + VAL_LEN);
+  if (!pool) die(NULL, "out of memory");
+  uint64_t s = SEED;
+  size_t rn = half_compressible ? VAL_LEN / 2 : VAL_LEN;
+  for (size_t i = 0; i < POOL + VAL_LEN; i += VAL_LEN)
+    for (size_t j = 0; j < VAL_LEN && i + j < POOL + VAL_LEN; j++) {
+      if (j < rn) s = mix(s + j), pool[i + j] = (char)s;
+      else pool[i + j] = pool[i + j - rn];
+    }
+}
+static const char *next_val(void) {
+  pool_pos += VAL_LEN + 7;
+  if (pool_pos >= POOL) pool_pos -= POOL;
+  return pool + pool_pos;
+}
+
+static uint64_t du_bytes;
+static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)p, (void)f;
+  if (flag == FTW_F) du_bytes += (uint64_t)st->st_size;
+  return 0;
+}
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)st, (void)flag, (void)f;
+  remove(p);
+  return 0;
+}
+/* Remove file, its -wal/-shm/-journal and the lsm tables' directory file-lsm/. */
+static void rm_db(const char *file) {
+  const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+  char b[256];
+  for (int i = 0; i < 4; i++) {
+    snprintf(b, sizeof b, "%s%s", file, sfx[i]);
+    unlink(b);
+  }
+  snprintf(b, sizeof b, "%s-lsm", file);
+  nftw(b, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+static uint64_t db_bytes(const char *file) {
+  du_bytes = 0;
+  const char *sfx[] = {"", "-wal", "-lsm"};
+  char b[256];
+  for (int i = 0; i < 3; i++) {
+    snprintf(b, sizeof b, "%s%s", file, sfx[i]);
+    nftw(b, du_cb, 16, FTW_PHYS);
+  }
+  return du_bytes;
+}
+
+static sqlite3 *open_db(const char *file, int kind, const char *table) {
+  sqlite3 *db;
+  rm_db(file);
+  if (sqlite3_open(file, &db) != SQLITE_OK) die(db, "open");
+  ex(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+  char sql[512];
+  if (kind == K_LSM) {
+    const char *ext = getenv("LSMVTAB_EXT");
+    char *err = NULL;
+    if (!ext) die(NULL, "LSMVTAB_EXT is not set (path of the extension without .so)");
+    sqlite3_enable_load_extension(db, 1);
+    if (sqlite3_load_extension(db, ext, NULL, &err) != SQLITE_OK) {
+      fprintf(stderr, "bench_sql: load %s: %s\n", ext, err ? err : "?");
+      exit(1);
+    }
+    snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE %s USING lsm(k INTEGER PRIMARY KEY, v BLOB%s%s)",
+             table, lsm_opts[0] ? ", " : "", lsm_opts);
+  } else {
+    snprintf(sql, sizeof sql, "CREATE TABLE %s(k INTEGER PRIMARY KEY, v BLOB)%s", table,
+             kind == K_WR ? " WITHOUT ROWID" : "");
+  }
+  ex(db, sql);
+  return db;
+}
+
+/* Inserts of n keys (key(i) = 2*perm(i) or 2*i), TXN rows per transaction; rows/s. */
+static double fill(sqlite3 *db, int random, uint64_t seed) {
+  perm p;
+  perm_init(&p, N, seed);
+  sqlite3_stmt *st = prep(db, "INSERT INTO t VALUES(?, ?)");
+  double t0 = now();
+  for (uint64_t i = 0; i < N; i++) {
+    if (i % TXN == 0) ex(db, "BEGIN");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * (random ? perm_at(&p, i) : i)));
+    sqlite3_bind_blob(st, 2, next_val(), VAL_LEN, SQLITE_STATIC);
+    step_done(db, st);
+    if (i % TXN == TXN - 1 || i == N - 1) ex(db, "COMMIT");
+  }
+  double r = (double)N / (now() - t0);
+  sqlite3_finalize(st);
+  return r;
+}
+
+static double readrandom(sqlite3 *db) {
+  sqlite3_stmt *st = prep(db, "SELECT v FROM t WHERE k = ?");
+  uint64_t found = 0;
+  double t0 = now();
+  for (uint64_t i = 0; i < R; i++) {
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * (rnd() % N)));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VAL_LEN) found++;
+    sqlite3_reset(st);
+  }
+  double r = (double)R / (now() - t0);
+  sqlite3_finalize(st);
+  if (found != R) die(db, "readrandom: a key was not found");
+  return r;
+}
+
+static double readseq(sqlite3 *db) {
+  sqlite3_stmt *st = prep(db, "SELECT k, v FROM t");
+  uint64_t n = 0, bytes = 0;
+  double t0 = now();
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    bytes += (uint64_t)sqlite3_column_bytes(st, 1);
+    n++;
+  }
+  double r = (double)n / (now() - t0);
+  sqlite3_finalize(st);
+  if (n != N || bytes != N * VAL_LEN) die(db, "readseq: wrong number of rows");
+  return r;
+}
+
+static double scanrange(sqlite3 *db, uint64_t count) {
+  sqlite3_stmt *st = prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
+  double t0 = now();
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t k0 = rnd() % N, want = N - k0 < 100 ? N - k0 : 100, n = 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * k0));
+    sqlite3_int64 prev = -1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      sqlite3_int64 k = sqlite3_column_int64(st, 0);
+      if (k <= prev) die(db, "scanrange: keys out of order");
+      prev = k;
+      n++;
+    }
+    sqlite3_reset(st);
+    if (n != want) die(db, "scanrange: wrong number of rows");
+  }
+  double r = (double)count / (now() - t0);
+  sqlite3_finalize(st);
+  return r;
+}
+
+/* IN-list of 32 keys vs the same keys one statement at a time; keys/s for both. */
+static void inlist(sqlite3 *db, uint64_t batches, double *in_rate, double *one_rate) {
+  char sql[512] = "SELECT k, v FROM t WHERE k IN (?";
+  for (int i = 1; i < INN; i++) strcat(sql, ",?");
+  strcat(sql, ")");
+  sqlite3_stmt *in = prep(db, sql), *one = prep(db, "SELECT v FROM t WHERE k = ?");
+  uint64_t save = rng_state, found = 0;
+  double t0 = now();
+  for (uint64_t b = 0; b < batches; b++) {
+    for (int i = 0; i < INN; i++) sqlite3_bind_int64(in, i + 1, (sqlite3_int64)(2 * (rnd() % N)));
+    while (sqlite3_step(in) == SQLITE_ROW) found++;
+    sqlite3_reset(in);
+  }
+  *in_rate = (double)(batches * INN) / (now() - t0);
+  rng_state = save; /* the same keys again */
+  t0 = now();
+  for (uint64_t b = 0; b < batches; b++)
+    for (int i = 0; i < INN; i++) {
+      sqlite3_bind_int64(one, 1, (sqlite3_int64)(2 * (rnd() % N)));
+      if (sqlite3_step(one) != SQLITE_ROW) die(db, "one32: key not found");
+      sqlite3_reset(one);
+    }
+  *one_rate = (double)(batches * INN) / (now() - t0);
+  sqlite3_finalize(in);
+  sqlite3_finalize(one);
+  /* duplicates inside a list come back once, so found <= batches*32; a big shortfall is a bug */
+  if (found < batches * INN * 9 / 10) die(db, "in32: too few rows");
+}
+
+/* UPDATE or DELETE of count distinct random keys, TXN per transaction; rows/s. */
+static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
+  perm p;
+  perm_init(&p, N, seed);
+  sqlite3_stmt *st = prep(db, del ? "DELETE FROM t WHERE k = ?" : "UPDATE t SET v = ? WHERE k = ?");
+  double t0 = now();
+  for (uint64_t i = 0; i < count; i++) {
+    if (i % TXN == 0) ex(db, "BEGIN");
+    if (!del) sqlite3_bind_blob(st, 1, next_val(), VAL_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(st, del ? 1 : 2, (sqlite3_int64)(2 * perm_at(&p, i)));
+    step_done(db, st);
+    if (sqlite3_changes(db) != 1) die(db, del ? "deleterandom: row missing" : "updaterandom: row missing");
+    if (i % TXN == TXN - 1 || i == count - 1) ex(db, "COMMIT");
+  }
+  double r = (double)count / (now() - t0);
+  sqlite3_finalize(st);
+  return r;
+}
+
+static void settle(sqlite3 *db, int kind) {
+  if (kind == K_LSM) ex(db, "SELECT lsm_flush('t')");
+  else ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+static void one_kind(int kind, double *res) {
+  char file[64];
+  rng_state = SEED;
+  pool_pos = 0;
+  snprintf(file, sizeof file, "seq_%s.db", kname[kind]);
+  fprintf(stderr, "  %s fillseq\n", kname[kind]);
+  sqlite3 *db = open_db(file, kind, "t");
+  res[S_FILLSEQ] = fill(db, 0, 0);
+  sqlite3_close(db);
+  rm_db(file);
+
+  snprintf(file, sizeof file, "%s.db", kname[kind]);
+  db = open_db(file, kind, "t");
+  fprintf(stderr, "  %s fillrandom\n", kname[kind]);
+  res[S_FILLRANDOM] = fill(db, 1, SEED + 1);
+  settle(db, kind);
+  res[S_SIZE] = (double)db_bytes(file) / 1048576;
+  fprintf(stderr, "  %s reads\n", kname[kind]);
+  res[S_READRANDOM] = readrandom(db);
+  res[S_READSEQ] = readseq(db);
+  res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1);
+  inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]);
+  uint64_t u = N < R ? N : R;
+  fprintf(stderr, "  %s update/delete\n", kname[kind]);
+  res[S_UPDATE] = modify(db, 0, u, SEED + 2);
+  res[S_DELETE] = modify(db, 1, u, SEED + 3);
+  sqlite3_close(db);
+  rm_db(file);
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void fmt(char *b, size_t bn, double v, int phase) {
+  if (phase == S_SIZE) snprintf(b, bn, "%.1f", v);
+  else if (v >= 1e6) snprintf(b, bn, "%.2fM", v / 1e6);
+  else if (v >= 1e3) snprintf(b, bn, "%.1fk", v / 1e3);
+  else snprintf(b, bn, "%.1f", v);
+}
+
+int main(int argc, char **argv) {
+  const char *e;
+  N = (e = getenv("BENCH_N")) ? strtoull(e, NULL, 10) : 1000000;
+  R = (e = getenv("BENCH_READS")) ? strtoull(e, NULL, 10) : 0;
+  int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1, opt;
+  int use[NK] = {1, 1, 1};
+  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:")) != -1) {
+    switch (opt) {
+    case 'n': N = strtoull(optarg, NULL, 10); break;
+    case 'r': R = strtoull(optarg, NULL, 10); break;
+    case 'R': runs = atoi(optarg); break;
+    case 'v': half_compressible = strcmp(optarg, "random") != 0; break;
+    case 'o': snprintf(lsm_opts, sizeof lsm_opts, "%s", optarg); break;
+    case 't':
+      for (int k = 0; k < NK; k++) use[k] = strstr(optarg, kname[k]) != NULL;
+      break;
+    default:
+      fprintf(stderr, "usage: bench_sql [-n N] [-r reads] [-R runs] [-v half|random] "
+                      "[-o 'lsm options'] [-t rowid,wr,lsm]\n");
+      return 2;
+    }
+  }
+  if (N < 200) N = 200;
+  if (!R) R = N < 1000000 ? N : 1000000;
+  if (runs < 1) runs = 1;
+  if (runs > MAX_RUNS) runs = MAX_RUNS;
+  pool_init();
+
+  static double res[NK][MAX_RUNS][NS], m[NK][NS];
+  for (int run = 0; run < runs; run++)
+    for (int k = 0; k < NK; k++)
+      if (use[k]) {
+        fprintf(stderr, "run %d/%d: %s\n", run + 1, runs, kname[k]);
+        one_kind(k, res[k][run]);
+      }
+  for (int k = 0; k < NK; k++)
+    for (int s = 0; s < NS; s++) {
+      double v[MAX_RUNS];
+      for (int r = 0; r < runs; r++) v[r] = res[k][r][s];
+      qsort(v, (size_t)runs, sizeof(double), cmp_d);
+      m[k][s] = runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
+    }
+
+  printf("### bench_sql: N=%llu rows, %llu reads, keys 2*i, %d-byte %s blobs, seed %#llx, "
+         "runs %d (medians), SQLite %s, native: WAL + synchronous=NORMAL, lsm options: '%s'\n\n",
+         (unsigned long long)N, (unsigned long long)R, VAL_LEN,
+         half_compressible ? "half-compressible" : "random", (unsigned long long)SEED, runs,
+         sqlite3_libversion(), lsm_opts);
+  printf("| phase (rows/s unless said) |");
+  for (int k = 0; k < NK; k++) if (use[k]) printf(" %s |", klabel[k]);
+  int ratios = use[K_LSM] && (use[K_ROWID] || use[K_WR]);
+  if (ratios) printf(" lsm/rowid | lsm/wr |");
+  printf("\n|---|");
+  for (int k = 0; k < NK; k++) if (use[k]) printf("---:|");
+  if (ratios) printf("---:|---:|");
+  printf("\n");
+  for (int s = 0; s < NS; s++) {
+    printf("| %s |", sname[s]);
+    for (int k = 0; k < NK; k++)
+      if (use[k]) {
+        char b[32];
+        fmt(b, sizeof b, m[k][s], s);
+        printf(" %s |", b);
+      }
+    if (ratios) {
+      for (int k = K_ROWID; k <= K_WR; k++)
+        if (use[k] && m[k][s] > 0) printf(" %.2fx |", m[K_LSM][s] / m[k][s]);
+        else printf(" - |");
+    }
+    printf("\n");
+  }
+  for (int k = 0; k < NK; k++)
+    if (use[k])
+      printf("\n%s: IN-list of 32 / 32 single SELECTs = %.2fx", klabel[k],
+             m[k][S_IN32] / m[k][S_ONE32]);
+  printf("\n\n");
+  return 0;
+}

@@ -1,0 +1,250 @@
+/* IO-error campaign, SQL level (issue 8, item 3). The extension is linked in and registered with
+** sqlite3_auto_extension; the engine under the `lsm` table gets the fault env (rel_util.h). A
+** fixed SQL workload (transactions of INSERT OR REPLACE / DELETE committed with sync=full,
+** lsm_flush(), lsm_compact(), a full SELECT) runs once per IO op k with the k-th op failing once,
+** and separately with every op from the k-th on failing. Each run checks:
+**   - every SQL error is SQLITE_IOERR_* or SQLITE_FULL (extended code), nothing crashes/hangs;
+**   - a SELECT during the run never returns wrong rows;
+**   - after a failed COMMIT the next write is refused until the database is reopened;
+**   - a fresh connection afterwards sees every committed transaction, all or nothing of the one
+**     whose COMMIT failed, and lsm_check() says ok. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <sqlite3.h>
+
+#include "rel_util.h"
+
+int sqlite3_lsmvtab_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
+
+#define BASE_BATCHES 30
+#define RUN_BATCHES 40
+
+static char cur_run[256];
+static char dbfile[4200], tdir[4200], tbase[4200];
+static long total_runs, total_errors, total_bad;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  char m[400];
+  int n = snprintf(m, sizeof m, "HANG (30 s) in SQL fault run: %s\n", cur_run);
+  if (write(2, m, (size_t)n) < 0) {}
+  _exit(1);
+}
+
+static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bad(const char *fmt, ...) {
+  if (total_bad++ >= 12) return;
+  va_list ap;
+  va_start(ap, fmt);
+  char m[1024];
+  vsnprintf(m, sizeof m, fmt, ap);
+  va_end(ap);
+  print_message("VIOLATION: %s\n", m);
+}
+
+static sqlite3 *open_db(void) {
+  sqlite3 *db = NULL;
+  if (sqlite3_open(dbfile, &db) != SQLITE_OK) fail_msg("open %s: %s", dbfile, sqlite3_errmsg(db));
+  return db;
+}
+
+static int exec(sqlite3 *db, const char *sql) { return sqlite3_exec(db, sql, NULL, NULL, NULL); }
+
+/* One transaction: the rel_util batch b as SQL. */
+static int sql_batch(sqlite3 *db, int b, int *at_commit) {
+  *at_commit = 0;
+  int rc = exec(db, "BEGIN");
+  if (rc) return rc;
+  rel_op ops[4];
+  int n = rel_batch_ops(b, ops);
+  char v[1024];
+  for (int j = 0; j < n && !rc; j++) {
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(db, ops[j].del ? "DELETE FROM t WHERE k = ?1" : "INSERT OR REPLACE INTO t VALUES(?1, ?2)",
+                            -1, &st, NULL);
+    if (!rc) {
+      sqlite3_bind_int(st, 1, ops[j].key);
+      if (!ops[j].del) {
+        rel_val(v, b, ops[j].key, ops[j].len);
+        sqlite3_bind_text(st, 2, v, ops[j].len, SQLITE_TRANSIENT);
+      }
+      rc = sqlite3_step(st);
+      if (rc == SQLITE_DONE) rc = SQLITE_OK;
+      else rc = sqlite3_extended_errcode(db);
+    }
+    sqlite3_finalize(st);
+  }
+  if (rc) {
+    int keep = rc;
+    exec(db, "ROLLBACK");
+    return keep;
+  }
+  *at_commit = 1;
+  rc = exec(db, "COMMIT");
+  if (rc) {
+    rc = sqlite3_extended_errcode(db);
+    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
+  }
+  return rc;
+}
+
+/* SELECT every row into got[] (batch per key). SQLite status; *why on foreign content. */
+static int sql_read_all(sqlite3 *db, int *got, char *why, size_t whyn) {
+  for (int i = 0; i < REL_NKEYS; i++) got[i] = -1;
+  sqlite3_stmt *st;
+  int rc = sqlite3_prepare_v2(db, "SELECT k, v FROM t", -1, &st, NULL);
+  if (rc) return sqlite3_extended_errcode(db);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int k = sqlite3_column_int(st, 0);
+    if (k < 0 || k >= REL_NKEYS) {
+      snprintf(why, whyn, "row with unexpected key %d", k);
+      rc = SQLITE_ERROR;
+      break;
+    }
+    got[k] = rel_val_batch(sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1), k);
+    if (got[k] == -2) {
+      snprintf(why, whyn, "row %d holds a value no transaction wrote", k);
+      rc = SQLITE_ERROR;
+      break;
+    }
+  }
+  if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  else if (rc != SQLITE_ERROR || !why[0]) rc = sqlite3_extended_errcode(db);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static int is_io(int rc) { return (rc & 0xff) == SQLITE_IOERR || rc == SQLITE_FULL; }
+
+typedef struct run_result {
+  int err, unc;
+  char why[600];
+} run_result;
+
+static int sql_err(run_result *r, sqlite3 *db, int rc, const char *what) {
+  if (!r->err) r->err = rc;
+  if (!is_io(rc) && !r->why[0])
+    snprintf(r->why, sizeof r->why, "%s: extended code %d (%s), expected SQLITE_IOERR_*/SQLITE_FULL", what,
+             rc, sqlite3_errmsg(db));
+  return 1;
+}
+
+static void workload(rel_model *m, run_result *r) {
+  r->err = 0;
+  r->unc = -1;
+  r->why[0] = 0;
+  sqlite3 *db = open_db();
+  int stop = 0, rc;
+  for (int b = BASE_BATCHES; b < BASE_BATCHES + RUN_BATCHES && !stop; b++) {
+    int at_commit;
+    rc = sql_batch(db, b, &at_commit);
+    if (rc) {
+      r->unc = b;
+      stop = sql_err(r, db, rc, at_commit ? "COMMIT" : "INSERT/DELETE");
+      if (at_commit && exec(db, "INSERT INTO t VALUES(999, 'zz')") == SQLITE_OK && !r->why[0])
+        snprintf(r->why, sizeof r->why, "a write was accepted after a failed COMMIT (%d)", rc);
+      break;
+    }
+    rel_model_apply(m, b);
+    if (b == BASE_BATCHES + RUN_BATCHES / 2 && exec(db, "SELECT lsm_flush('t')"))
+      stop = sql_err(r, db, sqlite3_extended_errcode(db), "lsm_flush()");
+  }
+  if (!stop && exec(db, "SELECT lsm_compact('t')")) stop = sql_err(r, db, sqlite3_extended_errcode(db), "lsm_compact()");
+  if (!stop) {
+    int got[REL_NKEYS];
+    char why[256] = "";
+    rc = sql_read_all(db, got, why, sizeof why);
+    if (why[0]) snprintf(r->why, sizeof r->why, "SELECT during the run: %s", why);
+    else if (rc) sql_err(r, db, rc, "SELECT");
+    else if (rel_check_state(m, -1, got, why, sizeof why))
+      snprintf(r->why, sizeof r->why, "SELECT during the run: %s", why);
+  }
+  rc = sqlite3_close(db);
+  if (rc && !r->why[0]) snprintf(r->why, sizeof r->why, "sqlite3_close: %d", rc);
+}
+
+static void verify(const rel_model *m, int unc, char *why, size_t whyn) {
+  sqlite3 *db = open_db();
+  int got[REL_NKEYS];
+  int rc = sql_read_all(db, got, why, whyn);
+  if (!why[0] && rc) snprintf(why, whyn, "SELECT after reopen: %d %s", rc, sqlite3_errmsg(db));
+  if (!why[0]) rel_check_state(m, unc, got, why, whyn);
+  if (!why[0]) {
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "SELECT lsm_check('t')", -1, &st, NULL);
+    if (sqlite3_step(st) != SQLITE_ROW) snprintf(why, whyn, "lsm_check(): %s", sqlite3_errmsg(db));
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok"))
+      snprintf(why, whyn, "lsm_check(): %.300s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+}
+
+static void one(const rel_model *base, int ops, long k, int kind) {
+  snprintf(cur_run, sizeof cur_run, "ops 0x%x, kind %s, k %ld", ops, kind == FIO_FAULT_ONCE ? "once" : "from", k);
+  assert_int_equal(rel_copy_dir(tbase, tdir), 0);
+  rel_model m = *base;
+  run_result r;
+  alarm(30);
+  rel_hook_fault(ops, k, kind);
+  workload(&m, &r);
+  rel_hook_off();
+  total_runs++;
+  if (r.err) total_errors++;
+  char why[600] = "";
+  if (r.why[0]) bad("SQL fault run (%s): %s", cur_run, r.why);
+  else {
+    verify(&m, r.unc, why, sizeof why);
+    if (why[0]) bad("SQL fault run (%s, first error %d): after reopen: %s", cur_run, r.err, why);
+  }
+  alarm(0);
+}
+
+static void test_sql_fault_campaign(void **state) {
+  (void)state;
+  signal(SIGALRM, on_alarm);
+  sqlite3_auto_extension((void (*)(void))sqlite3_lsmvtab_init);
+  const char *root = rel_scratch("sqlfaults");
+  snprintf(dbfile, sizeof dbfile, "%s/t.db", root);
+  snprintf(tdir, sizeof tdir, "%s/tdir", root);
+  snprintf(tbase, sizeof tbase, "%s/tbase", root);
+  sqlite3 *db = open_db();
+  char sql[9000];
+  snprintf(sql, sizeof sql,
+           "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v TEXT, dir='%s', sync=full, "
+           "memtable_size='64KB', block_size=1024, io=sync)", tdir);
+  if (exec(db, sql)) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+  rel_model base;
+  rel_model_init(&base);
+  for (int b = 0; b < BASE_BATCHES; b++) {
+    int at;
+    if (sql_batch(db, b, &at)) fail_msg("base batch %d: %s", b, sqlite3_errmsg(db));
+    rel_model_apply(&base, b);
+  }
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+  assert_int_equal(rel_copy_dir(tdir, tbase), 0);
+
+  one(&base, 0, 1, FIO_FAULT_ONCE); /* clean: counts the ops */
+  long all = 0;
+  for (int c = 0; c < 6; c++) all += rel_last_ops[c];
+  print_message("SQL fault campaign: the workload does %ld IO ops\n", all);
+  assert_true(all > 50);
+  total_runs = total_errors = 0;
+  for (long k = 1; k <= all + 5; k++) one(&base, FIO_OP_ALL, k, FIO_FAULT_ONCE);
+  for (long k = 1; k <= all + 5; k++) one(&base, FIO_OP_ALL, k, FIO_FAULT_FROM);
+  print_message("SQL fault campaign: %ld fault points tried, %ld surfaced an SQL error, %ld violations\n",
+                total_runs, total_errors, total_bad);
+  if (total_bad) fail_msg("%ld SQL fault runs violated the contract (first ones above; files in %s)", total_bad, root);
+  rel_rmdir_tree(root);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sql_fault_campaign),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

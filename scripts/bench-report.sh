@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Regenerates the Engine and SQL figures of docs/BENCHMARKS.md: builds the bench binaries, runs
+# bench_engine (lsm vs RocksDB vs LevelDB, then the cold phase if root) and bench_sql (native
+# rowid / WITHOUT ROWID / lsm) RUNS times each (medians; default 3), in a scratch directory on
+# the real disk, and writes the Markdown to $OUT (default $BUILD/bench-report.md).
+# With --docs it also replaces the text between the "bench-report" markers in
+# docs/BENCHMARKS.md (only those two regions; the other sections are left alone).
+#
+#   scripts/bench-report.sh [--docs]          N=1M keys/rows, 3 runs (~40 min on 2 cores)
+#   BENCH_N=10000000 BENCH_SQL_N=5000000 scripts/bench-report.sh   the issue's target sizes
+# Environment: BUILD (build), BENCH_N (engine keys, 1000000), BENCH_SQL_N (SQL rows, = BENCH_N),
+# BENCH_READS (reads per read phase, default min(N, 1M)), RUNS (3), BENCH_DIR (scratch dir).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build}
+RUNS=${RUNS:-3}
+N=${BENCH_N:-1000000}
+SQL_N=${BENCH_SQL_N:-$N}
+OUT=${OUT:-$BUILD/bench-report.md}
+DOCS=0
+[ "${1:-}" = "--docs" ] && DOCS=1
+
+make --no-print-directory BUILD="$BUILD" "$BUILD/lsmvtab.so" "$BUILD/bench/bench_engine" \
+  "$BUILD/bench/bench_sql" >&2
+DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/lsmvtab-report.XXXXXX)}
+trap 'rm -rf "$DIR"' EXIT
+export LSMVTAB_EXT="$ROOT/$BUILD/lsmvtab"
+unset BENCH_N BENCH_RUNS
+
+machine() {
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')),"\
+       "$(free -g | awk '/Mem:/{print $2}') GiB RAM, kernel $(uname -r), $(. /etc/os-release; echo "$PRETTY_NAME"),"\
+       "gcc $(gcc -dumpversion), SQLite $(sqlite3 --version | cut -d' ' -f1);"\
+       "librocksdb $(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo none),"\
+       "libleveldb $(dpkg-query -W -f='${Version}' libleveldb-dev 2>/dev/null || echo none)."
+  echo "Run $(date -u '+%F %H:%M UTC'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+}
+
+{
+  echo "<!-- bench-report engine begin -->"
+  machine
+  echo
+  echo "Command: \`RUNS=$RUNS BENCH_N=$N scripts/bench-report.sh\` → \`bench_engine -n $N -R $RUNS\`"
+  echo
+  (cd "$DIR" && "$ROOT/$BUILD/bench/bench_engine" -n "$N" -R "$RUNS")
+  echo "<!-- bench-report engine end -->"
+} > "$OUT.engine"
+{
+  echo "<!-- bench-report sql begin -->"
+  machine
+  echo
+  echo "Command: \`RUNS=$RUNS BENCH_SQL_N=$SQL_N scripts/bench-report.sh\` → \`bench_sql -n $SQL_N -R $RUNS\`"
+  echo
+  (cd "$DIR" && "$ROOT/$BUILD/bench/bench_sql" -n "$SQL_N" -R "$RUNS")
+  echo "<!-- bench-report sql end -->"
+} > "$OUT.sql"
+cat "$OUT.engine" "$OUT.sql" > "$OUT"
+rm -f "$OUT.engine" "$OUT.sql"
+echo "written: $OUT" >&2
+
+if [ "$DOCS" = 1 ]; then
+  # Splice each region into docs/BENCHMARKS.md between its markers (which must exist).
+  python3 - "$OUT" docs/BENCHMARKS.md <<'EOF'
+import re, sys
+rep, doc = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+for part in ("engine", "sql"):
+    pat = re.compile(r"<!-- bench-report %s begin -->.*?<!-- bench-report %s end -->" % (part, part), re.S)
+    new = pat.search(rep).group(0)
+    if not pat.search(doc):
+        sys.exit("docs/BENCHMARKS.md has no bench-report %s markers" % part)
+    doc = pat.sub(lambda m: new, doc)
+open(sys.argv[2], "w").write(doc)
+EOF
+  echo "updated: docs/BENCHMARKS.md" >&2
+fi
