@@ -101,6 +101,26 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
+# Long reliability runs (rel): SQL-level crash test with 200 SIGKILLs (LSMVTAB_CRASH_ITERS), the
+# power-loss campaign with >= 2,000 crash points x 3 seeds, and the other campaigns' long modes.
+.PHONY: crash-test-sql powerloss-test reliability-long
+crash-test-sql: check-tests
+	@BUILD=$(BUILD) LSMVTAB_CRASH_ITERS=$${LSMVTAB_CRASH_ITERS:-200} ONLY='^test_reliability_sqlcrash$$' scripts/run-tests.sh
+powerloss-test: check-tests
+	@BUILD=$(BUILD) LSMVTAB_LONG=1 ONLY='^test_powerloss$$' scripts/run-tests.sh
+reliability-long: check-tests
+	@BUILD=$(BUILD) LSMVTAB_LONG=1 LSMVTAB_CRASH_ITERS=$${LSMVTAB_CRASH_ITERS:-200} \
+	  ONLY='^test_(faults|faults_sql|corrupt|nomem|powerloss|concurrency|reliability_sqlcrash|crash)$$' scripts/run-tests.sh
+
+# ThreadSanitizer (rel): the concurrency test (readers, a writer, flushes and compactions, engine
+# and SQL level) built with clang -fsanitize=thread into build-tsan/ and run for 5 s per part;
+# any TSan report fails it (halt_on_error).
+.PHONY: tsan
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan CC=clang OPT=-O1 SAN=-fsanitize=thread build-tsan/tests/test_concurrency
+	@BUILD=build-tsan TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  LSMVTAB_CONC_MS=$${LSMVTAB_CONC_MS:-5000} ONLY='^test_concurrency$$' scripts/run-tests.sh
+
 clean:
 	rm -rf build build-asan
 

@@ -27,7 +27,8 @@
 ** random gets; drop caches again, C keys by multiget in batches of 32.
 **
 ** Usage: bench_engine [-n N] [-r R] [-R runs] [-e lsm,rocksdb,leveldb] [-v half|random]
-**                     [-c cold_reads] [-C] (cold phase only) [-W] (warm phases only)
+**                     [-z zstd|none] [-c cold_reads] [-C] (cold phase only) [-W] (warm phases
+**                     only) [-V] (each engine's files, and lsm's statistics, on stderr)
 ** Environment defaults: BENCH_N (1000000), BENCH_READS (min(N, 1000000)), BENCH_RUNS (1).
 ** With runs > 1 every figure is the median over the runs. Output is Markdown.
 */
@@ -77,7 +78,7 @@ typedef struct eng_res {
 } eng_res;
 
 static uint64_t N, R, COLD_R = 20000;
-static int half_compressible = 1;
+static int half_compressible = 1, compress = 1, verbose;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -559,8 +560,24 @@ static phase_res do_delete(run *r, uint64_t seed) {
 }
 
 static kv_conf base_conf(void) {
-  kv_conf c = {64u << 20, 8u << 20, 4096, 10, 1, LSM_IO_AUTO, 0};
+  kv_conf c = {64u << 20, 8u << 20, 4096, 10, compress, LSM_IO_AUTO, 0};
   return c;
+}
+
+/* -V: the directory's files and, for lsm, its statistics, on stderr. */
+static int ls_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)f;
+  if (flag == FTW_F) fprintf(stderr, "  %10lld %s\n", (long long)st->st_size, p);
+  return 0;
+}
+static void dump(const kv_ops *ops, kv *db, const char *dir, const char *when) {
+  fprintf(stderr, "--- %s %s:\n", ops->name, when);
+  nftw(dir, ls_cb, 16, FTW_PHYS);
+  char *json = NULL;
+  if (ops == &kv_lsm && lsm_stats_json(db->db, &json) == LSM_OK) {
+    fprintf(stderr, "  %s\n", json);
+    lsm_free(json);
+  }
 }
 
 /* The warm phases on one engine, in this (child) process. */
@@ -587,6 +604,7 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   er->wamp = (double)(proc_wchar() - w0) / (double)user;
   er->own_wamp = ops->own_wamp(r.db);
   er->samp = (double)dir_bytes(dir) / (double)(N * (KEY_LEN + VAL_LEN));
+  if (verbose) dump(ops, r.db, dir, "after fillrandom+overwrite+settle");
 
   er->ph[P_READRANDOM] = do_read(&r, R, 0, "readrandom");
   er->ph[P_READMISSING] = do_read(&r, R, 1, "readmissing");
@@ -602,6 +620,7 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   user += N * KEY_LEN;
   er->total_wamp = (double)(proc_wchar() - w0) / (double)user;
   er->total_own_wamp = ops->own_wamp(r.db);
+  if (verbose) dump(ops, r.db, dir, "at the end");
   ops->close(r.db);
   er->rss_mb = peak_rss_mb();
   rm_rf(dir);
@@ -704,19 +723,22 @@ int main(int argc, char **argv) {
   int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1;
   char engines[128] = "lsm,rocksdb,leveldb";
   int warm = 1, cold = 1, opt;
-  while ((opt = getopt(argc, argv, "n:r:R:e:v:c:CW")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:R:e:v:z:c:CWV")) != -1) {
     switch (opt) {
     case 'n': N = strtoull(optarg, NULL, 10); break;
     case 'r': R = strtoull(optarg, NULL, 10); break;
     case 'R': runs = atoi(optarg); break;
     case 'e': snprintf(engines, sizeof engines, "%s", optarg); break;
     case 'v': half_compressible = strcmp(optarg, "random") != 0; break;
+    case 'z': compress = strcmp(optarg, "none") != 0; break;
+    case 'V': verbose = 1; break;
     case 'c': COLD_R = strtoull(optarg, NULL, 10); break;
     case 'C': warm = 0; break;
     case 'W': cold = 0; break;
     default:
       fprintf(stderr, "usage: bench_engine [-n N] [-r reads] [-R runs] [-e lsm,rocksdb,leveldb] "
-                      "[-v half|random] [-c cold_reads] [-C cold only] [-W warm only]\n");
+                      "[-v half|random] [-z zstd|none] [-c cold_reads] [-C cold only] [-W warm only] "
+                      "[-V (files and lsm stats on stderr)]\n");
       return 2;
     }
   }
@@ -746,7 +768,8 @@ int main(int argc, char **argv) {
          KEY_LEN, VAL_LEN, half_compressible ? "half-compressible" : "random", (unsigned long long)SEED,
          runs);
   printf("Settings for every engine: 64 MiB write buffer, 8 MiB block cache, bloom 10 bits/key, "
-         "4 KiB blocks, WAL on, no sync per write, compression zstd (LevelDB: snappy).\n\n");
+         "4 KiB blocks, WAL on, no sync per write, compression %s.\n\n",
+         compress ? "zstd (LevelDB: snappy)" : "none");
 
   static eng_res rs[3][MAX_RUNS], med_r[3];
   if (warm && ne > 0) {

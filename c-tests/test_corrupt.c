@@ -297,7 +297,7 @@ static void test_corruption_campaign(void **state) {
   assert_int_equal(fio_env_new(FIO_SYNC, &env), LSM_OK);
   assert_int_equal(fio_list(env, base, &names, &nn), LSM_OK);
   fio_env_free(env);
-  int per_file = lng ? 4000 : 1300;
+  int per_file = (lng ? 4000 : 1300) / rel_stride();
   for (int i = 0; i < nn; i++) {
     int kind;
     if (strstr(names[i], ".sst")) kind = K_SST;
@@ -318,7 +318,7 @@ static void test_corruption_campaign(void **state) {
     long before = n_trials;
     /* small files: every bit / byte / cut; large ones: random offsets, plus every record
     ** boundary of the WAL and the footer/ends of every file */
-    if ((long)size * 8 <= per_file) {
+    if ((long)size * 8 <= per_file && rel_stride() == 1) {
       for (size_t off = 0; off < size; off++) {
         for (int bit = 0; bit < 8; bit++) trial(root, names[i], kind, orig, size, M_FLIP, off, bit);
         trial(root, names[i], kind, orig, size, M_ZERO, off, 0);
@@ -349,7 +349,8 @@ static void test_corruption_campaign(void **state) {
                 "%ld violations\n",
                 n_trials, n_kind[K_SST], n_kind[K_WAL], n_kind[K_MAN], n_kind[K_CUR], n_out[O_RIGHT],
                 n_out[O_CORRUPT], n_out[O_PREFIX], n_man_tail_prefix, n_out[O_WRONG], n_bad);
-  assert_true(n_trials >= 5000);
+  if (rel_stride() == 1) assert_true(n_trials >= 5000);
+  if (!getenv("LSMVTAB_KEEP")) rel_rmdir_tree(root); /* LSMVTAB_KEEP=1 keeps the files */
   if (n_bad) fail_msg("%ld damaged copies were handled wrongly (first ones above; seed %llu)", n_bad,
                       (unsigned long long)seed);
   rel_rmdir_tree(root);

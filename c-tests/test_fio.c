@@ -23,7 +23,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #define XXH_INLINE_ALL
@@ -678,6 +680,67 @@ static void t_threads(void **state) {
   fio_close(f);
 }
 
+/* Batches of 64 reads of f (content salt 17) at offsets from `seed`; 0 if all correct. */
+static int batch_reads_ok(fio_env *env, fio_file *f, unsigned seed) {
+  fio_batch *b;
+  static uint8_t out[64][700];
+  uint64_t off[64];
+  if (fio_batch_new(env, &b)) return 0;
+  int ok = 1;
+  for (int round = 0; round < 20 && ok; round++) {
+    fio_batch_reset(b);
+    for (int i = 0; i < 64; i++) {
+      off[i] = (seed * 7919u + (unsigned)round * 104729u + (unsigned)i * 613u) % 60000;
+      if (fio_batch_read(b, f, off[i], out[i], 700) != i) ok = 0;
+    }
+    if (!ok || fio_batch_run(b)) ok = 0;
+    for (int i = 0; i < 64 && ok; i++) {
+      size_t done;
+      if (fio_batch_result(b, i, &done) || done != 700 || !check(out[i], off[i], 700, 17)) ok = 0;
+    }
+  }
+  fio_batch_free(b);
+  return ok;
+}
+
+/* A child keeps using the env it inherited while the parent does too (the uring pool must not
+** share the parent's rings with the child). */
+static void t_fork(void **state) {
+  fio_env *env = ENV(state);
+  fio_file *f;
+  uint8_t buf[65536];
+  fill(buf, 0, sizeof buf, 17);
+  assert_int_equal(fio_create(env, "fk", FIO_RDWR, &f), LSM_OK);
+  assert_int_equal(fio_append(f, buf, sizeof buf), LSM_OK);
+  assert_true(batch_reads_ok(env, f, 1)); /* the pool now holds a used ring */
+  alarm(120); /* a corrupted ring could hang instead of failing */
+  for (int concurrent = 0; concurrent < 2; concurrent++) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      /* an odd number of requests, so a ring shared with the parent would end out of step */
+      fio_batch *b;
+      uint8_t one[10];
+      int ok = fio_batch_new(env, &b) == LSM_OK && fio_batch_read(b, f, 0, one, 10) == 0 &&
+               fio_batch_run(b) == LSM_OK && check(one, 0, 10, 17);
+      fio_batch_free(b);
+      _exit(ok && batch_reads_ok(env, f, 2) && batch_reads_ok(env, f, 3) ? 0 : 1);
+    }
+    /* first the child alone then the parent (a shared ring would now be out of step, a
+    ** deterministic failure), then both at once */
+    int parent_ok = concurrent ? batch_reads_ok(env, f, 4) : 1;
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(parent_ok);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(batch_reads_ok(env, f, 5));
+  }
+  alarm(0);
+  fio_close(f);
+}
+
 static void t_lock(void **state) {
   fio_env *env = ENV(state);
   fio_file *l, *l2;
@@ -710,6 +773,64 @@ static void t_lock(void **state) {
   assert_int_equal(WEXITSTATUS(st), 0);
   assert_int_equal(fio_lock(env, "LOCK", &l), LSM_OK);
   fio_close(l);
+}
+
+/* Short writes for real: RLIMIT_FSIZE makes the kernel write only up to the limit (a short
+** count), then fail the rest with EFBIG (LSM_FULL). Checks the continue-the-remainder paths of the single
+** call and of the batch (on uring: an O_DIRECT writev resubmitted on the ring). In a child, so
+** the limit stays there. */
+static void t_short_write(void **state) {
+  ENV(state);
+  ctx *c = *state;
+  for (int direct = 0; direct < 2; direct++) {
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      fio_env *env;
+      fio_file *f;
+      if (fio_env_new(c->backend, &env)) _exit(10);
+      int rc = fio_create(env, direct ? "swd" : "sw", FIO_RDWR | (direct ? FIO_DIRECT : 0), &f);
+      if (rc == LSM_CANTOPEN && direct) _exit(0); /* no O_DIRECT here */
+      if (rc) _exit(11);
+      signal(SIGXFSZ, SIG_IGN);
+      struct rlimit rl = {2 * FIO_ALIGN, 2 * FIO_ALIGN};
+      if (setrlimit(RLIMIT_FSIZE, &rl)) _exit(12);
+      uint8_t *buf = fio_alloc_aligned(3 * FIO_ALIGN), *rb = fio_alloc_aligned(3 * FIO_ALIGN);
+      fill(buf, 0, 3 * FIO_ALIGN, 55);
+      struct iovec v[3] = {{buf, FIO_ALIGN}, {buf + FIO_ALIGN, FIO_ALIGN},
+                           {buf + 2 * FIO_ALIGN, FIO_ALIGN}};
+      if (fio_writev_at(f, 0, v, 3) != LSM_FULL) _exit(13);
+      uint64_t sz;
+      size_t got, done;
+      if (fio_size(f, &sz) || sz != 2 * FIO_ALIGN) _exit(14);
+      if (fio_read_at(f, 0, rb, 3 * FIO_ALIGN, &got) || got != 2 * FIO_ALIGN ||
+          !check(rb, 0, got, 55))
+        _exit(15);
+      if (fio_truncate(f, 0)) _exit(16);
+      fio_batch *b;
+      if (fio_batch_new(env, &b) || fio_batch_writev(b, f, 0, v, 3) != 0) _exit(17);
+      if (fio_batch_run(b) != LSM_FULL) _exit(18);
+      if (fio_batch_result(b, 0, &done) != LSM_FULL) _exit(19);
+      if (direct && c->backend == FIO_URING && done != 2 * FIO_ALIGN) _exit(20);
+      memset(rb, 0, 3 * FIO_ALIGN);
+      if (fio_read_at(f, 0, rb, 3 * FIO_ALIGN, &got) || got != 2 * FIO_ALIGN ||
+          !check(rb, 0, got, 55))
+        _exit(21);
+      /* under the limit everything works */
+      if (fio_truncate(f, 0) || fio_writev_at(f, 0, v, 2)) _exit(22);
+      fio_batch_free(b);
+      fio_free_aligned(buf);
+      fio_free_aligned(rb);
+      fio_close(f);
+      fio_env_free(env);
+      _exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st)) fail_msg("direct=%d: child check %d failed", direct, WEXITSTATUS(st));
+  }
 }
 
 /* ---- fault wrapper --------------------------------------------------------------------------- */
@@ -986,7 +1107,9 @@ int main(void) {
       BOTH(t_batch),
       BOTH(t_batch_direct),
       BOTH(t_threads),
+      BOTH(t_fork),
       BOTH(t_lock),
+      BOTH(t_short_write),
       BOTH(t_fault_kinds),
       BOTH(t_atomic_faults),
       BOTH(t_oom),

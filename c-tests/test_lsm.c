@@ -474,7 +474,7 @@ static uint32_t rnd(void) {
   return (uint32_t)(rs >> 16);
 }
 
-#define NKEYS 20000
+#define NKEYS 10000
 static size_t mk_key(char *b, uint32_t i) { return (size_t)snprintf(b, 24, "%08u", i * 2654435761u % 100000007u); }
 static size_t mk_val(char *b, uint64_t op) {
   /* mostly small values (many entries per 64 KiB memtable), some large ones */
@@ -601,6 +601,33 @@ static void check_get(lsm_db *db, const lsm_snapshot *s, const model *m, uint64_
   }
 }
 
+static void check_multiget(lsm_db *db, const lsm_snapshot *s, const model *m, uint64_t seed, long op) {
+  enum { MAXN = 40 };
+  int n = 1 + (int)(rnd() % MAXN);
+  char kb[MAXN][24];
+  const void *keys[MAXN];
+  size_t kl[MAXN], vl[MAXN];
+  void *vals[MAXN];
+  int rcs[MAXN];
+  for (int i = 0; i < n; i++) {
+    kl[i] = mk_key(kb[i], rnd() % NKEYS);
+    keys[i] = kb[i];
+  }
+  OK(lsm_multiget(db, s, n, keys, kl, vals, vl, rcs));
+  for (int i = 0; i < n; i++) {
+    int j = mfind(m, kb[i], kl[i]);
+    int present = j < m->n && !mcmp(m->a[j].k, m->a[j].kn, kb[i], kl[i]);
+    if (present != (rcs[i] == LSM_OK) || (!present && rcs[i] != LSM_NOTFOUND))
+      fail_msg("seed %llu op %ld: multiget %s rc %d, model %s", (unsigned long long)seed, op, kb[i], rcs[i],
+               present ? "has it" : "has none");
+    if (present) {
+      if (vl[i] != m->a[j].vn || memcmp(vals[i], m->a[j].v, vl[i]))
+        fail_msg("seed %llu op %ld: multiget %s value differs", (unsigned long long)seed, op, kb[i]);
+      lsm_free(vals[i]);
+    }
+  }
+}
+
 static void model_run(int io, uint64_t seed, long nops) {
   rs = seed * 0x9E3779B97F4A7C15ull + 1;
   char dir[64];
@@ -645,9 +672,12 @@ static void model_run(int io, uint64_t seed, long nops) {
       }
       OK(lsm_write(db, b));
       lsm_batch_free(b);
-    } else if (r < 900) {
+    } else if (r < 880) {
       int si = nsnap && rnd() % 3 == 0 ? (int)(rnd() % (uint32_t)nsnap) : -1;
       check_get(db, si < 0 ? NULL : snaps[si].s, si < 0 ? &m : &snaps[si].m, seed, op);
+    } else if (r < 900) {
+      int si = nsnap && rnd() % 3 == 0 ? (int)(rnd() % (uint32_t)nsnap) : -1;
+      check_multiget(db, si < 0 ? NULL : snaps[si].s, si < 0 ? &m : &snaps[si].m, seed, op);
     } else if (r < 940) {
       int si = nsnap && rnd() % 3 == 0 ? (int)(rnd() % (uint32_t)nsnap) : -1;
       check_scan(db, si < 0 ? NULL : snaps[si].s, si < 0 ? &m : &snaps[si].m, seed, op, 0);

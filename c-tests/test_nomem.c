@@ -157,7 +157,7 @@ static void test_sqlite_alloc_failures(void **state) {
   atomic_store(&fail_at, 0);
   print_message("SQLite allocations in the workload: %ld\n", total);
   assert_true(total > 100);
-  long stride = lng ? 1 : total > 3000 ? total / 1500 : 1;
+  long stride = (lng ? 1 : total > 3000 ? total / 1500 : 1) * rel_stride();
   for (long n = 1; n <= total + 5; n += stride) {
     for (int pers = 0; pers < 2; pers++) {
       if (pers && n % (5 * stride)) continue;
@@ -197,7 +197,8 @@ static void test_engine_alloc_failures(void **state) {
     total_runs++;
     if (nomem) total_nomem++;
     if (!failed) break; /* n is past the workload's last engine allocation */
-    if (n > 300) n += n / 50; /* the later points are alike (each statement fails early) */
+    if (n > 300) n += n / 50;
+    n += rel_stride() - 1; /* the later points are alike (each statement fails early) */
   }
   print_message("engine allocation failures: %ld runs (up to %ld), %ld with SQLITE_NOMEM, %ld violations\n",
                 total_runs, n, total_nomem, total_bad);

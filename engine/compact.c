@@ -18,12 +18,15 @@ typedef struct compaction {
   ver_version *v; /* pinned input version */
   ver_file **in[2];
   int nin[2];
+  ver_file **gp; /* level + 2 files overlapping the inputs (grandparents) */
+  int ngp;
 } compaction;
 
 static void c_free(compaction *c) {
   ver_unref(c->v);
   mm_free(c->in[0]);
   mm_free(c->in[1]);
+  mm_free(c->gp);
   memset(c, 0, sizeof *c);
 }
 
@@ -83,12 +86,18 @@ static void range_of(ver_file **f, int n, const uint8_t **lo, size_t *ln, const 
   }
 }
 
-/* [mu] Fill c->in[1] with the files of level+1 overlapping c->in[0]. */
+/* [mu] Fill c->in[1] with the files of level+1 overlapping c->in[0], and c->gp with the files
+** of level+2 overlapping all inputs. */
 static int add_next_level(compaction *c) {
-  const uint8_t *lo, *hi;
-  size_t ln, hn;
+  const uint8_t *lo, *hi, *lo2, *hi2;
+  size_t ln, hn, ln2, hn2;
   range_of(c->in[0], c->nin[0], &lo, &ln, &hi, &hn);
-  return collect(c->v, c->level + 1, lo, ln, hi, hn, &c->in[1], &c->nin[1]);
+  int rc = collect(c->v, c->level + 1, lo, ln, hi, hn, &c->in[1], &c->nin[1]);
+  if (rc || c->level + 2 >= VER_LEVELS) return rc;
+  range_of(c->in[1], c->nin[1], &lo2, &ln2, &hi2, &hn2);
+  if (lo2 && ucmp(lo2, ln2, lo, ln) < 0) lo = lo2, ln = ln2;
+  if (hi2 && ucmp(hi2, hn2, hi, hn) > 0) hi = hi2, hn = hn2;
+  return collect(c->v, c->level + 2, lo, ln, hi, hn, &c->gp, &c->ngp);
 }
 
 /* [mu] Choose the inputs of an automatic compaction. LSM_NOTFOUND if none is needed. */
@@ -215,6 +224,10 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
 
   cd_buf cur = {0}, last_added = {0};
   int has_cur = 0, has_added = 0;
+  /* LevelDB's ShouldStopBefore: cut an output once it overlaps more than 10 target files' worth
+  ** of the grandparent level, so that compacting it later down stays cheap */
+  int gp_idx = 0;
+  uint64_t gp_overlap = 0, gp_limit = 10 * (uint64_t)db->o.target_file_size;
   uint64_t last_seq_for_key = 0;
   int out_level = c->level + 1;
   for (it_seek_first(m); it_valid(m) && !rc; it_next(m)) {
@@ -240,9 +253,14 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
       drop = 1; /* nothing older below to hide */
     last_seq_for_key = seq;
     if (drop) continue;
-    if (o->b && sst_builder_size(o->b) >= db->o.target_file_size && has_added &&
-        ucmp(k, un, last_added.p, last_added.n) != 0) {
+    while (gp_idx < c->ngp && ikey_cmp(k, kn, c->gp[gp_idx]->largest, c->gp[gp_idx]->largest_n) > 0) {
+      if (o->b) gp_overlap += c->gp[gp_idx]->size;
+      gp_idx++;
+    }
+    if (o->b && has_added && ucmp(k, un, last_added.p, last_added.n) != 0 &&
+        (sst_builder_size(o->b) >= db->o.target_file_size || gp_overlap > gp_limit)) {
       if ((rc = out_finish(o))) break;
+      gp_overlap = 0;
     }
     if (!o->b && (rc = out_open(o))) break;
     if ((rc = sst_builder_add(o->b, k, kn, v, vn))) break;
@@ -280,7 +298,8 @@ static int run(lsm_db *db, compaction *c) {
     /* trivial move */
     ver_file *f = c->in[0][0];
     rc = man_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_n, f->largest, f->largest_n);
-    if (!rc) rc = db_log_and_apply(db, &e); /* ver_apply keeps the same ver_file: not obsolete */
+    int unknown;
+    if (!rc) rc = db_log_and_apply(db, &e, &unknown); /* ver_apply keeps the ver_file: not obsolete */
   } else if (!rc) {
     pthread_mutex_unlock(&db->mu);
     rc = merge_inputs(db, c, smallest_snap, &o);
@@ -289,14 +308,15 @@ static int run(lsm_db *db, compaction *c) {
       fio_close(o.f);
     }
     pthread_mutex_lock(&db->mu);
-    if (!rc) rc = db_log_and_apply(db, &e);
-    if (rc) {
+    int unknown = 0;
+    if (!rc) rc = db_log_and_apply(db, &e, &unknown);
+    if (rc && !unknown) {
       for (int i = 0; i < o.nmade; i++) {
         char path[4096];
         out_path(db, o.made[i], path, sizeof path);
         fio_delete(db->env, path);
       }
-    } else {
+    } else if (!rc) {
       atomic_fetch_add(&db->st_compact_read, bytes_in);
       atomic_fetch_add(&db->st_compact_written, o.written);
     }
@@ -314,6 +334,7 @@ static int run(lsm_db *db, compaction *c) {
   c_free(c);
   db->compacting = 0;
   pthread_cond_broadcast(&db->done_cv);
+  pthread_cond_broadcast(&db->bg_cv); /* the compaction thread may have waited for this one */
   return rc;
 }
 

@@ -100,7 +100,8 @@ static int write_table(lsm_db *db, mem *m, uint64_t number, man_edit *e, int *ad
   return LSM_OK;
 }
 
-int db_log_and_apply(lsm_db *db, man_edit *e) {
+int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown) {
+  *unknown = 0;
   while (db->man_busy) pthread_cond_wait(&db->done_cv, &db->mu);
   db->man_busy = 1;
   ver_version *nv;
@@ -112,6 +113,10 @@ int db_log_and_apply(lsm_db *db, man_edit *e) {
     rc = man_append(db->man, e);
     pthread_mutex_lock(&db->mu);
     if (rc) {
+      /* The record may be in the file (e.g. the write went through, the fdatasync failed), so
+      ** the manifest's state is unknown: no more edits, and nothing e names may be deleted. */
+      *unknown = 1;
+      set_bg_error(db, rc, st_errmsg());
       ver_unref(nv);
     } else {
       ver_version *old = db->cur;
@@ -159,7 +164,8 @@ static int flush_one(lsm_db *db) {
   if (!rc) {
     uint64_t next_log = db->nimm > 1 ? db->imm[1].log : db->mem_log;
     man_edit_set_log(&e, next_log);
-    rc = db_log_and_apply(db, &e);
+    int unknown;
+    rc = db_log_and_apply(db, &e, &unknown);
     if (!rc) {
       db->log_number = next_log;
       mem_unref(m);
@@ -168,7 +174,7 @@ static int flush_one(lsm_db *db) {
       db->flushed++;
       atomic_fetch_add(&db->st_flushes, 1);
       delete_old_logs(db);
-    } else if (added) {
+    } else if (added && !unknown) {
       char path[4096];
       path_of(path, sizeof path, db->dir, number, "sst");
       fio_delete(db->env, path);
@@ -494,25 +500,131 @@ int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **
   return rc;
 }
 
+/* Per-key state of a multiget. */
+typedef struct mg_key {
+  cd_buf seek; /* internal seek key */
+  ver_cursor cur;
+  int pending;
+} mg_key;
+
+/* Set key i's result from a table lookup: fkey/fval found by sst_get / sst_block_get. */
+static int mg_found(const cd_buf *fkey, cd_buf *fval, void **val, size_t *vn) {
+  if (!ikey_valid(fkey->p, fkey->n)) return ST_CORRUPT("multiget: bad internal key in a table");
+  if (ikey_type(fkey->p, fkey->n) != IKEY_VAL) return LSM_NOTFOUND;
+  if (cd_buf_append(fval, "", 1)) return st_err(LSM_NOMEM, "multiget: out of memory");
+  *val = fval->p;
+  *vn = fval->n - 1;
+  memset(fval, 0, sizeof *fval); /* ownership moved to the caller */
+  return LSM_OK;
+}
+
+/* Memtables first (no IO); then, round by round, every pending key's next candidate table is
+** located (bloom + index, no IO), and the data blocks of all of them are fetched with one
+** batched request (sst_fetch_blocks: on uring all misses are in flight at once). A key not in
+** its block moves on to its next table in the next round. */
 int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *keys,
                  const size_t *klens, void **vals, size_t *vlens, int *rcs) {
   if (!db || n < 0 || (n && (!keys || !klens || !vals || !vlens || !rcs)))
     return st_err(LSM_MISUSE, "lsm_multiget: bad argument");
+  if (n == 0) return LSM_OK;
+  mg_key *mk = mm_calloc((size_t)n, sizeof *mk);
+  sst_fetch *reqs = mm_calloc((size_t)n, sizeof *reqs);
+  int *map = mm_calloc((size_t)n, sizeof *map);
+  if (!mk || !reqs || !map) {
+    mm_free(mk);
+    mm_free(reqs);
+    mm_free(map);
+    return st_err(LSM_NOMEM, "multiget: out of memory");
+  }
   readview rv;
   rv_grab(db, s, &rv);
-  int first = LSM_OK;
+  atomic_fetch_add_explicit(&db->st_gets, (uint64_t)n, memory_order_relaxed);
   for (int i = 0; i < n; i++) {
+    const uint8_t *k = keys[i];
+    size_t kn = klens[i];
     vals[i] = NULL;
     vlens[i] = 0;
-    rcs[i] = check_key(klens[i]);
-    if (!rcs[i]) {
-      atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
-      rcs[i] = rv_get(&rv, keys[i], klens[i], &vals[i], &vlens[i]);
+    if ((rcs[i] = check_key(kn))) continue;
+    rcs[i] = LSM_NOTFOUND;
+    int in_mem = 0;
+    for (int j = 0; j < rv.nmem && !in_mem; j++) {
+      int type;
+      const uint8_t *p;
+      size_t pn;
+      if (mem_get(rv.mems[j], k, kn, rv.seq, &type, &p, &pn, NULL) != LSM_OK) continue;
+      in_mem = 1;
+      if (type == IKEY_VAL) {
+        if ((vals[i] = mm_dup(p, pn))) {
+          vlens[i] = pn;
+          rcs[i] = LSM_OK;
+        } else {
+          rcs[i] = st_err(LSM_NOMEM, "multiget: out of memory");
+        }
+      }
     }
+    if (in_mem) continue;
+    if (cd_buf_reserve(&mk[i].seek, kn + IKEY_TRAILER)) {
+      rcs[i] = st_err(LSM_NOMEM, "multiget: out of memory");
+      continue;
+    }
+    mk[i].seek.n = ikey_seek_key(mk[i].seek.p, k, kn, rv.seq);
+    mk[i].cur = (ver_cursor){0, -1};
+    mk[i].pending = 1;
+  }
+  cd_buf fkey = {0}, fval = {0};
+  for (;;) {
+    int nreq = 0;
+    for (int i = 0; i < n; i++) {
+      while (mk[i].pending) {
+        ver_file *f = ver_next_file(rv.v, &mk[i].cur, keys[i], klens[i], mk[i].seek.p, mk[i].seek.n);
+        sst_reader *r;
+        int rc = f ? ver_file_reader(f, &r) : LSM_NOTFOUND;
+        if (!rc) {
+          atomic_fetch_add_explicit(&db->vctx.files_probed, 1, memory_order_relaxed);
+          memset(&reqs[nreq], 0, sizeof reqs[nreq]);
+          reqs[nreq].r = r;
+          rc = sst_locate(r, mk[i].seek.p, mk[i].seek.n, &reqs[nreq].h);
+          if (rc == LSM_NOTFOUND) continue; /* not in this table: the next one */
+          if (!rc) {
+            map[nreq++] = i;
+            break;
+          }
+        }
+        rcs[i] = rc;
+        mk[i].pending = 0;
+      }
+    }
+    if (nreq == 0) break;
+    sst_fetch_blocks(reqs, nreq); /* per-request status in reqs[j].rc */
+    for (int j = 0; j < nreq; j++) {
+      int i = map[j], rc = reqs[j].rc;
+      if (!rc) {
+        cd_buf_clear(&fkey);
+        cd_buf_clear(&fval);
+        rc = sst_block_get(&reqs[j].blk, mk[i].seek.p, mk[i].seek.n, &fkey, &fval);
+        if (!rc) rc = mg_found(&fkey, &fval, &vals[i], &vlens[i]);
+        else if (rc == LSM_NOTFOUND) rc = -1; /* stays pending: next table next round */
+      }
+      if (rc != -1) {
+        rcs[i] = rc;
+        mk[i].pending = 0;
+      }
+      sst_block_release(&reqs[j].blk);
+    }
+  }
+  cd_buf_free(&fkey);
+  cd_buf_free(&fval);
+  rv_release(&rv);
+  int first = LSM_OK;
+  for (int i = 0; i < n; i++) {
+    cd_buf_free(&mk[i].seek);
     if (rcs[i] && rcs[i] != LSM_NOTFOUND && !first) first = rcs[i];
   }
-  rv_release(&rv);
-  return first;
+  mm_free(mk);
+  mm_free(reqs);
+  mm_free(map);
+  if (first) return st_err(first, "multiget: a lookup failed (see the per-key codes)");
+  return LSM_OK;
 }
 
 void lsm_free(void *p) { mm_free(p); }
@@ -667,7 +779,7 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 /* Replay one WAL into *m (flushing full memtables to L0 tables recorded in e). */
-static int replay_log(lsm_db *db, uint64_t number, mem **m, man_edit *e, uint64_t *max_seq) {
+static int replay_log(lsm_db *db, uint64_t number, mem **m, man_edit *e, uint64_t *max_seq, uint64_t *first_seq) {
   char path[4096];
   path_of(path, sizeof path, db->dir, number, "log");
   wal_reader *r;
@@ -679,6 +791,7 @@ static int replay_log(lsm_db *db, uint64_t number, mem **m, man_edit *e, uint64_
     if ((rc = wb_validate(p, n))) break;
     uint64_t seq = cd_get_fixed64(p);
     uint32_t count = cd_get_fixed32(p + 8);
+    if (!*first_seq) *first_seq = seq;
     if ((rc = wb_apply_to_memtable(p, n, *m))) break;
     if (count && seq + count - 1 > *max_seq) *max_seq = seq + count - 1;
     if (mem_bytes(*m) >= db->o.memtable_size) {
@@ -742,7 +855,13 @@ static int recover(lsm_db *db) {
     return st_err(LSM_CANTOPEN, "%s: no database here (create_if_missing=0)", db->dir);
   if (exists) {
     snprintf(path, sizeof path, "%s/MANIFEST-%06llu", db->dir, (unsigned long long)cur_man);
-    if ((rc = man_read(db->env, path, recover_edit, &rs, NULL))) return rc;
+    rc = man_read(db->env, path, recover_edit, &rs, NULL);
+    if (rc == LSM_CANTOPEN) {
+      int e = 1;
+      if (fio_exists(db->env, path, &e) == LSM_OK && !e)
+        return ST_CORRUPT("%s/CURRENT names MANIFEST-%06llu, which does not exist", db->dir, (unsigned long long)cur_man);
+    }
+    if (rc) return rc;
     if (!rs.has_next || !rs.has_log || !rs.has_seq)
       return ST_CORRUPT("%s: manifest lacks next-file, log or sequence number", path);
   } else {
@@ -773,7 +892,7 @@ static int recover(lsm_db *db) {
     }
   db->next_file = rs.next_file > max_num + 1 ? rs.next_file : max_num + 1;
   atomic_store(&db->last_seq, rs.last_seq);
-  qsort(logs, (size_t)nlogs, sizeof *logs, cmp_u64);
+  if (nlogs > 1) qsort(logs, (size_t)nlogs, sizeof *logs, cmp_u64);
 
   /* replay */
   man_edit e;
@@ -781,7 +900,14 @@ static int recover(lsm_db *db) {
   mem *m = NULL;
   uint64_t max_seq = rs.last_seq;
   if (!rc) rc = mem_new(&m);
-  for (int i = 0; i < nlogs && !rc; i++) rc = replay_log(db, logs[i], &m, &e, &max_seq);
+  uint64_t first_seq = 0;
+  for (int i = 0; i < nlogs && !rc; i++) rc = replay_log(db, logs[i], &m, &e, &max_seq, &first_seq);
+  /* Continuity: the WALs must continue exactly where the tables end. A crash never makes a gap
+  ** (an edit is durable before the WALs it replaces are deleted), so a gap means edits of the
+  ** manifest were lost (e.g. its last record damaged and taken for a torn tail). */
+  if (!rc && first_seq > rs.last_seq + 1)
+    rc = ST_CORRUPT("MANIFEST-%06llu: edits missing (tables end at sequence %llu, the oldest WAL starts at %llu)",
+                    (unsigned long long)cur_man, (unsigned long long)rs.last_seq, (unsigned long long)first_seq);
   if (!rc) {
     int added;
     rc = write_table(db, m, db->next_file++, &e, &added);
@@ -816,6 +942,8 @@ static int recover(lsm_db *db) {
     rc = man_create(db->env, path, &db->man);
   }
   if (!rc) rc = man_append(db->man, &snap);
+  /* the manifest's directory entry must be durable before CURRENT names it */
+  if (!rc) rc = fio_sync_dir(db->env, db->dir);
   if (!rc) rc = man_set_current(db->env, db->dir, db->man_number);
   man_edit_free(&snap);
   man_edit_free(&e);

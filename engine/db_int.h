@@ -112,8 +112,11 @@ struct lsm_db {
 
 /* db.c */
 /* [mu held; released while the manifest is written] Log edit e (next file number and last
-** sequence are filled in) and install the version it makes. Version changes are serialised. */
-int db_log_and_apply(lsm_db *db, man_edit *e);
+** sequence are filled in) and install the version it makes. Version changes are serialised.
+** On failure *unknown = 1 when the manifest write itself failed: the record may or may not be
+** durable, so the caller must not delete files e adds (bg_error is set; the next open's cleanup
+** removes whatever the recovered manifest does not name). */
+int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown);
 /* [mu] Sequence number of the oldest live snapshot (last_seq if none). */
 uint64_t db_oldest_snapshot(lsm_db *db);
 

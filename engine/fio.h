@@ -40,6 +40,9 @@
 **     once. Writes (append, write_at, truncate, sync) to one file are single-writer: the caller
 **     serialises them, and must not close a file other threads still use.
 **   - fio_stream and fio_batch objects are used by one thread at a time.
+**   - fork(): a child may keep using an env it inherited (the uring pool notices the new
+**     process and sets up its own rings; the parent's are never touched from the child). A
+**     stream open across the fork must not be continued in the child.
 **   - fio_fault_* calls are thread-safe (counters under a mutex).
 **
 ** Paths are used as given (relative to the process cwd if relative). Files are opened
@@ -230,6 +233,7 @@ void fio_batch_free(fio_batch *b);  /* NULL is a no-op */
 **   FIO_FAULT_TORN   the nth matching write stores only a prefix (half, rounded down to 512
 **                    bytes when n >= 1024), then fails with EIO: a torn write. Non-write ops
 **                    fail with EIO.
+**   (SHORT/TORN on a FIO_DIRECT file round the stored prefix down to FIO_ALIGN.)
 ** Counting is of ops that reach the fault layer, 1-based, from the fio_fault_set call. */
 enum {
   FIO_OP_READ = 1, FIO_OP_WRITE = 2, FIO_OP_SYNC = 4, FIO_OP_RENAME = 8, FIO_OP_TRUNCATE = 16,

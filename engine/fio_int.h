@@ -51,6 +51,7 @@ struct fio_env {
   pthread_mutex_t mu;
   fio_ring *free_rings; /* idle rings */
   fio_ring *all_rings;  /* every ring, for teardown */
+  pid_t ring_pid;        /* process owning the pool (see fio_uring.c: fork) */
   unsigned ring_entries;
   unsigned ring_flags;
   /* fault wrapper state, under mu */
@@ -117,9 +118,6 @@ int fio__sys_truncate(fio_env *env, fio_file *f, uint64_t size);
 int fio__sys_rename(fio_env *env, const char *from, const char *to);
 int fio__sys_unlink(fio_env *env, const char *path);
 int fio__sys_sync_dir(fio_env *env, const char *dir);
-
-/* Drop the first `n` bytes of the iovec array in place (advancing iov and cnt). */
-void fio__iov_advance(struct iovec **iov, int *cnt, size_t n);
 
 extern const fio_ops fio__sync_ops;
 /* uring: set up env (probe) -> 0 or -errno; fio.c falls back to sync on failure for AUTO. */

@@ -14,7 +14,9 @@
 #include "fio_int.h"
 #include "mm.h"
 
-void fio__iov_advance(struct iovec **iov, int *cnt, size_t n) {
+/* Drop the first n bytes of the iovec array (a private copy): moves *iov and *cnt past emptied
+** entries and trims the first partial one. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t n) {
   while (*cnt > 0 && n >= (*iov)->iov_len) {
     n -= (*iov)->iov_len;
     (*iov)++;
@@ -70,7 +72,7 @@ int fio__sys_read(fio_env *env, fio_file *f, uint64_t off, const struct iovec *i
     if (r == 0) break;
     total += (size_t)r;
     if ((f->mode & FIO_DIRECT) && (total % FIO_ALIGN)) break;
-    fio__iov_advance(&cur, &cnt, (size_t)r);
+    iov_advance(&cur, &cnt, (size_t)r);
   }
   if (base != stack) mm_free(base);
   *got = total;
@@ -110,7 +112,7 @@ int fio__sys_write(fio_env *env, fio_file *f, uint64_t off, const struct iovec *
       break;
     }
     total += (size_t)r;
-    fio__iov_advance(&cur, &cnt, (size_t)r);
+    iov_advance(&cur, &cnt, (size_t)r);
     while (cnt > 0 && cur->iov_len == 0) { cur++; cnt--; }
   }
   if (base != stack) mm_free(base);

@@ -13,9 +13,19 @@
 #include <errno.h>
 #include <liburing.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fio_int.h"
 #include "mm.h"
+
+/* Valgrind does not see the kernel writing read data into our buffers through the ring; tell it
+** (a few no-op instructions when not under valgrind). */
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define MARK_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define MARK_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 #define RING_ENTRIES 128 /* max requests in flight per batch; more are submitted as slots free */
 
@@ -25,6 +35,8 @@ struct fio_ring {
   struct io_uring ring;
   fio_ring *next_free;
   fio_ring *next_all;
+  pid_t pid;  /* process that created it */
+  int idle;   /* in the free list */
 };
 
 /* ---- ring pool ------------------------------------------------------------------------------- */
@@ -37,6 +49,7 @@ static int ring_create(fio_env *env, fio_ring **out) {
     mm_free(r);
     return rc;
   }
+  r->pid = getpid();
   pthread_mutex_lock(&env->mu);
   r->next_all = env->all_rings;
   env->all_rings = r;
@@ -45,11 +58,46 @@ static int ring_create(fio_env *env, fio_ring **out) {
   return 0;
 }
 
+/* After fork() the child holds copies of the parent's rings whose SQ/CQ memory is still shared
+** with the parent: using one from both processes would corrupt it. So the first pool use in a
+** new process forgets the inherited rings (unmapping this process's copies only) and starts a
+** fresh pool. Rings taken before the fork are freed when put back. Called with env->mu held;
+** returns the rings to release outside the lock. */
+static fio_ring *pool_check_fork(fio_env *env) {
+  pid_t me = getpid();
+  if (env->ring_pid == me) return NULL;
+  env->ring_pid = me;
+  fio_ring *release = NULL;
+  for (fio_ring *r = env->all_rings, *next; r; r = next) {
+    next = r->next_all;
+    if (r->idle) { /* taken ones are freed by ring_put */
+      r->next_free = release;
+      release = r;
+    }
+  }
+  env->all_rings = env->free_rings = NULL;
+  return release;
+}
+
+static void release_rings(fio_ring *r) {
+  while (r) {
+    fio_ring *next = r->next_free;
+    io_uring_queue_exit(&r->ring);
+    mm_free(r);
+    r = next;
+  }
+}
+
 static int ring_take(fio_env *env, fio_ring **out) {
   pthread_mutex_lock(&env->mu);
+  fio_ring *old = pool_check_fork(env);
   fio_ring *r = env->free_rings;
-  if (r) env->free_rings = r->next_free;
+  if (r) {
+    env->free_rings = r->next_free;
+    r->idle = 0;
+  }
   pthread_mutex_unlock(&env->mu);
+  release_rings(old);
   if (r) {
     *out = r;
     return 0;
@@ -59,9 +107,17 @@ static int ring_take(fio_env *env, fio_ring **out) {
 
 static void ring_put(fio_env *env, fio_ring *r) {
   pthread_mutex_lock(&env->mu);
-  r->next_free = env->free_rings;
-  env->free_rings = r;
+  fio_ring *old = pool_check_fork(env);
+  if (r->pid == env->ring_pid) {
+    r->idle = 1;
+    r->next_free = env->free_rings;
+    env->free_rings = r;
+  } else { /* inherited from the parent, already out of the pool */
+    r->next_free = old;
+    old = r;
+  }
   pthread_mutex_unlock(&env->mu);
+  release_rings(old);
 }
 
 /* Remove a ring that failed (its state is unknown) from the env and free it. */
@@ -171,20 +227,31 @@ static void complete(run_state *rs, int i, int res) {
     r->state = ST_DONE;
     return;
   }
+  if (r->op == FIO_REQ_READ) { /* the res bytes just read, across the remaining iovecs */
+    struct iovec *v = fio__req_iov(r);
+    size_t left = (size_t)res;
+    for (int k = 0; k < r->niov && left; k++) {
+      size_t m = v[k].iov_len < left ? v[k].iov_len : left;
+      MARK_DEFINED(v[k].iov_base, m);
+      left -= m;
+    }
+  }
   r->done += (size_t)res;
   if (r->done >= r->len ||
       (r->op == FIO_REQ_READ && (r->f->mode & FIO_DIRECT) && (r->done % FIO_ALIGN))) {
     r->state = ST_DONE; /* complete, or an O_DIRECT read cut short by EOF */
     return;
   }
-  /* Short transfer: resubmit the remainder. */
-  struct iovec *iov = fio__req_iov(r);
-  int cnt = r->niov;
-  while (cnt > 0 && iov->iov_len == 0) {
-    iov++;
-    cnt--;
+  /* Short transfer: consume res bytes from the request's own iovec copy in place (emptied
+  ** entries stay, with length 0, and prep skips them), then resubmit the remainder. */
+  struct iovec *v = fio__req_iov(r);
+  size_t left = (size_t)res;
+  for (int k = 0; k < r->niov && left; k++) {
+    size_t m = v[k].iov_len < left ? v[k].iov_len : left;
+    v[k].iov_base = (char *)v[k].iov_base + m;
+    v[k].iov_len -= m;
+    left -= m;
   }
-  fio__iov_advance(&iov, &cnt, (size_t)res);
   push_retry(rs, i);
 }
 
@@ -343,6 +410,7 @@ static int u_stream_next(fio_env *env, fio_stream *s, void **data, size_t *n) {
     }
     if (res < 0) return res;
     if (res == 0) break;
+    MARK_DEFINED((char *)s->buf[s->pbuf] + s->pgot, (size_t)res);
     s->pgot += (size_t)res;
     if (s->pgot == s->chunk || ((s->f->mode & FIO_DIRECT) && (s->pgot % FIO_ALIGN))) break;
     if ((r = stream_submit(s))) return r; /* short read: the rest */
@@ -394,6 +462,7 @@ static const fio_ops uring_ops = {
 /* Probe: a ring can be set up, the opcodes we use exist, and a NOP round-trips (seccomp
 ** filters can allow io_uring_setup yet block io_uring_enter). The probe ring joins the pool. */
 int fio__uring_init(fio_env *env) {
+  env->ring_pid = getpid();
   env->ring_entries = RING_ENTRIES;
   env->ring_flags = IORING_SETUP_COOP_TASKRUN; /* no IPI per completion; we always wait */
   fio_ring *rg;

@@ -242,10 +242,12 @@ int man_close(man_writer *w) {
   return rc;
 }
 
-static int all_zero(const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i]) return 0;
-  return 1;
+/* Does a complete record with a valid length check and payload checksum start at r? */
+static int good_record(const uint8_t *r, size_t left, uint32_t *len) {
+  if (left < REC_HDR || cd_get_fixed32(r + 4) != cd_xxh3_32(r, 4)) return 0;
+  *len = cd_get_fixed32(r);
+  if (*len > left - REC_HDR) return 0;
+  return cd_xxh3(r + REC_HDR, *len) == cd_get_fixed64(r + 8);
 }
 
 int man_read(fio_env *env, const char *path, int (*cb)(void *ctx, const man_edit *e), void *ctx,
@@ -278,39 +280,33 @@ int man_read(fio_env *env, const char *path, int (*cb)(void *ctx, const man_edit
   while (!rc && off < size) {
     size_t left = size - off;
     const uint8_t *r = buf + off;
-    /* Classify per the rule in manifest.h. The length has its own checksum, so a damaged
-    ** length is never mistaken for a record running past the end of the file. */
-    int torn = 0, bad = 0;
     uint32_t len = 0;
-    if (left < REC_HDR) {
-      torn = 1;
-    } else if (cd_get_fixed32(r + 4) != cd_xxh3_32(r, 4)) {
-      bad = 1;
-    } else if ((len = cd_get_fixed32(r)) > left - REC_HDR) {
-      torn = 1; /* the append was cut short */
-    } else if (cd_xxh3(r + REC_HDR, len) != cd_get_fixed64(r + 8)) {
-      if (len == left - REC_HDR) torn = 1; /* last record, data not (all) on disk */
-      else bad = 1;
+    if (good_record(r, left, &len)) {
+      man_edit e;
+      man_edit_init(&e);
+      rc = man_edit_decode(r + REC_HDR, len, &e);
+      if (rc) {
+        rc = ST_CORRUPT("manifest %s: bad edit at offset %zu: %s", path, off, st_errmsg());
+        break;
+      }
+      rc = cb(ctx, &e);
+      man_edit_free(&e);
+      off += REC_HDR + len;
+      continue;
     }
-    if (bad && all_zero(r, left)) torn = 1;
-    if (torn) {
+    /* A bad record: a torn tail if no good record starts anywhere after it (a crash tears only
+    ** the last, unsynced record; its bytes may be cut, zeroed or garbage), else corruption. */
+    size_t later = 0;
+    for (size_t p = off + 1; p + REC_HDR <= size && !later; p++) {
+      uint32_t l2;
+      if (good_record(buf + p, size - p, &l2)) later = p;
+    }
+    if (!later) {
       if (dropped) *dropped = left;
       break;
     }
-    if (bad) {
-      rc = ST_CORRUPT("manifest %s: bad record at offset %zu", path, off);
-      break;
-    }
-    man_edit e;
-    man_edit_init(&e);
-    rc = man_edit_decode(r + REC_HDR, len, &e);
-    if (rc) {
-      rc = ST_CORRUPT("manifest %s: bad edit at offset %zu: %s", path, off, st_errmsg());
-      break;
-    }
-    rc = cb(ctx, &e);
-    man_edit_free(&e);
-    off += REC_HDR + len;
+    rc = ST_CORRUPT("manifest %s: corrupt record at offset %zu (a valid record follows at offset %zu)", path, off,
+                    later);
   }
   mm_free(buf);
   return rc;

@@ -19,13 +19,13 @@
 **     checksum  fixed64  cd_xxh3 of the payload
 **     payload   length bytes: an encoded edit (below)
 **   Every record is fdatasync'ed before the edit takes effect, so at most the LAST record can
-**   be torn by a crash. Rule on read — the record is a torn tail and is dropped when:
-**     - fewer than 16 header bytes remain, or
-**     - its (lencheck-verified) length runs past the end of the file, or
-**     - its payload checksum fails and the payload ends exactly at the end of the file, or
-**     - it is bad in any way and every byte from its start to the end of file is zero (a
-**       zero-filled tail after a crash);
-**   any other bad record is corruption (LSM_CORRUPT naming the file and offset).
+**   be torn by a crash (cut short, zero-filled or garbage after a power loss). Rule on read (the
+**   WAL's rule, wal.h): a record is GOOD if its header is complete, lencheck matches, the
+**   payload fits in the file and its checksum matches. At the first record that is not good:
+**   if no good record starts at ANY later offset, it is a torn tail and is dropped; otherwise
+**   it is corruption (LSM_CORRUPT naming the file and offset). Damage to the last record thus
+**   looks like a torn tail; the db catches the case where that loses data with a sequence
+**   continuity check at recovery (db.c recover()).
 **
 ** ---- edit payload: a sequence of tagged fields ----------------------------------------------
 **   tag varint32, then:

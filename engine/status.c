@@ -8,14 +8,18 @@
 /* One buffer per thread: messages never cross threads. */
 static _Thread_local char st_buf[512];
 
+/* Formats into a local buffer first: an argument may be st_errmsg() itself (a caller adding
+** context to the previous message), which must not be overwritten while it is read. */
 static void st_vset(const char *prefix, const char *fmt, va_list ap) {
+  char tmp[sizeof st_buf];
   size_t n = 0;
   if (prefix) {
-    int k = snprintf(st_buf, sizeof st_buf, "%s", prefix);
+    int k = snprintf(tmp, sizeof tmp, "%s", prefix);
     n = k < 0 ? 0 : (size_t)k;
-    if (n >= sizeof st_buf) n = sizeof st_buf - 1;
+    if (n >= sizeof tmp) n = sizeof tmp - 1;
   }
-  vsnprintf(st_buf + n, sizeof st_buf - n, fmt, ap);
+  vsnprintf(tmp + n, sizeof tmp - n, fmt, ap);
+  memcpy(st_buf, tmp, sizeof tmp);
 }
 
 int st_err(int rc, const char *fmt, ...) {

@@ -222,25 +222,40 @@ static int file_get(ver_file *f, const uint8_t *seek, size_t sn, int *type, cd_b
   return rc;
 }
 
+ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
+                        const uint8_t *seek, size_t sn) {
+  if (c->level == 0) {
+    while (++c->idx < v->n[0])
+      if (user_in_range(v->f[0][c->idx], ukey, kn)) return v->f[0][c->idx];
+    c->level = 1;
+    c->idx = -1;
+  }
+  for (; c->level < VER_LEVELS; c->level++, c->idx = -1) {
+    if (c->idx >= 0) continue; /* this level's one candidate was returned already */
+    int l = c->level, lo = 0, hi = v->n[l];
+    while (lo < hi) { /* first file whose largest key >= the seek key */
+      int mid = (lo + hi) / 2;
+      const ver_file *f = v->f[l][mid];
+      if (ikey_cmp(f->largest, f->largest_n, seek, sn) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < v->n[l] && user_in_range(v->f[l][lo], ukey, kn)) {
+      c->idx = lo;
+      return v->f[l][lo];
+    }
+  }
+  return NULL;
+}
+
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val) {
   cd_buf seek = {0};
   if (cd_buf_reserve(&seek, kn + IKEY_TRAILER)) return st_err(LSM_NOMEM, "get: out of memory");
   seek.n = ikey_seek_key(seek.p, ukey, kn, seq);
   int rc = LSM_NOTFOUND;
-  for (int j = 0; j < v->n[0] && rc == LSM_NOTFOUND; j++)
-    if (user_in_range(v->f[0][j], ukey, kn)) rc = file_get(v->f[0][j], seek.p, seek.n, type, val);
-  for (int l = 1; l < VER_LEVELS && rc == LSM_NOTFOUND; l++) {
-    /* first file whose largest key >= the seek key */
-    int lo = 0, hi = v->n[l];
-    while (lo < hi) {
-      int mid = (lo + hi) / 2;
-      const ver_file *f = v->f[l][mid];
-      if (ikey_cmp(f->largest, f->largest_n, seek.p, seek.n) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo < v->n[l] && user_in_range(v->f[l][lo], ukey, kn))
-      rc = file_get(v->f[l][lo], seek.p, seek.n, type, val);
-  }
+  ver_cursor c = {0, -1};
+  ver_file *f;
+  while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek.p, seek.n)))
+    rc = file_get(f, seek.p, seek.n, type, val);
   cd_buf_free(&seek);
   return rc;
 }

@@ -91,6 +91,15 @@ int ver_file_reader(ver_file *f, sst_reader **out);
 ** (IKEY_VAL: value copied into *val; IKEY_DEL: a tombstone), or LSM_NOTFOUND, or an error. */
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val);
 
+/* Walking the files a point lookup must search, in order (L0 newest first, then one file per
+** level): start with a cursor {0, -1}; each call returns the next file whose range may hold
+** ukey (seek = the internal seek key of ukey), or NULL when there is none. */
+typedef struct ver_cursor {
+  int level, idx;
+} ver_cursor;
+ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
+                        const uint8_t *seek, size_t sn);
+
 /* Append to its[*n..] iterators over every file of v (L0 one per file, newest first, then one
 ** concatenating iterator per non-empty level >= 1); `cap` must be >= ver_iter_count(v) + *n.
 ** The iterators need v alive (the caller holds a reference until they are freed). */

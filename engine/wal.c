@@ -256,40 +256,39 @@ int wal_open_read(fio_env *env, const char *path, wal_reader **out) {
   if (!rc) rc = fio_open(env, path, FIO_RDONLY, &r->f);
   if (!rc) rc = fio_size(r->f, &r->size);
   if (rc) goto fail;
-  if (r->size < WAL_HEADER) {
-    /* A crash inside wal_create: the header is written and synced before any record. */
+  /* A crash inside wal_create: the header is written and synced before any record, so a file
+  ** that holds no more than a header (short, or exactly WAL_HEADER bytes that do not form a
+  ** valid header: unsynced bytes may come back garbled after a power loss) cannot hold an
+  ** acknowledged record. Such a log is empty. */
+  const uint8_t *h = NULL;
+  const char *bad = NULL;
+  if (r->size >= WAL_HEADER) {
+    rc = window(r, 0, WAL_HEADER, &h);
+    if (rc) goto fail;
+    if (cd_get_fixed32(h) != WAL_MAGIC)
+      bad = "bad magic (not a log file)";
+    else if (cd_get_fixed64(h + 16) != cd_xxh3(h, 16))
+      bad = "header checksum mismatch";
+    else if (cd_get_fixed32(h + 4) != WAL_VERSION)
+      bad = "unsupported format version";
+  }
+  int empty = r->size <= WAL_HEADER && (r->size < WAL_HEADER || bad);
+  if (!empty && bad) {
+    /* A header never made durable, over a file extended with zeros, is the same crash. */
+    int zero;
+    rc = all_zero(r, 0, &zero);
+    if (rc) goto fail;
+    empty = zero;
+  }
+  if (empty) {
     r->dropped = r->size;
     r->done = 1;
     *out = r;
     return LSM_OK;
   }
-  const uint8_t *h;
-  rc = window(r, 0, WAL_HEADER, &h);
-  if (rc) goto fail;
-  if (cd_get_fixed32(h) == 0 && cd_get_fixed64(h + 8) == 0 && cd_get_fixed64(h + 16) == 0 &&
-      cd_get_fixed32(h + 4) == 0) {
-    int zero;
-    rc = all_zero(r, 0, &zero);
-    if (rc) goto fail;
-    if (zero) { /* size extended, data never written: a crash inside wal_create */
-      r->dropped = r->size;
-      r->done = 1;
-      *out = r;
-      return LSM_OK;
-    }
-    rc = ST_CORRUPT("wal %s: zero header in a file with data", path);
-    goto fail;
-  }
-  if (cd_get_fixed32(h) != WAL_MAGIC) {
-    rc = ST_CORRUPT("wal %s: bad magic 0x%08x (not a log file)", path, cd_get_fixed32(h));
-    goto fail;
-  }
-  if (cd_get_fixed64(h + 16) != cd_xxh3(h, 16)) {
-    rc = ST_CORRUPT("wal %s: header checksum mismatch", path);
-    goto fail;
-  }
-  if (cd_get_fixed32(h + 4) != WAL_VERSION) {
-    rc = ST_CORRUPT("wal %s: unsupported format version %u", path, cd_get_fixed32(h + 4));
+  if (bad) {
+    rc = ST_CORRUPT("wal %s: %s (magic 0x%08x, version %u)", path, bad, cd_get_fixed32(h),
+                    cd_get_fixed32(h + 4));
     goto fail;
   }
   r->log_number = cd_get_fixed64(h + 8);

@@ -43,9 +43,11 @@
 ** log acknowledged would be lost. Note: under sync=off/normal an OS crash (not a process crash)
 ** may write back pages out of order and leave a hole before later records; that is reported as
 ** corruption too (conservative: never silently skip data that is there).
-** File header: shorter than 24 bytes (a crash inside wal_create), or 24+ bytes that are all zero
-** in a file that is zero throughout -> an empty log (all bytes dropped). Anything else that is
-** not a valid header (magic, version, checksum) -> LSM_CORRUPT naming the file.
+** File header: a file of at most 24 bytes whose header is short or invalid, or a file that is
+** zero throughout, is a crash inside wal_create (the header is made durable before any record
+** is appended, so no acknowledged record can be in it; after a power loss its unsynced header
+** may read back garbled) -> an empty log (all bytes dropped). A longer file without a valid
+** header (magic, version, checksum) -> LSM_CORRUPT naming the file.
 ** Records returned before an error are genuine (checksummed), but a log that ends in an error
 ** must be treated as failed as a whole.
 **

@@ -31,6 +31,7 @@ SQLITE_EXTENSION_INIT3
 #define UV_RA_TRIGGER 2           /* adjacent reads in a row before reading ahead */
 #define UV_PF_MIN 16              /* fan-out prefetch: first window, in child pages */
 #define UV_PF_MAXB (1u << 20)     /* fan-out prefetch: most bytes per window */
+#define UV_PF_RUN 32              /* fan-out prefetch: most pages per request */
 
 enum { UV_IO_AUTO = 0, UV_IO_SYNC = 1, UV_IO_FAULT = 2 };
 
@@ -388,6 +389,11 @@ static void uv_pf_parse(uv_file *p, uint32_t pg, const unsigned char *buf, size_
   p->kid_dir = 0;
 }
 
+static int uv_u32_cmp(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 /* Read the window of children after kid index i (direction kid_dir) into pf, all requests in
 ** flight at once. */
 static void uv_pf_fill(uv_file *p, int i, size_t n) {
@@ -410,19 +416,33 @@ static void uv_pf_fill(uv_file *p, int i, size_t n) {
   if (!p->rab && fio_batch_new(p->env, &p->rab)) return;
   fio_batch_reset(p->rab);
   p->pf_n = 0;
-  int k = i + p->kid_dir, first = k, last = k;
-  for (int c = 0; c < win && k >= 0 && k < p->nkids; c++, k += p->kid_dir) {
-    uint32_t pg = p->kids[k];
-    if (pg == 0) break;
-    if (fio_batch_read(p->rab, p->f, (uint64_t)(pg - 1) * n, p->pf + (size_t)c * n, n) < 0) break;
-    p->pf_pg[c] = pg;
+  /* The window's pages, sorted: children that are neighbours on disk (a table filled in key
+  ** order) become one larger request, which the device and the kernel's readahead like far
+  ** better than many 4 KiB ones; runs are cut at UV_PF_RUN pages so several stay in flight. */
+  int k = i + p->kid_dir, first = k, last = k, cnt = 0;
+  for (; cnt < win && k >= 0 && k < p->nkids && p->kids[k] != 0; cnt++, k += p->kid_dir) {
+    p->pf_pg[cnt] = p->kids[k];
     last = k;
   }
-  int cnt = fio_batch_count(p->rab);
-  if (cnt == 0 || fio_batch_run(p->rab) != LSM_OK) return;
-  for (int c = 0; c < cnt; c++) {
+  if (cnt == 0) return;
+  qsort(p->pf_pg, (size_t)cnt, sizeof *p->pf_pg, uv_u32_cmp);
+  int req_first[UV_PF_MAXB / 512], nreq = 0; /* first slot of each request */
+  for (int c = 0; c < cnt;) {
+    int e = c + 1;
+    while (e < cnt && e - c < UV_PF_RUN && p->pf_pg[e] == p->pf_pg[e - 1] + 1) e++;
+    if (fio_batch_read(p->rab, p->f, (uint64_t)(p->pf_pg[c] - 1) * n, p->pf + (size_t)c * n,
+                       (size_t)(e - c) * n) < 0)
+      return;
+    req_first[nreq++] = c;
+    c = e;
+  }
+  if (fio_batch_run(p->rab) != LSM_OK) return;
+  for (int r = 0; r < nreq; r++) {
     size_t done = 0;
-    if (fio_batch_result(p->rab, c, &done) != LSM_OK || done != n) p->pf_pg[c] = 0; /* unusable */
+    if (fio_batch_result(p->rab, r, &done) != LSM_OK) done = 0;
+    int end = r + 1 < nreq ? req_first[r + 1] : cnt;
+    for (int c = req_first[r]; c < end; c++)
+      if ((size_t)(c - req_first[r] + 1) * n > done) p->pf_pg[c] = 0; /* not read: unusable */
   }
   p->pf_n = cnt;
   p->pf_k0 = first, p->pf_k1 = last;
@@ -807,6 +827,7 @@ static int uv_open(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, i
   if (!p->f) return SQLITE_OK; /* delegated */
   p->path = zName;
   p->qsorted = 1;
+  uv_ra_drop(p); /* read-ahead and prefetch state: empty, first window sizes */
   /* unix fsyncs the directory once after creating a journal, super-journal or WAL. */
   p->dirsync = (flags & SQLITE_OPEN_CREATE) &&
                (p->type == SQLITE_OPEN_MAIN_JOURNAL || p->type == SQLITE_OPEN_WAL ||

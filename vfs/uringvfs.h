@@ -41,7 +41,8 @@
 **     those files in this process fails with it until all of them are closed (like a failed
 **     fsync in fio). Nothing is dropped silently.
 **
-** Delegated entirely to unix (no fio): files without a name (temp files, statement journals),
+** Delegated entirely to unix (no fio): files without a name (temp files, statement journals,
+** sorter spill files: unix creates and unlinks them; they need no crash ordering),
 ** files whose descriptor cannot be verified (see uringvfs.c: the unixFile layout is checked at
 ** open by comparing fstat of the candidate descriptor with stat of the path), and everything
 ** if the file-IO layer cannot be set up.
@@ -51,9 +52,13 @@
 ** "fault" is the fio fault-injecting wrapper around the auto backend, steered with
 ** uringvfs_fault_set (tests only).
 **
-** Thread safety: as SQLite requires of a VFS. Each file has a mutex for its queue (another
-** thread may flush it); one global mutex guards the "file with queued writes" pointer and the
-** database registry.
+** Thread safety: as SQLite requires of a VFS (one thread at a time per file, any number of
+** files and threads). One process-wide mutex guards every write queue (another thread may have
+** to flush a file it does not use), the "file with queued writes" pointer and the database
+** registry; flushes run under it (short pwritev calls; fsync runs outside it). Read-ahead and
+** prefetch windows belong to the thread using the file. Threads writing different databases at
+** once flush each other's queues, so they coalesce less (still correct).
+** fork(): a child re-creates its rings at its first open; connections must not cross a fork.
 */
 #ifndef LSMVTAB_URINGVFS_H
 #define LSMVTAB_URINGVFS_H
