@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +69,7 @@ static const char *const cold_name[NCOLD] = {"sync buffered", "sync direct_io",
 
 typedef struct phase_res {
   double ops_s, mb_s, p50_us, p99_us;
+  double cpu_us; /* process CPU time (all threads, user+sys) per op: robust to a busy machine */
 } phase_res;
 
 typedef struct eng_res {
@@ -388,16 +390,26 @@ typedef struct run {
   kv *db;
   hist h;
   uint64_t t0, bytes, nops;
+  double cpu0;
 } run;
+
+static double cpu_secs(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static void ph_begin(run *r) {
   memset(&r->h, 0, sizeof r->h);
   r->bytes = r->nops = 0;
+  r->cpu0 = cpu_secs();
   r->t0 = now_ns();
 }
 static phase_res ph_end(run *r, int timed) {
   double secs = (double)(now_ns() - r->t0) / 1e9;
   phase_res p;
+  p.cpu_us = (cpu_secs() - r->cpu0) * 1e6 / (double)(r->nops ? r->nops : 1);
   p.ops_s = (double)r->nops / secs;
   p.mb_s = (double)r->bytes / secs / 1e6;
   p.p50_us = timed ? hpct(&r->h, 0.50) / 1000 : 0;
@@ -585,7 +597,7 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   char dir[64];
   snprintf(dir, sizeof dir, "%s.db", ops->name);
   kv_conf c = base_conf();
-  run r = {ops, NULL, {{0}, 0}, 0, 0, 0};
+  run r = {ops, NULL, {{0}, 0}, 0, 0, 0, 0};
   rng_state = SEED;
 
   rm_rf(dir);
@@ -631,7 +643,7 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
 static void cold_run(eng_res *er) {
   const char *dir = "cold.db";
   kv_conf c = base_conf();
-  run r = {&kv_lsm, NULL, {{0}, 0}, 0, 0, 0};
+  run r = {&kv_lsm, NULL, {{0}, 0}, 0, 0, 0, 0};
   rm_rf(dir);
   check(kv_lsm.open(dir, &c, &r.db), "open");
   do_fill(&r, 1, SEED + 3);
@@ -781,16 +793,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < ne; i++) median_res(rs[i], runs, &med_r[i]);
 
     for (int i = 0; i < ne; i++) {
-      printf("#### %s\n\n| phase | ops/s | MB/s | p50 us | p99 us |\n|---|---:|---:|---:|---:|\n",
+      printf("#### %s\n\n| phase | ops/s | MB/s | p50 us | p99 us | CPU us/op |\n"
+             "|---|---:|---:|---:|---:|---:|\n",
              all[i]->name);
       for (int p = 0; p < NPHASE; p++) {
         phase_res *ph = &med_r[i].ph[p];
         char ob[32];
         fmt_ops(ob, sizeof ob, ph->ops_s);
         if (ph->p50_us > 0)
-          printf("| %s | %s | %.1f | %.1f | %.1f |\n", phase_name[p], ob, ph->mb_s, ph->p50_us,
-                 ph->p99_us);
-        else printf("| %s | %s | %.1f | - | - |\n", phase_name[p], ob, ph->mb_s);
+          printf("| %s | %s | %.1f | %.1f | %.1f | %.2f |\n", phase_name[p], ob, ph->mb_s,
+                 ph->p50_us, ph->p99_us, ph->cpu_us);
+        else
+          printf("| %s | %s | %.1f | - | - | %.2f |\n", phase_name[p], ob, ph->mb_s, ph->cpu_us);
       }
       printf("\nwrite amp (process bytes written / user bytes) after fillrandom+overwrite+settle: "
              "%.2f, after all phases: %.2f",
@@ -802,30 +816,34 @@ int main(int argc, char **argv) {
     }
 
     /* Ratio table: lsm against the better of the others. */
-    printf("#### ops/s side by side (ratio = lsm / best other)\n\n| phase |");
+    printf("#### ops/s side by side (ratio = lsm / best other; CPU ratio = best other's CPU "
+           "time per op / lsm's)\n\n| phase |");
     for (int i = 0; i < ne; i++) printf(" %s |", all[i]->name);
-    printf(" ratio |\n|---|");
-    for (int i = 0; i <= ne; i++) printf("---:|");
+    printf(" ratio | CPU ratio |\n|---|");
+    for (int i = 0; i <= ne + 1; i++) printf("---:|");
     printf("\n");
     for (int p = 0; p < NPHASE; p++) {
       printf("| %s |", phase_name[p]);
-      double best = 0;
+      double best = 0, best_cpu = 0;
       for (int i = 0; i < ne; i++) {
         char ob[32];
         fmt_ops(ob, sizeof ob, med_r[i].ph[p].ops_s);
         printf(" %s |", ob);
         if (all[i] != &kv_lsm && med_r[i].ph[p].ops_s > best) best = med_r[i].ph[p].ops_s;
+        if (all[i] != &kv_lsm && (best_cpu == 0 || med_r[i].ph[p].cpu_us < best_cpu))
+          best_cpu = med_r[i].ph[p].cpu_us;
       }
-      if (all[0] == &kv_lsm && best > 0) printf(" %.2fx |\n", med_r[0].ph[p].ops_s / best);
-      else printf(" - |\n");
+      if (all[0] == &kv_lsm && best > 0)
+        printf(" %.2fx | %.2fx |\n", med_r[0].ph[p].ops_s / best, best_cpu / med_r[0].ph[p].cpu_us);
+      else printf(" - | - |\n");
     }
     printf("| write amp |");
     for (int i = 0; i < ne; i++) printf(" %.2f |", med_r[i].wamp);
-    printf(" |\n| space amp |");
+    printf(" | |\n| space amp |");
     for (int i = 0; i < ne; i++) printf(" %.2f |", med_r[i].samp);
-    printf(" |\n| peak RSS MiB |");
+    printf(" | |\n| peak RSS MiB |");
     for (int i = 0; i < ne; i++) printf(" %.0f |", med_r[i].rss_mb);
-    printf(" |\n\n");
+    printf(" | |\n\n");
   }
 
   if (cold) {

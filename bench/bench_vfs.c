@@ -2,9 +2,10 @@
 **
 ** A workload in the spirit of SQLite's speedtest1 (inserts in transactions, indexed lookups,
 ** updates, deletes, full scans, a large sort, VACUUM, a checkpoint) in WAL and rollback
-** (DELETE) mode, synchronous NORMAL and FULL. Each configuration runs 3 times per VFS
-** (alternating, fresh database each time); the median per test is printed with the ratio
-** uring/unix (< 1: uring faster).
+** (DELETE) mode, synchronous NORMAL and FULL. Each configuration runs 5 times per VFS
+** (alternating, fresh database each time); per test the median of each VFS, their ratio
+** uring/unix (< 1: uring faster), and the ratio of the best runs (the least disturbed ones on a
+** shared machine).
 ** Cold-cache phase (root only: echo 1 > /proc/sys/vm/drop_caches before each run): full scans
 ** and PRAGMA integrity_check of a database several times SQLite's cache.
 ** Usage: bench_vfs [scale] (default 1; rows = 20000 * scale). Needs LSMVTAB_EXT.
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NREP 3
+#define NREP 5
 #define MAXT 12
 
 static int scale = 1;
@@ -165,19 +166,22 @@ static void config(const char *jm, const char *sync) {
       sqlite3_close(db);
       tot[v][r] = now() - t0;
     }
-  printf("\n-- journal_mode=%s synchronous=%s (median of %d, ms)\n", jm, sync, NREP);
-  printf("%-18s %10s %10s %8s\n", "test", "unix", "uring", "ratio");
+  printf("\n-- journal_mode=%s synchronous=%s (ms, median of %d; ratio of medians; ratio of bests)\n",
+         jm, sync, NREP);
+  printf("%-18s %10s %10s %8s %8s\n", "test", "unix", "uring", "ratio", "best");
   for (int i = 0; i < nt; i++) {
-    double m[2];
+    double m[2], lo[2];
     for (int v = 0; v < 2; v++) {
       double x[NREP];
       for (int r = 0; r < NREP; r++) x[r] = t[v][r][i];
       m[v] = median(x, NREP);
+      lo[v] = x[0]; /* sorted by median() */
     }
-    printf("%-18s %10.1f %10.1f %8.2f\n", names[i], m[0] * 1e3, m[1] * 1e3, m[1] / m[0]);
+    printf("%-18s %10.1f %10.1f %8.2f %8.2f\n", names[i], m[0] * 1e3, m[1] * 1e3, m[1] / m[0],
+           lo[1] / lo[0]);
   }
   double a = median(tot[0], NREP), b = median(tot[1], NREP);
-  printf("%-18s %10.1f %10.1f %8.2f\n", "total", a * 1e3, b * 1e3, b / a);
+  printf("%-18s %10.1f %10.1f %8.2f %8.2f\n", "total", a * 1e3, b * 1e3, b / a, tot[1][0] / tot[0][0]);
   fflush(stdout);
 }
 
@@ -223,10 +227,11 @@ static void cold(void) {
   }
   printf("\n-- cold cache (drop_caches before each run), %lld MiB database, cache 8 MiB, median of %d, ms\n",
          sz >> 20, NREP);
-  printf("%-18s %10s %10s %8s\n", "test", "unix", "uring", "ratio");
+  printf("%-18s %10s %10s %8s %8s\n", "test", "unix", "uring", "ratio", "best");
   for (int i = 0; i < 3; i++) {
     double a = median(t[0][i], NREP), b = median(t[1][i], NREP);
-    printf("%-18s %10.1f %10.1f %8.2f\n", what[i], a * 1e3, b * 1e3, b / a);
+    printf("%-18s %10.1f %10.1f %8.2f %8.2f\n", what[i], a * 1e3, b * 1e3, b / a,
+           t[1][i][0] / t[0][i][0]);
   }
   rm_db("cold.db");
 }

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +167,7 @@ static void test_snapshot_survives_compaction(void **state) {
 
 typedef struct rd_arg {
   lsm_db *db;
-  volatile int stop;
+  atomic_int stop;
   int bad;
 } rd_arg;
 
@@ -175,7 +176,7 @@ typedef struct rd_arg {
 static void *reader(void *p) {
   rd_arg *a = p;
   unsigned seed = 7;
-  while (!a->stop) {
+  while (!atomic_load(&a->stop)) {
     lsm_snapshot *s;
     if (lsm_snapshot_new(a->db, &s)) {
       a->bad = 1;
@@ -205,7 +206,8 @@ static void test_l0_bounded_and_readers(void **state) {
   o.l0_stop_trigger = 6;
   lsm_db *db;
   OK(lsm_open("burst", &o, &db));
-  rd_arg a = {db, 0, 0};
+  rd_arg a = {.db = db, .bad = 0};
+  atomic_init(&a.stop, 0);
   pthread_t th[2];
   for (int t = 0; t < 2; t++) pthread_create(&th[t], NULL, reader, &a);
   uint64_t max_l0 = 0;
@@ -230,7 +232,7 @@ static void test_l0_bounded_and_readers(void **state) {
       }
     }
   }
-  a.stop = 1;
+  atomic_store(&a.stop, 1);
   for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
   assert_int_equal(a.bad, 0);
   lsm_stats st;

@@ -776,9 +776,9 @@ static void t_lock(void **state) {
 }
 
 /* Short writes for real: RLIMIT_FSIZE makes the kernel write only up to the limit (a short
-** count), then fail the rest with EFBIG (LSM_FULL). Checks the continue-the-remainder paths of the single
-** call and of the batch (on uring: an O_DIRECT writev resubmitted on the ring). In a child, so
-** the limit stays there. */
+** count), then fail the rest with EFBIG (LSM_FULL). Checks the continue-the-remainder paths of
+** the single call and of the batch (on uring: an O_DIRECT writev resubmitted on the ring). In a
+** child, so the limit stays there. */
 static void t_short_write(void **state) {
   ENV(state);
   ctx *c = *state;

@@ -108,7 +108,7 @@ static void test_power_loss(void **state) {
   (void)state;
   signal(SIGALRM, on_alarm);
   int lng = getenv("LSMVTAB_LONG") != NULL;
-  if (lng) run_batches = 1500;
+  if (lng) run_batches = 2000;
   const char *root = rel_scratch("powerloss");
   char bdir[4200];
   snprintf(bdir, sizeof bdir, "%s/base", root);

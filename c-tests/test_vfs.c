@@ -167,8 +167,8 @@ static void test_register(void **state) {
   sqlite3_close(db);
 }
 
-/* Every journal mode x synchronous level x mmap: same final content as through unix,
-** integrity ok, and writes were coalesced. */
+/* Every journal mode x synchronous level x mmap: a mixed workload (with spills, rollbacks, a
+** checkpoint, a reopen) gives the same content as through unix, and integrity is ok. */
 static void test_modes(void **state) {
   (void)state;
   const char *jm[] = {"DELETE", "TRUNCATE", "PERSIST", "WAL"};

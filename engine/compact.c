@@ -230,9 +230,15 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   uint64_t gp_overlap = 0, gp_limit = 10 * (uint64_t)db->o.target_file_size;
   uint64_t last_seq_for_key = 0;
   int out_level = c->level + 1;
+  uint64_t steps = 0;
   for (it_seek_first(m); it_valid(m) && !rc; it_next(m)) {
     const uint8_t *k, *v;
     size_t kn, vn;
+    if (++steps % 1024 == 0 && atomic_load_explicit(&db->closing, memory_order_relaxed)) {
+      /* lsm_close: give up; the outputs are deleted and the inputs stay live */
+      rc = st_err(LSM_ABORT, "compaction abandoned: the database is closing");
+      break;
+    }
     it_key(m, &k, &kn);
     it_value(m, &v, &vn);
     if (!ikey_valid(k, kn)) {

@@ -210,7 +210,7 @@ static void *compact_main(void *arg) {
       pthread_cond_wait(&db->bg_cv, &db->mu);
     if (db->shutting_down) break;
     int rc = compact_auto(db);
-    if (rc == LSM_NOTFOUND) rc = LSM_OK;
+    if (rc == LSM_NOTFOUND || (rc == LSM_ABORT && db->shutting_down)) rc = LSM_OK;
     if (rc) set_bg_error(db, rc, st_errmsg());
     pthread_cond_broadcast(&db->done_cv);
     pthread_cond_broadcast(&db->bg_cv);
@@ -388,10 +388,6 @@ int lsm_write(lsm_db *db, lsm_batch *b) {
   return db_write(db, b, 0);
 }
 
-static int check_key(size_t kn) {
-  if (kn == 0 || kn > LSM_MAX_KEY) return st_err(LSM_TOOBIG, "key of %zu bytes: must be 1..%u", kn, LSM_MAX_KEY);
-  return LSM_OK;
-}
 
 int lsm_put(lsm_db *db, const void *k, size_t kn, const void *v, size_t vn) {
   lsm_batch *b;
@@ -490,8 +486,9 @@ static int rv_get(readview *rv, const uint8_t *k, size_t kn, void **v, size_t *v
 
 int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **v, size_t *vn) {
   if (!db || !v || !vn || (!k && kn)) return st_err(LSM_MISUSE, "lsm_get: NULL argument");
-  int rc = check_key(kn);
-  if (rc) return rc;
+  /* a key outside 1..LSM_MAX_KEY bytes can never have been written: simply absent */
+  if (kn == 0 || kn > LSM_MAX_KEY) return LSM_NOTFOUND;
+  int rc;
   readview rv;
   rv_grab(db, s, &rv);
   atomic_fetch_add_explicit(&db->st_gets, 1, memory_order_relaxed);
@@ -544,8 +541,8 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
     size_t kn = klens[i];
     vals[i] = NULL;
     vlens[i] = 0;
-    if ((rcs[i] = check_key(kn))) continue;
     rcs[i] = LSM_NOTFOUND;
+    if (kn == 0 || kn > LSM_MAX_KEY) continue; /* can never have been written: absent */
     int in_mem = 0;
     for (int j = 0; j < rv.nmem && !in_mem; j++) {
       int type;
@@ -976,6 +973,7 @@ static void db_free(lsm_db *db) {
   if (db->flush_started) {
     pthread_mutex_lock(&db->mu);
     db->shutting_down = 1;
+    atomic_store(&db->closing, 1);
     pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);
     pthread_join(db->flush_thread, NULL);

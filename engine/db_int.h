@@ -98,6 +98,7 @@ struct lsm_db {
   int bg_error;             /* [mu] sticky: writes refused after a failed WAL/flush/manifest */
   char bg_msg[256];         /* [mu] */
   int shutting_down;        /* [mu] */
+  _Atomic int closing;      /* set with shutting_down; read without mu by a running compaction */
   uint64_t frozen, flushed; /* [mu] memtables frozen / flushed since open */
   pthread_t flush_thread, compact_thread;
   int flush_started, compact_started;

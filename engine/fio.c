@@ -646,7 +646,7 @@ int fio_batch_sync(fio_batch *b, fio_file *f) {
 
 /* One request through the plain ops (sync backend, fault wrapper, or uring fallback). */
 static void req_run_plain(fio_env *env, fio_req *r) {
-  if (r->state == 2) return;
+  if (r->state == FIO_ST_DONE) return;
   switch (r->op) {
   case FIO_REQ_READ:
     r->err = r->len ? env->ops->read(env, r->f, r->off, fio__req_iov(r), r->niov, &r->done) : 0;
@@ -659,7 +659,7 @@ static void req_run_plain(fio_env *env, fio_req *r) {
     r->err = env->ops->sync(env, r->f);
     break;
   }
-  r->state = 2;
+  r->state = FIO_ST_DONE;
 }
 
 static int req_status(const fio_req *r) {
@@ -685,7 +685,7 @@ int fio_batch_run(fio_batch *b) {
     fio_req *r = &b->req[i];
     if (r->op != FIO_REQ_READ && r->f->sticky) {
       r->err = -EIO;
-      r->state = 2;
+      r->state = FIO_ST_DONE;
     }
   }
   if (env->ops->batch_run && b->n > 0) {

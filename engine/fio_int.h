@@ -16,8 +16,9 @@
 
 #include "fio.h"
 
-/* Request kinds of a batch. */
+/* Request kinds of a batch, and the states of a request during a run. */
 enum { FIO_REQ_READ = 1, FIO_REQ_WRITE = 2, FIO_REQ_SYNC = 3 };
+enum { FIO_ST_QUEUED = 0, FIO_ST_INFLIGHT = 1, FIO_ST_DONE = 2, FIO_ST_RETRY = 3 };
 
 typedef struct fio_ops {
   /* Read into iov[0..n) at off until full or EOF: 0 and *got, or -errno. */
@@ -80,7 +81,7 @@ typedef struct fio_req {
   size_t len;            /* total bytes asked */
   size_t done;           /* bytes transferred */
   int err;               /* 0 or -errno */
-  int state;             /* backend scratch: 0 queued, 1 in flight, 2 done */
+  int state;             /* ST_*: what is left to do */
   int rnext;             /* uring: retry list link */
 } fio_req;
 

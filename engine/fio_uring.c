@@ -29,7 +29,6 @@
 
 #define RING_ENTRIES 128 /* max requests in flight per batch; more are submitted as slots free */
 
-enum { ST_QUEUED = 0, ST_INFLIGHT = 1, ST_DONE = 2, ST_RETRY = 3 };
 
 struct fio_ring {
   struct io_uring ring;
@@ -175,7 +174,7 @@ typedef struct {
 
 static void push_retry(run_state *rs, int i) {
   fio_req *r = &rs->b->req[i];
-  r->state = ST_RETRY;
+  r->state = FIO_ST_RETRY;
   r->rnext = -1;
   if (rs->tail >= 0) rs->b->req[rs->tail].rnext = i;
   else rs->head = i;
@@ -219,12 +218,12 @@ static void complete(run_state *rs, int i, int res) {
   }
   if (res < 0) {
     r->err = res;
-    r->state = ST_DONE;
+    r->state = FIO_ST_DONE;
     return;
   }
   if (res == 0) { /* read: end of file; write: no progress, never loop on it */
     if (r->op == FIO_REQ_WRITE) r->err = -EIO;
-    r->state = ST_DONE;
+    r->state = FIO_ST_DONE;
     return;
   }
   if (r->op == FIO_REQ_READ) { /* the res bytes just read, across the remaining iovecs */
@@ -239,7 +238,7 @@ static void complete(run_state *rs, int i, int res) {
   r->done += (size_t)res;
   if (r->done >= r->len ||
       (r->op == FIO_REQ_READ && (r->f->mode & FIO_DIRECT) && (r->done % FIO_ALIGN))) {
-    r->state = ST_DONE; /* complete, or an O_DIRECT read cut short by EOF */
+    r->state = FIO_ST_DONE; /* complete, or an O_DIRECT read cut short by EOF */
     return;
   }
   /* Short transfer: consume res bytes from the request's own iovec copy in place (emptied
@@ -263,7 +262,7 @@ static void run_inline(fio_env *env, fio_req *r) {
     r->err = fio__sys_write(env, r->f, r->off, fio__req_iov(r), r->niov);
     r->done = r->err ? 0 : r->len;
   }
-  r->state = ST_DONE;
+  r->state = FIO_ST_DONE;
 }
 
 static int u_batch_run(fio_env *env, fio_batch *b) {
@@ -280,7 +279,7 @@ static int u_batch_run(fio_env *env, fio_batch *b) {
       if (i < 0) {
         if (next >= b->n) break;
         fio_req *r = &b->req[next];
-        if (r->state == ST_DONE) { /* failed before the run (sticky file) */
+        if (r->state == FIO_ST_DONE) { /* failed before the run (sticky file) */
           next++;
           continue;
         }
@@ -294,7 +293,7 @@ static int u_batch_run(fio_env *env, fio_batch *b) {
           continue;
         }
         if (r->len == 0) {
-          r->state = ST_DONE;
+          r->state = FIO_ST_DONE;
           next++;
           continue;
         }
@@ -311,7 +310,7 @@ static int u_batch_run(fio_env *env, fio_batch *b) {
         break;
       }
       prep(sqe, &b->req[i], i);
-      b->req[i].state = ST_INFLIGHT;
+      b->req[i].state = FIO_ST_INFLIGHT;
       inflight++;
     }
     if (inflight == 0) break; /* nothing in flight, nothing left to queue */
@@ -346,9 +345,9 @@ static int u_batch_run(fio_env *env, fio_batch *b) {
   }
   for (int i = 0; i < b->n; i++) {
     fio_req *q = &b->req[i];
-    if (q->state == ST_INFLIGHT || q->state == ST_RETRY) {
+    if (q->state == FIO_ST_INFLIGHT || q->state == FIO_ST_RETRY) {
       q->err = rc;
-      q->state = ST_DONE;
+      q->state = FIO_ST_DONE;
     }
   }
   ring_drop(env, rg);

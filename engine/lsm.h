@@ -97,7 +97,9 @@ int lsm_write(lsm_db *db, lsm_batch *b);
 int lsm_snapshot_new(lsm_db *db, lsm_snapshot **out);
 void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s);
 
-/* Point lookup at snapshot s (NULL = latest). LSM_NOTFOUND if absent (no message needed).
+/* Point lookup at snapshot s (NULL = latest). LSM_NOTFOUND if absent (no message needed); a key
+** outside 1..LSM_MAX_KEY bytes can never have been written, so it is simply absent (also in
+** lsm_multiget).
 ** On LSM_OK *v is a new mm-allocated copy (NUL-terminated beyond *vn) that the caller frees
 ** with lsm_free. */
 int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **v, size_t *vn);
