@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +53,19 @@ static const char *const klabel[NK] = {"native rowid", "native WITHOUT ROWID", "
 static uint64_t N, R;
 static int half_compressible = 1;
 static char lsm_opts[256] = "";
+
+/* CPU seconds of the process (all threads): per-row CPU cost is steadier than rows/s when the
+** machine is shared. cpu_us[phase] is set by each phase. */
+static double cpu_us[NS];
+static double cpu_secs(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+static void cpu_note(int phase, double c0, uint64_t n) {
+  cpu_us[phase] = (cpu_secs() - c0) * 1e6 / (double)(n ? n : 1);
+}
 
 static double now(void) {
   struct timespec ts;
@@ -205,7 +219,7 @@ static double fill(sqlite3 *db, int random, uint64_t seed) {
   perm p;
   perm_init(&p, N, seed);
   sqlite3_stmt *st = prep(db, "INSERT INTO t VALUES(?, ?)");
-  double t0 = now();
+  double t0 = now(), c0 = cpu_secs();
   for (uint64_t i = 0; i < N; i++) {
     if (i % TXN == 0) ex(db, "BEGIN");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * (random ? perm_at(&p, i) : i)));
@@ -214,6 +228,7 @@ static double fill(sqlite3 *db, int random, uint64_t seed) {
     if (i % TXN == TXN - 1 || i == N - 1) ex(db, "COMMIT");
   }
   double r = (double)N / (now() - t0);
+  cpu_note(random ? S_FILLRANDOM : S_FILLSEQ, c0, N);
   sqlite3_finalize(st);
   return r;
 }
@@ -221,13 +236,14 @@ static double fill(sqlite3 *db, int random, uint64_t seed) {
 static double readrandom(sqlite3 *db) {
   sqlite3_stmt *st = prep(db, "SELECT v FROM t WHERE k = ?");
   uint64_t found = 0;
-  double t0 = now();
+  double t0 = now(), c0 = cpu_secs();
   for (uint64_t i = 0; i < R; i++) {
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * (rnd() % N)));
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == VAL_LEN) found++;
     sqlite3_reset(st);
   }
   double r = (double)R / (now() - t0);
+  cpu_note(S_READRANDOM, c0, R);
   sqlite3_finalize(st);
   if (found != R) die(db, "readrandom: a key was not found");
   return r;
@@ -236,12 +252,13 @@ static double readrandom(sqlite3 *db) {
 static double readseq(sqlite3 *db) {
   sqlite3_stmt *st = prep(db, "SELECT k, v FROM t");
   uint64_t n = 0, bytes = 0;
-  double t0 = now();
+  double t0 = now(), c0 = cpu_secs();
   while (sqlite3_step(st) == SQLITE_ROW) {
     bytes += (uint64_t)sqlite3_column_bytes(st, 1);
     n++;
   }
   double r = (double)n / (now() - t0);
+  cpu_note(S_READSEQ, c0, n);
   sqlite3_finalize(st);
   if (n != N || bytes != N * VAL_LEN) die(db, "readseq: wrong number of rows");
   return r;
@@ -249,7 +266,7 @@ static double readseq(sqlite3 *db) {
 
 static double scanrange(sqlite3 *db, uint64_t count) {
   sqlite3_stmt *st = prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
-  double t0 = now();
+  double t0 = now(), c0 = cpu_secs();
   for (uint64_t i = 0; i < count; i++) {
     uint64_t k0 = rnd() % N, want = N - k0 < 100 ? N - k0 : 100, n = 0;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * k0));
@@ -264,6 +281,7 @@ static double scanrange(sqlite3 *db, uint64_t count) {
     if (n != want) die(db, "scanrange: wrong number of rows");
   }
   double r = (double)count / (now() - t0);
+  cpu_note(S_SCANRANGE, c0, count);
   sqlite3_finalize(st);
   return r;
 }
@@ -275,15 +293,16 @@ static void inlist(sqlite3 *db, uint64_t batches, double *in_rate, double *one_r
   strcat(sql, ")");
   sqlite3_stmt *in = prep(db, sql), *one = prep(db, "SELECT v FROM t WHERE k = ?");
   uint64_t save = rng_state, found = 0;
-  double t0 = now();
+  double t0 = now(), c0 = cpu_secs();
   for (uint64_t b = 0; b < batches; b++) {
     for (int i = 0; i < INN; i++) sqlite3_bind_int64(in, i + 1, (sqlite3_int64)(2 * (rnd() % N)));
     while (sqlite3_step(in) == SQLITE_ROW) found++;
     sqlite3_reset(in);
   }
   *in_rate = (double)(batches * INN) / (now() - t0);
+  cpu_note(S_IN32, c0, batches * INN);
   rng_state = save; /* the same keys again */
-  t0 = now();
+  t0 = now(), c0 = cpu_secs();
   for (uint64_t b = 0; b < batches; b++)
     for (int i = 0; i < INN; i++) {
       sqlite3_bind_int64(one, 1, (sqlite3_int64)(2 * (rnd() % N)));
@@ -291,6 +310,7 @@ static void inlist(sqlite3 *db, uint64_t batches, double *in_rate, double *one_r
       sqlite3_reset(one);
     }
   *one_rate = (double)(batches * INN) / (now() - t0);
+  cpu_note(S_ONE32, c0, batches * INN);
   sqlite3_finalize(in);
   sqlite3_finalize(one);
   /* duplicates inside a list come back once, so found <= batches*32; a big shortfall is a bug */
@@ -302,7 +322,7 @@ static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
   perm p;
   perm_init(&p, N, seed);
   sqlite3_stmt *st = prep(db, del ? "DELETE FROM t WHERE k = ?" : "UPDATE t SET v = ? WHERE k = ?");
-  double t0 = now();
+  double t0 = now(), c0 = cpu_secs();
   for (uint64_t i = 0; i < count; i++) {
     if (i % TXN == 0) ex(db, "BEGIN");
     if (!del) sqlite3_bind_blob(st, 1, next_val(), VAL_LEN, SQLITE_STATIC);
@@ -312,6 +332,7 @@ static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
     if (i % TXN == TXN - 1 || i == count - 1) ex(db, "COMMIT");
   }
   double r = (double)count / (now() - t0);
+  cpu_note(del ? S_DELETE : S_UPDATE, c0, count);
   sqlite3_finalize(st);
   return r;
 }
@@ -321,7 +342,7 @@ static void settle(sqlite3 *db, int kind) {
   else ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-static void one_kind(int kind, double *res) {
+static void one_kind(int kind, double *res, double *cpu) {
   char file[64];
   rng_state = SEED;
   pool_pos = 0;
@@ -349,6 +370,7 @@ static void one_kind(int kind, double *res) {
   res[S_DELETE] = modify(db, 1, u, SEED + 3);
   sqlite3_close(db);
   rm_db(file);
+  memcpy(cpu, cpu_us, sizeof cpu_us);
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -392,12 +414,12 @@ int main(int argc, char **argv) {
   if (runs > MAX_RUNS) runs = MAX_RUNS;
   pool_init();
 
-  static double res[NK][MAX_RUNS][NS], m[NK][NS];
+  static double res[NK][MAX_RUNS][NS], m[NK][NS], cpu[NK][MAX_RUNS][NS], mc[NK][NS];
   for (int run = 0; run < runs; run++)
     for (int k = 0; k < NK; k++)
       if (use[k]) {
         fprintf(stderr, "run %d/%d: %s\n", run + 1, runs, kname[k]);
-        one_kind(k, res[k][run]);
+        one_kind(k, res[k][run], cpu[k][run]);
       }
   for (int k = 0; k < NK; k++)
     for (int s = 0; s < NS; s++) {
@@ -405,6 +427,9 @@ int main(int argc, char **argv) {
       for (int r = 0; r < runs; r++) v[r] = res[k][r][s];
       qsort(v, (size_t)runs, sizeof(double), cmp_d);
       m[k][s] = runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
+      for (int r = 0; r < runs; r++) v[r] = cpu[k][r][s];
+      qsort(v, (size_t)runs, sizeof(double), cmp_d);
+      mc[k][s] = runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
     }
 
   printf("### bench_sql: N=%llu rows, %llu reads, keys 2*i, %d-byte %s blobs, seed %#llx, "
@@ -439,6 +464,24 @@ int main(int argc, char **argv) {
     if (use[k])
       printf("\n%s: IN-list of 32 / 32 single SELECTs = %.2fx", klabel[k],
              m[k][S_IN32] / m[k][S_ONE32]);
-  printf("\n\n");
+  printf("\n\nCPU time per row (per scan for scanrange, per key for the IN rows), all threads, us "
+         "— steadier than rows/s on a shared machine:\n\n| phase |");
+  for (int k = 0; k < NK; k++) if (use[k]) printf(" %s |", klabel[k]);
+  if (ratios) printf(" rowid/lsm | wr/lsm |");
+  printf("\n|---|");
+  for (int k = 0; k < NK; k++) if (use[k]) printf("---:|");
+  if (ratios) printf("---:|---:|");
+  printf("\n");
+  for (int s = 0; s < S_SIZE; s++) {
+    printf("| %s |", sname[s]);
+    for (int k = 0; k < NK; k++)
+      if (use[k]) printf(" %.2f |", mc[k][s]);
+    for (int k = K_ROWID; ratios && k <= K_WR; k++) {
+      if (use[k] && mc[K_LSM][s] > 0) printf(" %.2fx |", mc[k][s] / mc[K_LSM][s]);
+      else printf(" - |");
+    }
+    printf("\n");
+  }
+  printf("\n");
   return 0;
 }

@@ -42,6 +42,10 @@ static lsm_options crash_opts(uint64_t seed) {
   o.memtable_size = 64u << 10;
   o.sync = LSM_SYNC_FULL;
   o.io = seed % 2 ? LSM_IO_URING : LSM_IO_SYNC;
+  /* small files and levels: kills land in flushes and in L0->L1 and L1->L2 compactions too */
+  o.target_file_size = 64u << 10;
+  o.level1_size = 128u << 10;
+  o.l0_compaction_trigger = 2;
   return o;
 }
 
@@ -174,6 +178,7 @@ static void test_crash(void **state) {
   ** so that the directory listing below is stable) */
   lsm_options o = crash_opts(seed);
   o.l0_compaction_trigger = o.l0_slowdown_trigger = o.l0_stop_trigger = 1000;
+  o.level1_size = (size_t)1 << 40;
   lsm_db *db;
   assert_int_equal(lsm_open(dir, &o, &db), LSM_OK);
   for (int ri = 0; ri < nranges; ri++)

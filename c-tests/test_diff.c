@@ -452,7 +452,11 @@ static void lit(Diff *d, sqlite3_str *s, int dom) {
 static void lit_col(Diff *d, sqlite3_str *s, int i) { lit(d, s, d->sh->col[i].dom); }
 
 static void lit_rowid(Diff *d, sqlite3_str *s) {
-  static const char *sp[] = {"'5'", "2.0", "2.5", "'abc'", "NULL", "-1", "1000000", "0"};
+  /* No rowids that fail with "datatype mismatch" ('abc', 2.5): that is not a constraint error,
+  ** and a native table under OR IGNORE/REPLACE/FAIL/ROLLBACK inside a transaction keeps the
+  ** statement's earlier rows (no statement journal) while SQLite rolls the virtual table's
+  ** statement back: SQLite's divergence, not the module's. */
+  static const char *sp[] = {"'5'", "2.0", "NULL", "-1", "1000000", "0"};
   if (pct(&d->rng, 90)) sqlite3_str_appendf(s, "%d", 1 + rnd(&d->rng, 30));
   else sqlite3_str_appendall(s, PICK(&d->rng, sp));
 }

@@ -10,7 +10,8 @@
 **   - reopening without faults gives exactly the acknowledged batches, plus all or nothing of
 **     the batch whose commit failed, and lsm_check is clean.
 ** LSMVTAB_LONG=1 tries every op; the default run tries every op for ONCE/FROM and every second
-** write for TORN/SHORT. A hang (30 s) fails with the run's parameters. */
+** write for TORN/SHORT. Then every sync fails once in turn, and must reach the caller as an error
+** (a failed fsync is never swallowed). A hang (30 s) fails with the run's parameters. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -143,6 +144,8 @@ static void bad(const char *fmt, ...) {
 }
 
 /* One faulted run from a copy of the base database, then verification. */
+static int last_err; /* first API error of the last run (0: none) */
+
 static void one(const char *root, const rel_model *base, int ops, long k, int kind) {
   char dir[4200], bdir[4200];
   snprintf(bdir, sizeof bdir, "%s/base", root);
@@ -156,6 +159,7 @@ static void one(const char *root, const rel_model *base, int ops, long k, int ki
   workload(dir, &m, &r);
   rel_hook_off();
   total_runs++;
+  last_err = r.err;
   if (r.err) total_errors++;
   else total_silent++;
   lsm_options o = opts();
@@ -210,6 +214,20 @@ static void test_fault_campaign(void **state) {
   for (long k = 1; k <= all + 10; k += rel_stride()) one(root, &base, FIO_OP_ALL, k, FIO_FAULT_FROM);
   for (long k = 1; k <= writes + 2; k += (lng ? 1 : 2) * rel_stride()) one(root, &base, FIO_OP_WRITE, k, FIO_FAULT_TORN);
   for (long k = 2; k <= writes + 2; k += (lng ? 1 : 2) * rel_stride()) one(root, &base, FIO_OP_WRITE, k, FIO_FAULT_SHORT);
+  /* A failed fsync must never be swallowed: the file's state is unknown, so it must surface as
+  ** an error and the engine must refuse writes until reopened (checked in workload()). Every
+  ** sync of the workload fails once in turn; a run that completes without any error although
+  ** its k-th sync failed is a violation. */
+  long syncs = per[2], silent_syncs = 0;
+  for (long k = 1; k <= syncs; k += rel_stride()) {
+    one(root, &base, FIO_OP_SYNC, k, FIO_FAULT_ONCE);
+    if (!last_err && rel_last_ops[2] >= k) {
+      silent_syncs++;
+      bad("fault run (sync %ld fails once): no error reached the caller (a failed fsync was swallowed)", k);
+    }
+  }
+  print_message("fault campaign: %ld syncs failed once each; %ld of them without any error reaching the "
+                "caller\n", syncs, silent_syncs);
   print_message("fault campaign: %ld fault points tried, %ld surfaced an error, %ld completed without "
                 "one (fault on an op whose failure is harmless, e.g. deleting an obsolete file, or past "
                 "the end), %ld violations\n", total_runs, total_errors, total_silent, total_bad);

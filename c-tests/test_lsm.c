@@ -666,9 +666,11 @@ static void model_run(int io, uint64_t seed, long nops) {
   /* small files and levels: many compactions over several levels, trivial moves */
   o.target_file_size = 64u << 10;
   o.level1_size = 256u << 10;
+  o.l0_compaction_trigger = 2;
   lsm_db *db;
   OK(lsm_open(dir, &o, &db));
   model m = {0};
+  uint64_t total_compactions = 0, total_flushes = 0;
   msnap snaps[4];
   int nsnap = 0;
   char k[24], v[1100];
@@ -732,6 +734,10 @@ static void model_run(int io, uint64_t seed, long nops) {
         lsm_snapshot_free(db, snaps[nsnap].s);
         mfree(&snaps[nsnap].m);
       }
+      lsm_stats cs;
+      OK(lsm_get_stats(db, &cs));
+      total_compactions += cs.compactions;
+      total_flushes += cs.flushes;
       OK(lsm_close(db));
       OK(lsm_open(dir, &o, &db));
     }
@@ -746,9 +752,11 @@ static void model_run(int io, uint64_t seed, long nops) {
   char levels[200] = "";
   for (int l = 0; l < LSM_MAX_LEVELS; l++)
     snprintf(levels + strlen(levels), sizeof levels - strlen(levels), " %llu", (unsigned long long)st.level_files[l]);
-  print_message("model io=%s seed %llu: %ld ops, %d keys live; last session: %llu flushes, %llu compactions, "
+  total_compactions += st.compactions;
+  total_flushes += st.flushes;
+  print_message("model io=%s seed %llu: %ld ops, %d keys live; %llu flushes, %llu compactions; "
                 "files per level%s\n", st.io_backend, (unsigned long long)seed, nops, m.n,
-                (unsigned long long)st.flushes, (unsigned long long)st.compactions, levels);
+                (unsigned long long)total_flushes, (unsigned long long)total_compactions, levels);
   /* full comparison at the end, after a reopen */
   OK(lsm_close(db));
   OK(lsm_open(dir, &o, &db));

@@ -2,13 +2,15 @@
 """The lsm virtual table used from another language (issue 5): Debian's /usr/bin/python3 and its
 sqlite3 module load the extension and run a small workload: inserts in a transaction, point,
 range, IN and ORDER BY DESC queries with bound parameters, update, delete, rollback, savepoints,
-reopening the database, lsm_stats. Every result is checked; any failure exits non-zero with a
+a second connection (shared engine), another process (SQLITE_BUSY), reopening the database,
+lsm_stats, DROP TABLE. Every result is checked; any failure exits non-zero with a
 message. Environment: LSMVTAB_EXT = extension path without .so; cwd is a scratch directory.
 """
 import json
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 
 SEED = 5
@@ -159,6 +161,36 @@ def main():
         json.loads(stats)
     except ValueError as e:
         fail("lsm_stats('kv') is not JSON (%s): %r" % (e, stats[:200]))
+
+    # a second connection of this process shares the table (one engine): it sees the commits
+    # of the first, and the first sees its writes
+    conn2 = connect("py.db")
+    check(rows(conn2, "SELECT count(*) FROM kv")[0][0] == len(model), "2nd connection: count")
+    conn2.execute("INSERT INTO kv(id, name) VALUES(200000, 'from conn2')")
+    check(rows(conn, "SELECT name FROM kv WHERE id = 200000") == [("from conn2",)],
+          "1st connection must see the 2nd connection's commit")
+    conn.execute("DELETE FROM kv WHERE id = 200000")
+    check(rows(conn2, "SELECT count(*) FROM kv WHERE id = 200000")[0][0] == 0,
+          "2nd connection must see the 1st connection's delete")
+    conn2.close()
+
+    # another process: SQLITE_BUSY with a message saying the table is locked by another process
+    child = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect('py.db', isolation_level=None)\n"
+        "c.enable_load_extension(True)\n"
+        "c.load_extension(sys.argv[1])\n"
+        "try:\n"
+        "    c.execute('SELECT count(*) FROM kv').fetchall()\n"
+        "    print('NO ERROR')\n"
+        "except sqlite3.Error as e:\n"
+        "    print(getattr(e, 'sqlite_errorname', '?'), e)\n")
+    r = subprocess.run([sys.executable, "-c", child, os.environ["LSMVTAB_EXT"]],
+                       capture_output=True, text=True, timeout=60)
+    out = r.stdout.strip()
+    check(r.returncode == 0, "child process failed: %r %r" % (out, r.stderr[-500:]))
+    check(out.startswith("SQLITE_BUSY") and "locked by another process" in out,
+          "another process must get SQLITE_BUSY 'locked by another process', got %r" % out)
 
     # close and reopen: the data is still there
     conn.close()

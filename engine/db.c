@@ -800,7 +800,11 @@ static int replay_log(lsm_db *db, uint64_t number, mem **m, man_edit *e, uint64_
     }
   }
   if (rc == LSM_NOTFOUND) rc = LSM_OK;
-  if (rc && LSM_PRIMARY(rc) == LSM_CORRUPT) rc = st_err(rc, "recovering %s: %s", path, st_errmsg());
+  if (rc && LSM_PRIMARY(rc) == LSM_CORRUPT) {
+    char save[512]; /* st_err formats into the buffer st_errmsg() returns: copy it first */
+    snprintf(save, sizeof save, "%s", st_errmsg());
+    rc = st_err(rc, "recovering %s: %s", path, save);
+  }
   wal_close_read(r);
   return rc;
 }

@@ -286,7 +286,9 @@ int man_read(fio_env *env, const char *path, int (*cb)(void *ctx, const man_edit
       man_edit_init(&e);
       rc = man_edit_decode(r + REC_HDR, len, &e);
       if (rc) {
-        rc = ST_CORRUPT("manifest %s: bad edit at offset %zu: %s", path, off, st_errmsg());
+        char save[512]; /* ST_CORRUPT formats into st_errmsg()'s buffer: copy it first */
+        snprintf(save, sizeof save, "%s", st_errmsg());
+        rc = ST_CORRUPT("manifest %s: bad edit at offset %zu: %s", path, off, save);
         break;
       }
       rc = cb(ctx, &e);

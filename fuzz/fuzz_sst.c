@@ -21,7 +21,8 @@ static void fs_fix(uint8_t *p, size_t n) {
   uint8_t *f = p + n - SST_FOOTER;
   for (int h = 0; h < 3; h++) fs_fix_block(p, n - SST_FOOTER, cd_get_fixed64(f + 16 * h), cd_get_fixed64(f + 16 * h + 8));
   uint64_t ioff = cd_get_fixed64(f), isz = cd_get_fixed64(f + 8);
-  if (ioff <= n - SST_FOOTER && isz + BLK_TRAILER <= n - SST_FOOTER - ioff && p[ioff + isz] == BLK_NONE) {
+  if (ioff <= n - SST_FOOTER && isz <= n - SST_FOOTER - ioff && n - SST_FOOTER - ioff - isz >= BLK_TRAILER &&
+      p[ioff + isz] == BLK_NONE) {
     blk_block b;
     if (blk_parse(p + ioff, (size_t)isz, &b) == LSM_OK) {
       blk_iter it;

@@ -101,6 +101,7 @@ static struct {
   uv_file *dirty;      /* the one file with queued writes, or NULL */
   uv_db *dbs;
   fio_env *env[3];     /* by UV_IO_*, created on first use */
+  fio_env *env_parent[3]; /* after fork(): the parent's envs, left untouched */
   int env_tried[3];
   pid_t pid;           /* process that created env[]: a forked child makes its own rings */
   int dflt_io;
@@ -124,8 +125,9 @@ static fio_env *uv_env(int kind) {
   /* under g.mu */
   if (g.pid != getpid()) {
     /* A forked child must not share the parent's io_uring rings (nor flush the parent's
-    ** queue). The inherited envs are left alone (a small leak in the child): files the parent
-    ** had open may still point at them. */
+    ** queue). The inherited envs are kept (reachable, not freed): files the parent had open
+    ** may still point at them. */
+    memcpy(g.env_parent, g.env, sizeof g.env);
     memset(g.env, 0, sizeof g.env);
     memset(g.env_tried, 0, sizeof g.env_tried);
     g.dirty = NULL;
@@ -910,6 +912,13 @@ static const char *uv_next_system_call(sqlite3_vfs *v, const char *z) {
   return g.root->xNextSystemCall(g.root, z);
 }
 
+/* fork(): the child starts with no queued writes of its own (the parent's queue is the
+** parent's to write) and a fresh mutex (another parent thread may have held it). */
+static void uv_atfork_child(void) {
+  pthread_mutex_init(&g.mu, NULL);
+  g.dirty = NULL;
+}
+
 int uringvfs_register(void) {
   pthread_mutex_lock(&g.mu);
   if (g.root || sqlite3_vfs_find("uring")) {
@@ -948,6 +957,7 @@ int uringvfs_register(void) {
   };
   int rc = sqlite3_vfs_register(&g.vfs, 0);
   if (rc) g.root = NULL;
+  else pthread_atfork(NULL, NULL, uv_atfork_child);
   pthread_mutex_unlock(&g.mu);
   return rc;
 }
