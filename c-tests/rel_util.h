@@ -7,7 +7,8 @@
 **      -Wl,--wrap=fio_env_new -Wl,--wrap=fio_env_free   (Makefile, "reliability tests")
 **    and the wrappers below, when rel_hook is set, hand the engine a fault env (fio_env_fault)
 **    over a sync env, with the fault armed from rel_arm_* at creation (so open and recovery are
-**    inside the campaign). rel_env is the last wrapper made, for fio_fault_* calls.
+**    inside the campaign; rel_env is the last wrapper made, for fio_fault_* calls), or a crash
+**    env (fio_env_crash) that is kept at lsm_close for fio_crash_apply (rel_crash_env).
 **    (A proper hook in fio/db would be cleaner: see /work/notes/request-rel-to-fio.md.)
 ** 2. A deterministic batch workload with an in-memory model of what was acknowledged, and a
 **    checker that a reopened database holds exactly the acknowledged state, give or take the

@@ -299,6 +299,54 @@ static void test_trivial_move(void **state) {
   OK(lsm_close(db));
 }
 
+/* The manifest is rotated when it grows past db_manifest_rotate_bytes (engine internal, lowered
+** here): many flushes and compactions with a 2 KiB limit leave one small manifest, with a new
+** number, and a reopen finds everything. */
+extern size_t db_manifest_rotate_bytes;
+
+static int manifests(const char *dir, char *name, size_t nn) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (!strncmp(e->d_name, "MANIFEST-", 9)) {
+      n++;
+      snprintf(name, nn, "%s", e->d_name);
+    }
+  closedir(d);
+  return n;
+}
+
+static void test_manifest_rotation(void **state) {
+  (void)state;
+  size_t saved = db_manifest_rotate_bytes;
+  db_manifest_rotate_bytes = 2048;
+  lsm_options o = opts();
+  lsm_db *db;
+  OK(lsm_open("rotate", &o, &db));
+  char first[300], last[300];
+  assert_int_equal(manifests("rotate", first, sizeof first), 1);
+  char k[32], v[128];
+  for (int i = 0; i < N; i++) OK(lsm_put(db, k, key(k, (i * 7919) % N), v, val(v, (i * 7919) % N, 1)));
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+  assert_int_equal(manifests("rotate", last, sizeof last), 1);
+  print_message("manifest %s at open, %s at the end\n", first, last);
+  assert_string_not_equal(first, last);
+  struct stat sb;
+  char p[400];
+  snprintf(p, sizeof p, "rotate/%s", last);
+  assert_int_equal(stat(p, &sb), 0);
+  assert_true(sb.st_size < 2048 + 16384); /* one snapshot plus at most a few edits */
+  OK(lsm_close(db));
+  db_manifest_rotate_bytes = saved;
+  OK(lsm_open("rotate", &o, &db));
+  for (int i = 0; i < N; i += 7) expect(db, NULL, i, 1);
+  char *rep;
+  OK(lsm_check(db, &rep));
+  lsm_free(rep);
+  OK(lsm_close(db));
+}
+
 /* LSMVTAB_LONG=1: 10M random writes keep L0 bounded by the stop trigger, and after a full
 ** compaction the tables take at most 1.5x the live data (keys + values). */
 static void test_long_10m_writes(void **state) {
@@ -349,6 +397,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_survives_compaction),
       cmocka_unit_test(test_l0_bounded_and_readers),
       cmocka_unit_test(test_trivial_move),
+      cmocka_unit_test(test_manifest_rotation),
       cmocka_unit_test(test_long_10m_writes),
   };
   /* the last case only with LSMVTAB_LONG=1 (minutes); not registered otherwise, so the runner

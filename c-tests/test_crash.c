@@ -49,8 +49,12 @@ static lsm_options crash_opts(uint64_t seed) {
   return o;
 }
 
+/* Engine internal (db_int.h): the manifest size that triggers a rotation. */
+extern size_t db_manifest_rotate_bytes;
+
 /* The child: write batches from `tag` on forever, acknowledging each through fd. */
 static void child(const char *dir, uint64_t tag, int fd, uint64_t seed) {
+  db_manifest_rotate_bytes = 4096; /* rotate often: kills land inside manifest switches too */
   lsm_options o = crash_opts(seed);
   lsm_db *db;
   if (lsm_open(dir, &o, &db)) {

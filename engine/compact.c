@@ -86,6 +86,16 @@ static void range_of(ver_file **f, int n, const uint8_t **lo, size_t *ln, const 
   }
 }
 
+/* 1 if no two of files[0..n) share a user key (their user-key ranges are disjoint). */
+static int disjoint(ver_file **f, int n) {
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n; j++)
+      if (overlaps(f[j], f[i]->smallest, ikey_user_len(f[i]->smallest_n), f[i]->largest,
+                   ikey_user_len(f[i]->largest_n)))
+        return 0;
+  return 1;
+}
+
 /* [mu] Fill c->in[1] with the files of level+1 overlapping c->in[0], and c->gp with the files
 ** of level+2 overlapping all inputs. */
 static int add_next_level(compaction *c) {
@@ -300,10 +310,14 @@ static int run(lsm_db *db, compaction *c) {
   o.db = db;
   o.level = c->level + 1;
   o.e = &e;
-  if (!rc && !c->manual && c->nin[0] == 1 && c->nin[1] == 0) {
-    /* trivial move */
-    ver_file *f = c->in[0][0];
-    rc = man_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_n, f->largest, f->largest_n);
+  if (!rc && !c->manual && c->nin[1] == 0 && disjoint(c->in[0], c->nin[0])) {
+    /* trivial move: the inputs overlap nothing in level + 1 nor each other (e.g. several L0
+    ** files of a sequential load), so they can move down as they are */
+    for (int j = 0; j < c->nin[0] && !rc; j++) {
+      ver_file *f = c->in[0][j];
+      rc = man_edit_add(&e, c->level + 1, f->number, f->size, f->smallest, f->smallest_n, f->largest,
+                        f->largest_n);
+    }
     int unknown;
     if (!rc) rc = db_log_and_apply(db, &e, &unknown); /* ver_apply keeps the ver_file: not obsolete */
   } else if (!rc) {

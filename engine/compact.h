@@ -9,7 +9,8 @@
 **       the L1 files overlapping their key range, merged into L1;
 **   Li: one file, chosen round-robin after the largest key of the previous Li compaction, plus
 **       the overlapping files of Li+1, merged into Li+1. A single input file that overlaps
-**       nothing in Li+1 is moved by a manifest edit alone (trivial move, no IO).
+**       nothing in Li+1 is moved by a manifest edit alone (trivial move, no IO); so are
+**       several inputs (all of L0) when they overlap neither Li+1 nor each other.
 ** While merging, an entry is dropped when a newer entry of the same user key is visible to the
 ** oldest live snapshot (it can never be read again), and a tombstone is dropped when it is
 ** visible to every snapshot and no level below the output holds its user key (nothing older

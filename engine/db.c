@@ -100,6 +100,55 @@ static int write_table(lsm_db *db, mem *m, uint64_t number, man_edit *e, int *ad
   return LSM_OK;
 }
 
+size_t db_manifest_rotate_bytes = 8u << 20;
+
+/* [mu held, man_busy; released during IO] A manifest that grew past db_manifest_rotate_bytes is
+** replaced by a new one holding a snapshot of the current state (the same steps as at open:
+** create, write, sync directory, switch CURRENT), so it does not grow while the db stays open.
+** A failure before CURRENT is switched keeps the old manifest (tried again at the next edit);
+** a failed switch leaves CURRENT naming either manifest, both describing the current state,
+** so further edits are refused (bg_error). */
+static void maybe_rotate_manifest(lsm_db *db) {
+  if (man_size(db->man) < db_manifest_rotate_bytes) return;
+  man_edit snap;
+  man_edit_init(&snap);
+  uint64_t num = db->next_file++;
+  int rc = ver_snapshot_edit(db->cur, &snap);
+  man_edit_set_log(&snap, db->log_number);
+  man_edit_set_next_file(&snap, db->next_file);
+  man_edit_set_last_seq(&snap, atomic_load(&db->last_seq));
+  pthread_mutex_unlock(&db->mu);
+  man_writer *w = NULL;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/MANIFEST-%06llu", db->dir, (unsigned long long)num);
+  int switching = 0;
+  if (!rc) rc = man_create(db->env, path, &w);
+  if (!rc) rc = man_append(w, &snap);
+  if (!rc) rc = fio_sync_dir(db->env, db->dir);
+  if (!rc) {
+    switching = 1;
+    rc = man_set_current(db->env, db->dir, num);
+  }
+  pthread_mutex_lock(&db->mu);
+  if (rc && !switching) {
+    if (w) {
+      man_close(w);
+      fio_delete(db->env, path);
+    }
+  } else if (rc) {
+    set_bg_error(db, rc, st_errmsg());
+    man_close(w);
+  } else {
+    char old[4096];
+    snprintf(old, sizeof old, "%s/MANIFEST-%06llu", db->dir, (unsigned long long)db->man_number);
+    man_close(db->man);
+    db->man = w;
+    db->man_number = num;
+    fio_delete(db->env, old); /* a leftover would be removed at the next open */
+  }
+  man_edit_free(&snap);
+}
+
 int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown) {
   *unknown = 0;
   while (db->man_busy) pthread_cond_wait(&db->done_cv, &db->mu);
@@ -123,6 +172,8 @@ int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown) {
       db->cur = nv;
       ver_mark_obsolete(old, e);
       ver_unref(old);
+      if (e->has_log_number) db->log_number = e->log_number;
+      maybe_rotate_manifest(db);
     }
   }
   db->man_busy = 0;
@@ -350,13 +401,11 @@ static int db_write(lsm_db *db, lsm_batch *b, int force) {
     pthread_mutex_unlock(&db->mu);
     rc = wal_add(wal, rep, n);
     if (!rc && sync) rc = wal_sync(wal);
-    int wal_ok = !rc;
     if (!rc) rc = wb_apply_to_memtable(rep, n, m);
     pthread_mutex_lock(&db->mu);
     if (rc) {
       /* The WAL's state is unknown, or it holds a batch the memtable lacks: stop writing. */
       set_bg_error(db, rc, st_errmsg());
-      (void)wal_ok;
     } else {
       atomic_store(&db->last_seq, seq + count - 1);
       atomic_fetch_add_explicit(&db->st_wal_bytes, n + WAL_REC_HEADER, memory_order_relaxed);

@@ -120,6 +120,9 @@ struct lsm_db {
 int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown);
 /* [mu] Sequence number of the oldest live snapshot (last_seq if none). */
 uint64_t db_oldest_snapshot(lsm_db *db);
+/* A manifest larger than this is replaced by a fresh snapshot manifest (default 8 MiB). A global
+** so that tests can make rotations frequent; set it only while no database is open. */
+extern size_t db_manifest_rotate_bytes;
 
 /* db_util.c */
 int db_validate_options(const lsm_options *o);

@@ -68,6 +68,9 @@ struct vt_tab {
   /* counters shown by lsm_stats (tests use them to prove plans touch few rows) */
   uint64_t rows_read, point_lookups, scans;
   struct vt_cur *curs; /* open cursors (xUpdate asks when the running scan started) */
+  /* The statement whose next statement rollback must keep its changes (see keep_changes), or
+  ** NULL. Only compared with running statements, never dereferenced. */
+  sqlite3_stmt *keep_stmt;
 };
 
 /* idxNum layout. */
@@ -1146,6 +1149,8 @@ static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   int nget = 0;
   for (int r = 0; !rc && r < w; r++) {
     found[r] = 0;
+    /* A key over the limit can never have been written (xUpdate refuses it): not found. */
+    if (c->rows[r].kn == 0 || c->rows[r].kn > LSM_MAX_KEY) continue;
     if (c->ov) {
       const void *val;
       size_t vn;
@@ -1473,8 +1478,7 @@ static int constraint_pk(vt_tab *v) {
   return SQLITE_CONSTRAINT_PRIMARYKEY;
 }
 
-static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
-  vt_tab *v = (vt_tab *)pv;
+static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   VT_NEED_ENGINE(v);
   int rc = ensure_txn(v);
   if (rc) return rc;
@@ -1540,6 +1544,11 @@ static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_i
   int auto_rowid = 0;
   if (v->rowid_mode) {
     ke_val r;
+    if (sqlite3_value_type(argv[1]) == SQLITE_NULL && has_old) {
+      /* NULL asks for a new rowid only in an INSERT; natively `SET rowid = NULL` fails. */
+      rc = vt_err(v, SQLITE_MISMATCH, "datatype mismatch");
+      goto done_kr;
+    }
     if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
       if (!v->have_next_rowid) {
         int64_t m;
@@ -1576,7 +1585,8 @@ static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_i
     }
   }
   if (nk->n > LSM_MAX_KEY) {
-    rc = vt_err(v, SQLITE_TOOBIG, "lsm: key too large (%zu bytes)", nk->n);
+    rc = vt_err(v, SQLITE_TOOBIG, "lsm: key too large (%llu bytes)",
+                (unsigned long long)nk->n);
     goto done_kr;
   }
   /* The record: non-key columns. */
@@ -1590,7 +1600,8 @@ static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_i
     if (rc) goto done_kr;
   }
   if (val->n > LSM_MAX_VALUE) {
-    rc = vt_err(v, SQLITE_TOOBIG, "lsm: row too large (%zu bytes)", val->n);
+    rc = vt_err(v, SQLITE_TOOBIG, "lsm: row too large (%llu bytes)",
+                (unsigned long long)val->n);
     goto done_kr;
   }
   int same = has_old && ok->n == nk->n && memcmp(ok->p, nk->p, nk->n) == 0;
@@ -1613,8 +1624,61 @@ done:
   return rc;
 }
 
+/* The one statement of the connection that is running and may write, or NULL (none, or more
+** than one: then we cannot tell which one is failing). */
+static sqlite3_stmt *running_writer(sqlite3 *db) {
+  sqlite3_stmt *found = NULL;
+  for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)) {
+    if (!sqlite3_stmt_busy(s) || sqlite3_stmt_readonly(s)) continue;
+    if (found) return NULL;
+    found = s;
+  }
+  return found;
+}
+
+/* Statement rollback after an error that is not a constraint error (bugs-vtab 8).
+** A native table has a statement journal only if the statement may ABORT: its constraint
+** handling says ABORT, or it calls a function (which may raise an error). So under OR FAIL,
+** OR IGNORE, OR ROLLBACK (and OR REPLACE on a rowid table without NOT NULL columns) a statement
+** that stops with e.g. "datatype mismatch" (a rowid 'abc', raised by SQLite before xUpdate, or
+** by xUpdate for SET rowid = NULL) keeps the rows it changed before, inside a transaction (in
+** autocommit mode everything is rolled back either way). For a virtual table SQLite always opens
+** a statement savepoint and rolls it back for any such error, whatever the ON CONFLICT mode:
+** xUpdate notes (here) the running statement when its mode would have no journal natively, and
+** xRollbackTo ignores that statement's own rollback. Constraint errors need nothing: SQLite
+** keeps the changes under FAIL (xRelease only) and ends the transaction under ROLLBACK.
+** Known divergence: a statement that calls a function has a journal natively and is rolled
+** back; we cannot see the function calls and keep its changes. */
+static int keep_changes(vt_tab *v, int rc) {
+  int prim = rc & 0xff;
+  /* errors after which SQLite rolls back the statement or more also natively */
+  if (prim == SQLITE_NOMEM || prim == SQLITE_IOERR || prim == SQLITE_FULL ||
+      prim == SQLITE_INTERRUPT || prim == SQLITE_CORRUPT)
+    return 0;
+  switch (sqlite3_vtab_on_conflict(v->db)) {
+  case SQLITE_FAIL:
+  case SQLITE_IGNORE:
+  case SQLITE_ROLLBACK: return 1;
+  case SQLITE_REPLACE:
+    /* NOT NULL under REPLACE (no defaults here) ABORTs natively: a journal exists. */
+    if (!v->rowid_mode || prim == SQLITE_CONSTRAINT) return 0;
+    for (int i = 0; i < v->t.ncol; i++)
+      if (v->t.cols[i].notnull) return 0;
+    return 1;
+  default: return 0; /* ABORT: the statement leaves no partial effect */
+  }
+}
+
+static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
+  vt_tab *v = (vt_tab *)pv;
+  int rc = update_row(v, argc, argv, pRowid);
+  v->keep_stmt = keep_changes(v, rc) ? running_writer(v->db) : NULL;
+  return rc;
+}
+
 static int vt_begin(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
+  v->keep_stmt = NULL;
   v->have_next_rowid = 0; /* other connections may have committed since */
   return ensure_txn(v);
 }
@@ -1646,6 +1710,7 @@ static int vt_sync(sqlite3_vtab *pv) {
 
 static int vt_commit(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
+  v->keep_stmt = NULL;
   int rc = vt_sync(pv); /* no-op if xSync already applied it */
   ov_unref(v->ov);
   v->ov = NULL;
@@ -1655,6 +1720,7 @@ static int vt_commit(sqlite3_vtab *pv) {
 
 static int vt_rollback(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
+  v->keep_stmt = NULL;
   ov_unref(v->ov);
   v->ov = NULL;
   v->have_next_rowid = 0;
@@ -1663,6 +1729,7 @@ static int vt_rollback(sqlite3_vtab *pv) {
 
 static int vt_savepoint(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
+  v->keep_stmt = NULL;
   int rc = ensure_txn(v);
   if (rc) return rc;
   return ov_savepoint(v->ov, i) ? SQLITE_NOMEM : SQLITE_OK;
@@ -1670,12 +1737,18 @@ static int vt_savepoint(sqlite3_vtab *pv, int i) {
 
 static int vt_release(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
+  v->keep_stmt = NULL;
   if (v->ov) ov_release(v->ov, i);
   return SQLITE_OK;
 }
 
 static int vt_rollback_to(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
+  sqlite3_stmt *keep = v->keep_stmt;
+  v->keep_stmt = NULL;
+  /* The statement rollback of the statement whose xUpdate just failed (it is still running:
+  ** a user's ROLLBACK TO runs after it ended, in a read-only statement): see keep_changes. */
+  if (keep && i >= 0 && running_writer(v->db) == keep) return SQLITE_OK;
   if (i < 0) {
     /* SQLite numbers the savepoint that began the transaction (SAVEPOINT outside BEGIN) -1 when
     ** the table joined later: every change of ours is after it, so all of them go. */

@@ -1,0 +1,44 @@
+-- Tables without a declared key: a hidden integer rowid is the key, assigned like SQLite's rowid
+-- (max + 1), usable as `rowid` (issue 5). Expected output: the same script on a native rowid
+-- table, read and checked by hand.
+CREATE VIRTUAL TABLE t USING lsm(v TEXT, w);
+INSERT INTO t VALUES('a', 1), ('b', 2);
+SELECT '-- automatic rowids, last_insert_rowid()';
+SELECT rowid, v, w FROM t;
+SELECT last_insert_rowid();
+SELECT '-- explicit rowids, text and real that convert exactly';
+INSERT INTO t(rowid, v) VALUES(10, 'ten'), ('20', 'twenty'), (30.0, 'thirty');
+SELECT rowid, typeof(rowid), v FROM t ORDER BY rowid;
+SELECT '-- the next automatic rowid is max + 1';
+INSERT INTO t(v) VALUES('next');
+SELECT last_insert_rowid(), rowid FROM t WHERE v = 'next';
+SELECT '-- after deleting the largest rows, max + 1 again (also inside a transaction)';
+DELETE FROM t WHERE rowid >= 30;
+INSERT INTO t(v) VALUES('after delete');
+SELECT rowid, v FROM t WHERE rowid > 10;
+BEGIN;
+DELETE FROM t WHERE rowid > 10;
+INSERT INTO t(v) VALUES('in txn');
+SELECT rowid, v FROM t WHERE rowid >= 10;
+COMMIT;
+SELECT '-- a duplicate rowid; OR REPLACE; OR IGNORE';
+INSERT INTO t(rowid, v) VALUES(1, 'dup');
+INSERT OR REPLACE INTO t(rowid, v) VALUES(1, 'replaced');
+INSERT OR IGNORE INTO t(rowid, v) VALUES(2, 'ignored');
+SELECT changes();
+SELECT rowid, v FROM t WHERE rowid <= 2;
+SELECT '-- rowids that are not integers';
+INSERT INTO t(rowid, v) VALUES('abc', 'x');
+INSERT INTO t(rowid, v) VALUES(2.5, 'x');
+SELECT '-- UPDATE of the rowid';
+UPDATE t SET rowid = 100 WHERE rowid = 1;
+UPDATE t SET rowid = 2 WHERE rowid = 100;
+UPDATE t SET rowid = NULL WHERE rowid = 100;
+SELECT rowid, v FROM t ORDER BY rowid;
+SELECT '-- lookups and ranges on rowid';
+SELECT v FROM t WHERE rowid = 100;
+SELECT v FROM t WHERE rowid = '100';
+SELECT rowid FROM t WHERE rowid IN (2, 100, 100, NULL, 7) ORDER BY rowid DESC;
+SELECT rowid FROM t WHERE rowid BETWEEN 2 AND 11 ORDER BY rowid DESC LIMIT 2;
+SELECT '-- rowid aliases';
+SELECT oid, _rowid_ FROM t WHERE rowid = 2;

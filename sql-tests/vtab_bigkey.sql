@@ -1,0 +1,51 @@
+-- Keys over the engine's 64 KiB limit (bugs-vtab 6, 7) and SET rowid = NULL (bug 8b).
+-- A key that large can never be stored (INSERT/UPDATE: SQLITE_TOOBIG, not a crash), so every
+-- lookup or range bound with it simply finds nothing / everything on its side, also inside a
+-- transaction (the overlay is consulted too).
+CREATE VIRTUAL TABLE u USING lsm(k, v, PRIMARY KEY(k));
+INSERT INTO u VALUES(1, 'a'), ('x', 'b');
+SELECT '-- inserting or updating to a too large key: an error, nothing stored';
+INSERT INTO u VALUES(zeroblob(70000), 'big');
+INSERT INTO u VALUES(printf('%070000d', 7), 'big');
+UPDATE u SET k = zeroblob(70000) WHERE k = 1;
+SELECT k, v FROM u ORDER BY k;
+SELECT '-- a too large row (value over 64 MiB) is an error too';
+INSERT INTO u VALUES(2, zeroblob(70000000));
+SELECT count(*) FROM u;
+SELECT '-- lookups with a too large key find nothing';
+SELECT k FROM u WHERE k = zeroblob(70000);
+SELECT k FROM u WHERE k IN (zeroblob(70000), 1);
+SELECT k FROM u WHERE k IN (SELECT zeroblob(70000) UNION ALL SELECT 'x');
+SELECT '-- ranges bounded by a too large key';
+SELECT k FROM u WHERE k < zeroblob(70000) ORDER BY k;
+SELECT k FROM u WHERE k > zeroblob(70000);
+SELECT k FROM u WHERE k BETWEEN 0 AND zeroblob(70000) ORDER BY k DESC;
+SELECT '-- the same inside a transaction';
+BEGIN;
+INSERT INTO u VALUES(3, 'c');
+SELECT k FROM u WHERE k IN (zeroblob(70000), 3, 'x') ORDER BY k;
+SELECT k FROM u WHERE k = zeroblob(70000);
+SELECT count(*) FROM u WHERE k < zeroblob(70000);
+COMMIT;
+SELECT '-- composite keys';
+CREATE VIRTUAL TABLE c USING lsm(a, b, PRIMARY KEY(a, b));
+INSERT INTO c VALUES(1, 1), (1, 2), (2, 2);
+SELECT a, b FROM c WHERE a = 1 AND b < zeroblob(70000);
+SELECT a, b FROM c WHERE a = zeroblob(70000) AND b = 1;
+SELECT a, b FROM c WHERE a IN (1, zeroblob(70000)) AND b IN (2, zeroblob(40000));
+SELECT '-- rowid tables';
+CREATE VIRTUAL TABLE r USING lsm(v);
+INSERT INTO r VALUES('x'), ('y');
+SELECT rowid FROM r WHERE rowid = zeroblob(70000);
+SELECT rowid FROM r WHERE rowid IN (zeroblob(70000), 1);
+SELECT '-- UPDATE ... SET rowid = NULL: datatype mismatch, nothing changed (bug 8b)';
+UPDATE r SET rowid = NULL WHERE rowid = 1;
+UPDATE r SET rowid = NULL;
+SELECT rowid, v FROM r;
+BEGIN;
+UPDATE r SET rowid = CASE rowid WHEN 1 THEN 10 ELSE NULL END;
+SELECT rowid, v FROM r;
+COMMIT;
+SELECT '-- INSERT with a NULL rowid still assigns one';
+INSERT INTO r(rowid, v) VALUES(NULL, 'z');
+SELECT rowid, v FROM r;

@@ -1,0 +1,91 @@
+-- Statement rollback and ON CONFLICT modes (bugs-vtab 8): every statement runs on a native
+-- table (n*) and on the same lsm table (t*); the two results must be equal (checked by hand
+-- against the native rows, which come first on each line pair).
+-- Native: a constraint error under OR FAIL keeps the statement's earlier rows, OR ABORT
+-- (default) undoes them, OR ROLLBACK ends the transaction. A "datatype mismatch" (a rowid
+-- 'abc') inside a transaction keeps the earlier rows under FAIL, IGNORE, ROLLBACK and (no NOT
+-- NULL column) REPLACE, since the native statement has no statement journal; under ABORT, or
+-- REPLACE with a NOT NULL column, it undoes them. In autocommit mode it undoes them always.
+CREATE TABLE n(v INTEGER, w TEXT);
+CREATE VIRTUAL TABLE t USING lsm(v INTEGER, w TEXT);
+CREATE TABLE nn(v INTEGER NOT NULL, w TEXT);
+CREATE VIRTUAL TABLE tn USING lsm(v INTEGER NOT NULL, w TEXT);
+SELECT '-- autocommit: constraint error under FAIL keeps, ABORT undoes, ROLLBACK undoes';
+INSERT OR FAIL INTO n(rowid, v) VALUES(1, 1), (2, 2), (1, 3);
+INSERT OR FAIL INTO t(rowid, v) VALUES(1, 1), (2, 2), (1, 3);
+SELECT 'n', group_concat(rowid) FROM n; SELECT 't', group_concat(rowid) FROM t;
+INSERT OR ABORT INTO n(rowid, v) VALUES(3, 1), (4, 2), (1, 3);
+INSERT OR ABORT INTO t(rowid, v) VALUES(3, 1), (4, 2), (1, 3);
+INSERT INTO n(rowid, v) VALUES(3, 1), (4, 2), (1, 3);
+INSERT INTO t(rowid, v) VALUES(3, 1), (4, 2), (1, 3);
+INSERT OR ROLLBACK INTO n(rowid, v) VALUES(3, 1), (4, 2), (1, 3);
+INSERT OR ROLLBACK INTO t(rowid, v) VALUES(3, 1), (4, 2), (1, 3);
+SELECT 'n', group_concat(rowid) FROM n; SELECT 't', group_concat(rowid) FROM t;
+SELECT '-- autocommit: datatype mismatch undoes the statement in every mode';
+INSERT OR FAIL INTO n(rowid, v) VALUES(5, 1), (6, 2), ('abc', 3);
+INSERT OR FAIL INTO t(rowid, v) VALUES(5, 1), (6, 2), ('abc', 3);
+INSERT OR IGNORE INTO n(rowid, v) VALUES(5, 1), (6, 2), ('abc', 3);
+INSERT OR IGNORE INTO t(rowid, v) VALUES(5, 1), (6, 2), ('abc', 3);
+SELECT 'n', group_concat(rowid) FROM n; SELECT 't', group_concat(rowid) FROM t;
+SELECT '-- transaction: constraint errors';
+BEGIN;
+INSERT OR FAIL INTO n(rowid, v) VALUES(10, 1), (11, 2), (1, 3);
+INSERT OR FAIL INTO t(rowid, v) VALUES(10, 1), (11, 2), (1, 3);
+INSERT OR ABORT INTO n(rowid, v) VALUES(12, 1), (13, 2), (1, 3);
+INSERT OR ABORT INTO t(rowid, v) VALUES(12, 1), (13, 2), (1, 3);
+UPDATE OR FAIL n SET rowid = rowid + 100 WHERE rowid IN (10, 11, 2) ;
+UPDATE OR FAIL t SET rowid = rowid + 100 WHERE rowid IN (10, 11, 2) ;
+SELECT 'n', group_concat(rowid) FROM (SELECT rowid FROM n ORDER BY rowid);
+SELECT 't', group_concat(rowid) FROM (SELECT rowid FROM t ORDER BY rowid);
+SELECT '-- transaction: datatype mismatch (bug 8: FAIL kept nothing)';
+INSERT OR FAIL INTO n(rowid, v, w) VALUES(1000000, 1, 2), (14, x'3132', 'B'), ('abc', x'00ff', -2.5);
+INSERT OR FAIL INTO t(rowid, v, w) VALUES(1000000, 1, 2), (14, x'3132', 'B'), ('abc', x'00ff', -2.5);
+INSERT OR IGNORE INTO n(rowid, v) VALUES(20, 1), (21, 2), ('abc', 3);
+INSERT OR IGNORE INTO t(rowid, v) VALUES(20, 1), (21, 2), ('abc', 3);
+INSERT OR REPLACE INTO n(rowid, v) VALUES(22, 1), (1, 2), ('abc', 3);
+INSERT OR REPLACE INTO t(rowid, v) VALUES(22, 1), (1, 2), ('abc', 3);
+INSERT OR ABORT INTO n(rowid, v) VALUES(23, 1), (24, 2), ('abc', 3);
+INSERT OR ABORT INTO t(rowid, v) VALUES(23, 1), (24, 2), ('abc', 3);
+INSERT INTO n(rowid, v) VALUES(23, 1), (24, 2), ('abc', 3);
+INSERT INTO t(rowid, v) VALUES(23, 1), (24, 2), ('abc', 3);
+UPDATE OR FAIL n SET rowid = CASE rowid WHEN 20 THEN 30 WHEN 21 THEN 31 ELSE 'x' END WHERE rowid IN (20, 21, 22);
+UPDATE OR FAIL t SET rowid = CASE rowid WHEN 20 THEN 30 WHEN 21 THEN 31 ELSE 'x' END WHERE rowid IN (20, 21, 22);
+UPDATE n SET rowid = CASE rowid WHEN 30 THEN 40 ELSE 'x' END WHERE rowid IN (30, 31);
+UPDATE t SET rowid = CASE rowid WHEN 30 THEN 40 ELSE 'x' END WHERE rowid IN (30, 31);
+UPDATE OR IGNORE n SET rowid = CASE rowid WHEN 30 THEN NULL ELSE rowid + 1 END WHERE rowid IN (30, 31);
+UPDATE OR IGNORE t SET rowid = CASE rowid WHEN 30 THEN NULL ELSE rowid + 1 END WHERE rowid IN (30, 31);
+SELECT 'n', group_concat(rowid || ':' || quote(v)) FROM (SELECT rowid, v FROM n ORDER BY rowid);
+SELECT 't', group_concat(rowid || ':' || quote(v)) FROM (SELECT rowid, v FROM t ORDER BY rowid);
+SELECT '-- a NOT NULL column: REPLACE undoes (natively NOT NULL under REPLACE may ABORT)';
+INSERT OR REPLACE INTO nn(rowid, v) VALUES(1, 1), (2, 2), ('abc', 3);
+INSERT OR REPLACE INTO tn(rowid, v) VALUES(1, 1), (2, 2), ('abc', 3);
+INSERT OR FAIL INTO nn(rowid, v) VALUES(3, 1), (4, 2), ('abc', 3);
+INSERT OR FAIL INTO tn(rowid, v) VALUES(3, 1), (4, 2), ('abc', 3);
+INSERT OR FAIL INTO nn(rowid, v) VALUES(5, 1), (6, NULL), (7, 3);
+INSERT OR FAIL INTO tn(rowid, v) VALUES(5, 1), (6, NULL), (7, 3);
+INSERT OR REPLACE INTO nn(rowid, v) VALUES(8, 1), (9, NULL), (10, 3);
+INSERT OR REPLACE INTO tn(rowid, v) VALUES(8, 1), (9, NULL), (10, 3);
+SELECT 'nn', group_concat(rowid) FROM (SELECT rowid FROM nn ORDER BY rowid);
+SELECT 'tn', group_concat(rowid) FROM (SELECT rowid FROM tn ORDER BY rowid);
+SELECT '-- a user ROLLBACK TO right after a failed OR FAIL statement still rolls back';
+SAVEPOINT a;
+INSERT OR FAIL INTO n(rowid, v) VALUES(50, 1), (51, 1), ('abc', 1);
+INSERT OR FAIL INTO t(rowid, v) VALUES(50, 1), (51, 1), ('abc', 1);
+INSERT OR FAIL INTO n(rowid, v) VALUES('abc', 1);
+INSERT OR FAIL INTO t(rowid, v) VALUES('abc', 1);
+ROLLBACK TO a;
+RELEASE a;
+SELECT 'n', count(*) FROM n WHERE rowid IN (50, 51);
+SELECT 't', count(*) FROM t WHERE rowid IN (50, 51);
+SELECT '-- OR ROLLBACK: a constraint error ends the transaction';
+INSERT OR ROLLBACK INTO n(rowid, v) VALUES(60, 1), (1, 2);
+INSERT OR ROLLBACK INTO t(rowid, v) VALUES(60, 1), (1, 2);
+COMMIT;
+SELECT 'n', group_concat(rowid) FROM (SELECT rowid FROM n ORDER BY rowid);
+SELECT 't', group_concat(rowid) FROM (SELECT rowid FROM t ORDER BY rowid);
+SELECT '-- OR ROLLBACK on the lsm table alone';
+BEGIN;
+INSERT INTO t(rowid, v) VALUES(70, 1);
+INSERT OR ROLLBACK INTO t(rowid, v) VALUES(71, 1), (1, 2);
+COMMIT;
+SELECT 't', group_concat(rowid) FROM (SELECT rowid FROM t ORDER BY rowid);
