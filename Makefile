@@ -83,9 +83,12 @@ demo: $(BUILD)/lsmvtab.so
 bench: $(BUILD)/lsmvtab.so $(BENCHES)
 	@BUILD=$(BUILD) scripts/run-bench.sh
 
-# Long crash test (engine core): 1000 SIGKILLed writers instead of the default 60.
-crash-test: $(BUILD)/tests/test_crash
-	@BUILD=$(BUILD) LSMVTAB_CRASH_ITERS=$${LSMVTAB_CRASH_ITERS:-1000} ONLY='^test_crash$$' scripts/run-tests.sh
+# Long crash tests: SIGKILLed writers through the engine API (test_crash) and through SQL on an
+# lsm table with sync=full (test_reliability_sqlcrash), LSMVTAB_CRASH_ITERS kills each (default
+# 200; `make test` runs short versions).
+crash-test: check-tests
+	@BUILD=$(BUILD) LSMVTAB_CRASH_ITERS=$${LSMVTAB_CRASH_ITERS:-200} \
+	  ONLY='^test_(crash|reliability_sqlcrash)$$' scripts/run-tests.sh
 
 # Reliability tests (rel, c-tests/rel_util.h): the engine makes its own fio env, so these tests wrap
 # fio_env_new/fio_env_free at link time to slip a fault env under lsm_open; they also link the
@@ -122,7 +125,7 @@ tsan:
 	  LSMVTAB_CONC_MS=$${LSMVTAB_CONC_MS:-5000} ONLY='^test_concurrency$$' scripts/run-tests.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

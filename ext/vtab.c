@@ -68,9 +68,12 @@ struct vt_tab {
   /* counters shown by lsm_stats (tests use them to prove plans touch few rows) */
   uint64_t rows_read, point_lookups, scans;
   struct vt_cur *curs; /* open cursors (xUpdate asks when the running scan started) */
-  /* The statement whose next statement rollback must keep its changes (see keep_changes), or
-  ** NULL. Only compared with running statements, never dereferenced. */
-  sqlite3_stmt *keep_stmt;
+  /* Statement rollback (see keep_mode): the statement running our xUpdate calls, found at the
+  ** first xUpdate after a statement boundary we saw (wr_known), compared with running
+  ** statements only; whether it calls no function (so natively has no statement journal); and
+  ** whether the last xUpdate allows its statement rollback to be ignored. */
+  sqlite3_stmt *wr_stmt;
+  int wr_known, wr_nofunc, keep;
 };
 
 /* idxNum layout. */
@@ -1647,9 +1650,9 @@ static sqlite3_stmt *running_writer(sqlite3 *db) {
 ** xUpdate notes (here) the running statement when its mode would have no journal natively, and
 ** xRollbackTo ignores that statement's own rollback. Constraint errors need nothing: SQLite
 ** keeps the changes under FAIL (xRelease only) and ends the transaction under ROLLBACK.
-** Known divergence: a statement that calls a function has a journal natively and is rolled
-** back; we cannot see the function calls and keep its changes. */
-static int keep_changes(vt_tab *v, int rc) {
+** A statement that calls a function has a journal natively (SQLite counts on a function raising
+** an error): the statement's EXPLAIN tells (stmt_calls_function). */
+static int keep_mode(vt_tab *v, int rc) {
   int prim = rc & 0xff;
   /* errors after which SQLite rolls back the statement or more also natively */
   if (prim == SQLITE_NOMEM || prim == SQLITE_IOERR || prim == SQLITE_FULL ||
@@ -1669,16 +1672,51 @@ static int keep_changes(vt_tab *v, int rc) {
   }
 }
 
+/* Does the program of stmt call an SQL function? 1 when it cannot be told. */
+static int stmt_calls_function(sqlite3 *db, sqlite3_stmt *stmt) {
+  const char *sql = sqlite3_sql(stmt);
+  char *q = sql ? sqlite3_mprintf("EXPLAIN %s", sql) : NULL;
+  if (!q) return 1;
+  sqlite3_stmt *ex = NULL;
+  int found = 1;
+  if (sqlite3_prepare_v2(db, q, -1, &ex, NULL) == SQLITE_OK && ex) {
+    int rc;
+    found = 0;
+    while (!found && (rc = sqlite3_step(ex)) == SQLITE_ROW) {
+      const char *op = (const char *)sqlite3_column_text(ex, 1);
+      if (op && strstr(op, "Func")) found = 1; /* Function, PureFunc */
+    }
+    if (!found && rc != SQLITE_DONE) found = 1;
+  }
+  sqlite3_finalize(ex);
+  sqlite3_free(q);
+  return found;
+}
+
+/* A statement boundary: forget the running statement. */
+static void wr_reset(vt_tab *v) {
+  v->wr_stmt = NULL;
+  v->wr_known = v->wr_nofunc = v->keep = 0;
+}
+
 static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   vt_tab *v = (vt_tab *)pv;
   int rc = update_row(v, argc, argv, pRowid);
-  v->keep_stmt = keep_changes(v, rc) ? running_writer(v->db) : NULL;
+  v->keep = 0;
+  if (keep_mode(v, rc)) {
+    if (!v->wr_known) { /* once per statement: the first xUpdate after its savepoint opened */
+      v->wr_known = 1;
+      v->wr_stmt = running_writer(v->db);
+      v->wr_nofunc = v->wr_stmt && !stmt_calls_function(v->db, v->wr_stmt);
+    }
+    v->keep = v->wr_nofunc;
+  }
   return rc;
 }
 
 static int vt_begin(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
-  v->keep_stmt = NULL;
+  wr_reset(v);
   v->have_next_rowid = 0; /* other connections may have committed since */
   return ensure_txn(v);
 }
@@ -1710,7 +1748,7 @@ static int vt_sync(sqlite3_vtab *pv) {
 
 static int vt_commit(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
-  v->keep_stmt = NULL;
+  wr_reset(v);
   int rc = vt_sync(pv); /* no-op if xSync already applied it */
   ov_unref(v->ov);
   v->ov = NULL;
@@ -1720,7 +1758,7 @@ static int vt_commit(sqlite3_vtab *pv) {
 
 static int vt_rollback(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
-  v->keep_stmt = NULL;
+  wr_reset(v);
   ov_unref(v->ov);
   v->ov = NULL;
   v->have_next_rowid = 0;
@@ -1729,7 +1767,7 @@ static int vt_rollback(sqlite3_vtab *pv) {
 
 static int vt_savepoint(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
-  v->keep_stmt = NULL;
+  wr_reset(v);
   int rc = ensure_txn(v);
   if (rc) return rc;
   return ov_savepoint(v->ov, i) ? SQLITE_NOMEM : SQLITE_OK;
@@ -1737,17 +1775,17 @@ static int vt_savepoint(sqlite3_vtab *pv, int i) {
 
 static int vt_release(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
-  v->keep_stmt = NULL;
+  wr_reset(v);
   if (v->ov) ov_release(v->ov, i);
   return SQLITE_OK;
 }
 
 static int vt_rollback_to(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
-  sqlite3_stmt *keep = v->keep_stmt;
-  v->keep_stmt = NULL;
-  /* The statement rollback of the statement whose xUpdate just failed (it is still running:
-  ** a user's ROLLBACK TO runs after it ended, in a read-only statement): see keep_changes. */
+  sqlite3_stmt *keep = v->keep ? v->wr_stmt : NULL;
+  wr_reset(v);
+  /* The statement rollback of the statement that ran our xUpdate calls (it is still running;
+  ** a user's ROLLBACK TO runs after it ended, in a read-only statement): see keep_mode. */
   if (keep && i >= 0 && running_writer(v->db) == keep) return SQLITE_OK;
   if (i < 0) {
     /* SQLite numbers the savepoint that began the transaction (SAVEPOINT outside BEGIN) -1 when

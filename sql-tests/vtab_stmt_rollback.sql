@@ -56,6 +56,17 @@ UPDATE OR IGNORE n SET rowid = CASE rowid WHEN 30 THEN NULL ELSE rowid + 1 END W
 UPDATE OR IGNORE t SET rowid = CASE rowid WHEN 30 THEN NULL ELSE rowid + 1 END WHERE rowid IN (30, 31);
 SELECT 'n', group_concat(rowid || ':' || quote(v)) FROM (SELECT rowid, v FROM n ORDER BY rowid);
 SELECT 't', group_concat(rowid || ':' || quote(v)) FROM (SELECT rowid, v FROM t ORDER BY rowid);
+SELECT '-- a statement that calls a function has a statement journal natively: undone';
+INSERT OR FAIL INTO n(rowid, v) SELECT 200 + key, json(value) FROM json_each('[1, 2, "x"]');
+INSERT OR FAIL INTO t(rowid, v) SELECT 200 + key, json(value) FROM json_each('[1, 2, "x"]');
+INSERT OR FAIL INTO n(rowid, v) VALUES(210, 1), (211, 1), ('x' || random(), 1);
+INSERT OR FAIL INTO t(rowid, v) VALUES(210, 1), (211, 1), ('x' || random(), 1);
+INSERT OR IGNORE INTO n(rowid, v) SELECT value, abs(1) FROM json_each('[220, 221, "x"]');
+INSERT OR IGNORE INTO t(rowid, v) SELECT value, abs(1) FROM json_each('[220, 221, "x"]');
+INSERT OR IGNORE INTO n(rowid, v) SELECT value, 1 FROM json_each('[230, 231, "x"]');
+INSERT OR IGNORE INTO t(rowid, v) SELECT value, 1 FROM json_each('[230, 231, "x"]');
+SELECT 'n', group_concat(rowid) FROM (SELECT rowid FROM n WHERE rowid >= 200 ORDER BY rowid);
+SELECT 't', group_concat(rowid) FROM (SELECT rowid FROM t WHERE rowid >= 200 ORDER BY rowid);
 SELECT '-- a NOT NULL column: REPLACE undoes (natively NOT NULL under REPLACE may ABORT)';
 INSERT OR REPLACE INTO nn(rowid, v) VALUES(1, 1), (2, 2), ('abc', 3);
 INSERT OR REPLACE INTO tn(rowid, v) VALUES(1, 1), (2, 2), ('abc', 3);
