@@ -30,8 +30,9 @@
 **
 ** Environment: LSMVTAB_EXT (extension path without .so; required), LSMVTAB_LONG=1 (more seeds
 ** and statements), LSMVTAB_DIFF_SEED=n (run only that seed), LSMVTAB_DIFF_STMTS=n (statements
-** per seed), LSMVTAB_DIFF_SHAPE=name (only that shape), LSMVTAB_DIFF_LOG=file (write every
-** statement of the run, to replay a failure in the sqlite3 shell). A failure prints the seed,
+** per seed), LSMVTAB_DIFF_SHAPE=name (only that shape), LSMVTAB_DIFF_LOG=prefix (each run writes
+** its statements to <prefix>.<shape>_<mode>[u]_<seed>.sql, a script for the sqlite3 shell that
+** replays side A: `sqlite3 -cmd ".load build/lsmvtab" x.db < that.sql`). A failure prints the seed,
 ** the shape, the statement number and text, both results, and the statements leading to it.
 */
 #include <stdarg.h>
@@ -288,8 +289,9 @@ static void report(Diff *d, const char *sql, const char *what) {
           d->sh->name, d->mode == M_LSM ? "lsm" : d->mode == M_NATIVE ? "native" : "mutant",
           d->uring ? "+uring" : "", (unsigned long long)d->seed, d->nstmt,
           d->on2 ? "/* 2nd connection */ " : "", sql, what);
-  fprintf(stderr, "  rerun: LSMVTAB_DIFF_SHAPE=%s LSMVTAB_DIFF_SEED=%llu LSMVTAB_DIFF_LOG=/tmp/diff.sql\n",
-          d->sh->name, (unsigned long long)d->seed);
+  fprintf(stderr, "  rerun: LSMVTAB_DIFF_SHAPE=%s LSMVTAB_DIFF_SEED=%llu LSMVTAB_DIFF_LOG=/tmp/diff"
+          " (writes /tmp/diff.%.*s.sql)\n", d->sh->name, (unsigned long long)d->seed,
+          (int)strlen(d->fa) - 5, d->fa);
   fflush(stderr);
 }
 
@@ -475,11 +477,10 @@ static void lit(Diff *d, sqlite3_str *s, int dom) {
 static void lit_col(Diff *d, sqlite3_str *s, int i) { lit(d, s, d->sh->col[i].dom); }
 
 static void lit_rowid(Diff *d, sqlite3_str *s) {
-  /* No rowids that fail with "datatype mismatch" ('abc', 2.5): that is not a constraint error,
-  ** and a native table under OR IGNORE/REPLACE/FAIL/ROLLBACK inside a transaction keeps the
-  ** statement's earlier rows (no statement journal) while SQLite rolls the virtual table's
-  ** statement back: SQLite's divergence, not the module's. */
-  static const char *sp[] = {"'5'", "2.0", "NULL", "-1", "1000000", "0"};
+  /* 'abc' and 2.5 fail with "datatype mismatch", which is not a constraint error: a native table
+  ** under OR IGNORE/REPLACE/FAIL/ROLLBACK inside a transaction then keeps the statement's earlier
+  ** rows (it has no statement journal); the module copies that. */
+  static const char *sp[] = {"'5'", "2.0", "2.5", "'abc'", "NULL", "-1", "1000000", "0"};
   if (pct(&d->rng, 90)) sqlite3_str_appendf(s, "%d", 1 + rnd(&d->rng, 30));
   else sqlite3_str_appendall(s, PICK(&d->rng, sp));
 }
@@ -753,10 +754,14 @@ static int gen_update(Diff *d) {
   ** gives a virtual table's xUpdate the new values it computed before the first change. That
   ** divergence is SQLite's, not the module's: it cannot be matched, so it is not generated. */
   int keyok = strcmp(conflict, " OR REPLACE") != 0;
-  int n = 1 + rnd(r, 2);
+  int n = 1 + rnd(r, 2), xs[2], keychange = 0;
+  for (int j = 0; j < n; j++) {
+    xs[j] = keyok ? rnd(r, 10) : 3 + rnd(r, 7);
+    keychange |= xs[j] < 3;
+  }
   for (int j = 0; j < n; j++) {
     if (j) sqlite3_str_appendall(s, ", ");
-    int x = keyok ? rnd(r, 10) : 3 + rnd(r, 7);
+    int x = xs[j];
     if (x < 3) {
       /* the key (or rowid) changes: collisions, moves ahead of the scan */
       int i = sh->nkey ? rnd(r, sh->nkey) : -1;
@@ -774,9 +779,11 @@ static int gen_update(Diff *d) {
       if (x < 7) { sqlite3_str_appendf(s, "%s = ", v); lit(d, s, D_ANY); }
       else if (x < 8) sqlite3_str_appendf(s, "%s = %s + 1", v, v);
       else if (x < 9) sqlite3_str_appendf(s, "%s = %s || 'u'", v, v);
-      else if (!d->big && pct(r, 50))
-        /* a correlated subquery reading t (only its keys, which this UPDATE leaves alone) while
-        ** t is being updated; quadratic, so only while t is small */
+      else if (!d->big && !keychange && pct(r, 50))
+        /* a correlated subquery reading t while t is being updated: only its keys, and only when
+        ** this UPDATE leaves the keys alone (natively the subquery would see keys already moved
+        ** by the statement, while SQLite computes a virtual table's new rows before the first
+        ** change); quadratic, so only while t is small */
         sqlite3_str_appendf(s, "%s = (SELECT count(*) FROM t AS z WHERE z.%s < t.%s)", v, k0(d), k0(d));
       else sqlite3_str_appendf(s, "%s = NULL", v);
     }
@@ -848,7 +855,7 @@ static int lsm_call(Diff *d, const char *fn) {
 }
 
 static int reopen(Diff *d) {
-  hist_push(d, "-- close and reopen both databases");
+  hist_push(d, "-- close and reopen both databases (shell: .open FILE then .load the extension)");
   close_both(d);
   if (open_both(d)) {
     report(d, "-- reopen", d->why);
@@ -902,15 +909,19 @@ static int diff_run(const Shape *sh, int mode, int uring, uint64_t seed, long ns
   rm_db(d->fa); /* a rerun in the same directory starts from scratch too */
   rm_db(d->fb);
   const char *logf = getenv("LSMVTAB_DIFF_LOG");
-  if (logf) d->log = fopen(logf, "a");
+  if (logf && *logf) {
+    char path[400];
+    snprintf(path, sizeof path, "%s.%.*s.sql", logf, (int)strlen(d->fa) - 5, d->fa); /* no _a.db */
+    d->log = fopen(path, "w");
+  }
   int rc = -1;
   if (open_both(d)) {
     report(d, "-- open", d->why);
     goto out;
   }
   char *da = ddl(sh, mode == M_LSM, mode == M_MUTANT), *db = ddl(sh, 0, 0);
-  if (d->log) fprintf(d->log, "-- shape %s seed %llu\n-- A: %s;\n-- B: %s;\n", sh->name,
-                      (unsigned long long)seed, da, db);
+  if (d->log) fprintf(d->log, "-- test_diff shape %s seed %llu: side A (B, the oracle: %s)\n%s;\n",
+                      sh->name, (unsigned long long)seed, db, da);
   char *err = NULL;
   if (sqlite3_exec(d->a, da, NULL, NULL, &err) != SQLITE_OK) {
     char what[600];

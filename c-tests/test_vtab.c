@@ -542,6 +542,83 @@ static void test_random_vs_native(void **state) {
   sqlite3_close(db);
 }
 
+/* Statement rollback through the C API (bugs-vtab 8): a prepared INSERT OR FAIL, reused with
+** other bindings, whose last row has a rowid that is not an integer. Inside a transaction a
+** native rowid table keeps the rows written before the bad one (no statement journal); so must
+** the lsm table, also while a read of it is in progress; OR ABORT undoes them, and a user's
+** ROLLBACK TO still rolls back everything after its savepoint. Native table n and lsm table t
+** get the same statements and must hold the same rowids after each. */
+static void both_step(sqlite3 *db, sqlite3_stmt *sn, sqlite3_stmt *st, const char *json,
+                      int want) {
+  sqlite3_stmt *s[2] = {sn, st};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(sqlite3_bind_text(s[i], 1, json, -1, SQLITE_STATIC), SQLITE_OK);
+    int rc = sqlite3_step(s[i]);
+    if (rc != want) fail_msg("%s with %s: rc %d (%s), want %d", i ? "lsm" : "native", json, rc,
+                             sqlite3_errmsg(db), want);
+    if (want == SQLITE_MISMATCH) assert_string_equal(sqlite3_errmsg(db), "datatype mismatch");
+    sqlite3_reset(s[i]);
+  }
+}
+
+static void same_rowids(sqlite3 *db, const char *want) {
+  char n[1024];
+  snprintf(n, sizeof n, "%s", q1(db, "SELECT group_concat(rowid) FROM (SELECT rowid FROM n ORDER BY 1)"));
+  const char *t = q1(db, "SELECT group_concat(rowid) FROM (SELECT rowid FROM t ORDER BY 1)");
+  assert_string_equal(n, want);
+  assert_string_equal(t, want);
+}
+
+static void test_stmt_rollback_modes(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("stmtrb.db");
+  exec_ok(db, "CREATE TABLE n(v); CREATE VIRTUAL TABLE t USING lsm(v)");
+  sqlite3_stmt *fn, *ft, *an, *at, *rd;
+  const char *ins = "INSERT OR %s INTO %s(rowid, v) SELECT value, 1 FROM json_each(?)";
+  char sql[256];
+  snprintf(sql, sizeof sql, ins, "FAIL", "n");
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &fn, NULL), SQLITE_OK);
+  snprintf(sql, sizeof sql, ins, "FAIL", "t");
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &ft, NULL), SQLITE_OK);
+  snprintf(sql, sizeof sql, ins, "ABORT", "n");
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &an, NULL), SQLITE_OK);
+  snprintf(sql, sizeof sql, ins, "ABORT", "t");
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &at, NULL), SQLITE_OK);
+
+  both_step(db, fn, ft, "[1, 2, \"x\"]", SQLITE_MISMATCH); /* autocommit: all undone */
+  same_rowids(db, "");
+  exec_ok(db, "BEGIN");
+  both_step(db, fn, ft, "[1, 2, \"x\"]", SQLITE_MISMATCH);
+  same_rowids(db, "1,2");
+  both_step(db, fn, ft, "[3, 4]", SQLITE_DONE);
+  both_step(db, fn, ft, "[5, 6, \"y\", 7]", SQLITE_MISMATCH);
+  same_rowids(db, "1,2,3,4,5,6");
+  both_step(db, an, at, "[8, 9, \"z\"]", SQLITE_MISMATCH);
+  same_rowids(db, "1,2,3,4,5,6");
+  /* a read of t in progress: not a writer, the statement is still told apart */
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT rowid FROM t", -1, &rd, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(rd), SQLITE_ROW);
+  both_step(db, fn, ft, "[10, 11, \"x\"]", SQLITE_MISMATCH);
+  sqlite3_finalize(rd);
+  same_rowids(db, "1,2,3,4,5,6,10,11");
+  /* a user's ROLLBACK TO right after a failed OR FAIL statement */
+  exec_ok(db, "SAVEPOINT a");
+  both_step(db, fn, ft, "[20, 21, \"x\"]", SQLITE_MISMATCH);
+  same_rowids(db, "1,2,3,4,5,6,10,11,20,21");
+  exec_ok(db, "ROLLBACK TO a; RELEASE a");
+  same_rowids(db, "1,2,3,4,5,6,10,11");
+  exec_ok(db, "COMMIT");
+  same_rowids(db, "1,2,3,4,5,6,10,11");
+  sqlite3_finalize(fn);
+  sqlite3_finalize(ft);
+  sqlite3_finalize(an);
+  sqlite3_finalize(at);
+  sqlite3_close(db);
+  db = open_db("stmtrb.db"); /* and it was committed to the engine */
+  same_rowids(db, "1,2,3,4,5,6,10,11");
+  sqlite3_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_overlay_model),     cmocka_unit_test(test_overlay_refcount),
@@ -551,6 +628,7 @@ int main(void) {
       cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_update_range_once),
       cmocka_unit_test(test_big_insert),        cmocka_unit_test(test_random_vs_native),
       cmocka_unit_test(test_cursor_across_commit), cmocka_unit_test(test_corrupt_rows),
+      cmocka_unit_test(test_stmt_rollback_modes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

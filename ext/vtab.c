@@ -73,6 +73,7 @@ struct vt_tab {
   ** statements only; whether it calls no function (so natively has no statement journal); and
   ** whether the last xUpdate allows its statement rollback to be ignored. */
   sqlite3_stmt *wr_stmt;
+  int wr_armed; /* a savepoint opened since the last boundary: a statement rollback may come */
   int wr_known, wr_nofunc, keep;
 };
 
@@ -1654,9 +1655,10 @@ static sqlite3_stmt *running_writer(sqlite3 *db) {
 ** an error): the statement's EXPLAIN tells (stmt_calls_function). */
 static int keep_mode(vt_tab *v, int rc) {
   int prim = rc & 0xff;
-  /* errors after which SQLite rolls back the statement or more also natively */
-  if (prim == SQLITE_NOMEM || prim == SQLITE_IOERR || prim == SQLITE_FULL ||
-      prim == SQLITE_INTERRUPT || prim == SQLITE_CORRUPT)
+  /* A constraint error: SQLite itself handles the mode. Other errors after which SQLite rolls
+  ** back the statement or more also natively. */
+  if (prim == SQLITE_CONSTRAINT || prim == SQLITE_NOMEM || prim == SQLITE_IOERR ||
+      prim == SQLITE_FULL || prim == SQLITE_INTERRUPT || prim == SQLITE_CORRUPT)
     return 0;
   switch (sqlite3_vtab_on_conflict(v->db)) {
   case SQLITE_FAIL:
@@ -1664,7 +1666,7 @@ static int keep_mode(vt_tab *v, int rc) {
   case SQLITE_ROLLBACK: return 1;
   case SQLITE_REPLACE:
     /* NOT NULL under REPLACE (no defaults here) ABORTs natively: a journal exists. */
-    if (!v->rowid_mode || prim == SQLITE_CONSTRAINT) return 0;
+    if (!v->rowid_mode) return 0;
     for (int i = 0; i < v->t.ncol; i++)
       if (v->t.cols[i].notnull) return 0;
     return 1;
@@ -1680,7 +1682,7 @@ static int stmt_calls_function(sqlite3 *db, sqlite3_stmt *stmt) {
   sqlite3_stmt *ex = NULL;
   int found = 1;
   if (sqlite3_prepare_v2(db, q, -1, &ex, NULL) == SQLITE_OK && ex) {
-    int rc;
+    int rc = SQLITE_DONE;
     found = 0;
     while (!found && (rc = sqlite3_step(ex)) == SQLITE_ROW) {
       const char *op = (const char *)sqlite3_column_text(ex, 1);
@@ -1696,18 +1698,27 @@ static int stmt_calls_function(sqlite3 *db, sqlite3_stmt *stmt) {
 /* A statement boundary: forget the running statement. */
 static void wr_reset(vt_tab *v) {
   v->wr_stmt = NULL;
-  v->wr_known = v->wr_nofunc = v->keep = 0;
+  v->wr_armed = v->wr_known = v->wr_nofunc = v->keep = 0;
 }
 
 static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   vt_tab *v = (vt_tab *)pv;
   int rc = update_row(v, argc, argv, pRowid);
   v->keep = 0;
-  if (keep_mode(v, rc)) {
-    if (!v->wr_known) { /* once per statement: the first xUpdate after its savepoint opened */
+  /* Only a statement that opened a savepoint gets a statement rollback (single-row statements
+  ** and autocommit ones do not): look at it once, at its first xUpdate. */
+  if (v->wr_armed && keep_mode(v, rc)) {
+    if (!v->wr_known) {
       v->wr_known = 1;
       v->wr_stmt = running_writer(v->db);
-      v->wr_nofunc = v->wr_stmt && !stmt_calls_function(v->db, v->wr_stmt);
+      if (v->wr_stmt) {
+        /* Preparing the EXPLAIN runs xBestIndex, after which SQLite clears zErrMsg. */
+        char *msg = v->base.zErrMsg;
+        v->base.zErrMsg = NULL;
+        v->wr_nofunc = !stmt_calls_function(v->db, v->wr_stmt);
+        sqlite3_free(v->base.zErrMsg);
+        v->base.zErrMsg = msg;
+      }
     }
     v->keep = v->wr_nofunc;
   }
@@ -1768,6 +1779,7 @@ static int vt_rollback(sqlite3_vtab *pv) {
 static int vt_savepoint(sqlite3_vtab *pv, int i) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
+  v->wr_armed = 1;
   int rc = ensure_txn(v);
   if (rc) return rc;
   return ov_savepoint(v->ov, i) ? SQLITE_NOMEM : SQLITE_OK;

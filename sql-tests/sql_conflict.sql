@@ -53,6 +53,8 @@ SELECT '-- UPDATE of the key onto an existing key';
 UPDATE t SET k = 2 WHERE k = 1;
 UPDATE OR IGNORE t SET k = 2 WHERE k = 1;
 SELECT changes();
+UPDATE OR FAIL t SET k = 2 WHERE k = 1;
+UPDATE OR ROLLBACK t SET k = 2 WHERE k = 1;
 UPDATE OR REPLACE t SET k = 2 WHERE k = 1;
 SELECT changes();
 SELECT k, v FROM t WHERE k <= 3 ORDER BY k;

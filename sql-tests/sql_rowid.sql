@@ -33,6 +33,8 @@ INSERT INTO t(rowid, v) VALUES(2.5, 'x');
 SELECT '-- UPDATE of the rowid';
 UPDATE t SET rowid = 100 WHERE rowid = 1;
 UPDATE t SET rowid = 2 WHERE rowid = 100;
+UPDATE OR FAIL t SET rowid = 2 WHERE rowid = 100;
+UPDATE OR ROLLBACK t SET rowid = 2 WHERE rowid = 100;
 UPDATE t SET rowid = NULL WHERE rowid = 100;
 SELECT rowid, v FROM t ORDER BY rowid;
 SELECT '-- lookups and ranges on rowid';
