@@ -699,10 +699,11 @@ static void model_run(int io, uint64_t seed, long nops) {
   o.compression = seed % 2 ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
   o.block_size = 512 + 512 * (seed % 4);
   o.sync = LSM_SYNC_OFF;
-  /* small files and levels: many compactions over several levels, trivial moves */
-  o.target_file_size = 64u << 10;
-  o.level1_size = 256u << 10;
-  o.l0_compaction_trigger = 2;
+  /* the smallest files and levels allowed, a compaction after every flush: over a thousand
+  ** compactions per backend over several levels, trivial moves included */
+  o.target_file_size = 64u << 10; /* the smallest allowed */
+  o.level1_size = 64u << 10;
+  o.l0_compaction_trigger = 1;
   lsm_db *db;
   OK(lsm_open(dir, &o, &db));
   model m = {0};
