@@ -120,6 +120,9 @@ typedef struct sst_counters {
   _Atomic uint64_t bloom_useful;  /* ... and were answered "absent" by it (no block read) */
   _Atomic uint64_t blocks_read;   /* data blocks read from the file (cache misses) */
   _Atomic uint64_t bytes_read;    /* bytes read from files, metadata included */
+  _Atomic uint64_t ra_batches;    /* read-ahead refills (sst_iter readahead > 0) run as one
+                                  ** fio_batch of several chunk reads */
+  _Atomic uint64_t ra_requests;   /* ... and the chunk reads they queued */
 } sst_counters;
 
 typedef struct sst_read_options {
@@ -201,9 +204,11 @@ void sst_block_release(sst_block *b);
 
 /* Iterator over the table's internal keys (it_ops contract, ordered by ikey_cmp), forward and
 ** backward. readahead == 0: data blocks come through the cache. readahead > 0 (sequential
-** scans such as compaction): blocks are read `readahead` bytes at a time with one read and
-** served from that buffer, bypassing the cache (a scan does not evict the working set); the
-** window extends forward from the block needed, or backward when the iterator moves with prev.
+** scans such as compaction): blocks are read `readahead` bytes at a time and served from that
+** buffer, bypassing the cache (a scan does not evict the working set). A window of at least
+** 2 * FIO_ALIGN is read as up to 4 chunk requests submitted as one fio_batch, all in flight at
+** once on the uring backend (counted in ra_batches / ra_requests); checksums are verified per
+** block as ever. The window extends forward from the block needed, or backward when the iterator moves with prev.
 ** The iterator must be freed (it_free) before the reader is closed. LSM_NOMEM. */
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
 

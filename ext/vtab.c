@@ -1426,7 +1426,10 @@ static int key_exists(vt_tab *v, const uint8_t *k, size_t kn) {
 
 /* The largest rowid in the table (engine + overlay), or 0. */
 static int max_rowid(vt_tab *v, int64_t *out) {
+  /* Largest rowid in the table as this transaction sees it; 0 for an empty table, so the first
+  ** automatic rowid is 1 as natively (a table holding only -1 gives 0 next). */
   *out = 0;
+  int found = 0;
   lsm_iter *it;
   int rc = lsm_iter_new(v->ldb, NULL, NULL, 0, NULL, 0, &it);
   if (rc) return vt_lsm_err(v, rc);
@@ -1441,7 +1444,10 @@ static int max_rowid(vt_tab *v, int64_t *out) {
     if (v->ov && ov_get(v->ov, OV_LATEST, k, kn, &ov_v, &ov_n) == OV_DEL) continue;
     ke_val x;
     const uint8_t *e;
-    if (ke_decode(k, (const uint8_t *)k + kn, &x, &e) == LSM_OK && x.type == KE_INT) *out = x.i;
+    if (ke_decode(k, (const uint8_t *)k + kn, &x, &e) == LSM_OK && x.type == KE_INT) {
+      *out = x.i;
+      found = 1;
+    }
     break;
   }
   if (!rc) rc = lsm_iter_status(it);
@@ -1456,7 +1462,7 @@ static int max_rowid(vt_tab *v, int64_t *out) {
       ke_val x;
       const uint8_t *e;
       if (ke_decode(k, (const uint8_t *)k + kn, &x, &e) == LSM_OK && x.type == KE_INT &&
-          x.i > *out)
+          (!found || x.i > *out))
         *out = x.i;
       break;
     }
