@@ -1710,6 +1710,10 @@ static void wr_reset(vt_tab *v) {
 static int vt_update(sqlite3_vtab *pv, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   vt_tab *v = (vt_tab *)pv;
   int rc = update_row(v, argc, argv, pRowid);
+  /* Under OR IGNORE a constraint error only skips this row and the statement goes on: what
+  ** its rollback should do is decided by its other rows (bugs-vtab 11). */
+  if ((rc & 0xff) == SQLITE_CONSTRAINT && sqlite3_vtab_on_conflict(v->db) == SQLITE_IGNORE)
+    return rc;
   v->keep = 0;
   /* Only a statement that opened a savepoint gets a statement rollback (single-row statements
   ** and autocommit ones do not): look at it once, at its first xUpdate. */

@@ -138,3 +138,15 @@ INSERT OR ROLLBACK INTO tk SELECT k + 60 FROM tk UNION ALL SELECT 1;
 COMMIT;
 SELECT 'nk', group_concat(k) FROM (SELECT k FROM nk ORDER BY k);
 SELECT 'tk', group_concat(k) FROM (SELECT k FROM tk ORDER BY k);
+-- bug 11: a row ignored as a duplicate earlier in the statement does not make the later
+-- "datatype mismatch" roll the statement back (native keeps row 11)
+CREATE VIRTUAL TABLE ig USING lsm(v);
+CREATE TABLE ign(v);
+INSERT INTO ig(rowid, v) VALUES(7, 'seven');
+INSERT INTO ign(rowid, v) VALUES(7, 'seven');
+BEGIN;
+INSERT OR IGNORE INTO ig(rowid, v) VALUES(11, 'eleven'), (7, 'dup'), (2.5, 'x');
+INSERT OR IGNORE INTO ign(rowid, v) VALUES(11, 'eleven'), (7, 'dup'), (2.5, 'x');
+SELECT 'bug11 lsm', group_concat(rowid) FROM ig;
+SELECT 'bug11 native', group_concat(rowid) FROM ign;
+COMMIT;
