@@ -17,7 +17,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "db_int.h" /* test hooks: read-ahead counters, compaction concurrency */
+#include "compact.h" /* test hook: compact_test_delay_us */
+#include "db_int.h"  /* test hooks: read-ahead counters, compaction concurrency */
 #include "lsm.h"
 
 #define OK(x)                                                                                 \
@@ -393,14 +394,15 @@ static void test_long_10m_writes(void **state) {
 }
 
 /* Compaction reads its inputs ahead through fio batches (several chunk reads per refill, all in
-** flight at once on uring), and the result is the same on both backends: every key holds its
+** flight at once on uring), and the result is the same on both backends, buffered or direct: every key holds its
 ** last version, deleted keys are gone. */
 static void test_readahead_batched(void **state) {
   (void)state;
   static const int ios[2] = {LSM_IO_SYNC, LSM_IO_URING};
-  for (int b = 0; b < 2; b++) {
+  for (int b = 0; b < 4; b++) { /* sync, uring, then both with O_DIRECT (aligned chunk reads) */
     lsm_options o = opts();
-    o.io = ios[b];
+    o.io = ios[b % 2];
+    o.direct_io = b / 2;
     o.l0_compaction_trigger = 1000; /* no background compaction: the manual one does it all */
     o.l0_slowdown_trigger = o.l0_stop_trigger = 1000;
     char dir[32];
@@ -417,8 +419,8 @@ static void test_readahead_batched(void **state) {
     OK(lsm_compact_range(db, NULL, 0, NULL, 0));
     uint64_t nb = atomic_load(&db->vctx.counters.ra_batches) - b0;
     uint64_t nr = atomic_load(&db->vctx.counters.ra_requests) - r0;
-    print_message("%s: %llu read-ahead batches, %llu chunk reads\n", b ? "uring" : "sync",
-                  (unsigned long long)nb, (unsigned long long)nr);
+    print_message("%s%s: %llu read-ahead batches, %llu chunk reads\n", b % 2 ? "uring" : "sync",
+                  b / 2 ? " direct" : "", (unsigned long long)nb, (unsigned long long)nr);
     assert_true(nb > 0);
     assert_true(nr >= 2 * nb); /* several requests per refill */
     lsm_stats st;
@@ -439,6 +441,83 @@ static void test_readahead_batched(void **state) {
   }
 }
 
+/* background_threads = 2 under a write-heavy load with tiny files and levels: at some point two
+** compactions run at once (db->max_compacting), and every key holds what a model says, before
+** and after a manual compaction racing the background ones and after reopening. Close while
+** compactions run must not hang. */
+static void test_parallel_compactions(void **state) {
+  (void)state;
+  const unsigned seed = 4242;
+  srand(seed);
+  lsm_options o = opts();
+  o.background_threads = 2;
+  o.l0_compaction_trigger = 2;
+  o.level1_size = 128u << 10;
+  compact_test_delay_us = 2000; /* each merge lasts >= 2 ms: overlaps become likely */
+  lsm_db *db;
+  OK(lsm_open("par", &o, &db));
+  enum { NK = 8000 };
+  static int model[NK]; /* version of each key, -1 = absent */
+  for (int i = 0; i < NK; i++) model[i] = -1;
+  char k[32], v[128];
+  for (int round = 1; round <= 12; round++) {
+    for (int j = 0; j < 4000; j++) {
+      int i = rand() % NK;
+      if (rand() % 10 == 0) {
+        OK(lsm_delete(db, k, key(k, i)));
+        model[i] = -1;
+      } else {
+        OK(lsm_put(db, k, key(k, i), v, val(v, i, round)));
+        model[i] = round;
+      }
+    }
+    if (round == 6) OK(lsm_compact_range(db, NULL, 0, NULL, 0)); /* manual vs background */
+  }
+  pthread_mutex_lock(&db->mu);
+  int maxc = db->max_compacting;
+  pthread_mutex_unlock(&db->mu);
+  lsm_stats st;
+  OK(lsm_get_stats(db, &st));
+  print_message("seed %u: %llu compactions, at most %d at once\n", seed, (unsigned long long)st.compactions, maxc);
+  if (maxc < 2) fail_msg("seed %u: never two compactions at once (max %d)", seed, maxc);
+  assert_true(maxc <= o.background_threads);
+  for (int i = 0; i < NK; i++) expect(db, NULL, i, model[i]);
+  OK(lsm_close(db)); /* background compactions may still run: close waits for / abandons them */
+  OK(lsm_open("par", &o, &db));
+  for (int i = 0; i < NK; i++) expect(db, NULL, i, model[i]);
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+  int live = 0;
+  for (int i = 0; i < NK; i++) {
+    expect(db, NULL, i, model[i]);
+    live += model[i] >= 0;
+  }
+  lsm_iter *it;
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  int count = 0;
+  OK(lsm_iter_seek_first(it));
+  while (lsm_iter_valid(it)) {
+    count++;
+    OK(lsm_iter_next(it));
+  }
+  lsm_iter_free(it);
+  assert_int_equal(count, live);
+  OK(lsm_close(db));
+  compact_test_delay_us = 0;
+}
+
+/* background_threads must be 1..16; the message names the option. */
+static void test_background_threads_option(void **state) {
+  (void)state;
+  lsm_options o = opts();
+  o.background_threads = 0;
+  assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
+  assert_non_null(strstr(lsm_errmsg(), "background_threads"));
+  o.background_threads = 17;
+  assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
+  o.background_threads = 16;
+  OK(lsm_options_validate(&o));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_space_reclaimed),
@@ -447,6 +526,8 @@ int main(void) {
       cmocka_unit_test(test_trivial_move),
       cmocka_unit_test(test_manifest_rotation),
       cmocka_unit_test(test_readahead_batched),
+      cmocka_unit_test(test_parallel_compactions),
+      cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_long_10m_writes),
   };
   /* the last case only with LSMVTAB_LONG=1 (minutes); not registered otherwise, so the runner

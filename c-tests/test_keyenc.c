@@ -18,6 +18,7 @@
 #include "../ext/keyenc.c"
 #include "../ext/record.c"
 #include "mm.h"
+#include "vg_util.h"
 
 static uint64_t rng;
 static uint64_t rnd(void) {
@@ -88,6 +89,17 @@ static const char *ORACLE =
     "WHEN ?4 IS NULL THEN 1 WHEN ?3 < ?4 THEN -1 ELSE 1 END "
     "WHEN ?1 IS NULL THEN -1 WHEN ?2 IS NULL THEN 1 WHEN ?1 < ?2 THEN -1 ELSE 1 END";
 
+/* Is SQLite's comparison of a and b wrong under valgrind? SQLite compares an integer with a real
+** by converting the integer to long double, exact natively (80-bit on x86-64) but computed at
+** double precision under valgrind: an int and a real both of magnitude >= 2^53 can then compare
+** wrongly. Only consulted under valgrind; such pairs are skipped there and counted. */
+static int vg_oracle_wrong(const ke_val *a, const ke_val *b) {
+  if (a->type == KE_FLOAT && b->type == KE_INT) return vg_oracle_wrong(b, a);
+  if (a->type != KE_INT || b->type != KE_FLOAT) return 0;
+  const int64_t lim = (int64_t)1 << 53;
+  return (a->i >= lim || a->i <= -lim) && fabs(b->r) >= 9007199254740992.0;
+}
+
 /* Single values and pairs (composite keys): sign(memcmp of encodings) == SQLite's order. */
 static void test_order_matches_sqlite(void **state) {
   (void)state;
@@ -98,11 +110,17 @@ static void test_order_matches_sqlite(void **state) {
   const uint64_t seed = 0x5eed0001;
   rng = seed;
   int n = iters(100000);
+  const int vg = vg_running();
+  long skipped = 0;
   for (int it = 0; it < n; it++) {
     uint8_t b[4][16];
     ke_val v[4];
     for (int j = 0; j < 4; j++) rand_val(&v[j], b[j]);
     if (it % 3 == 0) v[1] = v[0]; /* many equal first columns, so the second decides */
+    if (vg && (vg_oracle_wrong(&v[0], &v[1]) || vg_oracle_wrong(&v[2], &v[3]))) {
+      skipped++;
+      continue;
+    }
     cd_buf e1 = {0}, e2 = {0};
     /* tuple (v0, v2) vs (v1, v3) */
     assert_int_equal(ke_encode(&e1, &v[0]), LSM_OK);
@@ -124,6 +142,10 @@ static void test_order_matches_sqlite(void **state) {
     cd_buf_free(&e1);
     cd_buf_free(&e2);
   }
+  if (vg)
+    printf("  valgrind: skipped %ld of %d iterations comparing an int and a real both of "
+           "magnitude >= 2^53 (SQLite's long double comparison is inexact under valgrind)\n",
+           skipped, n);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }

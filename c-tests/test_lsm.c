@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lsm.h"
+#include "vg_util.h"
 
 #define OK(x)                                                                                 \
   do {                                                                                        \
@@ -826,6 +827,7 @@ static long model_ops(void) {
   if (n) return atol(n);
   const char *l = getenv("LSMVTAB_LONG");
   if (l && *l == '1') return 5000000;
+  if (vg_running()) return 100000; /* memcheck: ~100 s for both backends (make valgrind) */
 #if defined(__SANITIZE_ADDRESS__)
   return 150000;
 #else

@@ -4,6 +4,7 @@
 #include "compact.h"
 
 #include <stdio.h>
+#include <time.h>
 
 #include "ikey.h"
 #include "merge.h"
@@ -12,7 +13,9 @@
 
 #define READAHEAD (512u << 10)
 
-typedef struct compaction {
+int compact_test_delay_us;
+
+struct compaction {
   int level; /* inputs from level and level + 1; output to level + 1 */
   int manual;
   ver_version *v; /* pinned input version */
@@ -20,7 +23,7 @@ typedef struct compaction {
   int nin[2];
   ver_file **gp; /* level + 2 files overlapping the inputs (grandparents) */
   int ngp;
-} compaction;
+};
 
 static void c_free(compaction *c) {
   ver_unref(c->v);
@@ -110,34 +113,78 @@ static int add_next_level(compaction *c) {
   return collect(c->v, c->level + 2, lo, ln, hi, hn, &c->gp, &c->ngp);
 }
 
-/* [mu] Choose the inputs of an automatic compaction. LSM_NOTFOUND if none is needed. */
-static int pick(lsm_db *db, compaction *c) {
-  memset(c, 0, sizeof *c);
-  int l = best_level(db->cur, &db->o);
-  if (l < 0) return LSM_NOTFOUND;
-  c->level = l;
-  c->v = db->cur;
-  ver_ref(c->v);
-  int rc;
-  if (l == 0) {
-    rc = collect(c->v, 0, NULL, 0, NULL, 0, &c->in[0], &c->nin[0]);
-  } else {
-    c->in[0] = mm_malloc(sizeof(ver_file *));
-    rc = c->in[0] ? LSM_OK : st_err(LSM_NOMEM, "compaction: out of memory");
-    if (!rc) {
-      /* round robin: the first file after the previous compaction's largest key */
-      int j = 0;
-      const cd_buf *p = &db->compact_ptr[l];
-      if (p->n)
-        while (j < c->v->n[l] && ikey_cmp(c->v->f[l][j]->largest, c->v->f[l][j]->largest_n, p->p, p->n) <= 0) j++;
-      if (j == c->v->n[l]) j = 0;
-      c->in[0][0] = c->v->f[l][j];
-      c->nin[0] = 1;
-    }
-  }
-  if (!rc) rc = add_next_level(c);
+/* [mu] Is f an input of a running compaction? */
+static int busy(const lsm_db *db, const ver_file *f) {
+  for (int r = 0; r < db->compacting; r++)
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < db->running[r]->nin[i]; j++)
+        if (db->running[r]->in[i][j] == f) return 1;
+  return 0;
+}
+
+/* [mu] Complete c (level and in[0] set, c->v pinned) with its next-level inputs; LSM_BUSY (no
+** message) when one of them is busy. On any error c is freed. */
+static int complete(lsm_db *db, compaction *c) {
+  int rc = add_next_level(c);
+  for (int j = 0; j < c->nin[1] && !rc; j++)
+    if (busy(db, c->in[1][j])) rc = LSM_BUSY;
   if (rc) c_free(c);
   return rc;
+}
+
+/* [mu] Choose the inputs of an automatic compaction: the levels with score >= 1, highest score
+** first, skipping choices that touch a busy file. LSM_NOTFOUND if none is needed or possible. */
+static int pick(lsm_db *db, compaction *c) {
+  memset(c, 0, sizeof *c);
+  ver_version *v = db->cur;
+  double score[VER_LEVELS];
+  int tried[VER_LEVELS] = {0};
+  for (int l = 0; l < VER_LEVELS - 1; l++) score[l] = compact_score(v, &db->o, l);
+  for (;;) {
+    int l = -1; /* the untried level with the highest score >= 1 (as best_level) */
+    for (int i = 0; i < VER_LEVELS - 1; i++)
+      if (!tried[i] && score[i] >= 1.0 && (l < 0 || score[i] >= score[l])) l = i;
+    if (l < 0) return LSM_NOTFOUND;
+    tried[l] = 1;
+    int rc;
+    if (l == 0) {
+      int l0busy = 0; /* an L0 compaction runs (it took every L0 file there was) */
+      for (int r = 0; r < db->compacting; r++) l0busy |= db->running[r]->level == 0;
+      if (l0busy) continue;
+      c->level = 0;
+      c->v = v;
+      ver_ref(v);
+      rc = collect(v, 0, NULL, 0, NULL, 0, &c->in[0], &c->nin[0]);
+      if (rc) {
+        c_free(c);
+        return rc;
+      }
+      rc = complete(db, c);
+      if (rc != LSM_BUSY) return rc;
+      continue;
+    }
+    /* round robin: the first file after the previous compaction's largest key, then on */
+    int j0 = 0, n = v->n[l];
+    const cd_buf *p = &db->compact_ptr[l];
+    if (p->n)
+      while (j0 < n && ikey_cmp(v->f[l][j0]->largest, v->f[l][j0]->largest_n, p->p, p->n) <= 0) j0++;
+    for (int t = 0; t < n; t++) {
+      ver_file *f = v->f[l][(j0 + t) % n];
+      if (busy(db, f)) continue;
+      c->level = l;
+      c->v = v;
+      ver_ref(v);
+      c->in[0] = mm_malloc(sizeof(ver_file *));
+      if (!c->in[0]) {
+        c_free(c);
+        return st_err(LSM_NOMEM, "compaction: out of memory");
+      }
+      c->in[0][0] = f;
+      c->nin[0] = 1;
+      rc = complete(db, c);
+      if (rc != LSM_BUSY) return rc;
+    }
+  }
 }
 
 /* Is there any file below `out_level` whose user range holds ukey? (then a tombstone must stay) */
@@ -293,9 +340,11 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   return rc;
 }
 
-/* [mu held; released while merging] Run compaction c (consumed). */
+/* [mu held; released while merging] Run compaction c (consumed); its inputs are busy until it
+** ends. */
 static int run(lsm_db *db, compaction *c) {
-  db->compacting = 1;
+  db->running[db->compacting++] = c;
+  if (db->compacting > db->max_compacting) db->max_compacting = db->compacting;
   uint64_t smallest_snap = db_oldest_snapshot(db);
   man_edit e;
   man_edit_init(&e);
@@ -322,6 +371,10 @@ static int run(lsm_db *db, compaction *c) {
     if (!rc) rc = db_log_and_apply(db, &e, &unknown); /* ver_apply keeps the ver_file: not obsolete */
   } else if (!rc) {
     pthread_mutex_unlock(&db->mu);
+    if (compact_test_delay_us) {
+      struct timespec ts = {0, (long)compact_test_delay_us * 1000};
+      nanosleep(&ts, NULL);
+    }
     rc = merge_inputs(db, c, smallest_snap, &o);
     if (o.b) { /* failed mid-file */
       sst_builder_free(o.b);
@@ -351,15 +404,19 @@ static int run(lsm_db *db, compaction *c) {
   }
   mm_free(o.made);
   man_edit_free(&e);
+  for (int r = 0; r < db->compacting; r++)
+    if (db->running[r] == c) {
+      db->running[r] = db->running[--db->compacting];
+      break;
+    }
   c_free(c);
-  db->compacting = 0;
   pthread_cond_broadcast(&db->done_cv);
   pthread_cond_broadcast(&db->bg_cv); /* the compaction thread may have waited for this one */
   return rc;
 }
 
 int compact_auto(lsm_db *db) {
-  if (db->compacting) return LSM_NOTFOUND;
+  if (db->manual || db->compacting >= db->o.background_threads) return LSM_NOTFOUND;
   compaction c;
   int rc = pick(db, &c);
   if (rc) return rc;
@@ -370,9 +427,12 @@ int compact_range(lsm_db *db, const uint8_t *begin, size_t bn, const uint8_t *en
   int rc = lsm_flush(db, 1);
   for (int l = 0; l < VER_LEVELS - 1 && !rc; l++) {
     pthread_mutex_lock(&db->mu);
+    db->manual++; /* no new automatic compaction; wait for the running ones (and other manual) */
     while (db->compacting && !db->bg_error) pthread_cond_wait(&db->done_cv, &db->mu);
     if (db->bg_error) {
       rc = st_err(db->bg_error, "compaction: database failed earlier: %s", db->bg_msg);
+      db->manual--;
+      pthread_cond_broadcast(&db->bg_cv);
       pthread_mutex_unlock(&db->mu);
       break;
     }
@@ -393,6 +453,8 @@ int compact_range(lsm_db *db, const uint8_t *begin, size_t bn, const uint8_t *en
     } else {
       c_free(&c);
     }
+    db->manual--;
+    pthread_cond_broadcast(&db->bg_cv); /* automatic compactions may start again */
     pthread_mutex_unlock(&db->mu);
   }
   return rc;

@@ -18,9 +18,17 @@
 ** read ahead in large chunks (sst_iter_new readahead) and outputs are written with large
 ** appends by the sst builder.
 **
-** Threads: compactions run one at a time (db->compacting) on the background thread or, for
-** lsm_compact_range, on the caller's thread; readers are never blocked (they keep reading the
-** version they pinned; replaced files are deleted once no version uses them).
+** Threads: background_threads compaction threads each run compact_auto; up to that many
+** compactions run at once when their inputs do not conflict. A running compaction's input
+** files are busy (db->running, under db->mu) and pick() skips any choice that would touch a
+** busy file: at most one L0 compaction at a time (it takes all of L0), and Li -> Li+1
+** compactions of different files run in parallel when they share no Li+1 file. Their outputs
+** then cannot overlap (each one's key range is covered by its own inputs), and a tombstone
+** dropped on the pinned version's evidence stays correct (a concurrent compaction only moves
+** keys that are not in this one's inputs, and only downward). lsm_compact_range runs on the
+** caller's thread and alone: it stops new automatic compactions (db->manual) and waits for
+** the running ones. Readers are never blocked (they keep reading the version they pinned;
+** replaced files are deleted once no version uses them).
 */
 #ifndef LSMVTAB_COMPACT_H
 #define LSMVTAB_COMPACT_H
@@ -33,9 +41,15 @@ double compact_score(const ver_version *v, const lsm_options *o, int level);
 /* [mu] 1 if some level's score is >= 1. */
 int compact_needed(lsm_db *db);
 
-/* [mu held; released while working] Pick and run one compaction if one is needed and none is
-** running. LSM_OK (ran one), LSM_NOTFOUND (nothing to do), or an error. */
+/* [mu held; released while working] Pick and run one compaction if one is needed, fewer than
+** background_threads run and no manual compaction is pending. LSM_OK (ran one), LSM_NOTFOUND
+** (nothing to do now, or every needed compaction conflicts with a running one: wait for
+** bg_cv), or an error. */
 int compact_auto(lsm_db *db);
+
+/* Test hook: sleep this many microseconds in every merging compaction (widens the window in
+** which compactions overlap). 0 by default; set only while no database is open. */
+extern int compact_test_delay_us;
 
 /* Compact every file overlapping the user-key range [begin, end] (NULL = unbounded) down the
 ** levels, level by level, waiting for each. Called without db->mu. */

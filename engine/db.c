@@ -250,18 +250,23 @@ static void *flush_main(void *arg) {
   return NULL;
 }
 
-/* The compaction thread: separate from the flush thread so that a long compaction never keeps
-** a memtable from being flushed (writers wait for flushes, not for compactions, unless L0
-** reaches the stop trigger). */
+/* A compaction thread (background_threads of them): separate from the flush thread so that a
+** long compaction never keeps a memtable from being flushed (writers wait for flushes, not for
+** compactions, unless L0 reaches the stop trigger). */
 static void *compact_main(void *arg) {
   lsm_db *db = arg;
   pthread_mutex_lock(&db->mu);
   for (;;) {
-    while (!db->shutting_down && (db->bg_error || db->compacting || !compact_needed(db)))
+    while (!db->shutting_down && (db->bg_error || db->manual || db->compacting >= db->o.background_threads ||
+                                  !compact_needed(db)))
       pthread_cond_wait(&db->bg_cv, &db->mu);
     if (db->shutting_down) break;
     int rc = compact_auto(db);
-    if (rc == LSM_NOTFOUND || (rc == LSM_ABORT && db->shutting_down)) rc = LSM_OK;
+    if (rc == LSM_NOTFOUND) { /* what is needed conflicts with running compactions: wait for one */
+      pthread_cond_wait(&db->bg_cv, &db->mu);
+      continue;
+    }
+    if (rc == LSM_ABORT && db->shutting_down) rc = LSM_OK;
     if (rc) set_bg_error(db, rc, st_errmsg());
     pthread_cond_broadcast(&db->done_cv);
     pthread_cond_broadcast(&db->bg_cv);
@@ -1030,7 +1035,7 @@ static void db_free(lsm_db *db) {
     pthread_cond_broadcast(&db->bg_cv);
     pthread_mutex_unlock(&db->mu);
     pthread_join(db->flush_thread, NULL);
-    if (db->compact_started) pthread_join(db->compact_thread, NULL);
+    for (int i = 0; i < db->ncompact_started; i++) pthread_join(db->compact_threads[i], NULL);
   }
   for (int i = 0; i < db->nimm; i++) mem_unref(db->imm[i].m);
   mem_unref(db->mem);
@@ -1086,9 +1091,9 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
     if (pthread_create(&db->flush_thread, NULL, flush_main, db)) rc = st_err(LSM_ERROR, "open: cannot start the flush thread");
     else db->flush_started = 1;
   }
-  if (!rc) {
-    if (pthread_create(&db->compact_thread, NULL, compact_main, db)) rc = st_err(LSM_ERROR, "open: cannot start the compaction thread");
-    else db->compact_started = 1;
+  for (int i = 0; i < o->background_threads && i < DB_MAX_BG && !rc; i++) {
+    if (pthread_create(&db->compact_threads[i], NULL, compact_main, db)) rc = st_err(LSM_ERROR, "open: cannot start a compaction thread");
+    else db->ncompact_started++;
   }
   if (rc) {
     char msg[512];

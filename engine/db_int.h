@@ -28,10 +28,12 @@
 **
 ** Background: the flush thread takes the oldest immutable memtable, writes it to a new L0 table
 ** without db->mu, then logs the edit (file added, log_number advanced) to the manifest, installs
-** the new version, drops the memtable and deletes WALs no longer needed. The compaction thread
-** runs a compaction whenever a level's score is >= 1 (compact.h). Both wait on bg_cv.
+** the new version, drops the memtable and deletes WALs no longer needed. The compaction threads
+** (background_threads) run compactions whenever a level's score is >= 1 (compact.h). All wait
+** on bg_cv.
 ** Version changes (flush, compaction, manual compaction from a user thread) are serialised by
-** db->man_busy; compactions by db->compacting.
+** db->man_busy. Up to background_threads compactions run at once on disjoint input files
+** (db->running, compact.h); a manual one runs alone.
 */
 #ifndef LSMVTAB_DB_INT_H
 #define LSMVTAB_DB_INT_H
@@ -49,6 +51,9 @@
 #include "wal.h"
 
 #define DB_MAX_IMM 16
+#define DB_MAX_BG 16 /* most compaction threads (lsm_options.background_threads) */
+
+typedef struct compaction compaction; /* compact.c */
 
 typedef struct db_writer {
   lsm_batch *batch; /* NULL: a memtable switch request (lsm_flush) */
@@ -100,10 +105,13 @@ struct lsm_db {
   int shutting_down;        /* [mu] */
   _Atomic int closing;      /* set with shutting_down; read without mu by a running compaction */
   uint64_t frozen, flushed; /* [mu] memtables frozen / flushed since open */
-  pthread_t flush_thread, compact_thread;
-  int flush_started, compact_started;
+  pthread_t flush_thread, compact_threads[DB_MAX_BG];
+  int flush_started, ncompact_started;
   int man_busy;             /* [mu] a version change is being logged (they are serialised) */
-  int compacting;           /* [mu] a compaction runs (one at a time) */
+  int compacting;           /* [mu] compactions running (their inputs are in running[]) */
+  compaction *running[DB_MAX_BG]; /* [mu] the running compactions: their input files are busy */
+  int manual;               /* [mu] lsm_compact_range callers: no automatic compaction starts */
+  int max_compacting;       /* [mu] most compactions seen running at once (tests, stats) */
   cd_buf compact_ptr[VER_LEVELS]; /* [mu] largest key of the last compaction per level */
 
   /* statistics (relaxed atomics) */

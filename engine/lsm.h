@@ -55,8 +55,8 @@ typedef struct lsm_options {
   int l0_slowdown_trigger;   /* default 20 */
   int l0_stop_trigger;       /* default 36 */
   size_t level1_size;        /* target bytes of L1 (Li = L1 * 10^(i-1)); default 256 MiB */
-  int background_threads;    /* compaction threads; default 1 (1..16 accepted; the engine runs
-                             ** one compaction thread plus one flush thread for now) */
+  int background_threads;    /* compaction threads (1..16), default 1: up to this many
+                             ** compactions of disjoint files run at once (plus one flush thread) */
 } lsm_options;
 
 /* Fill *o with the defaults above. */

@@ -6,7 +6,8 @@
 # fail; a binary that dies without any case result counts as one failure).
 # SQL tests: NAME.sql runs through the real sqlite3 shell, in a fresh temporary directory, with
 # the extension loaded; stdout+stderr are compared with NAME.expected, a diff shown on mismatch.
-# Environment: BUILD (default build), VALGRIND=1 (C tests under valgrind memcheck),
+# Environment: BUILD (default build), VALGRIND=1 (C tests under valgrind memcheck; exports
+# LSMVTAB_VALGRIND=1 so the tests scale their long loops down, see c-tests/vg_util.h),
 # ONLY=regex (run only tests whose name matches), SQL_VFS=uring (open the SQL tests' database
 # through that VFS; sql-tests are run once plain and once through uring when the VFS exists).
 set -u
@@ -16,6 +17,7 @@ ABSBUILD=$(cd "$ROOT/$BUILD" && pwd)
 export LSMVTAB_EXT="$ABSBUILD/lsmvtab"
 export LSMVTAB_ROOT="$ROOT"
 passed=0; failed=0; failures=()
+[ "${VALGRIND:-0}" = 1 ] && export LSMVTAB_VALGRIND=1
 TMPROOT=$(mktemp -d /tmp/lsmvtab-test.XXXXXX)
 trap 'rm -rf "$TMPROOT"' EXIT
 
@@ -34,8 +36,11 @@ run_c() {
   out="$TMPROOT/$name.out"
   local wrap=()
   [ "${VALGRIND:-0}" = 1 ] && wrap=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite)
+  local t0=$SECONDS
   ( cd "$TMPROOT" && mkdir -p "w-$name" && cd "w-$name" && timeout 900 "${wrap[@]}" "$bin" ) >"$out" 2>&1
   rc=$?
+  local secs=""
+  [ "${VALGRIND:-0}" = 1 ] && secs=", $((SECONDS - t0)) s"
   ok=$(grep -c '^\[       OK \]' "$out")
   run=$(grep -c '^\[ RUN      \]' "$out")
   passed=$((passed + ok))
@@ -43,9 +48,9 @@ run_c() {
   if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
   if [ "$bad" -gt 0 ]; then
     failed=$((failed + bad)); failures+=("$name")
-    echo "FAIL $name (exit $rc)"; tail -n 40 "$out"
+    echo "FAIL $name (exit $rc$secs)"; tail -n 40 "$out"
   else
-    echo "ok   $name ($ok cases)"
+    echo "ok   $name ($ok cases$secs)"
   fi
 }
 
