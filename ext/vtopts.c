@@ -147,8 +147,17 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 }
 
 static int set_option(opt_table *t, const char *name, const char *val) {
+  static const char *const names[] = {"dir",         "memtable_size",     "cache_size",
+                                      "block_size",  "compression",       "compression_level",
+                                      "bloom_bits",  "sync",              "io"};
   lsm_options *o = &t->lo;
   size_t sz;
+  /* An option given twice is ambiguous (which one holds?): refuse it. */
+  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcasecmp(name, names[i])) continue;
+    if (t->seen & (1u << i)) return st_err(LSM_ERROR, "lsm: option %s given twice", names[i]);
+    t->seen |= 1u << i;
+  }
   if (!strcasecmp(name, "dir")) {
     if (!*val) return st_err(LSM_ERROR, "lsm: bad value for option dir: empty");
     mm_free(t->dir);

@@ -40,6 +40,7 @@ typedef struct opt_table {
   int *key;      /* key[i] = index in cols of the i-th key column */
   char *dir;     /* the dir option, or NULL for the default */
   lsm_options lo;
+  unsigned seen; /* options given so far (bit per option name), to refuse repeats */
 } opt_table;
 
 /* Parse argv[0..argc) (the module arguments, i.e. SQLite's argv[3..]). On error *t is left

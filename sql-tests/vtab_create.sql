@@ -39,3 +39,5 @@ CREATE VIRTUAL TABLE e20 USING lsm(memtable_size='1MB');
 CREATE VIRTUAL TABLE e21 USING lsm(a, PRIMARY KEY(a, a));
 CREATE VIRTUAL TABLE e22 USING lsm();
 SELECT name FROM sqlite_schema ORDER BY name;
+-- an option given twice is refused (which one would hold?)
+CREATE VIRTUAL TABLE dup USING lsm(k PRIMARY KEY, sync=full, SYNC=off);
