@@ -130,6 +130,30 @@ static void test_basic(void **state) {
   assert_int_not_equal(stat("basic", &sb), 0);
 }
 
+/* Bad arguments get a clear error, never a crash. */
+static void test_bad_arguments(void **state) {
+  (void)state;
+  lsm_options o;
+  lsm_options_default(&o);
+  o.create_if_missing = 0;
+  lsm_db *db = NULL;
+  assert_int_equal(lsm_open("no-such-db", &o, &db), LSM_CANTOPEN);
+  assert_non_null(strstr(lsm_errmsg(), "no database here"));
+  assert_null(db);
+  OK(lsm_open("badargs", NULL, &db));
+  assert_int_equal(lsm_put(db, NULL, 3, "v", 1), LSM_MISUSE);
+  assert_int_equal(lsm_put(db, "k", 1, NULL, 4), LSM_MISUSE);
+  assert_int_equal(lsm_put(NULL, "k", 1, "v", 1), LSM_MISUSE);
+  assert_int_equal(lsm_put(db, "", 0, "v", 1), LSM_ERROR);
+  OK(lsm_put(db, "k", 1, NULL, 0)); /* an empty value may come with a NULL pointer */
+  void *v;
+  size_t vn;
+  OK(lsm_get(db, NULL, "k", 1, &v, &vn));
+  assert_int_equal(vn, 0);
+  lsm_free(v);
+  OK(lsm_close(db));
+}
+
 static void test_options(void **state) {
   (void)state;
   lsm_options o;
@@ -847,7 +871,7 @@ static void test_model_uring(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_basic),      cmocka_unit_test(test_options),
+      cmocka_unit_test(test_basic),      cmocka_unit_test(test_options), cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_busy),       cmocka_unit_test(test_snapshot),
       cmocka_unit_test(test_concurrent), cmocka_unit_test(test_multiget),
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),

@@ -50,6 +50,8 @@ size_t lsm_batch_bytes(const lsm_batch *b) { return b->rep.n; }
 /* Append one record; the batch is unchanged on any error. */
 static int add_record(lsm_batch *b, int type, const void *k, size_t kn, const void *v, size_t vn) {
   if (kn == 0) return st_err(LSM_ERROR, "empty key: keys are 1 to %u bytes", LSM_MAX_KEY);
+  if (!k) return st_err(LSM_MISUSE, "NULL key pointer with a length of %zu", kn);
+  if (!v && vn) return st_err(LSM_MISUSE, "NULL value pointer with a length of %zu", vn);
   if (kn > LSM_MAX_KEY) return st_err(LSM_TOOBIG, "key of %zu bytes is over the limit of %u bytes", kn, LSM_MAX_KEY);
   if (vn > LSM_MAX_VALUE)
     return st_err(LSM_TOOBIG, "value of %zu bytes is over the limit of %u bytes", vn, LSM_MAX_VALUE);

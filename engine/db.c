@@ -1073,6 +1073,11 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
   if (!(db->dir = mm_strdup(dir))) rc = st_err(LSM_NOMEM, "open: out of memory");
   if (!rc) rc = fio_env_new(o->io, &db->env);
   if (!rc && o->create_if_missing) rc = fio_mkdir(db->env, dir);
+  if (!rc && !o->create_if_missing) {
+    int there = 0;
+    rc = fio_exists(db->env, dir, &there);
+    if (!rc && !there) rc = st_err(LSM_CANTOPEN, "%s: no database here (create_if_missing=0)", dir);
+  }
   char path[4096];
   snprintf(path, sizeof path, "%s/LOCK", dir);
   if (!rc) rc = fio_lock(db->env, path, &db->lock);
