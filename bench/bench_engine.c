@@ -48,6 +48,7 @@
 
 #include "kv.h"
 #include "lsm.h"
+#include "bench_util.h"
 
 #define KEY_LEN 16
 #define VAL_LEN 100
@@ -98,48 +99,7 @@ static void die(const char *fmt, const char *a) {
 }
 
 static uint64_t rng_state = SEED;
-static uint64_t rnd(void) { /* xorshift64* */
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t mix(uint64_t x) { /* splitmix64 finalizer */
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-/* A permutation of [0, n) without a table (a 10 MiB-key table would show in peak RSS):
-** a 4-round Feistel network over the next even power of two, cycle-walking into range. */
-typedef struct perm {
-  uint64_t n, seed;
-  int half;
-} perm;
-static void perm_init(perm *p, uint64_t n, uint64_t seed) {
-  int bits = 2;
-  while ((1ULL << bits) < n) bits++;
-  bits += bits & 1;
-  p->n = n;
-  p->seed = seed;
-  p->half = bits / 2;
-}
-static uint64_t perm_at(const perm *p, uint64_t i) {
-  uint64_t mask = (1ULL << p->half) - 1, x = i;
-  do {
-    uint64_t l = x >> p->half, r = x & mask;
-    for (int k = 0; k < 4; k++) {
-      uint64_t t = l ^ (mix(r ^ (p->seed + (uint64_t)k * 0x9e3779b97f4a7c15ULL)) & mask);
-      l = r;
-      r = t;
-    }
-    x = (l << p->half) | r;
-  } while (x >= p->n);
-  return x;
-}
+static uint64_t rnd(void) { return bench_rnd(&rng_state); }
 
 static void key_of(char *k, uint64_t v) { /* 16 decimal digits, zero padded */
   for (int i = KEY_LEN - 1; i >= 0; i--) {
@@ -223,24 +183,6 @@ static double peak_rss_mb(void) {
   fclose(f);
   return kb / 1024;
 }
-
-static uint64_t du_bytes;
-static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-  (void)p, (void)f;
-  if (flag == FTW_F) du_bytes += (uint64_t)st->st_size;
-  return 0;
-}
-static uint64_t dir_bytes(const char *dir) {
-  du_bytes = 0;
-  nftw(dir, du_cb, 16, FTW_PHYS);
-  return du_bytes;
-}
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-  (void)st, (void)flag, (void)f;
-  remove(p);
-  return 0;
-}
-static void rm_rf(const char *dir) { nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* Wait until the process stops writing (background compaction idle): wchar unchanged for
 ** 300 ms, at most 120 s. */

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define VAL_LEN 100
 #define TXN 10000
 #define INN 32
@@ -99,42 +101,7 @@ static void step_done(sqlite3 *db, sqlite3_stmt *st) {
 }
 
 static uint64_t rng_state;
-static uint64_t rnd(void) {
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * 0x2545F4914F6CDD1DULL;
-}
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-/* Table-free permutation of [0, n): 4-round Feistel network + cycle walking. */
-typedef struct perm {
-  uint64_t n, seed;
-  int half;
-} perm;
-static void perm_init(perm *p, uint64_t n, uint64_t seed) {
-  int bits = 2;
-  while ((1ULL << bits) < n) bits++;
-  bits += bits & 1;
-  p->n = n, p->seed = seed, p->half = bits / 2;
-}
-static uint64_t perm_at(const perm *p, uint64_t i) {
-  uint64_t mask = (1ULL << p->half) - 1, x = i;
-  do {
-    uint64_t l = x >> p->half, r = x & mask;
-    for (int k = 0; k < 4; k++) {
-      uint64_t t = l ^ (mix(r ^ (p->seed + (uint64_t)k * 0x9e3779b97f4a7c15ULL)) & mask);
-      l = r, r = t;
-    }
-    x = (l << p->half) | r;
-  } while (x >= p->n);
-  return x;
-}
+static uint64_t rnd(void) { return bench_rnd(&rng_state); }
 
 #define POOL (1u << 20)
 static char *pool;
@@ -156,17 +123,6 @@ static const char *next_val(void) {
   return pool + pool_pos;
 }
 
-static uint64_t du_bytes;
-static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-  (void)p, (void)f;
-  if (flag == FTW_F) du_bytes += (uint64_t)st->st_size;
-  return 0;
-}
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
-  (void)st, (void)flag, (void)f;
-  remove(p);
-  return 0;
-}
 /* Remove file, its -wal/-shm/-journal and the lsm tables' directory file-lsm/. */
 static void rm_db(const char *file) {
   const char *sfx[] = {"", "-wal", "-shm", "-journal"};

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,6 +392,47 @@ static inline int rel_verify(const char *dir, const lsm_options *o, const rel_mo
     bad = 1;
   }
   return bad;
+}
+
+/* Options of the fault and power-loss campaigns: small memtable, files and levels so a short
+** workload goes through flushes and compactions; sync IO (the fault/crash envs wrap it). */
+static inline lsm_options rel_opts(void) {
+  lsm_options o;
+  lsm_options_default(&o);
+  o.memtable_size = 64u << 10;
+  o.sync = LSM_SYNC_FULL;
+  o.io = LSM_IO_SYNC;
+  o.block_size = 1024;
+  o.cache_size = 64u << 10;
+  o.l0_compaction_trigger = 2;
+  o.target_file_size = 64u << 10;
+  o.level1_size = 128u << 10;
+  return o;
+}
+
+/* 3. Campaign reporting, shared by the fault/power-loss/allocation-failure campaigns. */
+
+/* Body of their SIGALRM handlers: says which run hung, then exits (the runner sees the failure
+** instead of waiting forever). Only snprintf of strings, write and _exit. */
+static inline void rel_hang_exit(const char *campaign, const char *run) {
+  char m[400];
+  int n = snprintf(m, sizeof m, "HANG (30 s) in %s run: %s\n", campaign, run);
+  if (write(2, m, (size_t)n) < 0) {}
+  _exit(1);
+}
+
+/* Record a violation in *count; the campaign goes on (so one bug does not hide the others) and
+** fails at the end. The first 12 are printed. Needs <cmocka.h> included before this header
+** (print_message). Each test binds it to its counter: #define bad(...) rel_bad(&total_bad, ...). */
+static void rel_bad(long *count, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void rel_bad(long *count, const char *fmt, ...) {
+  if ((*count)++ >= 12) return;
+  va_list ap;
+  va_start(ap, fmt);
+  char m[1200];
+  vsnprintf(m, sizeof m, fmt, ap);
+  va_end(ap);
+  print_message("VIOLATION: %s\n", m);
 }
 
 #endif

@@ -30,6 +30,7 @@
 #include "coding.h"
 #include "wal.h"
 #include "rel_util.h"
+#include "test_util.h"
 
 int sqlite3_lsmvtab_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
 
@@ -45,14 +46,6 @@ static rel_model after[NB + 1]; /* after[c]: state after batches 0..c-1 */
 static char cur_trial[512];
 static char fail_first[12][700];
 static long n_trials, n_bad, n_out[4], n_kind[4], n_man_tail_prefix;
-static uint64_t rng;
-
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
 
 static void on_alarm(int sig) {
   (void)sig;

@@ -28,24 +28,7 @@ static char cur_run[256]; /* for the hang handler */
 
 static void on_alarm(int sig) {
   (void)sig;
-  char m[400];
-  int n = snprintf(m, sizeof m, "HANG (30 s) in fault run: %s\n", cur_run);
-  if (write(2, m, (size_t)n) < 0) {}
-  _exit(1);
-}
-
-static lsm_options opts(void) {
-  lsm_options o;
-  lsm_options_default(&o);
-  o.memtable_size = 64u << 10;
-  o.sync = LSM_SYNC_FULL;
-  o.io = LSM_IO_SYNC;
-  o.block_size = 1024;
-  o.cache_size = 64u << 10;
-  o.l0_compaction_trigger = 2;
-  o.target_file_size = 64u << 10;
-  o.level1_size = 128u << 10;
-  return o;
+  rel_hang_exit("fault", cur_run);
 }
 
 typedef struct run_result {
@@ -72,7 +55,7 @@ static int api_error(run_result *r, int rc, const char *what) {
 
 /* The workload: from state m (updated with every acknowledged batch). */
 static void workload(const char *dir, rel_model *m, run_result *r) {
-  lsm_options o = opts();
+  lsm_options o = rel_opts();
   lsm_db *db;
   r->err = 0;
   r->unc = -1;
@@ -130,18 +113,7 @@ static const char *kind_name(int k) {
 
 static long total_runs, total_errors, total_silent, total_bad;
 
-/* Record a violation; the campaign goes on (so one bug does not hide the others) and fails at
-** the end. The first 12 are printed. */
-static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void bad(const char *fmt, ...) {
-  if (total_bad++ >= 12) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char m[1024];
-  vsnprintf(m, sizeof m, fmt, ap);
-  va_end(ap);
-  print_message("VIOLATION: %s\n", m);
-}
+#define bad(...) rel_bad(&total_bad, __VA_ARGS__) /* rel_util.h */
 
 /* One faulted run from a copy of the base database, then verification. */
 static int last_err; /* first API error of the last run (0: none) */
@@ -162,7 +134,7 @@ static void one(const char *root, const rel_model *base, int ops, long k, int ki
   last_err = r.err;
   if (r.err) total_errors++;
   else total_silent++;
-  lsm_options o = opts();
+  lsm_options o = rel_opts();
   char why[512] = "";
   if (r.why[0]) bad("fault run (%s): %s", cur_run, r.why);
   else if (rel_verify(dir, &o, &m, r.unc, why, sizeof why))
@@ -180,7 +152,7 @@ static void test_fault_campaign(void **state) {
   /* the base database: BASE_BATCHES commits, some in SSTs, the rest in the WAL */
   rel_model base;
   rel_model_init(&base);
-  lsm_options o = opts();
+  lsm_options o = rel_opts();
   lsm_db *db;
   rel_rmdir(bdir);
   if (lsm_open(bdir, &o, &db)) fail_msg("open %s: %s", bdir, lsm_errmsg());

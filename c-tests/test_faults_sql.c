@@ -29,22 +29,10 @@ static long total_runs, total_errors, total_bad;
 
 static void on_alarm(int sig) {
   (void)sig;
-  char m[400];
-  int n = snprintf(m, sizeof m, "HANG (30 s) in SQL fault run: %s\n", cur_run);
-  if (write(2, m, (size_t)n) < 0) {}
-  _exit(1);
+  rel_hang_exit("SQL fault", cur_run);
 }
 
-static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void bad(const char *fmt, ...) {
-  if (total_bad++ >= 12) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char m[1024];
-  vsnprintf(m, sizeof m, fmt, ap);
-  va_end(ap);
-  print_message("VIOLATION: %s\n", m);
-}
+#define bad(...) rel_bad(&total_bad, __VA_ARGS__) /* rel_util.h */
 
 static sqlite3 *open_db(void) {
   sqlite3 *db = NULL;

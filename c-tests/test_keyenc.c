@@ -19,14 +19,8 @@
 #include "../ext/record.c"
 #include "mm.h"
 #include "vg_util.h"
+#include "test_util.h"
 
-static uint64_t rng;
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
 
 static int iters(int n) { return getenv("LSMVTAB_LONG") ? n * 20 : n; }
 

@@ -31,40 +31,14 @@ static long total_runs, total_bad, total_crashed;
 
 static void on_alarm(int sig) {
   (void)sig;
-  char m[400];
-  int n = snprintf(m, sizeof m, "HANG (30 s) in power-loss run: %s\n", cur_run);
-  if (write(2, m, (size_t)n) < 0) {}
-  _exit(1);
+  rel_hang_exit("power-loss", cur_run);
 }
 
-static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void bad(const char *fmt, ...) {
-  if (total_bad++ >= 12) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char m[1200];
-  vsnprintf(m, sizeof m, fmt, ap);
-  va_end(ap);
-  print_message("VIOLATION: %s\n", m);
-}
-
-static lsm_options opts(void) {
-  lsm_options o;
-  lsm_options_default(&o);
-  o.memtable_size = 64u << 10;
-  o.sync = LSM_SYNC_FULL;
-  o.io = LSM_IO_SYNC;
-  o.block_size = 1024;
-  o.cache_size = 64u << 10;
-  o.l0_compaction_trigger = 2;
-  o.target_file_size = 64u << 10;
-  o.level1_size = 128u << 10;
-  return o;
-}
+#define bad(...) rel_bad(&total_bad, __VA_ARGS__) /* rel_util.h */
 
 /* Returns the batch whose commit failed (-1 none); m gets every acknowledged batch. */
 static int workload(const char *dir, rel_model *m) {
-  lsm_options o = opts();
+  lsm_options o = rel_opts();
   lsm_db *db;
   if (lsm_open(dir, &o, &db)) return -1;
   int unc = -1;
@@ -102,7 +76,7 @@ static void one(const char *root, const rel_model *base, long n, uint64_t seed, 
   if (rc) fail_msg("%s: %s", cur_run, lsm_errmsg());
   total_runs++;
   if (crashed) total_crashed++;
-  lsm_options o = opts();
+  lsm_options o = rel_opts();
   char why[600] = "";
   if (rel_verify(dir, &o, &m, unc, why, sizeof why)) bad("%s (%s): %s", cur_run, summary, why);
   else if (keep) print_message("%s: ok (%s)\n", cur_run, summary);
@@ -119,7 +93,7 @@ static void test_power_loss(void **state) {
   snprintf(bdir, sizeof bdir, "%s/base", root);
   rel_model base;
   rel_model_init(&base);
-  lsm_options o = opts();
+  lsm_options o = rel_opts();
   lsm_db *db;
   rel_rmdir(bdir);
   if (lsm_open(bdir, &o, &db)) fail_msg("open: %s", lsm_errmsg());

@@ -23,16 +23,10 @@
 #include "../ext/overlay.c"
 #include "../ext/record.c"
 #include "../ext/vtopts.c"
+#include "test_util.h"
 
 static int is_long(void) { return getenv("LSMVTAB_LONG") != NULL; }
 
-static uint64_t rng;
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Overlay against a model: keys 0..K-1, state per key = absent / put(value) / deleted; a stack
