@@ -551,6 +551,14 @@ int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **
   return rc;
 }
 
+int lsm_exists(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn) {
+  void *v = NULL;
+  size_t vn = 0;
+  int rc = lsm_get(db, s, k, kn, &v, &vn);
+  if (rc == LSM_OK) lsm_free(v);
+  return rc;
+}
+
 /* Per-key state of a multiget. */
 typedef struct mg_key {
   cd_buf seek; /* internal seek key */

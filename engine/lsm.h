@@ -105,6 +105,11 @@ void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s);
 ** with lsm_free. */
 int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **v, size_t *vn);
 
+/* Existence check at snapshot s (NULL = latest): LSM_OK if the key has a live value, LSM_NOTFOUND
+** if not, or an error. No value is copied. Meant for uniqueness checks before an insert, where
+** most keys are new: it should answer "absent" from filters without reading data blocks. */
+int lsm_exists(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn);
+
 /* Batched point lookups: n keys at once; the data-block reads of all keys that miss the cache
 ** are submitted together (on the uring backend they are in flight at once). rcs[i] is LSM_OK
 ** (vals[i]/vlens[i] set, free with lsm_free), LSM_NOTFOUND, or an error. Returns the first
