@@ -414,6 +414,98 @@ static void test_apply_to_memtable(void **state) {
   lsm_batch_free(b);
 }
 
+
+/* A big batch of random puts and deletes (many records per key) is applied in sorted order
+** (and a small one in batch order): at every sequence number, every key's newest visible
+** version must be the model's, and a full scan must be in strict internal-key order. */
+static void test_apply_sorted(void **state) {
+  (void)state;
+  uint64_t seed = 31337, r = seed;
+  printf("seed=%llu\n", (unsigned long long)seed);
+#define NK 300
+#define NOPS 3000
+  static int hist[NK][NOPS]; /* hist[k][i]: op index of i-th record of key k */
+  static int nh[NK];
+  static int optype[NOPS];
+  memset(nh, 0, sizeof nh);
+  mem *m;
+  assert_int_equal(mem_new(&m), LSM_OK);
+  /* some entries already there, older than the batch */
+  for (int i = 0; i < 100; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "key%03d", i * 3);
+    assert_int_equal(mem_add(m, (uint64_t)i + 1, IKEY_VAL, (const uint8_t *)k, strlen(k), (const uint8_t *)"old", 3), LSM_OK);
+  }
+  for (int part = 0; part < 2; part++) { /* part 0: one big batch (sorted); part 1: small batches */
+    int base = 1000 + part * 10000;
+    int nops = part ? 12 : NOPS;
+    lsm_batch *b;
+    assert_int_equal(lsm_batch_new(&b), LSM_OK);
+    memset(nh, 0, sizeof nh);
+    for (int i = 0; i < nops; i++) {
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      int k = (int)(r % NK);
+      char kb[16], vb[16];
+      snprintf(kb, sizeof kb, "key%03d", k);
+      snprintf(vb, sizeof vb, "v%d", base + i);
+      optype[i] = (r >> 20) % 4 == 0 ? IKEY_DEL : IKEY_VAL;
+      if (optype[i] == IKEY_DEL) assert_int_equal(lsm_batch_delete(b, kb, strlen(kb)), LSM_OK);
+      else assert_int_equal(lsm_batch_put(b, kb, strlen(kb), vb, strlen(vb)), LSM_OK);
+      hist[k][nh[k]++] = i;
+    }
+    wb_set_seq(b, (uint64_t)base);
+    const uint8_t *p;
+    size_t n;
+    wb_rep(b, &p, &n);
+    assert_int_equal(wb_apply_to_memtable(p, n, m), LSM_OK);
+    /* at every sequence number inside the batch, each touched key's newest visible record */
+    for (int at = 0; at < nops; at += part ? 1 : 37) {
+      for (int k = 0; k < NK; k++) {
+        int want = -1;
+        for (int j = 0; j < nh[k] && hist[k][j] <= at; j++) want = hist[k][j];
+        if (want < 0) continue;
+        char kb[16];
+        snprintf(kb, sizeof kb, "key%03d", k);
+        int type;
+        const uint8_t *v;
+        size_t vn;
+        uint64_t seq;
+        assert_int_equal(mem_get(m, (const uint8_t *)kb, strlen(kb), (uint64_t)(base + at), &type, &v, &vn, &seq), LSM_OK);
+        if (seq != (uint64_t)(base + want) || type != optype[want])
+          fail_msg("seed %llu part %d: key %s at seq %d: got seq %llu, want %d", (unsigned long long)seed, part, kb,
+                   base + at, (unsigned long long)seq, base + want);
+        if (type == IKEY_VAL) {
+          char vb[16];
+          snprintf(vb, sizeof vb, "v%d", base + want);
+          assert_int_equal(vn, strlen(vb));
+          assert_memory_equal(v, vb, vn);
+        }
+      }
+    }
+    lsm_batch_free(b);
+  }
+  /* strict internal-key order over everything */
+  it_iter *it;
+  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
+  uint8_t prev[64];
+  size_t pn = 0;
+  uint64_t cnt = 0;
+  for (it_seek_first(it); it_valid(it); it_next(it), cnt++) {
+    const uint8_t *k;
+    size_t kn;
+    it_key(it, &k, &kn);
+    if (cnt) assert_true(ikey_cmp(prev, pn, k, kn) < 0);
+    memcpy(prev, k, kn);
+    pn = kn;
+  }
+  assert_int_equal(cnt, mem_count(m));
+  assert_int_equal(cnt, 100 + NOPS + 12);
+  it_free(it);
+  mem_unref(m);
+#undef NK
+#undef NOPS
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basic),
@@ -424,6 +516,7 @@ int main(void) {
       cmocka_unit_test(test_append),
       cmocka_unit_test(test_oom_put),
       cmocka_unit_test(test_apply_to_memtable),
+      cmocka_unit_test(test_apply_sorted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -215,11 +215,23 @@ static void test_seal(void **state) {
       assert_memory_equal(raw, data, n);
       assert_true(comp ? alloc != NULL : alloc == NULL);
       mm_free(alloc);
+      /* the two halves used by the cache path */
+      int type;
+      size_t rn;
+      assert_int_equal(blk_stored_info(out.p + 2, sn, &type, &rn), LSM_OK);
+      assert_int_equal(type, comp ? BLK_ZSTD : BLK_NONE);
+      assert_int_equal(rn, n);
+      uint8_t *dst = malloc(rn);
+      assert_int_equal(blk_decode_into(out.p + 2, sn, dst, rn), LSM_OK);
+      assert_memory_equal(dst, data, n);
+      if (comp) assert_int_equal(blk_decode_into(out.p + 2, sn, dst, rn - 1), LSM_CORRUPT);
+      free(dst);
       /* every single-byte flip in contents or trailer is caught */
       for (size_t i = 2; i < out.n; i++) {
         out.p[i] ^= 0x20;
         int rc = blk_unseal(out.p + 2, sn, &raw, &rawn, &alloc);
         assert_int_equal(rc, LSM_CORRUPT);
+        assert_int_equal(blk_stored_info(out.p + 2, sn, &type, &rn), LSM_CORRUPT);
         assert_null(alloc);
         out.p[i] ^= 0x20;
       }
@@ -322,6 +334,136 @@ static void test_malformed(void **state) {
   free(data);
 }
 
+
+/* Keys of mixed lengths (3..300 bytes: some share long prefixes, some need the materialised
+** key buffer beyond the inline one, some have multi-byte varint headers) and values of 0..300
+** bytes; a random walk of seek / seek_first / seek_last / next / prev checked against the
+** model at every step. Covers the fast one-byte header path, the in-place restart keys and the
+** prev interval cache (including mixing directions inside one interval). */
+#define RW_KEYS 600
+static void rw_key(int i, uint8_t *k, size_t *kn) {
+  /* groups of 7 share a long prefix, whose length varies by group */
+  unsigned u = (unsigned)i, g = u / 7;
+  size_t plen = (size_t)(g % 5) * 60, n = plen + 5; /* 0, 60, 120, 180, 240 */
+  memset(k, (int)('a' + g % 26), plen);
+  for (size_t d = 5, x = u; d-- > 0; x /= 10) k[plen + d] = (uint8_t)('0' + x % 10);
+  if (u % 11 == 0) { /* a long tail */
+    memset(k + n, 'z', 50);
+    n += 50;
+  }
+  *kn = n;
+}
+static size_t rw_val(int i, uint8_t *v) {
+  size_t n = (size_t)((i * 37) % 301);
+  for (size_t j = 0; j < n; j++) v[j] = (uint8_t)(i + j);
+  return n;
+}
+/* Model keys sorted bytewise (the generator is not in byte order across groups). */
+static uint8_t rw_k[RW_KEYS][400];
+static size_t rw_kn[RW_KEYS];
+static int rw_id[RW_KEYS];
+static int rw_cmp_idx(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return it_bytes_cmp(rw_k[x], rw_kn[x], rw_k[y], rw_kn[y]);
+}
+static void rw_check(it_iter *it, int pos, unsigned seed, int step) {
+  if (pos < 0 || pos >= RW_KEYS) {
+    if (it_valid(it)) fail_msg("seed %u step %d: valid at end", seed, step);
+    return;
+  }
+  if (!it_valid(it)) fail_msg("seed %u step %d: invalid, want %d", seed, step, pos);
+  const uint8_t *k, *v;
+  size_t kn, vn;
+  uint8_t want[400];
+  it_key(it, &k, &kn);
+  it_value(it, &v, &vn);
+  int i = rw_id[pos];
+  size_t wn = rw_val(i, want);
+  if (kn != rw_kn[i] || memcmp(k, rw_k[i], kn) || vn != wn || memcmp(v, want, wn))
+    fail_msg("seed %u step %d: wrong entry at %d", seed, step, pos);
+}
+
+static void test_random_walk(void **state) {
+  (void)state;
+  for (int i = 0; i < RW_KEYS; i++) {
+    rw_key(i, rw_k[i], &rw_kn[i]);
+    rw_id[i] = i;
+  }
+  qsort(rw_id, RW_KEYS, sizeof rw_id[0], rw_cmp_idx);
+  int intervals[] = {1, 3, 16};
+  for (size_t t = 0; t < 3; t++) {
+    blk_builder b;
+    blk_builder_init(&b, intervals[t]);
+    uint8_t v[400];
+    for (int p = 0; p < RW_KEYS; p++) {
+      int i = rw_id[p];
+      size_t vn = rw_val(i, v);
+      assert_int_equal(blk_builder_add(&b, rw_k[i], rw_kn[i], v, vn), LSM_OK);
+    }
+    const uint8_t *data;
+    size_t n;
+    assert_int_equal(blk_builder_finish(&b, &data, &n), LSM_OK);
+    blk_block blk;
+    assert_int_equal(blk_parse(data, n, &blk), LSM_OK);
+    blk_iter it;
+    blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+    unsigned seed = 0xb10c + (unsigned)t;
+    srand(seed);
+    int pos = -1;
+    for (int step = 0; step < 20000; step++) {
+      int op = rand() % 10;
+      if (pos < 0 || pos >= RW_KEYS) op = op < 5 ? 7 : 8; /* re-enter */
+      if (op <= 3) { /* next, in runs */
+        assert_int_equal(it_next(&it.base), LSM_OK);
+        pos++;
+      } else if (op <= 6) { /* prev */
+        assert_int_equal(it_prev(&it.base), LSM_OK);
+        pos = pos == 0 ? -1 : pos - 1;
+      } else if (op == 7) {
+        if (rand() % 2) {
+          assert_int_equal(it_seek_last(&it.base), LSM_OK);
+          pos = RW_KEYS - 1;
+        } else {
+          assert_int_equal(it_seek_first(&it.base), LSM_OK);
+          pos = 0;
+        }
+      } else { /* seek to an existing key or just past one */
+        int p = rand() % RW_KEYS, i = rw_id[p];
+        uint8_t k[401];
+        memcpy(k, rw_k[i], rw_kn[i]);
+        size_t kn = rw_kn[i];
+        if (rand() % 2) {
+          k[kn++] = 0; /* sorts right after key p: lands on p + 1 */
+          p++;
+        }
+        assert_int_equal(it_seek(&it.base, k, kn), LSM_OK);
+        pos = p;
+      }
+      if (pos >= RW_KEYS) pos = RW_KEYS;
+      rw_check(&it.base, pos, seed, step);
+    }
+    /* a full backward walk, the readreverse pattern */
+    assert_int_equal(it_seek_last(&it.base), LSM_OK);
+    for (int p = RW_KEYS - 1; p >= 0; p--) {
+      rw_check(&it.base, p, seed, -p);
+      assert_int_equal(it_prev(&it.base), LSM_OK);
+    }
+    assert_false(it_valid(&it.base));
+    assert_int_equal(it_status(&it.base), LSM_OK);
+    /* out of memory while decoding an interval backwards is a sticky LSM_NOMEM */
+    blk_iter_fini(&it);
+    blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+    mm_fail_after(0);
+    int rc = it_seek_last(&it.base);
+    mm_fail_after(-1);
+    assert_int_equal(rc, LSM_NOMEM);
+    assert_false(it_valid(&it.base));
+    assert_int_equal(it_status(&it.base), LSM_NOMEM);
+    blk_iter_fini(&it);
+    blk_builder_free(&b);
+  }
+}
+
 static void test_nomem(void **state) {
   (void)state;
   for (long k = 0; k < 50; k++) {
@@ -350,6 +492,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_empty_and_single),
       cmocka_unit_test(test_internal_keys),  cmocka_unit_test(test_seal),
       cmocka_unit_test(test_malformed),      cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_random_walk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

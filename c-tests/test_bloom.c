@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bloom.h"
 #include "mm.h"
@@ -39,7 +40,9 @@ static void measure(int bits, uint64_t nkeys, double max_fpr) {
   }
   double fpr = (double)fp / (double)probes;
   print_message("bits=%d keys=%llu: %zu bytes, k=%d, fpr=%.4f\n", bits, (unsigned long long)nkeys,
-                f.n, f.p[f.n - 1], fpr);
+                f.n, f.p[f.n - 1] & ~BLOOM_LOCAL, fpr);
+  assert_true(f.p[f.n - 1] & BLOOM_LOCAL);
+  assert_int_equal((f.n - 1) % BLOOM_BLOCK, 0);
   if (fpr > max_fpr) fail_msg("false positive rate %.4f > %.4f", fpr, max_fpr);
   cd_buf_free(&f);
   bloom_builder_free(&b);
@@ -66,7 +69,7 @@ static void test_empty_and_k(void **state) {
   cd_buf f = {0};
   assert_int_equal(bloom_builder_finish(&b, &f), LSM_OK);
   assert_int_equal(bloom_check(f.p, f.n), LSM_OK);
-  assert_int_equal(f.p[f.n - 1], 7); /* round(10 * ln 2) */
+  assert_int_equal(f.p[f.n - 1], BLOOM_LOCAL | 7); /* round(10 * ln 2) */
   assert_int_equal(bloom_may_contain(f.p, f.n, (const uint8_t *)"x", 1), 0);
   bloom_builder_free(&b);
   /* malformed filters */
@@ -75,14 +78,54 @@ static void test_empty_and_k(void **state) {
   assert_int_equal(bloom_may_contain(f.p, f.n, (const uint8_t *)"x", 1), 1);
   f.p[f.n - 1] = 31;
   assert_int_equal(bloom_check(f.p, f.n), LSM_CORRUPT);
+  f.p[f.n - 1] = BLOOM_LOCAL | 31;
+  assert_int_equal(bloom_check(f.p, f.n), LSM_CORRUPT);
+  f.p[f.n - 1] = BLOOM_LOCAL | 7; /* a cache-local filter must be whole blocks */
+  assert_int_equal(bloom_check(f.p, f.n), LSM_OK);
+  assert_int_equal(bloom_check(f.p + 1, f.n - 1), LSM_CORRUPT);
+  assert_int_equal(bloom_may_contain(f.p + 1, f.n - 1, (const uint8_t *)"x", 1), 1);
   assert_int_equal(bloom_check(f.p, 3), LSM_CORRUPT);
   cd_buf_free(&f);
   /* k follows bits */
   bloom_builder_init(&b, 20);
   assert_int_equal(bloom_builder_finish(&b, &f), LSM_OK);
-  assert_int_equal(f.p[f.n - 1], 14);
+  assert_int_equal(f.p[f.n - 1], BLOOM_LOCAL | 14);
   bloom_builder_free(&b);
   cd_buf_free(&f);
+}
+
+
+/* Filters written before the cache-local layout (last byte = k alone, probes spread over the
+** whole array) must still be read the same way: build one here with the original algorithm. */
+static void test_spread_layout(void **state) {
+  (void)state;
+  const uint64_t nkeys = 20000;
+  const int k = 7;
+  uint64_t nbits = nkeys * 10;
+  size_t bytes = (size_t)((nbits + 7) / 8);
+  nbits = (uint64_t)bytes * 8;
+  uint8_t *f = calloc(bytes + 1, 1);
+  uint8_t kb[32];
+  for (uint64_t i = 0; i < nkeys; i++) {
+    uint64_t h = bloom_hash(kb, key(i * 2, kb));
+    uint64_t h1 = (uint32_t)h, h2 = h >> 32;
+    for (int j = 0; j < k; j++) {
+      uint64_t bit = (h1 + (uint64_t)j * h2) % nbits;
+      f[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    }
+  }
+  f[bytes] = (uint8_t)k;
+  assert_int_equal(bloom_check(f, bytes + 1), LSM_OK);
+  uint64_t fp = 0;
+  for (uint64_t i = 0; i < nkeys; i++) {
+    size_t n = key(i * 2, kb);
+    if (!bloom_may_contain(f, bytes + 1, kb, n)) fail_msg("spread layout: false negative %llu", (unsigned long long)i);
+    n = key(i * 2 + 1, kb);
+    fp += (uint64_t)bloom_may_contain(f, bytes + 1, kb, n);
+  }
+  assert_true(fp < nkeys / 50);
+  assert_true(fp > 0); /* it really probes: some false positives at 10 bits/key */
+  free(f);
 }
 
 static void test_nomem(void **state) {
@@ -100,6 +143,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fpr_1m), cmocka_unit_test(test_sizes),
       cmocka_unit_test(test_empty_and_k), cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_spread_layout),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

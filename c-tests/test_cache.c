@@ -224,6 +224,73 @@ static void test_nomem(void **state) {
   cache_free(c);
 }
 
+
+/* cache_insert_at: the entry lives inside the value's allocation (what sst.c does for data
+** blocks). The deleter frees both; eviction, replacement, erase, pinning, capacity 0 and
+** cache_free must each free it exactly once (ASan/live count check) and never touch it after. */
+typedef struct emb {
+  val v; /* first: cache_value is the allocation */
+  _Alignas(16) uint8_t entry[];
+} emb;
+static void delemb(void *p) {
+  emb *e = p;
+  if (e->v.magic != 0xC0FFEE) {
+    fprintf(stderr, "embedded cache value freed twice\n");
+    abort();
+  }
+  e->v.magic = 0;
+  free(e);
+  atomic_fetch_sub(&live, 1);
+}
+static cache_handle *put_at(cache *c, uint64_t f, uint64_t o, size_t charge) {
+  emb *e = malloc(sizeof *e + cache_entry_size());
+  e->v.file = f;
+  e->v.off = o;
+  e->v.magic = 0xC0FFEE;
+  atomic_fetch_add(&live, 1);
+  cache_handle *h;
+  cache_insert_at(c, e->entry, f, o, e, charge, delemb, &h);
+  assert_ptr_equal(cache_value(h), e);
+  return h;
+}
+
+static void test_insert_at(void **state) {
+  (void)state;
+  cache *c;
+  assert_int_equal(cache_new(16 * 1000, &c), LSM_OK); /* 1000 bytes per shard */
+  /* many more than fit: the oldest are evicted and freed */
+  for (uint64_t o = 0; o < 2000; o++) cache_release(c, put_at(c, 1, o, 100));
+  cache_stats st;
+  cache_get_stats(c, &st);
+  assert_true(st.usage <= 16 * 1000);
+  assert_int_equal(live, (long)st.entries);
+  assert_true(has(c, 1, 1999));
+  /* pinned survives eviction pressure and erase until released */
+  cache_handle *pin = put_at(c, 2, 0, 900);
+  for (uint64_t o = 0; o < 500; o++) cache_release(c, put_at(c, 3, o, 100));
+  cache_erase_file(c, 2);
+  assert_true(((val *)cache_value(pin))->magic == 0xC0FFEE);
+  long before = live;
+  cache_release(c, pin);
+  assert_int_equal(live, before - 1);
+  /* replacement: mixes an embedded entry with an allocated one under the same key */
+  cache_release(c, put_at(c, 4, 0, 10));
+  put(c, 4, 0, 10);
+  assert_true(has(c, 4, 0));
+  cache_release(c, put_at(c, 4, 0, 10));
+  assert_true(has(c, 4, 0));
+  cache_free(c);
+  assert_int_equal(live, 0);
+  /* capacity 0: lives as long as its handle */
+  assert_int_equal(cache_new(0, &c), LSM_OK);
+  cache_handle *h = put_at(c, 1, 2, 10);
+  assert_int_equal(live, 1);
+  assert_false(has(c, 1, 2));
+  cache_release(c, h);
+  assert_int_equal(live, 0);
+  cache_free(c);
+}
+
 #define NTHREADS 4
 static cache *shared;
 static void *hammer(void *arg) {
@@ -275,7 +342,7 @@ int main(void) {
       cmocka_unit_test(test_basic),         cmocka_unit_test(test_eviction_by_bytes),
       cmocka_unit_test(test_pinned),        cmocka_unit_test(test_capacity_zero),
       cmocka_unit_test(test_sharding),      cmocka_unit_test(test_nomem),
-      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_threads),       cmocka_unit_test(test_insert_at),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

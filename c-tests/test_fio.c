@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1028,6 +1030,106 @@ static void t_oom(void **state) {
   assert_true(done);
 }
 
+/* Drop [off, off+n) of path from the page cache (clean pages: the file was synced). Returns 1 if
+** mincore confirms every page of the range is gone, 0 if this filesystem keeps them (tmpfs). */
+static int evict(int fd, off_t off, off_t n) {
+  assert_int_equal(fdatasync(fd), 0);
+  assert_int_equal(posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED), 0);
+  struct stat st;
+  assert_int_equal(fstat(fd, &st), 0);
+  void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  assert_true(m != MAP_FAILED);
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE), np = ((size_t)st.st_size + pg - 1) / pg;
+  unsigned char *v = malloc(np);
+  assert_int_equal(mincore(m, (size_t)st.st_size, v), 0);
+  int gone = 1;
+  for (size_t i = (size_t)off / pg; i < ((size_t)(off + n) + pg - 1) / pg && i < np; i++)
+    if (v[i] & 1) gone = 0;
+  free(v);
+  munmap(m, (size_t)st.st_size);
+  return gone;
+}
+
+/* fio_read_cached: served from the page cache only, never waiting for the device; short where
+** the cache ends, 0 on a miss, at EOF and for O_DIRECT files; a fault fires on it like on any
+** read. */
+static void t_read_cached(void **state) {
+  fio_env *env = ENV(state);
+  enum { N = 16 * 4096 };
+  uint8_t *w = malloc(N), *r = malloc(N);
+  fill(w, 0, N, 11);
+  fio_file *f;
+  assert_int_equal(fio_create(env, "rc.dat", FIO_RDWR, &f), LSM_OK);
+  assert_int_equal(fio_write_at(f, 0, w, N), LSM_OK);
+  size_t got = 99;
+  /* Just written: all cached. */
+  memset(r, 0, N);
+  assert_int_equal(fio_read_cached(f, 4096, r, 3 * 4096, &got), LSM_OK);
+  assert_int_equal(got, 3 * 4096);
+  assert_true(check(r, 4096, 3 * 4096, 11));
+  /* Across EOF: up to EOF; at and past EOF: nothing. */
+  assert_int_equal(fio_read_cached(f, N - 100, r, 4096, &got), LSM_OK);
+  assert_int_equal(got, 100);
+  assert_true(check(r, N - 100, 100, 11));
+  assert_int_equal(fio_read_cached(f, N, r, 4096, &got), LSM_OK);
+  assert_int_equal(got, 0);
+  assert_int_equal(fio_read_cached(f, (uint64_t)INT64_MAX + 1, r, 10, &got), LSM_RANGE);
+  struct statfs sf;
+  assert_int_equal(fstatfs(fio_fd(f), &sf), 0);
+  if (evict(fio_fd(f), 0, N)) {
+    /* Not cached: a miss, and nothing read (the buffer is untouched). */
+    memset(r, 0xAB, N);
+    got = 99;
+    assert_int_equal(fio_read_cached(f, 0, r, N, &got), LSM_OK);
+    assert_int_equal(got, 0);
+    assert_int_equal(r[0], 0xAB);
+    /* Cache it all again, then drop only the second page: a 2-page read stops after page 1. */
+    assert_int_equal(fio_read_at(f, 0, r, N, &got), LSM_OK);
+    assert_int_equal(got, N);
+    if (evict(fio_fd(f), 4096, 4096)) {
+      memset(r, 0, N);
+      assert_int_equal(fio_read_cached(f, 0, r, 2 * 4096, &got), LSM_OK);
+      assert_int_equal(got, 4096);
+      assert_true(check(r, 0, 4096, 11));
+    }
+  } else {
+    print_message("t_read_cached: filesystem 0x%lx keeps evicted pages; miss cases skipped\n",
+                  (long)sf.f_type);
+    assert_true(sf.f_type == 0x01021994); /* only tmpfs is expected to do that */
+  }
+  /* Fault wrapper: counted as a READ, an armed fault fires on it. */
+  fio_env *fe;
+  assert_int_equal(fio_env_fault(env, &fe), LSM_OK);
+  fio_file *ff;
+  assert_int_equal(fio_open(fe, "rc.dat", FIO_RDONLY, &ff), LSM_OK);
+  long before = fio_fault_count(fe, FIO_OP_READ);
+  assert_int_equal(fio_read_at(ff, 0, r, N, &got), LSM_OK); /* cache it */
+  assert_int_equal(fio_read_cached(ff, 0, r, 4096, &got), LSM_OK);
+  assert_int_equal(got, 4096);
+  assert_int_equal(fio_fault_count(fe, FIO_OP_READ), before + 2);
+  assert_int_equal(fio_fault_set(fe, FIO_OP_READ, 1, FIO_FAULT_ONCE), LSM_OK);
+  got = 99;
+  assert_int_equal(fio_read_cached(ff, 0, r, 4096, &got), LSM_IOERR_READ);
+  assert_int_equal(got, 0);
+  assert_int_equal(fio_read_cached(ff, 0, r, 4096, &got), LSM_OK);
+  assert_int_equal(got, 4096);
+  fio_fault_clear(fe);
+  assert_int_equal(fio_close(ff), LSM_OK);
+  fio_env_free(fe);
+  /* O_DIRECT: no page cache to ask, always a miss. */
+  fio_file *fd_;
+  if (fio_open(env, "rc.dat", FIO_RDONLY | FIO_DIRECT, &fd_) == LSM_OK) {
+    uint8_t *a = fio_alloc_aligned(4096);
+    assert_int_equal(fio_read_cached(fd_, 0, a, 4096, &got), LSM_OK);
+    assert_int_equal(got, 0);
+    fio_free_aligned(a);
+    assert_int_equal(fio_close(fd_), LSM_OK);
+  }
+  assert_int_equal(fio_close(f), LSM_OK);
+  free(w);
+  free(r);
+}
+
 /* ---- not per backend ------------------------------------------------------------------------ */
 
 static void t_auto(void **state) {
@@ -1113,6 +1215,7 @@ int main(void) {
       BOTH(t_fault_kinds),
       BOTH(t_atomic_faults),
       BOTH(t_oom),
+      BOTH(t_read_cached),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

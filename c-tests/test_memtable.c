@@ -582,8 +582,140 @@ static void test_oom(void **state) {
   mem_unref(m);
 }
 
+
+/* ---- insert orders (the splice) and the whole-key filter --------------------------------- */
+
+/* Keys built so that many share their first 8 bytes (the inlined compare's word) and some are
+** prefixes of others. */
+static size_t order_key(uint8_t *b, uint32_t i) {
+  return (size_t)snprintf((char *)b, 40, "%s%08u%s", i % 3 ? "prefix__" : "", i, i % 5 ? "" : "_tail");
+}
+
+/* Insert nkeys user keys in the given order pattern (several versions each), then check the
+** whole list against a sorted reference: a full scan, a seek to every entry, and mem_get of every
+** user key at a snapshot between versions. A splice that linked a node in the wrong place at any
+** level makes one of these fail. */
+static void run_order(int pattern, uint64_t seed, int use_filter) {
+  rng_seed(seed);
+  mem *m;
+  assert_int_equal(use_filter ? mem_new_filtered(1024, &m) : mem_new(&m), LSM_OK);
+  const int nkeys = 3000, n = 6000;
+  ent *e = calloc((size_t)n, sizeof *e);
+  assert_non_null(e);
+  uint32_t cur = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t ki;
+    switch (pattern) {
+      case 0: ki = (uint32_t)(i % nkeys); break;                 /* ascending, twice */
+      case 1: ki = (uint32_t)(nkeys - 1 - i % nkeys); break;     /* descending, twice */
+      case 2:                                                    /* ascending runs, random jumps */
+        cur = rng() % 16 == 0 ? (uint32_t)(rng() % nkeys) : (cur + 1 + (uint32_t)(rng() % 3)) % (uint32_t)nkeys;
+        ki = cur;
+        break;
+      default: ki = (uint32_t)(i / 4); break;                    /* 4 versions in a row (each sorts first) */
+    }
+    uint8_t uk[40];
+    size_t ukn = order_key(uk, ki);
+    uint64_t seq = (uint64_t)i + 1;
+    int type = rng() % 5 == 0 ? IKEY_DEL : IKEY_VAL;
+    e[i].kn = ikey_encode(e[i].k, uk, ukn, seq, type);
+    e[i].vid = seq;
+    char v[32];
+    int vn = snprintf(v, sizeof v, "v%llu", (unsigned long long)seq);
+    if (mem_add(m, seq, type, uk, ukn, (const uint8_t *)v, type == IKEY_VAL ? (size_t)vn : 0) != LSM_OK)
+      fail_msg("pattern %d seed %llu: add %d failed: %s", pattern, (unsigned long long)seed, i, st_errmsg());
+    /* an exact duplicate must be refused wherever the splice stands */
+    if (rng() % 50 == 0) {
+      int j = rng() % 2 ? i : (int)(rng() % (uint64_t)(i + 1));
+      size_t jn = e[j].kn - IKEY_TRAILER;
+      assert_int_equal(mem_add(m, e[j].vid, ikey_type(e[j].k, e[j].kn), e[j].k, jn, NULL, 0), LSM_MISUSE);
+    }
+  }
+  qsort(e, (size_t)n, sizeof *e, ent_cmp);
+  assert_int_equal(mem_count(m), n);
+  it_iter *it;
+  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
+  it_seek_first(it);
+  for (int i = 0; i < n; i++) {
+    if (!it_valid(it)) fail_msg("pattern %d seed %llu: scan ended at %d of %d", pattern, (unsigned long long)seed, i, n);
+    check_at(it, &e[i]);
+    it_next(it);
+  }
+  assert_false(it_valid(it));
+  for (int i = 0; i < n; i++) {
+    it_seek(it, e[i].k, e[i].kn);
+    check_at(it, &e[i]);
+  }
+  it_free(it);
+  /* newest version of each user key at snapshot (its seq): the entry itself */
+  for (int i = 0; i < n; i++) {
+    int type;
+    uint64_t sf;
+    size_t ukn = e[i].kn - IKEY_TRAILER;
+    if (mem_get(m, e[i].k, ukn, e[i].vid, &type, NULL, NULL, &sf) != LSM_OK || sf != e[i].vid)
+      fail_msg("pattern %d seed %llu: get of entry %d (seq %llu) wrong", pattern, (unsigned long long)seed, i,
+               (unsigned long long)e[i].vid);
+    assert_int_equal(type, ikey_type(e[i].k, e[i].kn));
+  }
+  mem_unref(m);
+  free(e);
+}
+
+static void test_insert_orders(void **state) {
+  (void)state;
+  for (int p = 0; p < 4; p++)
+    for (int f = 0; f < 2; f++) run_order(p, 1000 + (uint64_t)p, f);
+}
+
+static void test_filter(void **state) {
+  (void)state;
+  uint64_t seed = 4242;
+  printf("seed=%llu\n", (unsigned long long)seed);
+  rng_seed(seed);
+  mem *m, *plain;
+  assert_int_equal(mem_new_filtered(8192, &m), LSM_OK);
+  assert_int_equal(mem_new(&plain), LSM_OK);
+  assert_true(mem_bytes(m) >= 8192); /* the filter counts as memtable memory */
+  assert_true(mem_reserved_bytes(m) >= mem_bytes(m));
+  const int n = 4000; /* 2 bytes per key: a few % false positives at most */
+  uint8_t keys[4000][24];
+  size_t kl[4000];
+  for (int i = 0; i < n; i++) {
+    kl[i] = 3 + rng() % 21;
+    for (size_t j = 0; j < kl[i]; j++) keys[i][j] = (uint8_t)(rng() % 4 ? 'a' + rng() % 26 : rng());
+    keys[i][0] = 'K'; /* never equal to a probe below */
+    keys[i][1] = (uint8_t)(i >> 8); /* distinct keys */
+    keys[i][2] = (uint8_t)i;
+    int type = i % 7 == 0 ? IKEY_DEL : IKEY_VAL;
+    assert_int_equal(mem_add(m, (uint64_t)i + 1, type, keys[i], kl[i], (const uint8_t *)"v", 1), LSM_OK);
+  }
+  for (int i = 0; i < n; i++) { /* no false negatives: every key is found */
+    if (!mem_may_contain(m, keys[i], kl[i])) fail_msg("seed %llu: key %d excluded by the filter", (unsigned long long)seed, i);
+    int type;
+    assert_int_equal(mem_get(m, keys[i], kl[i], IKEY_MAX_SEQ, &type, NULL, NULL, NULL), LSM_OK);
+    assert_int_equal(type, i % 7 == 0 ? IKEY_DEL : IKEY_VAL);
+  }
+  int fp = 0, probes = 20000;
+  for (int i = 0; i < probes; i++) {
+    uint8_t k[24];
+    size_t kn = 1 + rng() % 23;
+    for (size_t j = 0; j < kn; j++) k[j] = (uint8_t)rng();
+    k[0] = 'P';
+    fp += mem_may_contain(m, k, kn);
+    int type;
+    assert_int_equal(mem_get(m, k, kn, IKEY_MAX_SEQ, &type, NULL, NULL, NULL), LSM_NOTFOUND);
+    assert_int_equal(mem_may_contain(plain, k, kn), 1); /* no filter: never excludes */
+  }
+  print_message("memtable filter: %d false positives in %d probes (4000 keys, 8 KiB)\n", fp, probes);
+  if (fp > probes / 20) fail_msg("seed %llu: %d false positives of %d: the filter does not filter", (unsigned long long)seed, fp, probes);
+  mem_unref(m);
+  mem_unref(plain);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_insert_orders),
+      cmocka_unit_test(test_filter),
       cmocka_unit_test(test_arena),
       cmocka_unit_test(test_get_snapshots),
       cmocka_unit_test(test_iterate),

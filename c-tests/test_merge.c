@@ -37,8 +37,16 @@ static void merge_round(uint64_t seed) {
   for (int s = 0; s < ns; s++) {
     vec_kv *kv = malloc(sizeof(vec_kv) * MK);
     int n = 0, density = (int)(rnd() % 100);
+    /* clustered: the source holds runs of consecutive keys (one source then stays the merge's
+    ** current one for many steps: its fast path) */
+    int clustered = rnd() % 2, in = 0;
     for (int i = 0; i < MK; i++) {
-      if ((int)(rnd() % 100) >= density) continue;
+      if (clustered) {
+        if (rnd() % 12 == 0) in = !in;
+        if (!in) continue;
+      } else if ((int)(rnd() % 100) >= density) {
+        continue;
+      }
       char k[8], v[16];
       fmt_key(k, i);
       snprintf(v, sizeof v, "s%d", s);
@@ -94,6 +102,37 @@ static void merge_round(uint64_t seed) {
   }
   assert_int_equal(it_status(m), LSM_OK);
   it_free(m);
+}
+
+
+/* it_bytes_cmp / ikey_cmp (word-at-a-time fast path) against a byte loop: random strings of
+** 0..20 bytes over a tiny alphabet with high bytes, so equal prefixes of every length occur. */
+static int naive_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  for (size_t i = 0; i < an && i < bn; i++)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return an < bn ? -1 : an > bn;
+}
+static int sgn(int x) { return (x > 0) - (x < 0); }
+
+static void test_bytes_cmp(void **state) {
+  (void)state;
+  uint64_t seed = 77;
+  rng_state = seed;
+  static const uint8_t alpha[4] = {0x00, 0x01, 0x7f, 0xff};
+  for (int t = 0; t < 200000; t++) {
+    uint8_t a[32], b[32];
+    size_t an = rnd() % 21, bn = rnd() % 21;
+    for (size_t i = 0; i < an; i++) a[i] = alpha[rnd() % 4];
+    for (size_t i = 0; i < bn; i++) b[i] = rnd() % 3 ? (i < an ? a[i] : alpha[rnd() % 4]) : alpha[rnd() % 4];
+    int want = naive_cmp(a, an, b, bn);
+    if (sgn(it_bytes_cmp(a, an, b, bn)) != want)
+      fail_msg("seed %llu case %d: it_bytes_cmp lengths %zu/%zu wrong", (unsigned long long)seed, t, an, bn);
+    /* as internal keys with equal trailers: the user keys decide */
+    uint8_t ia[40], ib[40];
+    size_t ian = ikey_encode(ia, a, an, 5, IKEY_VAL), ibn = ikey_encode(ib, b, bn, 5, IKEY_VAL);
+    if (sgn(ikey_cmp(ia, ian, ib, ibn)) != want)
+      fail_msg("seed %llu case %d: ikey_cmp lengths %zu/%zu wrong", (unsigned long long)seed, t, an, bn);
+  }
 }
 
 static void test_merge_random(void **state) {
@@ -256,7 +295,7 @@ static void test_dbiter_release(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_merge_random),
+      cmocka_unit_test(test_bytes_cmp), cmocka_unit_test(test_merge_random),
       cmocka_unit_test(test_merge_empty),
       cmocka_unit_test(test_merge_error),
       cmocka_unit_test(test_dbiter_random),

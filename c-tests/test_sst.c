@@ -431,6 +431,103 @@ static void test_multiget(void **state) {
   model_free(&m2);
 }
 
+
+/* Scans without a fixed readahead switch to reading ahead themselves after a few adjacent
+** blocks: the blocks then come from the iterator's window, not the cache (a long scan must
+** leave the cache as it was), blocks already cached are still taken from the cache, and the
+** content is exactly the model's in both directions, buffered and direct, raw and zstd, with
+** values larger than a window. Also: one-block sst_fetch_blocks (the plain-read path). */
+static void test_auto_readahead(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 12000, 1);
+  fio_env *env = env_for(FIO_URING);
+  for (int t = 0; t < 4; t++) {
+    int comp = t & 1, direct = t >> 1;
+    sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
+    build(env, "ra.sst", &m, &o, NULL);
+    cache *c;
+    assert_int_equal(cache_new(64 << 20, &c), LSM_OK);
+    sst_counters ctr = {0};
+    sst_read_options ro = {.cache = c, .counters = &ctr, .direct_io = direct};
+    sst_reader *r;
+    assert_int_equal(sst_open(env, "ra.sst", 7, &ro, &r), LSM_OK);
+    uint64_t nblocks = sst_reader_props(r)->data_blocks;
+    assert_true(nblocks > 200);
+    /* a full forward scan: every block read, almost none cached */
+    it_iter *it;
+    assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+    assert_int_equal(it_seek_first(it), LSM_OK);
+    for (size_t i = 0; i < m.n; i++) {
+      check_entry(it, &m.e[i]);
+      assert_int_equal(it_next(it), LSM_OK);
+    }
+    assert_false(it_valid(it));
+    cache_stats st;
+    cache_get_stats(c, &st);
+    if (st.entries > 4)
+      fail_msg("t=%d: forward scan cached %llu of %llu blocks", t, (unsigned long long)st.entries,
+               (unsigned long long)nblocks);
+    assert_true(ctr.blocks_read >= nblocks);
+    /* the same backward */
+    assert_int_equal(it_seek_last(it), LSM_OK);
+    for (size_t i = m.n; i-- > 0;) {
+      check_entry(it, &m.e[i]);
+      assert_int_equal(it_prev(it), LSM_OK);
+    }
+    assert_false(it_valid(it));
+    assert_int_equal(it_status(it), LSM_OK);
+    cache_get_stats(c, &st);
+    if (st.entries > 8) fail_msg("t=%d: backward scan cached %llu blocks", t, (unsigned long long)st.entries);
+    /* cache every third key's block through point reads, then scan again both ways: a mix of
+    ** cached blocks and window blocks, the cached ones not read again */
+    cd_buf fk = {0}, fv = {0};
+    for (size_t i = 0; i < m.n; i += 3 * 40) sst_get(r, m.e[i].k, m.e[i].kn, &fk, &fv);
+    cache_get_stats(c, &st);
+    uint64_t cached = st.entries, hits0 = st.hits;
+    assert_true(cached > 20);
+    assert_int_equal(it_seek_first(it), LSM_OK);
+    for (size_t i = 0; i < m.n; i++) {
+      check_entry(it, &m.e[i]);
+      assert_int_equal(it_next(it), LSM_OK);
+    }
+    assert_int_equal(it_seek_last(it), LSM_OK);
+    for (size_t i = m.n; i-- > 0;) {
+      check_entry(it, &m.e[i]);
+      assert_int_equal(it_prev(it), LSM_OK);
+    }
+    assert_int_equal(it_status(it), LSM_OK);
+    cache_get_stats(c, &st);
+    assert_true(st.entries <= cached + 8);
+    assert_true(st.hits - hits0 >= 2 * (cached - 8)); /* cached blocks served from the cache */
+    it_free(it);
+    /* short scans and seeks through a fresh iterator still agree with the model */
+    check_iter_all(r, &m, 0);
+    /* one-block fetches: the plain read path, with and without the cache */
+    for (int pass = 0; pass < 2; pass++) {
+      for (size_t i = 1; i < m.n; i += 997) {
+        sst_fetch f = {.r = r};
+        assert_int_equal(sst_locate(r, m.e[i].k, m.e[i].kn, &f.h), LSM_OK);
+        if (pass == 0) cache_erase(c, 7, f.h.off); /* a miss */
+        assert_int_equal(sst_fetch_blocks(&f, 1), LSM_OK);
+        assert_int_equal(f.rc, LSM_OK);
+        assert_int_equal(sst_block_get(&f.blk, m.e[i].k, m.e[i].kn, &fk, &fv), LSM_OK);
+        assert_int_equal(fk.n, m.e[i].kn);
+        assert_memory_equal(fk.p, m.e[i].k, fk.n);
+        assert_int_equal(fv.n, m.e[i].vn);
+        if (fv.n) assert_memory_equal(fv.p, m.e[i].v, fv.n);
+        sst_block_release(&f.blk);
+      }
+    }
+    cd_buf_free(&fk);
+    cd_buf_free(&fv);
+    sst_close(r);
+    cache_free(c);
+  }
+  fio_env_free(env);
+  model_free(&m);
+}
+
 static void test_direct_io(void **state) {
   (void)state;
   model m;
@@ -904,6 +1001,7 @@ int main(void) {
       cmocka_unit_test(test_empty_and_misuse), cmocka_unit_test(test_corruption),
       cmocka_unit_test(test_io_faults),       cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
+      cmocka_unit_test(test_auto_readahead),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

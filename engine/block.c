@@ -162,37 +162,59 @@ static void dctx_put(ZSTD_DCtx *d) {
   ZSTD_freeDCtx(d);
 }
 
-int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, uint8_t **alloc) {
-  *alloc = NULL;
+int blk_stored_info(const uint8_t *p, size_t n, int *type, size_t *rawn) {
   uint32_t want = cd_get_fixed32(p + n + 1);
   if (cd_xxh3_32(p, n + 1) != want) return ST_CORRUPT("block checksum mismatch (%zu bytes)", n);
-  int type = p[n];
+  *type = p[n];
+  if (*type == BLK_NONE) {
+    *rawn = n;
+    return LSM_OK;
+  }
+  if (*type != BLK_ZSTD) return ST_CORRUPT("unknown block compression type %d", *type);
+  uint64_t size;
+  if (!cd_get_varint64(p, p + n, &size)) return ST_CORRUPT("bad compressed block header");
+  /* A block holds at most one maximal value past its target size; anything far beyond is a
+  ** lie we must not allocate for. */
+  if (size > ((uint64_t)1 << 31)) return ST_CORRUPT("compressed block claims %llu bytes",
+                                                    (unsigned long long)size);
+  *rawn = (size_t)size;
+  return LSM_OK;
+}
+
+int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn) {
+  if (p[n] == BLK_NONE) {
+    if (rawn != n) return ST_CORRUPT("block size mismatch");
+    memcpy(out, p, n);
+    return LSM_OK;
+  }
+  uint64_t size;
+  const uint8_t *q = cd_get_varint64(p, p + n, &size);
+  if (!q || p[n] != BLK_ZSTD || size != rawn) return ST_CORRUPT("bad compressed block header");
+  ZSTD_DCtx *d = dctx_get();
+  if (!d) return st_err(LSM_NOMEM, "out of memory (zstd context)");
+  size_t got = ZSTD_decompressDCtx(d, out, rawn, q, (size_t)(p + n - q));
+  dctx_put(d);
+  if (ZSTD_isError(got) || got != rawn)
+    return ST_CORRUPT("zstd block does not decompress to its %zu bytes", rawn);
+  return LSM_OK;
+}
+
+int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, uint8_t **alloc) {
+  *alloc = NULL;
+  int type;
+  size_t size;
+  int rc = blk_stored_info(p, n, &type, &size);
+  if (rc) return rc;
   if (type == BLK_NONE) {
     *raw = p;
     *rawn = n;
     return LSM_OK;
   }
-  if (type != BLK_ZSTD) return ST_CORRUPT("unknown block compression type %d", type);
-  uint64_t size;
-  const uint8_t *q = cd_get_varint64(p, p + n, &size);
-  if (!q) return ST_CORRUPT("bad compressed block header");
-  /* A block holds at most one maximal value past its target size; anything far beyond is a
-  ** lie we must not allocate for. */
-  if (size > ((uint64_t)1 << 31)) return ST_CORRUPT("compressed block claims %llu bytes",
-                                                    (unsigned long long)size);
   uint8_t *buf = mm_malloc(size ? size : 1);
   if (!buf) return st_err(LSM_NOMEM, "out of memory decompressing a block");
-  ZSTD_DCtx *d = dctx_get();
-  if (!d) {
+  if ((rc = blk_decode_into(p, n, buf, size))) {
     mm_free(buf);
-    return st_err(LSM_NOMEM, "out of memory (zstd context)");
-  }
-  size_t got = ZSTD_decompressDCtx(d, buf, size, q, (size_t)(p + n - q));
-  dctx_put(d);
-  if (ZSTD_isError(got) || got != size) {
-    mm_free(buf);
-    return ST_CORRUPT("zstd block does not decompress to its %llu bytes",
-                      (unsigned long long)size);
+    return rc;
   }
   *raw = *alloc = buf;
   *rawn = size;
@@ -226,9 +248,28 @@ static uint32_t blk_restart(const blk_block *b, uint32_t i) {
   return cd_get_fixed32(b->data + b->restart_off + 4 * (size_t)i);
 }
 
+/* Decode an entry header (shared, unshared, value length) at p, never reading at or past lim.
+** Nearly every header is three one-byte varints (LevelDB's DecodeEntry fast path); the general
+** decoder handles the rest. NULL when truncated or malformed. */
+static inline const uint8_t *bi_header(const uint8_t *p, const uint8_t *lim, uint32_t *shared,
+                                       uint32_t *unshared, uint32_t *vn) {
+  if (lim - p >= 3 && ((p[0] | p[1] | p[2]) & 0x80) == 0) {
+    *shared = p[0];
+    *unshared = p[1];
+    *vn = p[2];
+    return p + 3;
+  }
+  if (!(p = cd_get_varint32(p, lim, shared)) || !(p = cd_get_varint32(p, lim, unshared)) ||
+      !(p = cd_get_varint32(p, lim, vn)))
+    return NULL;
+  return p;
+}
+
 static void bi_invalidate(blk_iter *it) {
   it->cur = it->next = it->blk->restart_off;
   it->rindex = it->blk->nrestarts;
+  it->kn = 0;
+  it->pent_i = -1;
 }
 
 static int bi_fail(blk_iter *it, int rc) {
@@ -238,30 +279,59 @@ static int bi_fail(blk_iter *it, int rc) {
 }
 
 static void bi_to_restart(blk_iter *it, uint32_t i) {
-  it->key.n = 0; /* a restart entry must not share: shared > 0 is then caught as corrupt */
+  it->kn = 0; /* a restart entry must not share: shared > 0 is then caught as corrupt */
   it->rindex = i;
   it->next = blk_restart(it->blk, i);
+  it->pent_i = -1;
+}
+
+/* Make the current key = the first `shared` bytes of the current key + p[0..unshared). A key
+** stored whole is used in place; otherwise it is materialised (kp may point into the block,
+** kin, key or pkeys: the shared prefix is moved from wherever it is). */
+static int bi_set_key(blk_iter *it, uint32_t shared, const uint8_t *p, uint32_t unshared) {
+  if (shared == 0) {
+    it->kp = p;
+    it->kn = unshared;
+    return LSM_OK;
+  }
+  size_t n = (size_t)shared + unshared;
+  const uint8_t *src = it->kp;
+  uint8_t *dst;
+  if (n <= sizeof it->kin) {
+    dst = it->kin;
+  } else {
+    int in_key = it->key.p && src == it->key.p;
+    it->key.n = 0;
+    int rc = cd_buf_reserve(&it->key, n);
+    if (rc) return rc;
+    if (in_key) src = it->key.p; /* realloc moved the prefix along with the buffer */
+    dst = it->key.p;
+  }
+  if (src != dst) memmove(dst, src, shared);
+  memcpy(dst + shared, p, unshared);
+  it->kp = dst;
+  it->kn = n;
+  return LSM_OK;
 }
 
 /* Decode the entry at it->next into the current position. Returns LSM_OK (also when running
 ** off the end, which leaves the iterator invalid) or an error. */
 static int bi_parse_next(blk_iter *it) {
   const blk_block *b = it->blk;
+  it->pent_i = -1;
   if (it->next >= b->restart_off) {
     bi_invalidate(it);
     return LSM_OK;
   }
   const uint8_t *p = b->data + it->next, *lim = b->data + b->restart_off;
   uint32_t shared, unshared, vn;
-  if (!(p = cd_get_varint32(p, lim, &shared)) || !(p = cd_get_varint32(p, lim, &unshared)) ||
-      !(p = cd_get_varint32(p, lim, &vn)))
+  if (!(p = bi_header(p, lim, &shared, &unshared, &vn)))
     return bi_fail(it, ST_CORRUPT("block entry header truncated at offset %u", it->next));
-  if ((uint64_t)unshared + vn > (uint64_t)(lim - p) || shared > it->key.n)
+  if ((uint64_t)unshared + vn > (uint64_t)(lim - p) || shared > it->kn)
     return bi_fail(it, ST_CORRUPT("block entry at offset %u overruns the block", it->next));
   if ((uint64_t)shared + unshared < it->min_key)
     return bi_fail(it, ST_CORRUPT("block key at offset %u too short", it->next));
-  it->key.n = shared;
-  int rc = cd_buf_append(&it->key, p, unshared);
+  int rc = bi_set_key(it, shared, p, unshared);
   if (rc) return bi_fail(it, rc);
   it->cur = it->next;
   it->val = p + unshared;
@@ -274,6 +344,67 @@ static int bi_parse_next(blk_iter *it) {
 static int bi_valid(const it_iter *i) {
   const blk_iter *it = (const blk_iter *)i;
   return it->rc == 0 && it->cur < it->blk->restart_off;
+}
+
+/* Position at entry j of the decoded interval. */
+static void bi_use_pent(blk_iter *it, uint32_t j) {
+  const blk_pent *e = &it->pent[j];
+  it->pent_i = (int32_t)j;
+  it->cur = e->cur;
+  it->next = e->next;
+  it->kp = it->pkeys.p + e->koff;
+  it->kn = e->kn;
+  it->val = it->blk->data + e->voff;
+  it->vn = e->vn;
+}
+
+/* Decode every entry of restart region r that starts before offset `end` (an entry boundary:
+** the current entry, or restart_off) into pent/pkeys, and position at the last of them. The
+** same checks as bi_parse_next; the entries must chain exactly to `end`. */
+static int bi_fill_prev(blk_iter *it, uint32_t r, uint32_t end) {
+  const blk_block *b = it->blk;
+  const uint8_t *lim = b->data + b->restart_off;
+  uint32_t off = blk_restart(b, r), pk = 0, pkn = 0;
+  it->pent_n = 0;
+  it->pkeys.n = 0;
+  while (off < end) {
+    const uint8_t *p = b->data + off;
+    uint32_t shared, unshared, vn;
+    if (!(p = bi_header(p, lim, &shared, &unshared, &vn)))
+      return bi_fail(it, ST_CORRUPT("block entry header truncated at offset %u", off));
+    if ((uint64_t)unshared + vn > (uint64_t)(lim - p) || shared > pkn)
+      return bi_fail(it, ST_CORRUPT("block entry at offset %u overruns the block", off));
+    if ((uint64_t)shared + unshared < it->min_key)
+      return bi_fail(it, ST_CORRUPT("block key at offset %u too short", off));
+    if (it->pent_n == it->pent_cap) {
+      uint32_t cap = it->pent_cap ? 2 * it->pent_cap : BLK_RESTART_INTERVAL;
+      blk_pent *np = mm_realloc(it->pent, sizeof *np * cap);
+      if (!np) return bi_fail(it, st_err(LSM_NOMEM, "out of memory (block iterator)"));
+      it->pent = np;
+      it->pent_cap = cap;
+    }
+    size_t kn = (size_t)shared + unshared, ko = it->pkeys.n;
+    int rc = cd_buf_reserve(&it->pkeys, kn);
+    if (rc) return bi_fail(it, rc);
+    /* The previous key lives at pkeys.p + pk (offsets survive the reserve's realloc). */
+    memmove(it->pkeys.p + ko, it->pkeys.p + pk, shared);
+    memcpy(it->pkeys.p + ko + shared, p, unshared);
+    it->pkeys.n = ko + kn;
+    blk_pent *e = &it->pent[it->pent_n++];
+    e->cur = off;
+    e->koff = (uint32_t)ko;
+    e->kn = (uint32_t)kn;
+    e->voff = (uint32_t)(p + unshared - b->data);
+    e->vn = vn;
+    e->next = off = e->voff + vn;
+    pk = (uint32_t)ko;
+    pkn = (uint32_t)kn;
+  }
+  if (off != end || it->pent_n == 0)
+    return bi_fail(it, ST_CORRUPT("block entries do not chain to offset %u", end));
+  it->rindex = r;
+  bi_use_pent(it, it->pent_n - 1);
+  return LSM_OK;
 }
 
 static int bi_seek_first(it_iter *i) {
@@ -294,12 +425,8 @@ static int bi_seek_last(it_iter *i) {
     bi_invalidate(it);
     return LSM_OK;
   }
-  bi_to_restart(it, it->blk->nrestarts - 1);
-  int rc;
-  do {
-    rc = bi_parse_next(it);
-  } while (rc == LSM_OK && it->next < it->blk->restart_off);
-  return rc;
+  /* Through the prev cache: a backward scan continues from here with prev. */
+  return bi_fill_prev(it, it->blk->nrestarts - 1, it->blk->restart_off);
 }
 
 static int bi_seek(it_iter *i, const uint8_t *k, size_t kn) {
@@ -312,14 +439,14 @@ static int bi_seek(it_iter *i, const uint8_t *k, size_t kn) {
   }
   /* Binary search for the last restart point whose key is < k. */
   uint32_t lo = 0, hi = b->nrestarts - 1;
+  const uint8_t *lim = b->data + b->restart_off;
   while (lo < hi) {
     uint32_t mid = lo + (hi - lo + 1) / 2;
     uint32_t off = blk_restart(b, mid);
-    const uint8_t *p = b->data + off, *lim = b->data + b->restart_off;
+    const uint8_t *p = b->data + off;
     uint32_t shared, unshared, vn;
-    if (!(p = cd_get_varint32(p, lim, &shared)) || !(p = cd_get_varint32(p, lim, &unshared)) ||
-        !(p = cd_get_varint32(p, lim, &vn)) || shared != 0 || unshared > (size_t)(lim - p) ||
-        unshared < it->min_key)
+    if (!(p = bi_header(p, lim, &shared, &unshared, &vn)) || shared != 0 ||
+        unshared > (size_t)(lim - p) || unshared < it->min_key)
       return bi_fail(it, ST_CORRUPT("bad restart entry at block offset %u", off));
     if (it->cmp(p, unshared, k, kn) < 0)
       lo = mid;
@@ -330,7 +457,7 @@ static int bi_seek(it_iter *i, const uint8_t *k, size_t kn) {
   for (;;) {
     int rc = bi_parse_next(it);
     if (rc || !bi_valid(i)) return rc;
-    if (it->cmp(it->key.p, it->key.n, k, kn) >= 0) return LSM_OK;
+    if (it->cmp(it->kp, it->kn, k, kn) >= 0) return LSM_OK;
   }
 }
 
@@ -343,9 +470,13 @@ static int bi_next(it_iter *i) {
 static int bi_prev(it_iter *i) {
   blk_iter *it = (blk_iter *)i;
   if (it->rc) return it->rc;
+  if (it->pent_i > 0) { /* still inside the decoded interval */
+    bi_use_pent(it, (uint32_t)it->pent_i - 1);
+    return LSM_OK;
+  }
   uint32_t orig = it->cur;
-  /* Back to the restart region that starts before the current entry, then forward to the
-  ** entry just before it. */
+  /* Back to the restart region that starts before the current entry, decode it up to the
+  ** current entry, and stand on the last entry decoded. */
   while (blk_restart(it->blk, it->rindex) >= orig) {
     if (it->rindex == 0) {
       bi_invalidate(it);
@@ -353,20 +484,13 @@ static int bi_prev(it_iter *i) {
     }
     it->rindex--;
   }
-  bi_to_restart(it, it->rindex);
-  int rc;
-  do {
-    rc = bi_parse_next(it);
-  } while (rc == LSM_OK && it->next < orig);
-  if (rc == LSM_OK && it->next != orig)
-    return bi_fail(it, ST_CORRUPT("block entries do not chain to offset %u", orig));
-  return rc;
+  return bi_fill_prev(it, it->rindex, orig);
 }
 
 static void bi_key(const it_iter *i, const uint8_t **k, size_t *n) {
   const blk_iter *it = (const blk_iter *)i;
-  *k = it->key.p;
-  *n = it->key.n;
+  *k = it->kp;
+  *n = it->kn;
 }
 
 static void bi_value(const it_iter *i, const uint8_t **v, size_t *n) {
@@ -408,13 +532,19 @@ void blk_iter_init(blk_iter *it, const blk_block *b, it_cmp_fn cmp, size_t min_k
 void blk_iter_reset(blk_iter *it, const blk_block *b) {
   it->blk = b;
   it->rc = 0;
-  it->key.n = 0;
+  it->kp = NULL;
   it->val = NULL;
   it->vn = 0;
   bi_invalidate(it);
 }
 
-void blk_iter_fini(blk_iter *it) { cd_buf_free(&it->key); }
+void blk_iter_fini(blk_iter *it) {
+  cd_buf_free(&it->key);
+  cd_buf_free(&it->pkeys);
+  mm_free(it->pent);
+  it->pent = NULL;
+  it->pent_n = it->pent_cap = 0;
+}
 
 int blk_iter_new(const blk_block *b, it_cmp_fn cmp, size_t min_key, it_iter **out) {
   *out = NULL;

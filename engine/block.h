@@ -102,6 +102,15 @@ int blk_seal(cd_buf *out, const uint8_t *raw, size_t n, int compression, int lev
 ** LSM_CORRUPT on a bad checksum, unknown type or size mismatch; LSM_NOMEM. */
 int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, uint8_t **alloc);
 
+/* The two halves of blk_unseal, for callers that place the raw block themselves (one
+** allocation for a cache entry and its bytes, or a reused buffer):
+** blk_stored_info verifies the checksum and gives the type (BLK_NONE / BLK_ZSTD) and the raw
+** size; LSM_CORRUPT as blk_unseal. blk_decode_into then writes the rawn raw bytes to out
+** (decompressing or copying); REQUIRES blk_stored_info(p, n) succeeded with that rawn.
+** LSM_CORRUPT when the frame does not decompress to exactly rawn bytes, LSM_NOMEM. */
+int blk_stored_info(const uint8_t *p, size_t n, int *type, size_t *rawn);
+int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn);
+
 /* Optional reusable zstd compression context for blk_seal (saves a context set-up per
 ** block). Used by one thread at a time. */
 int blk_zctx_new(blk_zctx **out); /* LSM_NOMEM */
@@ -121,8 +130,24 @@ typedef struct blk_block {
 ** LSM_CORRUPT if malformed. */
 int blk_parse(const uint8_t *data, size_t n, blk_block *b);
 
+/* One decoded entry of the restart interval cached for prev (see blk_iter). */
+typedef struct blk_pent {
+  uint32_t cur, next; /* entry offset and the offset just past it */
+  uint32_t koff, kn;  /* key bytes at pkeys.p + koff */
+  uint32_t voff, vn;  /* value bytes at data + voff */
+} blk_pent;
+
+#define BLK_KEY_INLINE 64
+
 /* Iterator over a parsed block (exposed so other iterators can embed it without an
-** allocation; fields are private). Implements it_ops; keys are ordered by `cmp`. */
+** allocation; fields are private). Implements it_ops; keys are ordered by `cmp`.
+**
+** The current key is (kp, kn): it points straight into the block when the entry stores its
+** key whole (every restart entry, so index blocks and seeks that land on a restart point
+** copy nothing), else at a materialised copy (kin for short keys, key beyond that).
+** Backward steps decode the whole restart interval before the current entry once into pent[]
+** / pkeys (RocksDB's prev_entries_) and then walk that array back: each entry is decoded once
+** per interval instead of once per step. */
 typedef struct blk_iter {
   it_iter base;
   const blk_block *blk;
@@ -130,12 +155,19 @@ typedef struct blk_iter {
   uint32_t cur;     /* offset of the current entry; == restart_off when invalid */
   uint32_t next;    /* offset just past the current entry */
   uint32_t rindex;  /* restart region containing cur */
-  cd_buf key;       /* current key, rebuilt from prefix compression */
+  const uint8_t *kp; /* current key */
+  size_t kn;
+  uint8_t kin[BLK_KEY_INLINE]; /* materialised key when it fits */
+  cd_buf key;       /* materialised key otherwise */
   const uint8_t *val;
   uint32_t vn;
   uint32_t min_key; /* keys shorter than this are corrupt (8 for internal keys) */
   int rc;           /* sticky error */
   int heap;         /* allocated by blk_iter_new: destroy frees the struct */
+  blk_pent *pent;   /* the decoded interval for prev; pent_i = current entry's index in it */
+  uint32_t pent_n, pent_cap;
+  int32_t pent_i;   /* -1: the current entry was not reached through pent */
+  cd_buf pkeys;     /* the interval's keys, materialised back to back */
 } blk_iter;
 
 /* Initialise an embedded iterator over b (b must outlive it). Keys shorter than min_key are

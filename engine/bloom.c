@@ -33,40 +33,62 @@ static int bloom_k(int bits_per_key) {
   return k < 1 ? 1 : k > BLOOM_MAX_K ? BLOOM_MAX_K : k;
 }
 
+/* Cache-local probing (see bloom.h): the block from the low half of h by multiply-shift (no
+** division), then k bit positions of 9 bits from the high half, remixed per probe. */
+static inline const uint8_t *local_block(const uint8_t *bits, uint64_t nblocks, uint64_t h) {
+  return bits + ((((uint64_t)(uint32_t)h * nblocks) >> 32) * BLOOM_BLOCK);
+}
+#define LOCAL_NEXT(h2) ((h2) * 0x9E3779B9u)
+
 int bloom_builder_finish(bloom_builder *b, cd_buf *out) {
   uint64_t nbits = (uint64_t)b->n * (uint64_t)b->bits_per_key;
-  if (nbits < 64) nbits = 64; /* tiny sets would otherwise see a high false positive rate */
-  size_t bytes = (size_t)((nbits + 7) / 8);
-  nbits = (uint64_t)bytes * 8;
+  uint64_t nblocks = (nbits + BLOOM_BLOCK * 8 - 1) / (BLOOM_BLOCK * 8);
+  if (nblocks == 0) nblocks = 1;
+  if (nblocks > UINT32_MAX) return st_err(LSM_TOOBIG, "bloom filter of %zu keys too large", b->n);
+  size_t bytes = (size_t)nblocks * BLOOM_BLOCK;
   int rc = cd_buf_reserve(out, bytes + 1);
   if (rc) return rc;
   uint8_t *bits = out->p + out->n;
   memset(bits, 0, bytes);
   int k = bloom_k(b->bits_per_key);
   for (size_t i = 0; i < b->n; i++) {
-    uint64_t h1 = (uint32_t)b->hashes[i], h2 = b->hashes[i] >> 32;
-    for (int j = 0; j < k; j++) {
-      uint64_t bit = (h1 + (uint64_t)j * h2) % nbits;
-      bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    uint8_t *blk = (uint8_t *)local_block(bits, nblocks, b->hashes[i]);
+    uint32_t h2 = (uint32_t)(b->hashes[i] >> 32);
+    for (int j = 0; j < k; j++, h2 = LOCAL_NEXT(h2)) {
+      uint32_t bit = h2 >> 23; /* 0..511 */
+      blk[bit / 8] |= (uint8_t)(1u << (bit % 8));
     }
   }
-  bits[bytes] = (uint8_t)k;
+  bits[bytes] = (uint8_t)(BLOOM_LOCAL | k);
   out->n += bytes + 1;
   return LSM_OK;
 }
 
 int bloom_check(const uint8_t *f, size_t n) {
   if (n < 9) return ST_CORRUPT("bloom filter too small (%zu bytes)", n);
-  int k = f[n - 1];
+  int k = f[n - 1] & ~BLOOM_LOCAL;
   if (k < 1 || k > BLOOM_MAX_K) return ST_CORRUPT("bloom filter with k=%d", k);
+  if ((f[n - 1] & BLOOM_LOCAL) && (n - 1) % BLOOM_BLOCK != 0)
+    return ST_CORRUPT("cache-local bloom filter of %zu bytes", n);
   return LSM_OK;
 }
 
 int bloom_may_contain_hash(const uint8_t *f, size_t n, uint64_t h) {
   if (n < 9) return 1; /* not a filter: never exclude */
-  uint64_t nbits = (uint64_t)(n - 1) * 8;
-  int k = f[n - 1];
+  int k = f[n - 1] & ~BLOOM_LOCAL;
   if (k < 1 || k > BLOOM_MAX_K) return 1;
+  if (f[n - 1] & BLOOM_LOCAL) {
+    if ((n - 1) % BLOOM_BLOCK != 0) return 1;
+    const uint8_t *blk = local_block(f, (n - 1) / BLOOM_BLOCK, h);
+    uint32_t h2 = (uint32_t)(h >> 32);
+    for (int j = 0; j < k; j++, h2 = LOCAL_NEXT(h2)) {
+      uint32_t bit = h2 >> 23;
+      if (!(blk[bit / 8] & (1u << (bit % 8)))) return 0;
+    }
+    return 1;
+  }
+  /* the original layout: probes spread over the whole array */
+  uint64_t nbits = (uint64_t)(n - 1) * 8;
   uint64_t h1 = (uint32_t)h, h2 = h >> 32;
   for (int j = 0; j < k; j++) {
     uint64_t bit = (h1 + (uint64_t)j * h2) % nbits;

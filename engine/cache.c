@@ -14,6 +14,7 @@ struct cache_handle {
   size_t charge;
   uint32_t refs;
   int in_table;
+  int embedded;                 /* lives inside the value's allocation (cache_insert_at) */
   cache_handle *hnext;          /* hash chain (or a local free list once out of the table) */
   cache_handle *lprev, *lnext;  /* LRU list: only entries in the table with refs == 1 */
 };
@@ -68,8 +69,10 @@ int cache_new(size_t capacity, cache **out) {
 }
 
 static void entry_free(cache_handle *e) {
+  /* An embedded entry is freed by the deleter along with its value: read e first. */
+  int embedded = e->embedded;
   if (e->del) e->del(e->value);
-  mm_free(e);
+  if (!embedded) mm_free(e);
 }
 
 void cache_free(cache *c) {
@@ -167,24 +170,16 @@ static void free_chain(cache_handle *e) {
   }
 }
 
-int cache_insert(cache *c, uint64_t file, uint64_t off, void *value, size_t charge,
-                 cache_deleter deleter, cache_handle **out) {
-  *out = NULL;
-  cache_handle *e = mm_calloc(1, sizeof *e);
-  if (!e) return st_err(LSM_NOMEM, "out of memory (cache entry)");
-  e->file = file;
-  e->off = off;
-  e->hash = cache_hash(file, off);
-  e->value = value;
-  e->del = deleter;
-  e->charge = charge;
-  e->refs = 1; /* the caller's handle */
-  *out = e;
-  if (c->capacity == 0) return LSM_OK; /* kept by nobody but the handle */
+size_t cache_entry_size(void) { return (sizeof(cache_handle) + 15) & ~(size_t)15; }
+
+/* Link a filled entry (refs = 1, the caller's) into its shard, replacing any entry of the
+** same key. */
+static void insert_entry(cache *c, cache_handle *e) {
+  if (c->capacity == 0) return; /* kept by nobody but the handle */
   shard *s = shard_for(c, e->hash);
   cache_handle *dead = NULL;
   pthread_mutex_lock(&s->mu);
-  cache_handle **pp = find(s, file, off, e->hash);
+  cache_handle **pp = find(s, e->file, e->off, e->hash);
   if (*pp) { /* replace */
     cache_handle *old = *pp;
     *pp = old->hnext;
@@ -192,20 +187,51 @@ int cache_insert(cache *c, uint64_t file, uint64_t off, void *value, size_t char
       old->hnext = NULL;
       dead = old;
     }
-    pp = find(s, file, off, e->hash);
+    pp = find(s, e->file, e->off, e->hash);
   }
   e->hnext = *pp;
   *pp = e;
   e->in_table = 1;
   e->refs++;
   s->count++;
-  s->usage += charge;
+  s->usage += e->charge;
   cache_handle *ev = evict(s);
   maybe_grow(s);
   pthread_mutex_unlock(&s->mu);
   free_chain(dead);
   free_chain(ev);
+}
+
+static void fill_entry(cache_handle *e, uint64_t file, uint64_t off, void *value, size_t charge,
+                       cache_deleter deleter) {
+  e->file = file;
+  e->off = off;
+  e->hash = cache_hash(file, off);
+  e->value = value;
+  e->del = deleter;
+  e->charge = charge;
+  e->refs = 1; /* the caller's handle */
+}
+
+int cache_insert(cache *c, uint64_t file, uint64_t off, void *value, size_t charge,
+                 cache_deleter deleter, cache_handle **out) {
+  *out = NULL;
+  cache_handle *e = mm_calloc(1, sizeof *e);
+  if (!e) return st_err(LSM_NOMEM, "out of memory (cache entry)");
+  fill_entry(e, file, off, value, charge, deleter);
+  *out = e;
+  insert_entry(c, e);
   return LSM_OK;
+}
+
+void cache_insert_at(cache *c, void *mem, uint64_t file, uint64_t off, void *value,
+                     size_t charge, cache_deleter deleter, cache_handle **out) {
+  cache_handle *e = mem;
+  memset(e, 0, sizeof *e);
+  fill_entry(e, file, off, value, charge, deleter);
+  e->embedded = 1;
+  *out = e;
+  insert_entry(c, e);
 }
 
 cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off) {

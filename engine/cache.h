@@ -45,6 +45,14 @@ void cache_free(cache *c);
 int cache_insert(cache *c, uint64_t file, uint64_t off, void *value, size_t charge,
                  cache_deleter deleter, cache_handle **out);
 
+/* cache_insert without an allocation: the entry's bookkeeping lives in `mem`, which the
+** caller carves out of the value's own allocation (cache_entry_size() bytes, 16-byte aligned).
+** The deleter frees mem together with the value; the cache never touches mem after calling it.
+** Cannot fail. Same replacement and pinning as cache_insert. */
+size_t cache_entry_size(void);
+void cache_insert_at(cache *c, void *mem, uint64_t file, uint64_t off, void *value,
+                     size_t charge, cache_deleter deleter, cache_handle **out);
+
 /* The pinned entry for (file, off), or NULL (counted as a miss; a hit otherwise). */
 cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off);
 

@@ -7,8 +7,10 @@
 ** bytes / (level1_size * 10^(i-1)). The level with the highest score >= 1 is compacted:
 **   L0: ALL level-0 files (so no older L0 file can be left above newer data moved down) plus
 **       the L1 files overlapping their key range, merged into L1;
-**   Li: one file, chosen round-robin after the largest key of the previous Li compaction, plus
-**       the overlapping files of Li+1, merged into Li+1. A single input file that overlaps
+**   Li: one file, the one with the fewest overlapping bytes in Li+1 per byte of its own
+**       (RocksDB's kMinOverlappingRatio: least rewritten per byte moved down; ties round-robin
+**       after the largest key of the previous Li compaction), plus the overlapping files of
+**       Li+1, merged into Li+1. A single input file that overlaps
 **       nothing in Li+1 is moved by a manifest edit alone (trivial move, no IO); so are
 **       several inputs (all of L0) when they overlap neither Li+1 nor each other.
 ** While merging, an entry is dropped when a newer entry of the same user key is visible to the

@@ -284,6 +284,25 @@ int fio_read_at(fio_file *f, uint64_t off, void *buf, size_t n, size_t *got) {
   return fio_readv_at(f, off, &v, 1, got);
 }
 
+int fio_read_cached(fio_file *f, uint64_t off, void *buf, size_t n, size_t *got) {
+  *got = 0;
+  if (f->no_cached || (f->mode & FIO_DIRECT) || !f->env->ops->read_cached) return LSM_OK;
+  struct iovec v = {buf, n};
+  size_t total;
+  int rc = check_io(f, 0, off, &v, 1, &total);
+  if (rc) return rc;
+  if (total == 0) return LSM_OK;
+  int r = f->env->ops->read_cached(f->env, f, off, buf, n, got);
+  if (r == -EOPNOTSUPP || r == -EINVAL || r == -ENOSYS) { /* no RWF_NOWAIT reads here */
+    f->no_cached = 1;
+    *got = 0;
+    return LSM_OK;
+  }
+  if (r) return st_errno(-r, LSM_IOERR_READ, "read %s at %llu (%zu bytes)", f->path,
+                         (unsigned long long)off, n);
+  return LSM_OK;
+}
+
 int fio_size(fio_file *f, uint64_t *size) {
   struct stat st;
   *size = 0;

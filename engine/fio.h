@@ -128,6 +128,15 @@ int fio_writev_at(fio_file *f, uint64_t off, const struct iovec *iov, int n);
 int fio_read_at(fio_file *f, uint64_t off, void *buf, size_t n, size_t *got);
 int fio_readv_at(fio_file *f, uint64_t off, const struct iovec *iov, int n, size_t *got);
 
+/* Read up to n bytes at `off` ONLY from the kernel's page cache, never waiting for the device
+** (preadv2 with RWF_NOWAIT): *got = bytes read, n when all of them were cached. *got < n when
+** the rest is not cached, or the file ends there (the two are not told apart: read the rest
+** with fio_read_at). *got == 0 is LSM_OK too (nothing cached; also for FIO_DIRECT files, where
+** the backend has no such call, or where the filesystem refuses RWF_NOWAIT — the file then
+** stops asking). Real IO errors as fio_read_at. The point: a page-cache hit costs exactly one
+** system call, so a caller can try this first and start read-ahead only on a miss. */
+int fio_read_cached(fio_file *f, uint64_t off, void *buf, size_t n, size_t *got);
+
 /* Current size on disk (fstat). */
 int fio_size(fio_file *f, uint64_t *size);
 
@@ -222,8 +231,8 @@ void fio_batch_reset(fio_batch *b); /* forget all requests, keep the memory, reu
 void fio_batch_free(fio_batch *b);  /* NULL is a no-op */
 
 /* ---- fault injection (only on an env from fio_env_fault; LSM_MISUSE elsewhere) -----------------
-** Op classes: READ = read_at/readv/stream/batch reads, WRITE = append/write_at/writev/batch
-** writes, SYNC = fio_sync/fio_sync_dir/batch syncs, RENAME, TRUNCATE, DELETE.
+** Op classes: READ = read_at/readv/read_cached/stream/batch reads, WRITE = append/write_at/
+** writev/batch writes, SYNC = fio_sync/fio_sync_dir/batch syncs, RENAME, TRUNCATE, DELETE.
 ** Kinds:
 **   FIO_FAULT_ONCE   the nth matching op fails with EIO (-> LSM_IOERR_*), later ones succeed.
 **   FIO_FAULT_FROM   the nth matching op and every later one fails with EIO.

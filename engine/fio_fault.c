@@ -33,6 +33,16 @@ static int f_read(fio_env *env, fio_file *f, uint64_t off, const struct iovec *i
   return env->inner->ops->read(env->inner, f, off, iov, n, got);
 }
 
+/* A cached-only read is a READ: a fault fires on it like on any read (the caller sees the
+** error, not a miss). */
+static int f_read_cached(fio_env *env, fio_file *f, uint64_t off, void *buf, size_t n,
+                         size_t *got) {
+  *got = 0;
+  if (fio__fault_check(env, FIO_OP_READ)) return -EIO;
+  if (!env->inner->ops->read_cached) return 0;
+  return env->inner->ops->read_cached(env->inner, f, off, buf, n, got);
+}
+
 static int f_write(fio_env *env, fio_file *f, uint64_t off, const struct iovec *iov, int n) {
   int kind = fio__fault_check(env, FIO_OP_WRITE);
   if (!kind) return env->inner->ops->write(env->inner, f, off, iov, n);
@@ -88,6 +98,7 @@ static int f_sync_dir(fio_env *env, const char *dir) {
 const fio_ops fio__fault_ops = {
     .read = f_read,
     .write = f_write,
+    .read_cached = f_read_cached,
     .sync = f_sync,
     .truncate = f_truncate,
     .rename = f_rename,

@@ -26,6 +26,10 @@ typedef struct fio_ops {
               size_t *got);
   /* Write all of iov[0..n) at off: 0 or -errno (short transfers continued inside). */
   int (*write)(fio_env *env, fio_file *f, uint64_t off, const struct iovec *iov, int n);
+  /* Read from the page cache only (RWF_NOWAIT): 0 and *got (0 if nothing was cached), or
+  ** -errno; -EOPNOTSUPP: not possible on this file. Optional (NULL: *got = 0). */
+  int (*read_cached)(fio_env *env, fio_file *f, uint64_t off, void *buf, size_t n,
+                     size_t *got);
   int (*sync)(fio_env *env, fio_file *f); /* fdatasync */
   int (*truncate)(fio_env *env, fio_file *f, uint64_t size);
   int (*rename)(fio_env *env, const char *from, const char *to);
@@ -67,6 +71,7 @@ struct fio_file {
   int mode;      /* FIO_* mode bits */
   int owns_fd;   /* 0 for fio_wrap_fd */
   int sticky;    /* status of a failed sync: later writes/syncs fail with it */
+  int no_cached; /* fio_read_cached is not possible here (RWF_NOWAIT refused): always *got 0 */
   uint64_t end;  /* append offset */
   char *path;    /* for messages; "fd N" for wrapped fds */
 };
@@ -114,6 +119,8 @@ static inline struct iovec *fio__req_iov(fio_req *r) { return r->iov ? r->iov : 
 int fio__sys_read(fio_env *env, fio_file *f, uint64_t off, const struct iovec *iov, int n,
                   size_t *got);
 int fio__sys_write(fio_env *env, fio_file *f, uint64_t off, const struct iovec *iov, int n);
+int fio__sys_read_cached(fio_env *env, fio_file *f, uint64_t off, void *buf, size_t n,
+                         size_t *got);
 int fio__sys_sync(fio_env *env, fio_file *f);
 int fio__sys_truncate(fio_env *env, fio_file *f, uint64_t size);
 int fio__sys_rename(fio_env *env, const char *from, const char *to);

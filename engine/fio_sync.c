@@ -79,6 +79,23 @@ int fio__sys_read(fio_env *env, fio_file *f, uint64_t off, const struct iovec *i
   return rc;
 }
 
+int fio__sys_read_cached(fio_env *env, fio_file *f, uint64_t off, void *buf, size_t n,
+                         size_t *got) {
+  (void)env;
+  struct iovec v = {buf, n};
+  *got = 0;
+  for (;;) {
+    /* One call, no continuation: a short result means "the rest is not cached (or EOF)". */
+    ssize_t r = preadv2(f->fd, &v, 1, (off_t)off, RWF_NOWAIT);
+    if (r >= 0) {
+      *got = (size_t)r;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    return errno == EAGAIN ? 0 : -errno;
+  }
+}
+
 int fio__sys_write(fio_env *env, fio_file *f, uint64_t off, const struct iovec *iov, int n) {
   (void)env;
   struct iovec stack[FIO_STACK_IOV], *base, *cur;
@@ -163,6 +180,7 @@ int fio__sys_sync_dir(fio_env *env, const char *dir) {
 const fio_ops fio__sync_ops = {
     .read = fio__sys_read,
     .write = fio__sys_write,
+    .read_cached = fio__sys_read_cached,
     .sync = fio__sys_sync,
     .truncate = fio__sys_truncate,
     .rename = fio__sys_rename,

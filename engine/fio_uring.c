@@ -446,6 +446,7 @@ static void u_stream_close(fio_env *env, fio_stream *s) {
 static const fio_ops uring_ops = {
     .read = fio__sys_read,
     .write = fio__sys_write,
+    .read_cached = fio__sys_read_cached,
     .sync = fio__sys_sync,
     .truncate = fio__sys_truncate,
     .rename = fio__sys_rename,

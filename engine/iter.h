@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct it_iter it_iter;
 
@@ -63,5 +64,32 @@ typedef int (*it_cmp_fn)(const uint8_t *a, size_t an, const uint8_t *b, size_t b
 
 /* Plain bytewise comparison (shorter prefix first). */
 int it_bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
+
+/* The same, inline, for hot loops (skiplist walks, key comparisons of merges and block
+** searches): the first 8 bytes are compared as one big-endian word (keys mostly differ
+** there), the rest with memcmp. */
+static inline int it_bytes_cmp_inline(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  size_t m = an < bn ? an : bn, off = 0;
+  if (m >= 8) {
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    if (x != y) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+      return x < y ? -1 : 1;
+#else
+      x = __builtin_bswap64(x);
+      y = __builtin_bswap64(y);
+      return x < y ? -1 : 1;
+#endif
+    }
+    off = 8;
+  }
+  if (m > off) {
+    int c = memcmp(a + off, b + off, m - off);
+    if (c) return c;
+  }
+  return an < bn ? -1 : an > bn;
+}
 
 #endif

@@ -27,6 +27,15 @@ struct mem {
   uint64_t rnd;            /* writer-only PRNG state for node heights */
   _Atomic uint64_t count;
   _Atomic int refs;
+  /* Writer-only insert splice (RocksDB's InlineSkipList splice): sp_prev[i] < the last key
+  ** inserted <= ... and sp_next[i] = sp_prev[i]->next[i] at every level (tight). sp_prev[0] is
+  ** the node inserted last (or head). An ascending insert starts from the lowest level whose
+  ** pair still brackets the new key instead of from head. */
+  mem_node *sp_prev[MEM_MAX_HEIGHT], *sp_next[MEM_MAX_HEIGHT];
+  /* Whole-key filter (see memtable.h): filter_lines cache lines of 8 words; NULL = none. */
+  _Atomic uint64_t *filter;
+  void *filter_mem; /* the allocation filter points into (aligned to a cache line) */
+  size_t filter_lines, filter_bytes;
 };
 
 /* What a search compares against: a user key and a trailer (seq << 8 | type). */
@@ -43,12 +52,17 @@ static inline mem_node *nx(mem_node *n, int level) {
   return atomic_load_explicit(&n->next[level], memory_order_acquire);
 }
 
+static inline int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  return it_bytes_cmp_inline(a, an, b, bn);
+}
+
 /* Internal-key order of node n against t (ikey_cmp without building a key). */
-static int cmp_node(const mem_node *n, const target *t) {
+static inline int cmp_node(const mem_node *n, const target *t) {
   const uint8_t *k = node_key(n);
-  int c = it_bytes_cmp(k, n->klen - IKEY_TRAILER, t->uk, t->ukn);
+  size_t kn = n->klen - IKEY_TRAILER;
+  int c = ucmp(k, kn, t->uk, t->ukn);
   if (c) return c;
-  uint64_t tr = cd_get_fixed64(k + n->klen - IKEY_TRAILER);
+  uint64_t tr = cd_get_fixed64(k + kn);
   return tr > t->trailer ? -1 : tr < t->trailer ? 1 : 0; /* larger trailer = newer = first */
 }
 
@@ -73,18 +87,68 @@ static int height_now(mem *m) { return atomic_load_explicit(&m->max_height, memo
 /* First node >= t (NULL if none). If prev is given, prev[i] = last node < t at level i for
 ** every level below the current height. */
 static mem_node *find_ge(mem *m, const target *t, mem_node **prev) {
-  mem_node *x = m->head;
+  mem_node *x = m->head, *bigger = NULL;
   int level = height_now(m) - 1;
   for (;;) {
     mem_node *next = nx(x, level);
-    if (next && cmp_node(next, t) < 0) {
+    if (next && next != bigger) {
+      /* Start the cache misses of both possible next steps while next's key is compared: its
+      ** successor at this level (next < t) or x's successor one level down (next >= t). */
+      __builtin_prefetch(atomic_load_explicit(&next->next[level], memory_order_relaxed));
+      if (level) __builtin_prefetch(atomic_load_explicit(&x->next[level - 1], memory_order_relaxed));
+    }
+    /* next == bigger: already known to be >= t from the level above (skip the compare) */
+    if (next && next != bigger && cmp_node(next, t) < 0) {
       x = next;
     } else {
       if (prev) prev[level] = x;
       if (level == 0) return next;
+      bigger = next;
       level--;
     }
   }
+}
+
+/* mem_add's search: prev[i] = last node < t at every level i < MEM_MAX_HEIGHT (head above the
+** current height); returns the first node >= t. Starts from the splice when t sorts after the
+** last inserted key: climb while the splice's next node at a level is still < t (the levels
+** where it brackets t need no search at all), then search down from there. Otherwise (t before
+** the last key) a normal search from head. Either way the same prev[] as find_ge. */
+static mem_node *find_splice(mem *m, const target *t, mem_node **prev) {
+  int top = MEM_MAX_HEIGHT; /* first level whose splice pair brackets t */
+  mem_node *last = m->sp_prev[0];
+  if (last != m->head && cmp_node(last, t) < 0) {
+    /* last < t, so sp_prev[i] (<= last) < t at every level: find where sp_next[i] >= t. */
+    int r = 0;
+    while (r < MEM_MAX_HEIGHT) {
+      mem_node *n = m->sp_next[r];
+      if (nx(m->sp_prev[r], r) != n) break; /* not tight: cannot happen (one writer); be safe */
+      if (n == NULL || cmp_node(n, t) >= 0) {
+        top = r;
+        break;
+      }
+      /* n < t: every level where n is the next node fails the same way */
+      do r++;
+      while (r < MEM_MAX_HEIGHT && m->sp_next[r] == n);
+    }
+  }
+  if (top == MEM_MAX_HEIGHT) {
+    mem_node *x = find_ge(m, t, prev);
+    for (int i = height_now(m); i < MEM_MAX_HEIGHT; i++) prev[i] = m->head;
+    return x;
+  }
+  for (int i = top; i < MEM_MAX_HEIGHT; i++) prev[i] = m->sp_prev[i];
+  mem_node *x = m->sp_prev[top], *next = m->sp_next[top];
+  for (int level = top - 1; level >= 0; level--) {
+    mem_node *bigger = next;
+    for (;;) {
+      next = nx(x, level);
+      if (next && next != bigger && cmp_node(next, t) < 0) x = next;
+      else break;
+    }
+    prev[level] = x;
+  }
+  return top == 0 ? m->sp_next[0] : next;
 }
 
 /* Last node < t, or head if none. */
@@ -121,14 +185,32 @@ static size_t node_size(int height, size_t klen, size_t vlen) {
   return sizeof(mem_node) + (size_t)height * sizeof(_Atomic(mem_node *)) + klen + vlen;
 }
 
-int mem_new(mem **out) {
+#define FILTER_LINE 64 /* bytes: one cache line, 8 words */
+
+int mem_new(mem **out) { return mem_new_filtered(0, out); }
+
+int mem_new_filtered(size_t filter_bytes, mem **out) {
   *out = NULL;
   mem *m = mm_calloc(1, sizeof *m);
   if (!m) return st_err(LSM_NOMEM, "memtable: out of memory");
+  size_t lines = filter_bytes / FILTER_LINE;
+  if (lines > ((size_t)1 << 31)) lines = (size_t)1 << 31; /* fastrange below takes 32 bits */
+  if (lines) {
+    m->filter_mem = mm_calloc(1, lines * FILTER_LINE + FILTER_LINE);
+    if (!m->filter_mem) {
+      mm_free(m);
+      return st_err(LSM_NOMEM, "memtable: out of memory (filter of %zu bytes)", lines * FILTER_LINE);
+    }
+    uintptr_t a = ((uintptr_t)m->filter_mem + FILTER_LINE - 1) & ~(uintptr_t)(FILTER_LINE - 1);
+    m->filter = (_Atomic uint64_t *)a;
+    m->filter_lines = lines;
+    m->filter_bytes = lines * FILTER_LINE + FILTER_LINE;
+  }
   arena_init(&m->arena);
   void *p;
   int rc = arena_alloc(&m->arena, node_size(MEM_MAX_HEIGHT, 0, 0), &p);
   if (rc) {
+    mm_free(m->filter_mem);
     mm_free(m);
     return rc;
   }
@@ -140,6 +222,10 @@ int mem_new(mem **out) {
   m->rnd = 0x9e3779b97f4a7c15ull; /* fixed: heights are reproducible run to run */
   atomic_init(&m->count, 0);
   atomic_init(&m->refs, 1);
+  for (int i = 0; i < MEM_MAX_HEIGHT; i++) {
+    m->sp_prev[i] = m->head;
+    m->sp_next[i] = NULL;
+  }
   *out = m;
   return LSM_OK;
 }
@@ -151,6 +237,7 @@ void mem_unref(mem *m) {
   /* acq_rel: every use by other holders happens before the free. */
   if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
     arena_free_all(&m->arena);
+    mm_free(m->filter_mem);
     mm_free(m);
   }
 }
@@ -168,6 +255,49 @@ static int random_height(mem *m) {
   return h;
 }
 
+/* ---- whole-key filter -------------------------------------------------------------------------
+** A blocked bloom filter (one cache line per key: a probe costs one cache miss, not k): the
+** line is chosen from the high 32 bits of h = XXH3-64(user key) (fastrange), and FILTER_K bits
+** inside the line's 512 from 9-bit slices of a remix of h. Bits are set with relaxed atomics
+** by the one writer BEFORE the entry is linked and before the db publishes its sequence
+** number, so a reader whose snapshot includes the entry also sees its bits (the acquire load of
+** the sequence number / the next pointer orders them). */
+#define FILTER_K 6
+
+static inline void filter_pos(const mem *m, uint64_t h, size_t *line, uint64_t *g) {
+  *line = (size_t)(((h >> 32) * (uint64_t)m->filter_lines) >> 32);
+  *g = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull; /* splitmix64 step: bits independent of line */
+}
+
+static void filter_add(mem *m, const uint8_t *ukey, size_t kn) {
+  size_t line;
+  uint64_t g;
+  filter_pos(m, cd_xxh3(ukey, kn), &line, &g);
+  _Atomic uint64_t *w = m->filter + line * 8;
+  for (int j = 0; j < FILTER_K; j++) {
+    unsigned bit = (unsigned)(g >> (j * 9)) & 511;
+    uint64_t mask = (uint64_t)1 << (bit & 63);
+    uint64_t old = atomic_load_explicit(&w[bit >> 6], memory_order_relaxed);
+    /* one writer: a plain read-modify-write through relaxed atomics suffices */
+    if (!(old & mask)) atomic_store_explicit(&w[bit >> 6], old | mask, memory_order_relaxed);
+  }
+}
+
+static int filter_may_contain(const mem *m, const uint8_t *ukey, size_t kn) {
+  if (!m->filter) return 1;
+  size_t line;
+  uint64_t g;
+  filter_pos(m, cd_xxh3(ukey, kn), &line, &g);
+  _Atomic uint64_t *w = m->filter + line * 8;
+  for (int j = 0; j < FILTER_K; j++) {
+    unsigned bit = (unsigned)(g >> (j * 9)) & 511;
+    if (!(atomic_load_explicit(&w[bit >> 6], memory_order_relaxed) & ((uint64_t)1 << (bit & 63)))) return 0;
+  }
+  return 1;
+}
+
+int mem_may_contain(const mem *m, const uint8_t *ukey, size_t kn) { return filter_may_contain(m, ukey, kn); }
+
 size_t mem_entry_bound(size_t kn, size_t vn) {
   return (node_size(MEM_MAX_HEIGHT, kn + IKEY_TRAILER, vn) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
 }
@@ -184,7 +314,7 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
     return st_err(LSM_TOOBIG, "memtable: key or value too large");
   target t = {ukey, kn, ikey_pack(seq, type)};
   mem_node *prev[MEM_MAX_HEIGHT];
-  mem_node *x = find_ge(m, &t, prev);
+  mem_node *x = find_splice(m, &t, prev);
   if (x && cmp_node(x, &t) == 0)
     return st_err(LSM_MISUSE, "memtable: duplicate entry (sequence number %llu)", (unsigned long long)seq);
 
@@ -199,10 +329,11 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
   n->pad = 0;
   ikey_encode(node_key(n), ukey, kn, seq, type);
   if (vn) memcpy(node_val(n), val, vn);
+  if (m->filter) filter_add(m, ukey, kn); /* before n is published (see the filter above) */
 
   int cur = height_now(m);
   if (h > cur) {
-    for (int i = cur; i < h; i++) prev[i] = m->head;
+    /* prev[i] is head for these levels already (find_splice fills every level) */
     /* Relaxed is enough (as LevelDB): a reader that sees the new height before the node is
     ** linked finds NULL in head's new levels and simply drops down a level. */
     atomic_store_explicit(&m->max_height, h, memory_order_relaxed);
@@ -213,6 +344,17 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
     atomic_init(&n->next[i], atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed));
     atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
   }
+  /* the splice for the next insert: n and its successors where n is linked, the unchanged
+  ** (still tight) pairs above */
+  for (int i = 0; i < MEM_MAX_HEIGHT; i++) {
+    if (i < h) {
+      m->sp_prev[i] = n;
+      m->sp_next[i] = atomic_load_explicit(&n->next[i], memory_order_relaxed);
+    } else {
+      m->sp_prev[i] = prev[i];
+      m->sp_next[i] = atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed);
+    }
+  }
   atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
   return LSM_OK;
 }
@@ -220,11 +362,12 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
 int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *type,
             const uint8_t **val, size_t *vn, uint64_t *seq_found) {
   if (snapshot_seq > IKEY_MAX_SEQ) snapshot_seq = IKEY_MAX_SEQ;
+  if (!filter_may_contain(m, ukey, kn)) return LSM_NOTFOUND; /* no skiplist walk */
   target t = {ukey, kn, ikey_pack(snapshot_seq, IKEY_SEEK)};
   mem_node *x = find_ge(m, &t, NULL);
   if (!x) return LSM_NOTFOUND;
   const uint8_t *k = node_key(x);
-  if (it_bytes_cmp(k, x->klen - IKEY_TRAILER, ukey, kn) != 0) return LSM_NOTFOUND;
+  if (ucmp(k, x->klen - IKEY_TRAILER, ukey, kn) != 0) return LSM_NOTFOUND;
   int ty = ikey_type(k, x->klen);
   *type = ty;
   if (val) *val = ty == IKEY_VAL ? node_val(x) : NULL;
@@ -233,8 +376,8 @@ int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *
   return LSM_OK;
 }
 
-size_t mem_bytes(const mem *m) { return arena_used(&m->arena); }
-size_t mem_reserved_bytes(const mem *m) { return arena_bytes(&m->arena); }
+size_t mem_bytes(const mem *m) { return arena_used(&m->arena) + m->filter_bytes; }
+size_t mem_reserved_bytes(const mem *m) { return arena_bytes(&m->arena) + m->filter_bytes; }
 uint64_t mem_count(const mem *m) {
   return atomic_load_explicit(&((mem *)m)->count, memory_order_relaxed);
 }

@@ -10,7 +10,9 @@
 **   key    klen bytes   internal key (ikey.h)
 **   value  vlen bytes
 ** Entries are never removed or modified; the whole memtable is freed at once when its last
-** reference goes.
+** reference goes. The writer keeps the previous insert's position at every level (a splice):
+** ascending inserts (fillseq, sorted batches) start there instead of at head, O(1) instead of
+** O(log n) cache misses.
 **
 ** Concurrency: ONE writer at a time (mem_add and mem_reserve REQUIRE external synchronization:
 ** the db serialises writers), and any number of readers (mem_get, iterators, mem_bytes,
@@ -39,6 +41,19 @@ typedef struct mem mem;
 /* New empty memtable with refcount 1. LSM_OK or LSM_NOMEM. */
 int mem_new(mem **out);
 
+/* The same with a whole-key filter of about filter_bytes bytes (RocksDB's
+** memtable_whole_key_filtering): a blocked bloom filter over the user keys added, one 64-byte
+** line per key, 6 bits per key inside it; 0 (or under 64) = no filter. mem_get answers a key
+** the filter excludes without walking the skiplist. No false negatives; the false-positive rate
+** depends on keys per byte (about 1 % at 2 bytes per key, 10 % at 0.5). The filter's memory is
+** counted in mem_bytes / mem_reserved_bytes, so a memtable with a filter fills up earlier. */
+int mem_new_filtered(size_t filter_bytes, mem **out);
+
+/* 0 if no version of user key ukey was ever added (certain), 1 if one may have been (always 1
+** without a filter). Lock-free like mem_get; sees every entry whose sequence number the reader
+** learned through the db's published last sequence (or through an iterator/mem_get finding it). */
+int mem_may_contain(const mem *m, const uint8_t *ukey, size_t kn);
+
 void mem_ref(mem *m);
 /* Drop a reference; frees at 0. NULL is a no-op. */
 void mem_unref(mem *m);
@@ -66,8 +81,8 @@ int mem_reserve(mem *m, size_t bytes);
 int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *type,
             const uint8_t **val, size_t *vn, uint64_t *seq_found);
 
-/* Approximate memory used (arena bytes handed out to entries): compare with the memtable size
-** option to decide when it is full. The arena holds at most one chunk (<= 1 MiB) more. */
+/* Approximate memory used (arena bytes handed out to entries, plus the filter): compare with the
+** memtable size option to decide when it is full. The arena holds at most one chunk (<= 1 MiB) more. */
 size_t mem_bytes(const mem *m);
 /* Memory actually reserved by the arena (for stats). */
 size_t mem_reserved_bytes(const mem *m);

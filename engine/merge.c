@@ -6,6 +6,8 @@
 ** reverse: < cur's key. (Strict, because sources at a key equal to cur's are older duplicates
 ** and are moved past it as soon as cur is chosen.) A direction switch repositions every
 ** non-current source on the other side of cur's key, as LevelDB's MergingIterator does.
+** Fast path: after cur moves, if it is still strictly before the heap's top it stays cur with
+** one comparison instead of a push and a pop (scans where one source holds a run of keys).
 */
 #include "merge.h"
 
@@ -35,6 +37,19 @@ static int before(const merge_it *m, int a, int b) {
   int c = m->cmp(ka, na, kb, nb);
   if (m->reverse) c = -c;
   return c < 0 || (c == 0 && a < b);
+}
+
+/* 1 if source c (just moved, valid) is STRICTLY before the heap's top in the current direction:
+** then it is before every heap source and no heap source sits at its key, so it may stay cur
+** without a push and pick (an equal key must go the slow way: older duplicates are skipped
+** there). REQUIRES hn > 0. */
+static int still_first(const merge_it *m, int c) {
+  const uint8_t *kc, *kt;
+  size_t nc, nt;
+  src_key(m, c, &kc, &nc);
+  src_key(m, m->heap[0], &kt, &nt);
+  int r = m->cmp(kc, nc, kt, nt);
+  return m->reverse ? r > 0 : r < 0;
 }
 
 static void heap_down(merge_it *m, int i) {
@@ -164,7 +179,12 @@ static int m_next(it_iter *it) {
   }
   it_next(m->src[c]);
   if (check(m, c)) return fail(m);
-  if (it_valid(m->src[c])) heap_push(m, c);
+  if (it_valid(m->src[c])) {
+    /* Still strictly below every other source's key (the usual case while one source holds
+    ** a run of keys, e.g. the biggest level in a scan): cur stays, no heap work. */
+    if (m->hn == 0 || still_first(m, c)) return LSM_OK;
+    heap_push(m, c);
+  }
   return pick(m);
 }
 
@@ -190,7 +210,10 @@ static int m_prev(it_iter *it) {
   }
   it_prev(m->src[c]);
   if (check(m, c)) return fail(m);
-  if (it_valid(m->src[c])) heap_push(m, c);
+  if (it_valid(m->src[c])) {
+    if (m->hn == 0 || still_first(m, c)) return LSM_OK; /* as in m_next */
+    heap_push(m, c);
+  }
   return pick(m);
 }
 

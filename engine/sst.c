@@ -22,31 +22,26 @@
 typedef struct rblock {
   void *io;
   int aligned;
-  uint8_t *z;
-  const uint8_t *raw;
-  size_t rawn;
 } rblock;
 
 static void rblock_free(rblock *b) {
   if (b->aligned) fio_free_aligned(b->io);
   else mm_free(b->io);
-  mm_free(b->z);
   memset(b, 0, sizeof *b);
 }
 
-/* What the cache (or a private holder) keeps: the parsed block and its memory. */
+/* What the cache (or a private holder) keeps: the parsed block, in ONE allocation laid out as
+** [sst_cblock][cache entry bookkeeping, when there is a cache][raw block bytes], so a
+** block-cache miss costs one allocation and its eviction one free. */
 typedef struct sst_cblock {
   blk_block blk;
-  rblock rb;
   size_t charge;
+  void *centry; /* cache_insert_at memory inside this allocation, or NULL */
 } sst_cblock;
 
-static void cblock_free(void *p) {
-  sst_cblock *c = p;
-  if (!c) return;
-  rblock_free(&c->rb);
-  mm_free(c);
-}
+#define CBLOCK_HDR ((sizeof(sst_cblock) + 15) & ~(size_t)15)
+
+static void cblock_free(void *p) { mm_free(p); }
 
 /* Re-tag the calling thread's corruption message with the file and place it was found in. The
 ** message is copied first: it lives in the buffer ST_CORRUPT writes to. */
@@ -300,21 +295,30 @@ struct sst_reader {
   sst_props props;
 };
 
-/* Where to read [off, off+n) from: direct IO needs aligned offset, length and buffer. */
-static int read_range(sst_reader *r, uint64_t off, size_t n, rblock *out, const uint8_t **p) {
+/* Read [off, off+n): *p points at the bytes, which live in out (free with rblock_free) or,
+** when scratch (FIO_ALIGN aligned, scratch_n bytes; may be NULL) is big enough, in scratch
+** (then out holds nothing): block reads on the point-lookup path allocate nothing. Direct IO
+** needs an aligned offset, length and buffer. */
+static int read_range_into(sst_reader *r, uint64_t off, size_t n, uint8_t *scratch,
+                           size_t scratch_n, rblock *out, const uint8_t **p) {
   memset(out, 0, sizeof *out);
   uint64_t start = off, len = n;
+  uint8_t *buf;
   if (r->direct) {
     start = off & ~(uint64_t)(FIO_ALIGN - 1);
     len = ((off + n + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1)) - start;
-    out->io = fio_alloc_aligned(len);
+  }
+  if (scratch && len <= scratch_n) {
+    buf = scratch;
+  } else if (r->direct) {
+    buf = out->io = fio_alloc_aligned(len);
     out->aligned = 1;
   } else {
-    out->io = mm_malloc(n ? n : 1);
+    buf = out->io = mm_malloc(n ? n : 1);
   }
-  if (!out->io) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
+  if (!buf) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
   size_t got;
-  int rc = fio_read_at(r->f, start, out->io, (size_t)len, &got);
+  int rc = fio_read_at(r->f, start, buf, (size_t)len, &got);
   if (rc) {
     rblock_free(out);
     return rc;
@@ -325,29 +329,12 @@ static int read_range(sst_reader *r, uint64_t off, size_t n, rblock *out, const 
     return ST_CORRUPT("%s: short read at offset %llu (file truncated?)", r->name,
                       (unsigned long long)off);
   }
-  *p = (const uint8_t *)out->io + (off - start);
+  *p = buf + (off - start);
   return LSM_OK;
 }
 
-/* Verify and open the stored block at p (h.size + trailer bytes); on success rb->raw is set and
-** rb keeps the memory (the io buffer is dropped when the block was compressed). */
-static int open_block(sst_reader *r, const uint8_t *p, sst_bhandle h, rblock *rb) {
-  uint8_t *z;
-  int rc = blk_unseal(p, (size_t)h.size, &rb->raw, &rb->rawn, &z);
-  if (rc) {
-    if (rc == LSM_CORRUPT)
-      return corrupt_in(r->name, "block", h.off);
-    return rc;
-  }
-  if (z) {
-    void *io = rb->io;
-    int al = rb->aligned;
-    if (al) fio_free_aligned(io);
-    else mm_free(io);
-    rb->io = NULL;
-    rb->z = z;
-  }
-  return LSM_OK;
+static int read_range(sst_reader *r, uint64_t off, size_t n, rblock *out, const uint8_t **p) {
+  return read_range_into(r, off, n, NULL, 0, out, p);
 }
 
 static int check_handle(sst_reader *r, sst_bhandle h, uint64_t limit, const char *what) {
@@ -521,57 +508,41 @@ int sst_reader_direct(const sst_reader *r) { return r->direct; }
 
 /* ---- data blocks ---- */
 
-/* Turn read bytes (rb holds the io buffer, p the stored block) into a cblock. Takes rb. */
-static int make_cblock(sst_reader *r, rblock *rb, const uint8_t *p, sst_bhandle h,
+/* Verify the stored block at p (h.size + trailer bytes) and make a cblock of it (one
+** allocation; the bytes at p are not kept). with_entry: leave room for the cache's entry. */
+static int make_cblock(sst_reader *r, const uint8_t *p, sst_bhandle h, int with_entry,
                        sst_cblock **out) {
   *out = NULL;
-  int rc = open_block(r, p, h, rb);
-  if (!rc && rb->aligned && !rb->z) {
-    /* A direct-IO buffer carries up to two alignment pages of slack: keep a tight copy so the
-    ** cache charge is the memory really held. */
-    uint8_t *cp = mm_malloc(rb->rawn ? rb->rawn : 1);
-    if (!cp) {
-      rc = st_err(LSM_NOMEM, "out of memory (block)");
-    } else {
-      memcpy(cp, rb->raw, rb->rawn);
-      fio_free_aligned(rb->io);
-      rb->io = NULL;
-      rb->aligned = 0;
-      rb->z = cp;
-      rb->raw = cp;
-    }
-  }
-  sst_cblock *c = NULL;
-  if (!rc && !(c = mm_calloc(1, sizeof *c))) rc = st_err(LSM_NOMEM, "out of memory (block)");
-  if (!rc && (rc = blk_parse(rb->raw, rb->rawn, &c->blk)))
-    rc = corrupt_in(r->name, "data block", h.off);
-  if (rc) {
+  int type;
+  size_t rawn;
+  int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);
+  if (rc) return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+  size_t hdr = CBLOCK_HDR + (with_entry ? cache_entry_size() : 0);
+  sst_cblock *c = mm_malloc(hdr + (rawn ? rawn : 1));
+  if (!c) return st_err(LSM_NOMEM, "out of memory (block)");
+  uint8_t *data = (uint8_t *)c + hdr;
+  if ((rc = blk_decode_into(p, (size_t)h.size, data, rawn))) {
     mm_free(c);
-    rblock_free(rb);
-    return rc;
+    return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
   }
-  c->rb = *rb;
-  c->charge = sizeof *c + (rb->z ? rb->rawn : (size_t)h.size + BLK_TRAILER);
-  memset(rb, 0, sizeof *rb);
+  if (blk_parse(data, rawn, &c->blk)) {
+    mm_free(c);
+    return corrupt_in(r->name, "data block", h.off);
+  }
+  c->centry = with_entry ? (uint8_t *)c + CBLOCK_HDR : NULL;
+  c->charge = hdr + rawn;
   *out = c;
   return LSM_OK;
 }
 
-/* Hand a freshly read cblock to the cache (or keep it privately) and pin it in *b. */
-static int adopt(sst_reader *r, sst_bhandle h, sst_cblock *c, sst_block *b) {
+/* Hand a freshly made cblock to the cache (or keep it privately) and pin it in *b. */
+static void adopt(sst_reader *r, sst_bhandle h, sst_cblock *c, sst_block *b) {
   b->r = r;
-  if (r->cache) {
-    int rc = cache_insert(r->cache, r->number, h.off, c, c->charge, cblock_free, &b->h);
-    if (rc) {
-      cblock_free(c);
-      return rc;
-    }
-    b->blk = &c->blk;
-    return LSM_OK;
-  }
-  b->own = c;
   b->blk = &c->blk;
-  return LSM_OK;
+  if (r->cache && c->centry)
+    cache_insert_at(r->cache, c->centry, r->number, h.off, c, c->charge, cblock_free, &b->h);
+  else
+    b->own = c;
 }
 
 static int check_data_handle(sst_reader *r, sst_bhandle h) {
@@ -592,19 +563,29 @@ static int cache_hit(sst_reader *r, sst_bhandle h, sst_block *b) {
   return 1;
 }
 
+/* Blocks up to this size (stored, with direct IO's alignment slack) are read into a stack
+** buffer on a cache miss: no allocation besides the cache entry itself. */
+#define SST_SCRATCH (4 * FIO_ALIGN)
+
 /* Pin data block h: from the cache, else one read. */
 static int get_block(sst_reader *r, sst_bhandle h, sst_block *b) {
   memset(b, 0, sizeof *b);
   int rc = check_data_handle(r, h);
   if (rc) return rc;
   if (cache_hit(r, h, b)) return LSM_OK;
+  _Alignas(FIO_ALIGN) uint8_t scratch[SST_SCRATCH];
   rblock rb;
   const uint8_t *p;
-  if ((rc = read_range(r, h.off, (size_t)h.size + BLK_TRAILER, &rb, &p))) return rc;
+  if ((rc = read_range_into(r, h.off, (size_t)h.size + BLK_TRAILER, scratch, sizeof scratch, &rb,
+                            &p)))
+    return rc;
   atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
   sst_cblock *c;
-  if ((rc = make_cblock(r, &rb, p, h, &c))) return rc;
-  return adopt(r, h, c, b);
+  rc = make_cblock(r, p, h, r->cache != NULL, &c);
+  rblock_free(&rb);
+  if (rc) return rc;
+  adopt(r, h, c, b);
+  return LSM_OK;
 }
 
 void sst_block_release(sst_block *b) {
@@ -678,12 +659,11 @@ int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *
 /* ---- batched fetch ---- */
 
 typedef struct pending_read {
-  int req;       /* first request index wanting this block */
-  rblock rb;
-  const uint8_t *p;
-  uint64_t start; /* file offset read from */
-  size_t len;
-  int bidx;      /* fio_batch request index */
+  int req;        /* first request index wanting this block */
+  uint64_t start; /* file offset read from (aligned down for direct IO) */
+  size_t len;     /* bytes read (aligned up for direct IO) */
+  size_t boff;    /* where in the round's one buffer */
+  int bidx;       /* fio_batch request index */
 } pending_read;
 
 static int cmp_req(const void *a, const void *b, void *arg) {
@@ -700,16 +680,67 @@ static int pin_copy(sst_fetch *dst, const sst_fetch *src) {
   return get_block(dst->r, dst->h, &dst->blk);
 }
 
-int sst_fetch_blocks(sst_fetch *q, int n) {
-  int first_rc = LSM_OK;
-  if (n <= 0) return LSM_OK;
-  int *order = mm_malloc(sizeof *order * (size_t)n);
-  pending_read *pr = mm_calloc((size_t)n, sizeof *pr);
+/* Read the np pending blocks into buf: one plain read for a single block (cheaper than a
+** batch round trip), else one fio_batch with all of them in flight. Sets each request's rc to
+** -1 when its bytes are ready, else to its error. */
+static void fetch_pending(sst_fetch *q, pending_read *pr, int np, uint8_t *buf) {
+  if (np == 1) {
+    sst_fetch *f = &q[pr[0].req];
+    size_t got = 0;
+    int rc = fio_read_at(f->r->f, pr[0].start, buf + pr[0].boff, pr[0].len, &got);
+    if (!rc) {
+      atomic_fetch_add_explicit(&f->r->ctr->bytes_read, got, memory_order_relaxed);
+      if (got < (size_t)(f->h.off - pr[0].start) + f->h.size + BLK_TRAILER)
+        rc = ST_CORRUPT("%s: short read at offset %llu (file truncated?)", f->r->name,
+                        (unsigned long long)f->h.off);
+    }
+    f->rc = rc ? rc : -1;
+    return;
+  }
   fio_batch *batch = NULL;
-  int rc = LSM_OK, np = 0;
-  if (!order || !pr) rc = st_err(LSM_NOMEM, "out of memory (multiget)");
-  if (!rc) rc = fio_batch_new(q[0].r->env, &batch);
-  if (rc) {
+  int rc = fio_batch_new(q[pr[0].req].r->env, &batch);
+  for (int j = 0; j < np; j++) {
+    sst_fetch *f = &q[pr[j].req];
+    if (rc) {
+      f->rc = rc;
+      continue;
+    }
+    pr[j].bidx = fio_batch_read(batch, f->r->f, pr[j].start, buf + pr[j].boff, pr[j].len);
+    if (pr[j].bidx < 0) f->rc = -pr[j].bidx;
+  }
+  if (rc) return;
+  fio_batch_run(batch); /* per-request results below */
+  for (int j = 0; j < np; j++) {
+    pending_read *p = &pr[j];
+    sst_fetch *f = &q[p->req];
+    if (p->bidx < 0) continue;
+    size_t done = 0;
+    rc = fio_batch_result(batch, p->bidx, &done);
+    if (!rc) {
+      atomic_fetch_add_explicit(&f->r->ctr->bytes_read, done, memory_order_relaxed);
+      if (done < p->len && done < (size_t)(f->h.off - p->start) + f->h.size + BLK_TRAILER)
+        rc = ST_CORRUPT("%s: short read at offset %llu (file truncated?)", f->r->name,
+                        (unsigned long long)f->h.off);
+    }
+    f->rc = rc ? rc : -1;
+  }
+  fio_batch_free(batch);
+}
+
+#define SST_FETCH_STACK 32 /* requests whose bookkeeping fits on the stack */
+
+int sst_fetch_blocks(sst_fetch *q, int n) {
+  if (n <= 0) return LSM_OK;
+  int order_s[SST_FETCH_STACK];
+  pending_read pr_s[SST_FETCH_STACK];
+  int *order = order_s;
+  pending_read *pr = pr_s;
+  if (n > SST_FETCH_STACK) {
+    order = mm_malloc(sizeof *order * (size_t)n);
+    pr = mm_malloc(sizeof *pr * (size_t)n);
+  }
+  if (!order || !pr) {
+    int rc = st_err(LSM_NOMEM, "out of memory (multiget)");
     for (int i = 0; i < n; i++) {
       memset(&q[i].blk, 0, sizeof q[i].blk);
       q[i].rc = rc;
@@ -723,8 +754,11 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
     memset(&q[i].blk, 0, sizeof q[i].blk);
     q[i].rc = -1; /* not decided yet */
   }
-  qsort_r(order, (size_t)n, sizeof *order, cmp_req, q);
-  /* Cache hits now; one read per distinct missing block. */
+  if (n > 1) qsort_r(order, (size_t)n, sizeof *order, cmp_req, q);
+  /* Cache hits now; one read per distinct missing block, all into one buffer (slices aligned
+  ** for direct IO). */
+  int np = 0, direct = 0;
+  size_t total = 0;
   for (int k = 0; k < n; k++) {
     int i = order[k];
     sst_fetch *f = &q[i];
@@ -734,74 +768,77 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
       f->rc = LSM_OK;
       continue;
     }
-    pending_read *p = &pr[np];
-    sst_reader *r = f->r;
+    pending_read *p = &pr[np++];
     uint64_t off = f->h.off;
     size_t len = (size_t)f->h.size + BLK_TRAILER;
     p->req = i;
     p->start = off;
     p->len = len;
-    if (r->direct) {
+    p->bidx = -1;
+    if (f->r->direct) {
+      direct = 1;
       p->start = off & ~(uint64_t)(FIO_ALIGN - 1);
       p->len = (size_t)(((off + len + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1)) - p->start);
-      p->rb.io = fio_alloc_aligned(p->len);
-      p->rb.aligned = 1;
-    } else {
-      p->rb.io = mm_malloc(len);
+      total = (total + FIO_ALIGN - 1) & ~(size_t)(FIO_ALIGN - 1);
     }
-    if (!p->rb.io) {
-      f->rc = st_err(LSM_NOMEM, "out of memory (multiget)");
-      continue;
-    }
-    p->p = (const uint8_t *)p->rb.io + (off - p->start);
-    p->bidx = fio_batch_read(batch, r->f, p->start, p->rb.io, p->len);
-    if (p->bidx < 0) {
-      f->rc = -p->bidx;
-      rblock_free(&p->rb);
-      continue;
-    }
-    np++;
+    p->boff = total;
+    total += p->len;
+    f->rc = LSM_OK; /* replaced by fetch_pending */
   }
-  if (np) fio_batch_run(batch); /* per-request results below */
+  _Alignas(FIO_ALIGN) uint8_t scratch[SST_SCRATCH];
+  uint8_t *buf = NULL;
+  rblock rb = {0};
+  if (np) {
+    if (total <= sizeof scratch) {
+      buf = scratch;
+    } else {
+      buf = rb.io = direct ? fio_alloc_aligned(total) : mm_malloc(total);
+      rb.aligned = direct;
+    }
+    if (!buf) {
+      int rc = st_err(LSM_NOMEM, "out of memory (multiget)");
+      for (int j = 0; j < np; j++) q[pr[j].req].rc = rc;
+    } else {
+      fetch_pending(q, pr, np, buf);
+    }
+  }
   for (int j = 0; j < np; j++) {
     pending_read *p = &pr[j];
     sst_fetch *f = &q[p->req];
-    size_t done = 0;
-    rc = fio_batch_result(batch, p->bidx, &done);
-    if (!rc) {
-      atomic_fetch_add_explicit(&f->r->ctr->bytes_read, done, memory_order_relaxed);
-      atomic_fetch_add_explicit(&f->r->ctr->blocks_read, 1, memory_order_relaxed);
-      if (done < p->len && done < (size_t)(f->h.off - p->start) + f->h.size + BLK_TRAILER)
-        rc = ST_CORRUPT("%s: short read at offset %llu (file truncated?)", f->r->name,
-                        (unsigned long long)f->h.off);
-    }
-    if (rc) {
-      rblock_free(&p->rb);
-      f->rc = rc;
-      continue;
-    }
+    if (f->rc != -1) continue;
+    atomic_fetch_add_explicit(&f->r->ctr->blocks_read, 1, memory_order_relaxed);
     sst_cblock *c;
-    if ((rc = make_cblock(f->r, &p->rb, p->p, f->h, &c)) || (rc = adopt(f->r, f->h, c, &f->blk))) {
-      f->rc = rc;
-      continue;
-    }
-    f->rc = LSM_OK;
+    const uint8_t *at = buf + p->boff + (f->h.off - p->start);
+    if ((f->rc = make_cblock(f->r, at, f->h, f->r->cache != NULL, &c))) continue;
+    adopt(f->r, f->h, c, &f->blk);
   }
+  rblock_free(&rb);
   /* Duplicates follow their first request. */
   for (int k = 1; k < n; k++) {
     sst_fetch *f = &q[order[k]], *prev = &q[order[k - 1]];
     if (f->rc != -1) continue;
     f->rc = prev->rc ? prev->rc : pin_copy(f, prev);
   }
+  int first_rc = LSM_OK;
   for (int i = 0; i < n; i++)
     if (q[i].rc && !first_rc) first_rc = q[i].rc;
-  fio_batch_free(batch);
-  mm_free(order);
-  mm_free(pr);
+  if (order != order_s) mm_free(order);
+  if (pr != pr_s) mm_free(pr);
   return first_rc;
 }
 
 /* ==== iterator ==== */
+
+/* Scans without an explicit readahead switch to reading ahead by themselves once they have
+** loaded SST_AUTO_RA_AFTER blocks in a row, each adjacent to the last in the direction of
+** travel (RocksDB's automatic readahead): the window starts at SST_AUTO_RA_MIN and doubles on
+** every refill up to SST_AUTO_RA_MAX, so a short range scan reads little extra while a long
+** scan pays one read per 256 KiB. Blocks found in the cache are still taken from there; the
+** others are served from the window and kept private to the iterator (not inserted in the
+** cache), so a long scan does not evict the point-lookup working set. */
+#define SST_AUTO_RA_AFTER 2
+#define SST_AUTO_RA_MIN (16u << 10)
+#define SST_AUTO_RA_MAX (256u << 10)
 
 typedef struct sst_iter {
   it_iter base;
@@ -809,15 +846,21 @@ typedef struct sst_iter {
   blk_iter index;
   blk_iter data;
   sst_block blk;     /* current data block (blk.blk == NULL: none) */
-  sst_bhandle cur_h;
+  sst_bhandle cur_h; /* its handle (kept after the block is dropped, for the adjacency test) */
+  int have_h;        /* cur_h is set */
   int rc;
-  size_t readahead;
-  rblock ra;         /* read-ahead buffer holding file bytes [ra_off, ra_off + ra_len) */
+  size_t readahead;  /* fixed window (sst_iter_new), 0 = automatic */
+  uint32_t seq;      /* blocks loaded in a row, each adjacent to the previous one */
+  size_t auto_win;   /* current automatic window */
+  rblock ra;         /* read-ahead buffer (ra_cap bytes) holding file bytes [ra_off, +ra_len) */
+  size_t ra_cap;
   uint64_t ra_off;
   size_t ra_len;
-  const uint8_t *ra_p;
+  const uint8_t *ra_p; /* NULL: the window holds nothing */
   fio_batch *batch;  /* read-ahead requests (made on first use) */
   int backward;      /* moving backward: read ahead toward the start of the file */
+  blk_block pblk;    /* a block served from the window (blk.blk == &pblk) */
+  cd_buf zbuf;       /* its decompressed bytes, reused block after block */
 } sst_iter;
 
 static int si_fail(sst_iter *it, int rc) {
@@ -829,102 +872,127 @@ static void si_drop_block(sst_iter *it) {
   sst_block_release(&it->blk);
 }
 
-/* Read-ahead window [off, off+n) into one buffer as up to SST_RA_CHUNKS chunk reads queued in
-** one fio_batch: on the uring backend they are all in flight at once (several device requests
-** outstanding instead of one 512 KiB read at a time). Chunk boundaries are FIO_ALIGN multiples
-** so the same split works for O_DIRECT. Same contract as read_range. */
+/* Fill the read-ahead buffer with file bytes [off, off+n): as up to SST_RA_CHUNKS chunk reads
+** queued in one fio_batch when the window is large (on the uring backend they are all in
+** flight at once: several device requests outstanding instead of one 512 KiB read at a time),
+** else one read. Chunk boundaries are FIO_ALIGN multiples so the same split works for
+** O_DIRECT. The buffer is kept and reused while big enough. */
 #define SST_RA_CHUNKS 4
-static int read_range_batched(sst_iter *it, uint64_t off, size_t n, rblock *out, const uint8_t **p) {
+static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
   sst_reader *r = it->r;
-  memset(out, 0, sizeof *out);
+  it->ra_p = NULL;
   uint64_t start = off, len = n;
   if (r->direct) {
     start = off & ~(uint64_t)(FIO_ALIGN - 1);
     len = ((off + n + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1)) - start;
   }
+  if (len > it->ra_cap) {
+    rblock_free(&it->ra);
+    it->ra_cap = 0;
+    it->ra.io = r->direct ? fio_alloc_aligned(len) : mm_malloc(len);
+    it->ra.aligned = r->direct;
+    if (!it->ra.io)
+      return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
+    it->ra_cap = len;
+  }
+  uint8_t *buf = it->ra.io;
+  uint64_t need_end = off + n - start; /* bytes that must arrive (direct IO's tail may not) */
   uint64_t chunk = (len / SST_RA_CHUNKS + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1);
-  if (chunk == 0 || chunk >= len) return read_range(r, off, n, out, p); /* small: one read */
-  if (r->direct) {
-    out->io = fio_alloc_aligned(len);
-    out->aligned = 1;
-  } else {
-    out->io = mm_malloc(len);
-  }
-  if (!out->io) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
   int rc = LSM_OK;
-  if (!it->batch) rc = fio_batch_new(r->env, &it->batch);
-  else fio_batch_reset(it->batch);
-  int nreq = 0;
-  for (uint64_t o = 0; o < len && !rc; o += chunk, nreq++) {
-    uint64_t cn = len - o < chunk ? len - o : chunk;
-    int i = fio_batch_read(it->batch, r->f, start + o, (uint8_t *)out->io + o, (size_t)cn);
-    if (i < 0) rc = -i;
-  }
-  if (!rc) rc = fio_batch_run(it->batch);
-  /* every chunk must be complete up to the bytes asked for (only direct IO's rounded-up tail
-  ** may be short, at the end of the file) */
-  uint64_t need_end = off + n - start, total = 0;
-  for (int i = 0; i < nreq && !rc; i++) {
+  if (len < 2 * FIO_ALIGN || chunk == 0 || chunk >= len) {
     size_t got;
-    uint64_t co = (uint64_t)i * chunk, cn = len - co < chunk ? len - co : chunk;
-    if ((rc = fio_batch_result(it->batch, i, &got))) break;
-    total += got;
-    if (got < cn && co + got < need_end) {
-      rblock_free(out);
+    if ((rc = fio_read_at(r->f, start, buf, (size_t)len, &got))) return rc;
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, got, memory_order_relaxed);
+    if (got < need_end)
       return ST_CORRUPT("%s: short read at offset %llu (file truncated?)", r->name,
-                        (unsigned long long)(start + co + got));
+                        (unsigned long long)(start + got));
+  } else {
+    if (!it->batch) rc = fio_batch_new(r->env, &it->batch);
+    else fio_batch_reset(it->batch);
+    int nreq = 0;
+    for (uint64_t o = 0; o < len && !rc; o += chunk, nreq++) {
+      uint64_t cn = len - o < chunk ? len - o : chunk;
+      int i = fio_batch_read(it->batch, r->f, start + o, buf + o, (size_t)cn);
+      if (i < 0) rc = -i;
     }
+    if (!rc) rc = fio_batch_run(it->batch);
+    /* every chunk must be complete up to the bytes asked for */
+    uint64_t total = 0;
+    for (int i = 0; i < nreq && !rc; i++) {
+      size_t got;
+      uint64_t co = (uint64_t)i * chunk, cn = len - co < chunk ? len - co : chunk;
+      if ((rc = fio_batch_result(it->batch, i, &got))) break;
+      total += got;
+      if (got < cn && co + got < need_end)
+        return ST_CORRUPT("%s: short read at offset %llu (file truncated?)", r->name,
+                          (unsigned long long)(start + co + got));
+    }
+    if (rc) return rc;
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, total, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->ctr->ra_batches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->ctr->ra_requests, (uint64_t)nreq, memory_order_relaxed);
   }
-  if (rc) {
-    rblock_free(out);
-    return rc;
-  }
-  atomic_fetch_add_explicit(&r->ctr->bytes_read, total, memory_order_relaxed);
-  atomic_fetch_add_explicit(&r->ctr->ra_batches, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&r->ctr->ra_requests, (uint64_t)nreq, memory_order_relaxed);
-  *p = (const uint8_t *)out->io + (off - start);
+  it->ra_p = buf + (off - start);
+  it->ra_off = off;
+  it->ra_len = n;
   return LSM_OK;
 }
 
-/* A data block through the read-ahead buffer: refill it when h is not inside. */
-static int si_block_readahead(sst_iter *it, sst_bhandle h) {
+/* A data block through the read-ahead window (`win` bytes when it must be refilled). The
+** block is private to the iterator: a raw block is used in place in the window, a compressed
+** one is decompressed into zbuf; no allocation per block. REQUIRES the current block dropped
+** (it may live in the window or zbuf). */
+static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win) {
   sst_reader *r = it->r;
   size_t need = (size_t)h.size + BLK_TRAILER;
   if (!it->ra_p || h.off < it->ra_off || h.off + need > it->ra_off + it->ra_len) {
-    rblock_free(&it->ra);
-    it->ra_p = NULL;
-    uint64_t len = it->readahead > need ? it->readahead : need, start = h.off;
+    uint64_t len = win > need ? win : need, start = h.off;
     if (it->backward) { /* the window ends with this block */
       start = h.off + need > len ? h.off + need - len : 0;
       len = h.off + need - start;
     } else if (len > r->data_end - h.off) {
       len = r->data_end - h.off;
     }
-    int rc = read_range_batched(it, start, (size_t)len, &it->ra, &it->ra_p);
+    int rc = si_ra_fill(it, start, (size_t)len);
     if (rc) return rc;
-    it->ra_off = start;
-    it->ra_len = (size_t)len;
   }
   atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
-  /* The block borrows the read-ahead bytes when raw; a compressed one gets its own copy. */
-  rblock rb = {0};
-  const uint8_t *p = it->ra_p + (h.off - it->ra_off);
-  int rc = open_block(r, p, h, &rb);
-  if (rc) return rc;
-  sst_cblock *c = mm_calloc(1, sizeof *c);
-  if (!c) {
-    rblock_free(&rb);
-    return st_err(LSM_NOMEM, "out of memory (block)");
+  const uint8_t *p = it->ra_p + (h.off - it->ra_off), *raw = p;
+  int type;
+  size_t rawn;
+  int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);
+  if (!rc && type != BLK_NONE) {
+    it->zbuf.n = 0;
+    if (!(rc = cd_buf_reserve(&it->zbuf, rawn ? rawn : 1)))
+      rc = blk_decode_into(p, (size_t)h.size, it->zbuf.p, rawn);
+    raw = it->zbuf.p;
   }
-  c->rb = rb;
-  if ((rc = blk_parse(rb.raw, rb.rawn, &c->blk))) {
-    cblock_free(c);
-    return corrupt_in(r->name, "data block", h.off);
-  }
+  if (rc) return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+  if (blk_parse(raw, rawn, &it->pblk)) return corrupt_in(r->name, "data block", h.off);
   it->blk.r = r;
-  it->blk.own = c;
-  it->blk.blk = &c->blk;
+  it->blk.blk = &it->pblk;
   return LSM_OK;
+}
+
+/* Load data block h: the fixed read-ahead, else the cache (or one read), switching to
+** automatic read-ahead once the iterator has moved block to block sequentially. */
+static int si_load(sst_iter *it, sst_bhandle h) {
+  if (it->readahead) return si_block_readahead(it, h, it->readahead);
+  uint64_t end = it->cur_h.off + it->cur_h.size + BLK_TRAILER;
+  int adjacent = it->have_h && (it->backward ? h.off + h.size + BLK_TRAILER == it->cur_h.off
+                                             : h.off == end);
+  if (!adjacent) {
+    it->seq = 0;
+    it->auto_win = SST_AUTO_RA_MIN;
+  } else if (it->seq < UINT32_MAX) {
+    it->seq++;
+  }
+  if (it->seq < SST_AUTO_RA_AFTER) return get_block(it->r, h, &it->blk);
+  if (cache_hit(it->r, h, &it->blk)) return LSM_OK;
+  int inside = it->ra_p && h.off >= it->ra_off && h.off + h.size + BLK_TRAILER <= it->ra_off + it->ra_len;
+  int rc = si_block_readahead(it, h, it->auto_win);
+  if (!rc && !inside && it->auto_win < SST_AUTO_RA_MAX) it->auto_win *= 2; /* refilled */
+  return rc;
 }
 
 /* Load the block the index iterator points at (keeping the current one if it is the same). */
@@ -943,9 +1011,10 @@ static int si_init_block(sst_iter *it) {
   if (it->blk.blk && h.off == it->cur_h.off) return LSM_OK;
   si_drop_block(it);
   int rc = check_data_handle(it->r, h);
-  if (!rc) rc = it->readahead ? si_block_readahead(it, h) : get_block(it->r, h, &it->blk);
+  if (!rc) rc = si_load(it, h);
   if (rc) return si_fail(it, rc);
   it->cur_h = h;
+  it->have_h = 1;
   blk_iter_reset(&it->data, it->blk.blk);
   return LSM_OK;
 }
@@ -1056,6 +1125,7 @@ static void si_destroy(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   si_drop_block(it);
   rblock_free(&it->ra);
+  cd_buf_free(&it->zbuf);
   fio_batch_free(it->batch);
   blk_iter_fini(&it->index);
   blk_iter_fini(&it->data);
@@ -1131,7 +1201,11 @@ int sst_verify(sst_reader *r, char **out) {
       const uint8_t *p;
       sst_cblock *c;
       brc = read_range(r, h.off, (size_t)h.size + BLK_TRAILER, &rb, &p);
-      if (!brc && !(brc = make_cblock(r, &rb, p, h, &c))) {
+      if (!brc) {
+        brc = make_cblock(r, p, h, 0, &c);
+        rblock_free(&rb);
+      }
+      if (!brc) {
         b.r = r;
         b.own = c;
         b.blk = &c->blk;

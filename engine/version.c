@@ -248,15 +248,17 @@ ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey
 }
 
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val) {
-  cd_buf seek = {0};
-  if (cd_buf_reserve(&seek, kn + IKEY_TRAILER)) return st_err(LSM_NOMEM, "get: out of memory");
-  seek.n = ikey_seek_key(seek.p, ukey, kn, seq);
+  uint8_t small[256]; /* the seek key of a short key needs no allocation */
+  uint8_t *seek = small;
+  if (kn + IKEY_TRAILER > sizeof small && !(seek = mm_malloc(kn + IKEY_TRAILER)))
+    return st_err(LSM_NOMEM, "get: out of memory");
+  size_t sn = ikey_seek_key(seek, ukey, kn, seq);
   int rc = LSM_NOTFOUND;
   ver_cursor c = {0, -1};
   ver_file *f;
-  while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek.p, seek.n)))
-    rc = file_get(f, seek.p, seek.n, type, val);
-  cd_buf_free(&seek);
+  while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek, sn)))
+    rc = file_get(f, seek, sn, type, val);
+  if (seek != small) mm_free(seek);
   return rc;
 }
 

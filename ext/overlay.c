@@ -40,6 +40,12 @@ struct ov_overlay {
   int nsp, capsp;
   ov_ver *parked; /* versions removed by rollback; freed with the overlay */
   size_t count, bytes;
+  /* The splice (last node < key, per level) of the last lookup, so that the usual sequences
+  ** on one key (INSERT: ov_get then ov_put; UPDATE by key: ov_get, ov_written_since, ov_put)
+  ** walk the list once. Valid while shape == hint_shape (shape counts node insertions;
+  ** nothing else changes the links). */
+  uint64_t shape, hint_shape;
+  ov_node *hint[MAX_H];
 };
 
 int ov_new(ov_overlay **out) {
@@ -54,6 +60,7 @@ int ov_new(ov_overlay **out) {
   o->height = 1;
   o->refs = 1;
   o->seq = 1;
+  o->hint_shape = UINT64_MAX; /* no hint yet */
   o->rnd = 0x9E3779B97F4A7C15ull;
   *out = o;
   return LSM_OK;
@@ -85,7 +92,21 @@ void ov_unref(ov_overlay *o) {
   mm_free(o);
 }
 
+static inline uint64_t load_be64(const uint8_t *p) {
+  return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+         (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+         (uint64_t)p[6] << 8 | (uint64_t)p[7];
+}
+
+/* memcmp order, shorter prefix first. Most keys have >= 8 bytes (a number key has 11) and
+** differ in the first 8: compared as one big-endian integer, without a memcmp call (this is
+** most of the cost of a skiplist walk). */
 static int cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  if (an >= 8 && bn >= 8) {
+    uint64_t x = load_be64(a), y = load_be64(b);
+    if (x != y) return x < y ? -1 : 1;
+    a += 8, b += 8, an -= 8, bn -= 8;
+  }
   size_t m = an < bn ? an : bn;
   int c = m ? memcmp(a, b, m) : 0;
   if (c) return c;
@@ -114,10 +135,31 @@ static int rand_height(ov_overlay *o) {
   return h;
 }
 
+/* Can the hint serve key k? It is the splice of some key k' in the current list (computed
+** with no insertion since, or set by the insertion itself), so its level-0 gap
+** (hint[0], hint[0]->next[0]] is a gap of the list. If k falls in the same gap, the nodes < k
+** are exactly the nodes < k' (those up to hint[0]), so every level's "last node < k" is the
+** hint's. */
+static int hint_fits(ov_overlay *o, const void *k, size_t kn) {
+  if (o->hint_shape != o->shape) return 0;
+  ov_node *p = o->hint[0], *nx = p->next[0];
+  if (p != o->head && cmp(p->key, p->kn, k, kn) >= 0) return 0;
+  return !nx || cmp(nx->key, nx->kn, k, kn) >= 0;
+}
+
+/* The first node >= k, with o->hint set to k's splice (from the hint itself when it fits). */
+static ov_node *locate(ov_overlay *o, const void *k, size_t kn) {
+  if (!hint_fits(o, k, kn)) {
+    find_ge(o, k, kn, o->hint);
+    o->hint_shape = o->shape;
+  }
+  return o->hint[0]->next[0];
+}
+
 static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
-  ov_node *prev[MAX_H];
-  ov_node *n = find_ge(o, k, kn, prev);
+  ov_node *n = locate(o, k, kn);
   if (n && cmp(n->key, n->kn, k, kn) == 0) return n;
+  ov_node **prev = o->hint; /* updated below for the levels the new node joins */
   int h = rand_height(o);
   n = mm_malloc(sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
   if (!n) return NULL;
@@ -133,6 +175,12 @@ static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
     prev[l]->next[l] = n;
   }
   o->count++;
+  o->shape++;
+  /* The hint becomes the splice of the gap just after n (n at its levels, prev above them):
+  ** the next key of an ascending INSERT falls there, so its lookup and insertion walk
+  ** nothing. */
+  for (int l = 0; l < h; l++) o->hint[l] = n;
+  o->hint_shape = o->shape;
   o->bytes += sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn;
   return n;
 }
@@ -191,13 +239,13 @@ int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn) {
 }
 
 int ov_get(ov_overlay *o, uint64_t s, const void *k, size_t kn, const void **v, size_t *vn) {
-  ov_node *n = find_ge(o, k, kn, NULL);
+  ov_node *n = locate(o, k, kn);
   if (!n || cmp(n->key, n->kn, k, kn) != 0) return OV_ABSENT;
   return ov_node_state(n, s, v, vn);
 }
 
 int ov_written_since(ov_overlay *o, uint64_t s, const void *k, size_t kn) {
-  ov_node *n = find_ge(o, k, kn, NULL);
+  ov_node *n = locate(o, k, kn);
   if (!n || cmp(n->key, n->kn, k, kn) != 0) return 0;
   return n->ver && n->ver->seq > s;
 }
