@@ -266,6 +266,35 @@ static void test_prefix_successor(void **state) {
   assert_int_equal(ke_prefix_successor(f, &n), 0);
 }
 
+/* The record's bytes are an on-disk format: pin them (record.h) for one record of every type. */
+static void test_record_bytes(void **state) {
+  (void)state;
+  const uint8_t kr[2] = {0, 1};
+  const ke_val v[6] = {{.type = KE_NULL},
+                       {.type = KE_INT, .i = -3},
+                       {.type = KE_INT, .i = 300},
+                       {.type = KE_FLOAT, .r = 1.5},
+                       {.type = KE_TEXT, .p = (const uint8_t *)"ab", .n = 2, .raw_n = 2},
+                       {.type = KE_BLOB, .p = (const uint8_t *)"", .n = 1, .raw_n = 1}};
+  static const uint8_t want[] = {0x01, 0x02, 0x00, 0x01, 0x06,                /* header */
+                                 0x00,                                        /* NULL */
+                                 0x01, 0x05,                                  /* -3 zigzag */
+                                 0x01, 0xD8, 0x04,                            /* 300 -> 600 */
+                                 0x02, 0, 0, 0, 0, 0, 0, 0xF8, 0x3F,          /* 1.5 */
+                                 0x03, 0x02, 'a', 'b',                        /* TEXT */
+                                 0x04, 0x01, 0x00};                           /* BLOB x'00' */
+  cd_buf e = {0};
+  assert_int_equal(cd_buf_append(&e, "xy", 2), LSM_OK); /* appends after existing bytes */
+  assert_int_equal(rec_encode(&e, 2, kr, 6, v), LSM_OK);
+  assert_int_equal(e.n, 2 + sizeof want);
+  assert_memory_equal(e.p + 2, want, sizeof want);
+  ke_val bad = {.type = 99};
+  size_t n = e.n;
+  assert_int_equal(rec_encode(&e, 0, kr, 1, &bad), LSM_MISUSE);
+  assert_int_equal(e.n, n); /* nothing appended */
+  cd_buf_free(&e);
+}
+
 static void test_record(void **state) {
   (void)state;
   const uint64_t seed = 0x5eed0004;
@@ -328,6 +357,7 @@ int main(void) {
       cmocka_unit_test(test_order_matches_sqlite), cmocka_unit_test(test_int_real_edges),
       cmocka_unit_test(test_roundtrip),            cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_prefix_successor),     cmocka_unit_test(test_record),
+      cmocka_unit_test(test_record_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,43 +8,55 @@
 #include "status.h"
 
 int rec_encode(cd_buf *b, int nkey, const uint8_t *key_real, int ncol, const ke_val *vals) {
-  int rc = cd_buf_append(b, "\x01", 1);
-  if (!rc) rc = cd_buf_put_varint32(b, (uint32_t)nkey);
-  for (int i = 0; !rc && i < nkey; i++) {
-    uint8_t f = key_real[i] ? 1 : 0;
-    rc = cd_buf_append(b, &f, 1);
-  }
-  if (!rc) rc = cd_buf_put_varint32(b, (uint32_t)ncol);
-  for (int i = 0; !rc && i < ncol; i++) {
+  /* One reservation for the worst case, then plain stores: this runs for every written row. */
+  size_t need = 1 + CD_MAX_VARINT32 + (size_t)nkey + CD_MAX_VARINT32;
+  for (int i = 0; i < ncol; i++) {
     const ke_val *v = &vals[i];
-    uint8_t t;
     switch (v->type) {
-    case KE_NULL: t = 0; rc = cd_buf_append(b, &t, 1); break;
+    case KE_NULL:
     case KE_INT:
-      t = 1;
-      rc = cd_buf_append(b, &t, 1);
-      if (!rc) rc = cd_buf_put_varint64(b, ((uint64_t)v->i << 1) ^ (uint64_t)(v->i >> 63));
-      break;
-    case KE_FLOAT: {
-      uint64_t bits;
-      memcpy(&bits, &v->r, 8);
-      t = 2;
-      rc = cd_buf_append(b, &t, 1);
-      if (!rc) rc = cd_buf_put_fixed64(b, bits);
-      break;
-    }
+    case KE_FLOAT: need += 1 + CD_MAX_VARINT64; break;
     case KE_TEXT:
     case KE_BLOB:
       if (v->n > UINT32_MAX) return st_err(LSM_TOOBIG, "record: value too large");
-      t = v->type == KE_TEXT ? 3 : 4;
-      rc = cd_buf_append(b, &t, 1);
-      if (!rc) rc = cd_buf_put_varint32(b, (uint32_t)v->n);
-      if (!rc) rc = cd_buf_append(b, v->p, v->n);
+      need += 1 + CD_MAX_VARINT32 + v->n;
       break;
     default: return st_err(LSM_MISUSE, "rec_encode: bad value type %d", v->type);
     }
   }
-  return rc;
+  int rc = cd_buf_reserve(b, need);
+  if (rc) return rc;
+  uint8_t *p = b->p + b->n;
+  *p++ = REC_VERSION;
+  p = cd_put_varint32(p, (uint32_t)nkey);
+  for (int i = 0; i < nkey; i++) *p++ = key_real[i] ? 1 : 0;
+  p = cd_put_varint32(p, (uint32_t)ncol);
+  for (int i = 0; i < ncol; i++) {
+    const ke_val *v = &vals[i];
+    switch (v->type) {
+    case KE_NULL: *p++ = 0; break;
+    case KE_INT:
+      *p++ = 1;
+      p = cd_put_varint64(p, ((uint64_t)v->i << 1) ^ (uint64_t)(v->i >> 63));
+      break;
+    case KE_FLOAT: {
+      uint64_t bits;
+      memcpy(&bits, &v->r, 8);
+      *p++ = 2;
+      cd_put_fixed64(p, bits);
+      p += 8;
+      break;
+    }
+    default: /* KE_TEXT, KE_BLOB (checked above) */
+      *p++ = v->type == KE_TEXT ? 3 : 4;
+      p = cd_put_varint32(p, (uint32_t)v->n);
+      if (v->n) memcpy(p, v->p, v->n);
+      p += v->n;
+      break;
+    }
+  }
+  b->n = (size_t)(p - b->p);
+  return LSM_OK;
 }
 
 int rec_decode(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, int ncol, ke_val *vals) {
