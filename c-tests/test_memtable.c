@@ -676,6 +676,8 @@ static void test_filter(void **state) {
   assert_int_equal(mem_new_filtered(8192, &m), LSM_OK);
   assert_int_equal(mem_new(&plain), LSM_OK);
   assert_true(mem_bytes(m) >= 8192); /* the filter counts as memtable memory */
+  int ty0;
+  assert_int_equal(mem_get(m, (const uint8_t *)"K", 1, IKEY_MAX_SEQ, &ty0, NULL, NULL, NULL), LSM_NOTFOUND);
   assert_true(mem_reserved_bytes(m) >= mem_bytes(m));
   const int n = 4000; /* 2 bytes per key: a few % false positives at most */
   uint8_t keys[4000][24];

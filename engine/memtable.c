@@ -330,6 +330,9 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
   ikey_encode(node_key(n), ukey, kn, seq, type);
   if (vn) memcpy(node_val(n), val, vn);
   if (m->filter) filter_add(m, ukey, kn); /* before n is published (see the filter above) */
+  /* counted before it is linked too: mem_get takes count == 0 as "empty", so whoever can reach
+  ** n (through the release store below) must see count > 0 */
+  atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
 
   int cur = height_now(m);
   if (h > cur) {
@@ -355,13 +358,16 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
       m->sp_next[i] = atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed);
     }
   }
-  atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
   return LSM_OK;
 }
 
 int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *type,
             const uint8_t **val, size_t *vn, uint64_t *seq_found) {
   if (snapshot_seq > IKEY_MAX_SEQ) snapshot_seq = IKEY_MAX_SEQ;
+  /* An empty memtable (the usual state after a flush) needs no filter probe (a cache miss);
+  ** mem_add raises count before linking the node (and before the db publishes its sequence
+  ** number), so a reader that can see an entry also sees count > 0. */
+  if (atomic_load_explicit(&m->count, memory_order_relaxed) == 0) return LSM_NOTFOUND;
   if (!filter_may_contain(m, ukey, kn)) return LSM_NOTFOUND; /* no skiplist walk */
   target t = {ukey, kn, ikey_pack(snapshot_seq, IKEY_SEEK)};
   mem_node *x = find_ge(m, &t, NULL);
