@@ -17,7 +17,8 @@
 ** recursive CTE and from t itself), UPDATE (also of key columns, e.g. k = k + 1 which collides
 ** row by row), DELETE, SELECT with =, IN (with duplicates and NULL), ranges, BETWEEN, composite
 ** key prefixes, row values, non-key filters, COLLATE NOCASE, LIKE, subqueries, self-joins,
-** ORDER BY ASC/DESC with LIMIT/OFFSET; BEGIN/COMMIT/ROLLBACK, SAVEPOINT/RELEASE/ROLLBACK TO.
+** ORDER BY ASC/DESC with LIMIT/OFFSET; BEGIN/COMMIT/ROLLBACK, SAVEPOINT/RELEASE/ROLLBACK TO; a
+** SELECT left open (stepped, not reset) while the following statements run (reader_step).
 ** Values: integers, reals (1 vs 1.0), text ('12' into INTEGER columns), blobs, NULLs, int64 edges,
 ** text with quotes, NULs and UTF-8, a few big values (up to 70 KB).
 ** Not generated, on purpose (SQLite itself treats virtual tables differently; see the comments at
@@ -267,6 +268,8 @@ typedef struct Diff {
   int in_txn;
   int big;              /* the table had many rows at the last full compare */
   int since_verify;
+  sqlite3_stmt *rda, *rdb; /* an open reader of t, the same SELECT on A and B, or NULL */
+  int rd_left;             /* statements until it is finalized */
   FILE *log;
   char why[2048];
 } Diff;
@@ -872,7 +875,69 @@ static int lsm_call(Diff *d, const char *fn) {
   return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* Interleaved cursors: a SELECT of t stepped a few rows and left open (not reset) on both sides
+** while the next statements run on the same connections; stepped again now and then. Its rows
+** are not compared (the lsm cursor reads its snapshot, a native one reads live), but the
+** statements around it are: nothing may depend on it. (The module once silently skipped an
+** UPDATE of a key written after such a reader started.) Finalized after a few statements, and
+** before anything that needs the connection idle (reopen, the second connections, DROP). */
+static void reader_close(Diff *d) {
+  if (!d->rda && !d->rdb) return;
+  hist_push(d, "-- the open reader is finalized");
+  sqlite3_finalize(d->rda);
+  sqlite3_finalize(d->rdb);
+  d->rda = d->rdb = NULL;
+  d->rd_left = 0;
+}
+
+static int reader_step(Diff *d) {
+  Rng *r = &d->rng;
+  int steps = 1;
+  if (!d->rda) {
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    int x = rnd(r, 3);
+    if (x == 0) sqlite3_str_appendall(s, "SELECT * FROM t");
+    else {
+      sqlite3_str_appendf(s, "SELECT * FROM t WHERE %s %s ", k0(d), x == 1 ? "=" : ">=");
+      lit_k0(d, s);
+      if (x == 2) sqlite3_str_appendf(s, " ORDER BY %s DESC", k0(d));
+    }
+    char *sql = sqlite3_str_finish(s);
+    char h[600];
+    snprintf(h, sizeof h, "-- open a reader, left open: %.500s", sql);
+    hist_push(d, h);
+    int pa = sqlite3_prepare_v2(d->a, sql, -1, &d->rda, NULL);
+    int pb = sqlite3_prepare_v2(d->b, sql, -1, &d->rdb, NULL);
+    sqlite3_free(sql);
+    if (pa != pb) {
+      report(d, h, "prepare of the reader: different result on A and B");
+      return -1;
+    }
+    if (pa != SQLITE_OK) { /* e.g. a literal the shape cannot take: not the point here */
+      reader_close(d);
+      return 0;
+    }
+    d->rd_left = 3 + rnd(r, 40);
+    steps = 1 + rnd(r, 3);
+  } else {
+    hist_push(d, "-- step the open reader");
+  }
+  for (int i = 0; i < steps; i++) {
+    /* after SQLITE_DONE a step starts the SELECT again: a reader starting mid-transaction */
+    int ra = sqlite3_step(d->rda), rb = sqlite3_step(d->rdb);
+    int erra = ra != SQLITE_ROW && ra != SQLITE_DONE, errb = rb != SQLITE_ROW && rb != SQLITE_DONE;
+    if (erra && !errb) {
+      char what[600];
+      snprintf(what, sizeof what, "the open reader failed on A: %d %s", ra, sqlite3_errmsg(d->a));
+      report(d, "-- step the open reader", what);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static int reopen(Diff *d) {
+  reader_close(d);
   hist_push(d, "-- close and reopen both databases (shell: .open FILE then .load the extension)");
   close_both(d);
   if (open_both(d)) {
@@ -887,6 +952,7 @@ static int reopen(Diff *d) {
 ** connection committed, and the first must see its changes. */
 static int other_conn(Diff *d) {
   if (!sqlite3_get_autocommit(d->a) || !sqlite3_get_autocommit(d->b)) return gen_select(d);
+  reader_close(d); /* it holds a read lock: native writers of the other connection get BUSY */
   sqlite3 *a = d->a, *b = d->b;
   d->a = d->a2, d->b = d->b2, d->on2 = 1;
   int x = rnd(&d->rng, 10);
@@ -957,11 +1023,13 @@ static int diff_run(const Shape *sh, int mode, int uring, uint64_t seed, long ns
   if (rc) goto out;
 
   for (long i = 0; i < nstmt && rc == 0; i++) {
+    if (d->rda && --d->rd_left <= 0) reader_close(d);
     int x = rnd(&d->rng, 1000), changed = 1;
     if (x < 300) rc = gen_insert(d);
     else if (x < 430) rc = gen_update(d);
     else if (x < 510) rc = gen_delete(d);
-    else if (x < 860) rc = gen_select(d), changed = 0;
+    else if (x < 820) rc = gen_select(d), changed = 0;
+    else if (x < 860) rc = reader_step(d), changed = 0;
     else if (x < 950) rc = gen_txn(d);
     else if (x < 956) rc = reopen(d), changed = 0;
     else if (x < 980) rc = other_conn(d);
@@ -970,6 +1038,7 @@ static int diff_run(const Shape *sh, int mode, int uring, uint64_t seed, long ns
     else rc = gen_select(d), changed = 0;
     if (rc == 0 && changed && (!d->big || ++d->since_verify >= 16)) rc = verify(d, "after it");
   }
+  reader_close(d);
   if (rc == 0 && !sqlite3_get_autocommit(d->b)) rc = both(d, "COMMIT", 0);
   if (rc == 0) rc = verify(d, "at the end");
   if (rc == 0) rc = reopen(d);
@@ -987,6 +1056,7 @@ static int diff_run(const Shape *sh, int mode, int uring, uint64_t seed, long ns
     }
   }
 out:
+  reader_close(d);
   close_both(d);
   for (int i = 0; i < HIST; i++) free(d->hist[i]);
   if (d->log) fclose(d->log);

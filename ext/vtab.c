@@ -820,6 +820,11 @@ typedef struct vt_cur {
   lsm_iter *it;
   ov_overlay *ov; /* referenced while the cursor reads it */
   uint64_t ovs;   /* overlay snapshot */
+  /* The statement run that started this read (see scan_snapshot): the one busy writer at
+  ** xFilter and its SQLITE_STMTSTATUS_RUN count, or NULL: no overlay then, no busy writer (a
+  ** read of another statement), or several (owner_amb). */
+  sqlite3_stmt *owner;
+  int owner_run, owner_amb;
   ov_node *on;
   int desc, eof;
   cd_buf lo, hi; /* bounds: lo inclusive, hi exclusive; n == 0 and !has = none */
@@ -841,6 +846,8 @@ typedef struct vt_cur {
   ke_val *kv, *vv;
   uint8_t *kreal;
 } vt_cur;
+
+static int busy_writers(sqlite3 *db, sqlite3_stmt **one);
 
 static int vt_open(sqlite3_vtab *pv, sqlite3_vtab_cursor **pp) {
   vt_tab *v = (vt_tab *)pv;
@@ -889,6 +896,8 @@ static void cur_reset(vt_cur *c) {
   c->it = NULL;
   ov_unref(c->ov);
   c->ov = NULL;
+  c->owner = NULL;
+  c->owner_run = c->owner_amb = 0;
   c->on = NULL;
   if (c->rows == &c->one) {
     if (c->one_owned) lsm_free(c->one.val);
@@ -1319,6 +1328,12 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
     c->ov = v->ov;
     ov_ref(c->ov);
     c->ovs = ov_snapshot(c->ov);
+    /* Which statement run reads: xUpdate needs the snapshot of its own statement's scan
+    ** (scan_snapshot). A statement that writes is the one busy non-read-only statement while
+    ** its scan runs (readers of other statements are read-only). Only inside a transaction
+    ** that wrote this table: without an overlay there is nothing to tell apart. */
+    c->owner_amb = busy_writers(v->db, &c->owner) > 1;
+    c->owner_run = c->owner ? sqlite3_stmt_status(c->owner, SQLITE_STMTSTATUS_RUN, 0) : 0;
   }
   if ((plan & P_LIST) && (plan & P_RECHECK)) {
     /* any ambiguous value: read everything, SQLite filters */
@@ -1570,6 +1585,38 @@ static int constraint_pk(vt_tab *v) {
   return SQLITE_CONSTRAINT_PRIMARYKEY;
 }
 
+/* The overlay snapshot of the scan of the statement running xUpdate: 1 and *snap, or 0 when
+** that statement has no cursor on this table open.
+** SQLite gives a virtual table's multi-row UPDATE all its rows before the first xUpdate (two
+** passes), and its cursors stay open meanwhile; each started before the statement's first
+** write. A single-row UPDATE (one pass) closes its cursor before xUpdate: nothing to skip then.
+** Cursors of other statements of the connection (a SELECT stepped, not reset) may be older: a
+** key written after they started, by an earlier statement, is not "replaced by this one" (using
+** the oldest open cursor silently skipped plain UPDATEs). So only the running writer's cursors
+** of this run count (owner, owner_run), tagged at xFilter: no other statement can start or
+** finish between its scan and its writes, except ones nested in it (a function running SQL),
+** and those start after its scan and before its writes. When several writers are busy (nested
+** writes, an unfinished RETURNING) the running one cannot be told: the newest of the cursors
+** filtered in such a state (owner_amb) stands for it. Costs a walk over the connection's
+** statements, only when a cursor of the transaction is open. */
+static int scan_snapshot(vt_tab *v, uint64_t *snap) {
+  int any = 0;
+  for (vt_cur *c = v->curs; c && !any; c = c->next_cur) any = c->ov == v->ov;
+  if (!any) return 0;
+  sqlite3_stmt *w = NULL;
+  int nw = busy_writers(v->db, &w), run = w ? sqlite3_stmt_status(w, SQLITE_STMTSTATUS_RUN, 0) : 0;
+  int found = 0;
+  for (vt_cur *c = v->curs; c; c = c->next_cur) {
+    if (c->ov != v->ov) continue;
+    if (nw == 1 && (c->owner != w || c->owner_run != run)) continue;
+    if (nw > 1 && !c->owner_amb) continue;
+    /* the writer's own cursors: the oldest (its scan); ambiguous ones: the newest */
+    if (!found || (nw == 1 ? c->ovs < *snap : c->ovs > *snap)) *snap = c->ovs;
+    found = 1;
+  }
+  return nw >= 1 && found;
+}
+
 static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   VT_NEED_ENGINE(v);
   int rc = ensure_txn(v);
@@ -1591,17 +1638,10 @@ static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *
     }
     /* An UPDATE of a row that this statement has already replaced (an earlier row of the same
     ** UPDATE OR REPLACE moved onto its key): natively that row is gone, so there is nothing to
-    ** do. "Written after the scan started" = newer than the oldest open cursor's snapshot. */
-    if (argc > 1 && v->ov) {
-      int have = 0;
-      uint64_t oldest = 0;
-      for (vt_cur *c = v->curs; c; c = c->next_cur)
-        if (c->ov == v->ov && (!have || c->ovs < oldest)) {
-          oldest = c->ovs;
-          have = 1;
-        }
-      if (have && ov_written_since(v->ov, oldest, ok->p, ok->n)) return SQLITE_OK;
-    }
+    ** do. "Already replaced" = written after this statement's scan started. */
+    uint64_t snap = 0;
+    if (argc > 1 && v->ov && scan_snapshot(v, &snap) && ov_written_since(v->ov, snap, ok->p, ok->n))
+      return SQLITE_OK;
   }
   /* Rowids are max + 1 like SQLite's: a DELETE or UPDATE may lower the max, so recompute. */
   if (has_old) v->have_next_rowid = 0;
@@ -1716,16 +1756,28 @@ done:
   return rc;
 }
 
+/* The number of statements of the connection that are running and may write (0, 1, or 2 for
+** "more than one"); *one = the only one, else NULL. */
+static int busy_writers(sqlite3 *db, sqlite3_stmt **one) {
+  int n = 0;
+  *one = NULL;
+  for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)) {
+    if (!sqlite3_stmt_busy(s) || sqlite3_stmt_readonly(s)) continue;
+    if (n++) {
+      *one = NULL;
+      return 2;
+    }
+    *one = s;
+  }
+  return n;
+}
+
 /* The one statement of the connection that is running and may write, or NULL (none, or more
 ** than one: then we cannot tell which one is failing). */
 static sqlite3_stmt *running_writer(sqlite3 *db) {
-  sqlite3_stmt *found = NULL;
-  for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)) {
-    if (!sqlite3_stmt_busy(s) || sqlite3_stmt_readonly(s)) continue;
-    if (found) return NULL;
-    found = s;
-  }
-  return found;
+  sqlite3_stmt *s;
+  busy_writers(db, &s);
+  return s;
 }
 
 /* Statement rollback after an error that is not a constraint error (bugs-vtab 8).
