@@ -6,6 +6,7 @@
 ** (alternating, fresh database each time); per test the median of each VFS, their ratio
 ** uring/unix (< 1: uring faster), and the ratio of the best runs (the least disturbed ones on a
 ** shared machine).
+** Wall-clock ms and process CPU ms are both printed (CPU is the steadier one on a busy machine).
 ** Cold-cache phase (root only: echo 1 > /proc/sys/vm/drop_caches before each run): full scans
 ** and PRAGMA integrity_check of a database several times SQLite's cache.
 ** Usage: bench_vfs [scale] (default 1; rows = 20000 * scale). Needs LSMVTAB_EXT.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +30,14 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Process CPU time (user + system, all threads: io_uring workers included). Steadier than
+** wall-clock time on a shared machine: what another process takes from us does not count. */
+static double cpu_now(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 static void die(sqlite3 *db, const char *what) {
@@ -65,13 +75,14 @@ static void drop_caches(void) {
 }
 
 /* Rows with a text key that sorts in a scrambled order. */
-static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], int *nt) {
+static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], double c[],
+                      int *nt) {
   int n = 20000 * scale, k = 0;
   sqlite3_stmt *st;
-  double t0;
+  double t0, c0;
   ex(db, "CREATE TABLE t(a INTEGER PRIMARY KEY, b INT, c TEXT); CREATE INDEX tb ON t(b)");
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   if (sqlite3_prepare_v2(db, "INSERT INTO t VALUES(?1, ?2, printf('%08x-%.*c', ?2, 100 + ?1 % 200, 'x'))",
                          -1, &st, NULL))
     die(db, "prepare");
@@ -87,9 +98,9 @@ static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], int
     ex(db, "COMMIT");
   }
   sqlite3_finalize(st);
-  names[k] = "insert (20 tx)", t[k++] = now() - t0;
+  names[k] = "insert (20 tx)", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   if (sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE b BETWEEN ?1 AND ?1 + 100", -1, &st, NULL))
     die(db, "prepare");
   for (int i = 0; i < n; i++) {
@@ -98,44 +109,44 @@ static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], int
     sqlite3_reset(st);
   }
   sqlite3_finalize(st);
-  names[k] = "indexed lookups", t[k++] = now() - t0;
+  names[k] = "indexed lookups", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   for (int tx = 0; tx < 10; tx++) {
     char sql[160];
     snprintf(sql, sizeof sql, "UPDATE t SET b = b + 1, c = c || 'u' WHERE a %% 10 = %d", tx);
     ex(db, sql);
   }
-  names[k] = "updates (10 tx)", t[k++] = now() - t0;
+  names[k] = "updates (10 tx)", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   for (int tx = 0; tx < 5; tx++) {
     char sql[128];
     snprintf(sql, sizeof sql, "DELETE FROM t WHERE a %% 25 = %d", tx);
     ex(db, sql);
   }
-  names[k] = "deletes (5 tx)", t[k++] = now() - t0;
+  names[k] = "deletes (5 tx)", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   for (int i = 0; i < 5; i++) ex(db, "SELECT sum(length(c)), max(b) FROM t");
-  names[k] = "full scans x5", t[k++] = now() - t0;
+  names[k] = "full scans x5", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   ex(db, "CREATE TABLE s AS SELECT * FROM t ORDER BY c");
-  names[k] = "large sort", t[k++] = now() - t0;
+  names[k] = "large sort", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
   if (wal) {
-    t0 = now();
+    t0 = now(), c0 = cpu_now();
     ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-    names[k] = "checkpoint", t[k++] = now() - t0;
+    names[k] = "checkpoint", c[k] = cpu_now() - c0, t[k++] = now() - t0;
   }
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   ex(db, "VACUUM");
-  names[k] = "vacuum", t[k++] = now() - t0;
+  names[k] = "vacuum", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
-  t0 = now();
+  t0 = now(), c0 = cpu_now();
   ex(db, "PRAGMA integrity_check");
-  names[k] = "integrity_check", t[k++] = now() - t0;
+  names[k] = "integrity_check", c[k] = cpu_now() - c0, t[k++] = now() - t0;
   *nt = k;
 }
 
@@ -152,7 +163,7 @@ static double median(double *v, int n) {
 static void config(const char *jm, const char *sync) {
   const char *vfs[2] = {"unix", "uring"};
   const char *names[MAXT];
-  double t[2][NREP][MAXT], tot[2][NREP];
+  double t[2][NREP][MAXT], c[2][NREP][MAXT], tot[2][NREP], ctot[2][NREP];
   int nt = 0, wal = strcmp(jm, "WAL") == 0;
   for (int r = 0; r < NREP; r++)
     for (int v = 0; v < 2; v++) {
@@ -161,27 +172,33 @@ static void config(const char *jm, const char *sync) {
       char sql[128];
       snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=%s", jm, sync);
       ex(db, sql);
-      double t0 = now();
-      run_steps(db, wal, names, t[v][r], &nt);
+      double t0 = now(), c0 = cpu_now();
+      run_steps(db, wal, names, t[v][r], c[v][r], &nt);
       sqlite3_close(db);
       tot[v][r] = now() - t0;
+      ctot[v][r] = cpu_now() - c0;
     }
-  printf("\n-- journal_mode=%s synchronous=%s (ms, median of %d; ratio of medians; ratio of bests)\n",
+  printf("\n-- journal_mode=%s synchronous=%s (wall ms, median of %d; ratio of medians; ratio of "
+         "bests; CPU: process CPU ms, medians, and their ratio)\n",
          jm, sync, NREP);
-  printf("%-18s %10s %10s %8s %8s\n", "test", "unix", "uring", "ratio", "best");
-  for (int i = 0; i < nt; i++) {
-    double m[2], lo[2];
+  printf("%-18s %10s %10s %8s %8s %9s %9s %8s\n", "test", "unix", "uring", "ratio", "best",
+         "cpu unix", "cpu uring", "cpu rat");
+  for (int i = 0; i <= nt; i++) {
+    double m[2], lo[2], cm[2];
     for (int v = 0; v < 2; v++) {
-      double x[NREP];
-      for (int r = 0; r < NREP; r++) x[r] = t[v][r][i];
+      double x[NREP], y[NREP];
+      for (int r = 0; r < NREP; r++) {
+        x[r] = i < nt ? t[v][r][i] : tot[v][r];
+        y[r] = i < nt ? c[v][r][i] : ctot[v][r];
+      }
       m[v] = median(x, NREP);
       lo[v] = x[0]; /* sorted by median() */
+      cm[v] = median(y, NREP);
     }
-    printf("%-18s %10.1f %10.1f %8.2f %8.2f\n", names[i], m[0] * 1e3, m[1] * 1e3, m[1] / m[0],
-           lo[1] / lo[0]);
+    printf("%-18s %10.1f %10.1f %8.2f %8.2f %9.1f %9.1f %8.2f\n", i < nt ? names[i] : "total",
+           m[0] * 1e3, m[1] * 1e3, m[1] / m[0], lo[1] / lo[0], cm[0] * 1e3, cm[1] * 1e3,
+           cm[1] / cm[0]);
   }
-  double a = median(tot[0], NREP), b = median(tot[1], NREP);
-  printf("%-18s %10.1f %10.1f %8.2f %8.2f\n", "total", a * 1e3, b * 1e3, b / a, tot[1][0] / tot[0][0]);
   fflush(stdout);
 }
 
@@ -206,16 +223,17 @@ static void cold(void) {
   const char *what[3] = {"scan table", "scan index", "integrity_check"};
   const char *q[3] = {"SELECT sum(length(c)) FROM t", "SELECT count(*), sum(b) FROM t INDEXED BY tb WHERE b >= 0",
                       "PRAGMA integrity_check"};
-  double t[2][3][NREP];
+  double t[2][3][NREP], c[2][3][NREP];
   for (int r = 0; r < NREP; r++)
     for (int v = 0; v < 2; v++)
       for (int i = 0; i < 3; i++) {
         drop_caches();
         db = open_vfs("cold.db", vfs[v]);
         ex(db, "PRAGMA cache_size=2000"); /* 8 MiB: the database is many times larger */
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         ex(db, q[i]);
         t[v][i][r] = now() - t0;
+        c[v][i][r] = cpu_now() - c0;
         sqlite3_close(db);
       }
   long long sz = 0;
@@ -227,11 +245,13 @@ static void cold(void) {
   }
   printf("\n-- cold cache (drop_caches before each run), %lld MiB database, cache 8 MiB, median of %d, ms\n",
          sz >> 20, NREP);
-  printf("%-18s %10s %10s %8s %8s\n", "test", "unix", "uring", "ratio", "best");
+  printf("%-18s %10s %10s %8s %8s %9s %9s %8s\n", "test", "unix", "uring", "ratio", "best",
+         "cpu unix", "cpu uring", "cpu rat");
   for (int i = 0; i < 3; i++) {
     double a = median(t[0][i], NREP), b = median(t[1][i], NREP);
-    printf("%-18s %10.1f %10.1f %8.2f %8.2f\n", what[i], a * 1e3, b * 1e3, b / a,
-           t[1][i][0] / t[0][i][0]);
+    double ca = median(c[0][i], NREP), cb = median(c[1][i], NREP);
+    printf("%-18s %10.1f %10.1f %8.2f %8.2f %9.1f %9.1f %8.2f\n", what[i], a * 1e3, b * 1e3,
+           b / a, t[1][i][0] / t[0][i][0], ca * 1e3, cb * 1e3, cb / ca);
   }
   rm_db("cold.db");
 }
@@ -262,11 +282,12 @@ int main(int argc, char **argv) {
     snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=%s", jm, sy);
     ex(db, sql);
     const char *names[MAXT];
-    double t[MAXT];
+    double t[MAXT], c[MAXT];
     int nt = 0;
-    run_steps(db, strcmp(jm, "WAL") == 0, names, t, &nt);
+    run_steps(db, strcmp(jm, "WAL") == 0, names, t, c, &nt);
     sqlite3_close(db);
-    for (int i = 0; i < nt; i++) printf("%-18s %10.1f ms\n", names[i], t[i] * 1e3);
+    for (int i = 0; i < nt; i++)
+      printf("%-18s %10.1f ms  (CPU %.1f ms)\n", names[i], t[i] * 1e3, c[i] * 1e3);
     rm_db("bench.db");
     return 0;
   }

@@ -32,6 +32,8 @@ SQLITE_EXTENSION_INIT3
 #define UV_PF_MIN 16              /* fan-out prefetch: first window, in child pages */
 #define UV_PF_MAXB (1u << 20)     /* fan-out prefetch: most bytes per window */
 #define UV_PF_RUN 32              /* fan-out prefetch: most pages per request */
+#define UV_PROBE_GAP 64           /* most window-starting reads between two cache probes */
+#define UV_PF_REARM 32            /* fan-out: walk steps without a window before eager again */
 
 enum { UV_IO_AUTO = 0, UV_IO_SYNC = 1, UV_IO_FAULT = 2 };
 
@@ -73,6 +75,7 @@ typedef struct uv_file {
   uint64_t ra_off;
   size_t ra_len; /* 0: empty */
   size_t ra_win; /* size of the next window */
+  size_t ra_used; /* bytes of the current window handed to SQLite */
   fio_batch *rab;
   uint64_t last_end; /* end of the previous read */
   int seq;           /* adjacent reads in a row */
@@ -89,6 +92,31 @@ typedef struct uv_file {
   int pf_n;        /* slots filled */
   int pf_k0, pf_k1; /* kid indices covered by the window (inclusive, in walk order) */
   int pf_win;      /* size of the next window, in pages */
+  int pf_used;     /* slots of the current window handed to SQLite */
+  /* Window policy, kept across uv_ra_drop. Eager (1): a read that fits the pattern reads the
+  ** next window at once. Not eager (0): such a read first asks the page cache alone (one
+  ** system call, as unix) and only a miss starts a window. A window judged when it is retired
+  ** sets the flag: eager iff at least half (fan-out: a quarter, see uv_pf_end) of it was
+  ** handed to SQLite; a window our own write made stale is not judged. Measured (bench_vfs,
+  ** process CPU): a well-used window is cheaper than a pread per page even on page-cache hits
+  ** (warm integrity_check / VACUUM 0.8-0.9x unix), a poorly used one dearer (warm WAL scans:
+  ** sequential windows cut short by pages living in the WAL, 1.04-1.09x). Sequential
+  ** read-ahead starts not eager (the kernel's own read-ahead already serves sequential reads
+  ** of a warm or cold file), fan-out prefetch eager (its windows follow the b-tree walk). */
+  int ra_eager, pf_eager;
+  /* Cache probes skipped before the next one: each hit doubles the gap (up to UV_PROBE_GAP),
+  ** a miss, a new subtree walk or a lock change resets it, so a warm file pays the probe's
+  ** extra cost on few reads and a cold one is noticed within a few reads. (The other way
+  ** round on a forward walk over children in file order, see kids_seq: there a miss doubles
+  ** the gap and a hit resets it.) Only a heuristic: every path reads the same bytes. */
+  int probe_skip, probe_gap;
+  int walk_run; /* fan-out: children read one after the other since the walk began/broke */
+  /* The children of the last interior page lie mostly in file order (a table filled in key
+  ** order). Walked forward, the kernel's own read-ahead serves a cold walk as it serves unix,
+  ** so a fan-out window (at most 32 pages) is read only when the cache probe HITS (a warm
+  ** walk: one copy beats a pread per page) and a miss is a plain read. Measured (bench_vfs
+  ** cold table scan, 56 MiB): eager windows over such children cost 0.9x-2x unix. */
+  int kids_seq;
   size_t pf_psz;   /* page size of the slots */
   uringvfs_stats st;
 } uv_file;
@@ -197,11 +225,32 @@ static int uv_probe_fd(sqlite3_file *real, const char *path) {
   return fd;
 }
 
-static void uv_ra_drop(uv_file *p) {
+/* Retire the read-ahead window: judge how well it was used (see ra_eager) unless a write
+** cut it short, then empty it. */
+static void uv_ra_end(uv_file *p, int judge) {
+  if (p->ra_len && judge) p->ra_eager = p->ra_used * 2 >= p->ra_len;
   p->ra_len = 0;
+  p->ra_used = 0;
+}
+
+/* The same for the fan-out window. Its bar is lower: its pages are exactly the walk's next
+** children, and what it misses are mostly pages SQLite still had in its own cache, or the
+** rest of the walk when the statement stopped early (an unused page costs a copy, ~1/3 of
+** the pread it saves when used). */
+static void uv_pf_end(uv_file *p, int judge) {
+  if (p->pf_n && judge) p->pf_eager = p->pf_used * 4 >= p->pf_n;
+  p->pf_n = 0;
+  p->pf_used = 0;
+}
+
+/* Forget both windows and the access pattern (a lock change: others may have written; or our
+** own write, judge = 0: the windows did not fail, the write made them stale). */
+static void uv_ra_drop(uv_file *p, int judge) {
+  uv_ra_end(p, judge);
+  p->probe_skip = p->probe_gap = 0; /* a new transaction may meet a colder file */
   p->seq = 0;
   p->ra_win = UV_RA_MIN;
-  p->pf_n = 0;
+  uv_pf_end(p, judge);
   p->nkids = 0;
   p->kid_last = -1;
   p->kid_dir = 0;
@@ -336,7 +385,7 @@ static int uv_close(sqlite3_file *pf) {
 /* Fill the read-ahead window from `off`: p->ra_win bytes as UV_RA_NCHUNK requests in flight
 ** at once (one ring submission on the uring backend). */
 static int uv_ra_fill(uv_file *p, uint64_t off) {
-  p->ra_len = 0;
+  uv_ra_end(p, 1);
   if (!p->ra && !(p->ra = sqlite3_malloc64(UV_RA_MAX))) return SQLITE_IOERR_NOMEM;
   if (!p->rab) {
     if (fio_batch_new(p->env, &p->rab)) return SQLITE_IOERR_NOMEM;
@@ -379,14 +428,19 @@ static void uv_pf_parse(uv_file *p, uint32_t pg, const unsigned char *buf, size_
     if (!k) return;
     p->kids = k, p->ckids = (int)ncell + 1;
   }
-  int m = 0;
+  int m = 0, adj = 0;
   for (uint32_t i = 0; i < ncell; i++) {
     uint32_t cp = uv_be16(buf + h + 12 + 2 * i);
     if (cp + 4 > n) return;
     p->kids[m++] = uv_be32(buf + cp);
+    if (m > 1 && p->kids[m - 1] == p->kids[m - 2] + 1) adj++;
   }
   p->kids[m++] = uv_be32(buf + h + 8);
+  if (p->kids[m - 1] == p->kids[m - 2] + 1) adj++;
   p->nkids = m;
+  p->kids_seq = adj * 4 >= (m - 1) * 3;
+  p->walk_run = 0;
+  p->probe_skip = p->probe_gap = 0; /* a new subtree may be colder than the last one */
   p->kid_last = -1;
   p->kid_dir = 0;
 }
@@ -401,6 +455,7 @@ static int uv_u32_cmp(const void *a, const void *b) {
 static void uv_pf_fill(uv_file *p, int i, size_t n) {
   int win = p->pf_win, maxw = (int)(UV_PF_MAXB / n);
   if (win > maxw) win = maxw;
+  if (p->kids_seq && win > UV_PF_MIN * 2) win = UV_PF_MIN * 2; /* see uv_read */
   if (win < 1) return;
   if (p->pf_psz != n || !p->pf) {
     sqlite3_free(p->pf);
@@ -408,7 +463,7 @@ static void uv_pf_fill(uv_file *p, int i, size_t n) {
     p->pf = sqlite3_malloc64((size_t)maxw * n);
     p->pf_pg = sqlite3_malloc64(sizeof *p->pf_pg * (size_t)maxw);
     p->pf_psz = n;
-    p->pf_n = 0;
+    uv_pf_end(p, 1);
     if (!p->pf || !p->pf_pg) {
       sqlite3_free(p->pf), sqlite3_free(p->pf_pg);
       p->pf = NULL, p->pf_pg = NULL;
@@ -417,7 +472,7 @@ static void uv_pf_fill(uv_file *p, int i, size_t n) {
   }
   if (!p->rab && fio_batch_new(p->env, &p->rab)) return;
   fio_batch_reset(p->rab);
-  p->pf_n = 0;
+  uv_pf_end(p, 1);
   /* The window's pages, sorted: children that are neighbours on disk (a table filled in key
   ** order) become one larger request, which the device and the kernel's readahead like far
   ** better than many 4 KiB ones; runs are cut at UV_PF_RUN pages so several stay in flight. */
@@ -452,8 +507,18 @@ static void uv_pf_fill(uv_file *p, int i, size_t n) {
   if (p->pf_win < maxw) p->pf_win *= 2;
 }
 
-/* Fan-out prefetch bookkeeping after page pg was read into buf. */
-static void uv_pf_track(uv_file *p, uint32_t pg, const unsigned char *buf, size_t n, int queued) {
+/* 1 if reading page pg continues a walk over the children of the last interior page (the
+** case in which uv_pf_track reads a window). */
+static int uv_pf_walking(const uv_file *p, uint32_t pg) {
+  if (p->kid_last < 0) return 0;
+  int a = p->kid_last + 1, b = p->kid_last - 1;
+  return (a < p->nkids && p->kids[a] == pg) || (b >= 0 && p->kids[b] == pg);
+}
+
+/* Fan-out prefetch bookkeeping after page pg was read into buf. nofill: do not read a window now
+** (writes are queued, or the page was a page-cache hit: the walk is served by the kernel's
+** cache, and prefetching would only copy). */
+static void uv_pf_track(uv_file *p, uint32_t pg, const unsigned char *buf, size_t n, int nofill) {
   int i = -1;
   if (p->nkids) {
     if (p->kid_last >= 0 && p->kid_dir && p->kid_last + p->kid_dir >= 0 &&
@@ -478,7 +543,12 @@ static void uv_pf_track(uv_file *p, uint32_t pg, const unsigned char *buf, size_
     int next = i + dir;
     int covered = p->pf_n && (dir > 0 ? next >= p->pf_k0 && next <= p->pf_k1
                                       : next <= p->pf_k0 && next >= p->pf_k1);
-    if (!covered && next >= 0 && next < p->nkids && !queued) uv_pf_fill(p, i, n);
+    if (!covered && next >= 0 && next < p->nkids && !nofill) uv_pf_fill(p, i, n);
+    /* Not eager, yet the walk goes on and on (served by the page cache): a window would be
+    ** well used after all, so be eager again (a warm file never misses to prove it). */
+    if (!p->pf_eager && ++p->walk_run >= UV_PF_REARM) p->pf_eager = 1;
+  } else {
+    p->walk_run = 0;
   }
   p->kid_last = i;
   /* A child may itself be an interior page: its children are tracked from its own read
@@ -512,8 +582,9 @@ static int uv_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 ofs) {
         if (p->pf_pg[c] == pg) {
           memcpy(buf, p->pf + (size_t)c * n, n);
           p->st.pf_hits++;
+          p->pf_used++;
           p->last_end = off + n;
-          uv_pf_track(p, pg, buf, n, queued);
+          uv_pf_track(p, pg, buf, n, queued || p->kids_seq);
           return SQLITE_OK;
         }
     }
@@ -527,36 +598,100 @@ static int uv_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 ofs) {
   ** pages; a checkpoint reads frames in page order, which read-ahead would only waste). */
   int adjacent = off >= p->last_end && (off - p->last_end) % n == 0 && off <= p->last_end + n;
   int in_ra = p->ra_len && off >= p->ra_off && off + n <= p->ra_off + p->ra_len;
-  if (!in_ra) {
-    int cont = p->ra_len && off >= p->ra_off + p->ra_len && adjacent;
-    p->ra_len = 0;
-    if (cont) {
-      if (p->ra_win < UV_RA_MAX) p->ra_win *= 2;
-    } else if (!adjacent) {
-      p->ra_win = UV_RA_MIN;
-    }
-    p->seq = adjacent ? p->seq + 1 : 0;
-    if (p->seq >= UV_RA_TRIGGER && !queued && n <= UV_RA_MIN / 2) {
-      if (p->ra_win < UV_RA_MIN) p->ra_win = UV_RA_MIN;
-      if (uv_ra_fill(p, off) != SQLITE_OK) p->ra_len = 0; /* the plain read below reports */
-      in_ra = p->ra_len && off + n <= p->ra_off + p->ra_len;
-    }
-  }
   p->last_end = off + n;
   if (in_ra) {
     memcpy(buf, p->ra + (off - p->ra_off), n);
     p->st.ra_hits++;
+    p->ra_used += n;
+    if (pg) uv_pf_track(p, pg, buf, n, queued || p->kids_seq);
+    return SQLITE_OK;
+  }
+  int cont = p->ra_len && off >= p->ra_off + p->ra_len && adjacent;
+  uv_ra_end(p, 1);
+  if (cont) {
+    if (p->ra_win < UV_RA_MAX) p->ra_win *= 2;
+  } else if (!adjacent) {
+    p->ra_win = UV_RA_MIN;
+  }
+  p->seq = adjacent ? p->seq + 1 : 0;
+
+  /* Outside the windows. A read that would start a read-ahead or prefetch window first asks
+  ** the page cache only (unless that kind of window is eager, see uv_file): a hit costs one
+  ** system call, as through unix, and starts no window (copying data SQLite may never ask for
+  ** would only cost); only a miss (a cold file) pays for a window with many requests in
+  ** flight. Every other read is one plain pread, exactly unix's cost (a cache-only read is
+  ** ~0.1 us dearer: preadv2 takes the readv path). */
+  int want_ra = p->seq >= UV_RA_TRIGGER && !queued && n <= UV_RA_MIN / 2;
+  int want_pf = pg && !queued && uv_pf_walking(p, pg);
+  /* While probes keep hitting, most such reads skip the probe and are plain reads that start
+  ** nothing (their data is most likely cached too); a miss makes every read probe again. */
+  size_t got = 0;
+  if (want_pf && p->kids_seq && p->kid_last + 1 < p->nkids && p->kids[p->kid_last + 1] == pg) {
+    /* Children in file order, walked forward: a cold walk is the kernel's read-ahead's (as
+    ** for unix); a window pays only over cached pages (one copy instead of a pread per page).
+    ** So: cache hit -> window; miss -> plain read, and ask again later (1, 2, 4 .. 64 reads
+    ** on). Walked backward (integrity_check), the kernel reads nothing ahead: as below. */
+    want_ra = want_pf = 0;
+    if (p->probe_skip > 0) {
+      p->probe_skip--;
+    } else {
+      rc = fio_read_cached(p->f, off, buf, n, &got);
+      if (rc) return uv_rc(rc, SQLITE_IOERR_READ);
+      if (got == n) {
+        p->st.cached++;
+        p->probe_gap = 0;
+        uv_pf_track(p, pg, buf, n, !p->pf_eager); /* unless windows went unused lately */
+        return SQLITE_OK;
+      }
+      p->probe_gap = p->probe_gap ? (p->probe_gap * 2 > UV_PROBE_GAP ? UV_PROBE_GAP
+                                                                       : p->probe_gap * 2)
+                                  : 1;
+      p->probe_skip = p->probe_gap - 1;
+    }
+  } else if (want_pf && p->pf_eager) {
+    /* eager: the fan-out window is read below, without asking the cache */
+  } else if ((want_ra && !p->ra_eager) || want_pf) {
+    if (p->probe_skip > 0) {
+      p->probe_skip--;
+      want_ra = want_pf = 0;
+    } else {
+      rc = fio_read_cached(p->f, off, buf, n, &got);
+      if (rc) return uv_rc(rc, SQLITE_IOERR_READ);
+      if (got == n) {
+        p->st.cached++;
+        p->probe_gap = p->probe_gap ? (p->probe_gap * 2 > UV_PROBE_GAP ? UV_PROBE_GAP
+                                                                         : p->probe_gap * 2)
+                                    : 1;
+        p->probe_skip = p->probe_gap - 1;
+        if (pg) uv_pf_track(p, pg, buf, n, 1);
+        return SQLITE_OK;
+      }
+      p->probe_gap = 0;
+    }
+  }
+  if (want_pf) want_ra = 0; /* the fan-out window covers the walk; no second window */
+  if (want_ra) {
+    if (p->ra_win < UV_RA_MIN) p->ra_win = UV_RA_MIN;
+    if (uv_ra_fill(p, off) != SQLITE_OK) uv_ra_end(p, 1); /* the plain read below reports */
+    in_ra = p->ra_len && off + n <= p->ra_off + p->ra_len;
+  }
+  if (in_ra) {
+    memcpy(buf, p->ra + (off - p->ra_off), n);
+    p->st.ra_hits++;
+    p->ra_used += n;
   } else {
-    size_t got = 0;
-    rc = fio_read_at(p->f, off, buf, n, &got);
+    /* The rest after what the cache had (the plain read waits for the device). */
+    size_t more = 0;
+    rc = fio_read_at(p->f, off + got, (char *)buf + got, n - got, &more);
     if (rc) return uv_rc(rc, SQLITE_IOERR_READ);
+    got += more;
     if (got < n) {
       /* As unix: zero the rest, SQLite relies on it for reads past the end. */
       memset((char *)buf + got, 0, n - got);
       return SQLITE_IOERR_SHORT_READ;
     }
   }
-  if (pg) uv_pf_track(p, pg, buf, n, queued);
+  if (pg) uv_pf_track(p, pg, buf, n, queued || (!want_ra && !want_pf));
   return SQLITE_OK;
 }
 
@@ -570,7 +705,7 @@ static int uv_write(sqlite3_file *pf, const void *buf, int amt, sqlite3_int64 of
     pthread_mutex_unlock(&g.mu);
     return rc ? rc : RM(p)->xWrite(REAL(p), buf, amt, ofs);
   }
-  uv_ra_drop(p);
+  uv_ra_drop(p, 0);
   rc = p->db->err;
   if (!rc) {
     int commit_body = p->wal_commit;
@@ -599,7 +734,7 @@ static int uv_truncate(sqlite3_file *pf, sqlite3_int64 size) {
   if (!rc) rc = uv_flush_dirty();
   pthread_mutex_unlock(&g.mu);
   if (rc) return rc;
-  if (p->f) uv_ra_drop(p);
+  if (p->f) uv_ra_drop(p, 0);
   /* unix's xTruncate also rounds to its chunk size and shrinks its mmap bookkeeping. */
   return RM(p)->xTruncate(REAL(p), size);
 }
@@ -649,7 +784,7 @@ static int uv_file_size(sqlite3_file *pf, sqlite3_int64 *pSize) {
 
 static int uv_lock(sqlite3_file *pf, int lock) {
   uv_file *p = (uv_file *)pf;
-  if (p->f) uv_ra_drop(p); /* others may have written while we held no lock */
+  if (p->f) uv_ra_drop(p, 1); /* others may have written while we held no lock */
   return RM(p)->xLock(REAL(p), lock);
 }
 
@@ -659,7 +794,7 @@ static int uv_unlock(sqlite3_file *pf, int lock) {
   pthread_mutex_lock(&g.mu);
   int rc = uv_flush_dirty();
   pthread_mutex_unlock(&g.mu);
-  if (p->f) uv_ra_drop(p);
+  if (p->f) uv_ra_drop(p, 1);
   int rc2 = RM(p)->xUnlock(REAL(p), lock);
   return rc ? rc : rc2;
 }
@@ -691,7 +826,7 @@ static int uv_file_control(sqlite3_file *pf, int op, void *pArg) {
     pthread_mutex_lock(&g.mu);
     rc = uv_flush_dirty();
     pthread_mutex_unlock(&g.mu);
-    if (p->f) uv_ra_drop(p);
+    if (p->f) uv_ra_drop(p, 1);
     if (rc) return rc;
     break;
   default:
@@ -722,7 +857,7 @@ static int uv_shm_lock(sqlite3_file *pf, int offset, int n, int flags) {
   pthread_mutex_lock(&g.mu);
   int rc = uv_flush_dirty();
   pthread_mutex_unlock(&g.mu);
-  if (p->f) uv_ra_drop(p);
+  if (p->f) uv_ra_drop(p, 1);
   if (rc && (flags & SQLITE_SHM_LOCK)) return rc;
   int rc2 = RM(p)->xShmLock(REAL(p), offset, n, flags);
   return rc ? rc : rc2;
@@ -829,7 +964,8 @@ static int uv_open(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, i
   if (!p->f) return SQLITE_OK; /* delegated */
   p->path = zName;
   p->qsorted = 1;
-  uv_ra_drop(p); /* read-ahead and prefetch state: empty, first window sizes */
+  uv_ra_drop(p, 1); /* read-ahead and prefetch state: empty, first window sizes */
+  p->pf_eager = 1; /* see uv_file: fan-out windows follow the walk exactly, so start eager */
   /* unix fsyncs the directory once after creating a journal, super-journal or WAL. */
   p->dirsync = (flags & SQLITE_OPEN_CREATE) &&
                (p->type == SQLITE_OPEN_MAIN_JOURNAL || p->type == SQLITE_OPEN_WAL ||

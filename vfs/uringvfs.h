@@ -17,6 +17,17 @@
 **              VACUUM walking that subtree, in either direction), the next children are read
 **              with all requests in flight (a window that doubles while the walk goes on).
 **              Both windows are dropped at every write to the file and every lock change.
+**              When a window is worth it: a read that could start one but whose kind of
+**              window was not well used last time (less than half of it handed to SQLite; the
+**              sequential read-ahead always starts so) first asks the page cache alone
+**              (fio_read_cached: one preadv2 RWF_NOWAIT, as cheap as unix's pread) and starts
+**              the window only on a miss, i.e. for data the kernel does not have (a cold file,
+**              pages the kernel's own read-ahead does not cover). Probes that keep hitting are
+**              spaced out (1, 2, 4 .. 64 reads apart; reset by a miss, a new subtree, a lock
+**              change). Children lying in file order (a table filled in key order) walked
+**              forward are the exception: the kernel's read-ahead serves a cold walk as it
+**              serves unix, so there a hit starts a (small) window and a miss is a plain read.
+**              Every other read is one plain pread.
 **   xSync      flush, then fdatasync through fio (and the directory once for a new journal or
 **              WAL, as unix does). Returns only when the data is durable.
 **   xFileSize  flush, then fstat through fio (so the size includes queued writes).
@@ -81,6 +92,7 @@ typedef struct uringvfs_stats {
   long long ra_batches; /* read-ahead windows read (each several requests in flight) */
   long long pf_hits;    /* reads served from the b-tree fan-out prefetch */
   long long pf_batches; /* fan-out prefetch windows read (each page a request, all in flight) */
+  long long cached;     /* reads served by one page-cache-only read (fio_read_cached) */
   int direct;           /* 1: IO through fio; 0: delegated to unix */
   const char *backend;  /* fio env name, "unix" when delegated (static string) */
 } uringvfs_stats;
