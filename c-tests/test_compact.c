@@ -20,7 +20,10 @@
 
 #include "compact.h" /* test hook: compact_test_delay_us */
 #include "db_int.h"  /* test hooks: read-ahead counters, compaction concurrency */
+#include "ikey.h"
 #include "lsm.h"
+#include "manifest.h"
+#include "version.h"
 #include "vg_util.h"
 
 #define OK(x)                                                                                 \
@@ -525,6 +528,54 @@ static void test_background_threads_option(void **state) {
   OK(lsm_options_validate(&o));
 }
 
+
+/* The file picker of level >= 1 compactions: least overlapping bytes in the next level per byte
+** of the file first (kMinOverlappingRatio), ties round robin from the previous position. Built
+** on a version of metadata only (no tables are opened). */
+static void pk_add(man_edit *e, int level, uint64_t num, uint64_t size, const char *lo, const char *hi) {
+  uint8_t a[32], b[32];
+  size_t an = ikey_encode(a, (const uint8_t *)lo, strlen(lo), 5, IKEY_VAL);
+  size_t bn = ikey_encode(b, (const uint8_t *)hi, strlen(hi), 5, IKEY_VAL);
+  assert_int_equal(man_edit_add(e, level, num, size, a, an, b, bn), LSM_OK);
+}
+
+static void test_pick_min_overlap(void **state) {
+  (void)state;
+  ver_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ver_version *v0, *v;
+  assert_int_equal(ver_new_empty(&ctx, &v0), LSM_OK);
+  man_edit e;
+  man_edit_init(&e);
+  /* L1: four files; L2 files under them: */
+  pk_add(&e, 1, 10, 100, "a", "c"); /* overlaps L2 "b".."d" (500): ratio 5 */
+  pk_add(&e, 1, 11, 100, "e", "g"); /* overlaps nothing: ratio 0 */
+  pk_add(&e, 1, 12, 200, "h", "k"); /* overlaps "i".."j" (100) and "k".."m" (100): ratio 1 */
+  pk_add(&e, 1, 13, 100, "n", "p"); /* overlaps "k".."m"? no ("m" < "n"); nothing: ratio 0 */
+  pk_add(&e, 2, 20, 500, "b", "d");
+  pk_add(&e, 2, 21, 100, "i", "j");
+  pk_add(&e, 2, 22, 100, "k", "m");
+  pk_add(&e, 2, 23, 900, "q", "z");
+  assert_int_equal(ver_apply(v0, &e, &v), LSM_OK);
+  man_edit_free(&e);
+  assert_int_equal(v->n[1], 4);
+  int order[4];
+  /* ties (files 11 and 13, ratio 0) in round-robin order from j0 */
+  assert_int_equal(compact_pick_order(v, 1, 0, order), LSM_OK);
+  int want0[4] = {1, 3, 2, 0};
+  assert_memory_equal(order, want0, sizeof order);
+  assert_int_equal(compact_pick_order(v, 1, 2, order), LSM_OK);
+  int want2[4] = {3, 1, 2, 0};
+  assert_memory_equal(order, want2, sizeof order);
+  /* the last level with data: nothing below, all ratios 0, pure round robin */
+  int o2[4];
+  assert_int_equal(compact_pick_order(v, 2, 3, o2), LSM_OK);
+  int want_l2[4] = {3, 0, 1, 2};
+  assert_memory_equal(o2, want_l2, sizeof o2);
+  ver_unref(v);
+  ver_unref(v0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_space_reclaimed),
@@ -535,6 +586,7 @@ int main(void) {
       cmocka_unit_test(test_readahead_batched),
       cmocka_unit_test(test_parallel_compactions),
       cmocka_unit_test(test_background_threads_option),
+      cmocka_unit_test(test_pick_min_overlap),
       cmocka_unit_test(test_long_10m_writes),
   };
   /* the last case only with LSMVTAB_LONG=1 (minutes); not registered otherwise, so the runner

@@ -167,6 +167,17 @@ static void overlap_ratios(const ver_version *v, int l, int j0, pick_cand *cand)
   }
 }
 
+int compact_pick_order(const ver_version *v, int l, int j0, int *order) {
+  int n = v->n[l];
+  pick_cand *cand = mm_malloc(sizeof *cand * (size_t)(n ? n : 1));
+  if (!cand) return st_err(LSM_NOMEM, "compaction: out of memory");
+  overlap_ratios(v, l, j0, cand);
+  qsort(cand, (size_t)n, sizeof *cand, cmp_cand);
+  for (int t = 0; t < n; t++) order[t] = cand[t].j;
+  mm_free(cand);
+  return LSM_OK;
+}
+
 /* [mu] Choose the inputs of an automatic compaction: the levels with score >= 1, highest score
 ** first, skipping choices that touch a busy file. LSM_NOTFOUND if none is needed or possible. */
 static int pick(lsm_db *db, compaction *c) {
@@ -204,12 +215,14 @@ static int pick(lsm_db *db, compaction *c) {
     const cd_buf *p = &db->compact_ptr[l];
     if (p->n)
       while (j0 < n && ikey_cmp(v->f[l][j0]->largest, v->f[l][j0]->largest_n, p->p, p->n) <= 0) j0++;
-    pick_cand *cand = mm_malloc(sizeof *cand * (size_t)(n ? n : 1));
+    int *cand = mm_malloc(sizeof *cand * (size_t)(n ? n : 1));
     if (!cand) return st_err(LSM_NOMEM, "compaction: out of memory");
-    overlap_ratios(v, l, j0, cand);
-    qsort(cand, (size_t)n, sizeof *cand, cmp_cand);
+    if ((rc = compact_pick_order(v, l, j0, cand))) {
+      mm_free(cand);
+      return rc;
+    }
     for (int t = 0; t < n; t++) {
-      ver_file *f = v->f[l][cand[t].j];
+      ver_file *f = v->f[l][cand[t]];
       if (busy(db, f)) continue;
       c->level = l;
       c->v = v;

@@ -40,6 +40,12 @@
 /* Score of `level` in v (see above). */
 double compact_score(const ver_version *v, const lsm_options *o, int level);
 
+/* The order in which an automatic compaction of level l (1 <= l < VER_LEVELS) tries v's
+** files: order[0..v->n[l]) gets indexes into v->f[l], fewest overlapping bytes in l+1 per
+** byte of the file first, ties in round-robin order starting at index j0. Exposed for tests.
+** LSM_OK or LSM_NOMEM. */
+int compact_pick_order(const ver_version *v, int l, int j0, int *order);
+
 /* [mu] 1 if some level's score is >= 1. */
 int compact_needed(lsm_db *db);
 

@@ -45,7 +45,8 @@
 ** Reading costs: sst_open reads the footer and then filter+properties+index in one read and
 ** pins them in the reader, so a point lookup that misses the cache costs one data-block read.
 ** Data blocks go through the block cache (cache.h), keyed by (file_number, block offset); the
-** cached value is the raw (decompressed) block.
+** cached value is the raw (decompressed) block, held with its cache entry in one allocation
+** (a miss reads into a stack buffer and allocates once; an eviction frees once).
 **
 ** Thread safety: a builder is used by one thread. A reader is immutable after open and may be
 ** used by any number of threads at once (sst_get, iterators, batched lookups, verify); each
@@ -203,7 +204,11 @@ void sst_block_release(sst_block *b);
 /* ---- iteration ---- */
 
 /* Iterator over the table's internal keys (it_ops contract, ordered by ikey_cmp), forward and
-** backward. readahead == 0: data blocks come through the cache. readahead > 0 (sequential
+** backward. readahead == 0: data blocks come through the cache until the iterator has loaded
+** a few adjacent blocks in a row (a scan); from then on blocks not in the cache are read ahead
+** in a window growing from 16 KiB to 256 KiB and kept private to the iterator (not inserted
+** into the cache), blocks already cached are still taken from the cache; any seek elsewhere
+** goes back to the cache path. readahead > 0 (sequential
 ** scans such as compaction): blocks are read `readahead` bytes at a time and served from that
 ** buffer, bypassing the cache (a scan does not evict the working set). A window of at least
 ** 2 * FIO_ALIGN is read as up to 4 chunk requests submitted as one fio_batch, all in flight at
