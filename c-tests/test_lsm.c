@@ -887,6 +887,105 @@ static long model_ops(void) {
 #endif
 }
 
+/* Iterator walk over many small files on several levels plus L0 and the memtable: random
+** seeks, next/prev runs and direction switches against a model array. Keys share their
+** first 8 bytes and more ("walk-key-000123"), so comparisons go past the first words. Checks
+** the per-entry fast paths of the level, table and block iterators (file and block
+** boundaries in both directions) and the merge's cached keys. */
+#define WK 20000
+static void walk_key(char *b, int i) { snprintf(b, 24, "walk-key-%06d", i); }
+static void test_iter_walk(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 2; seed++) {
+    rs = seed * 0x9E3779B97F4A7C15ull + 5;
+    char dir[32];
+    snprintf(dir, sizeof dir, "walk-%llu", (unsigned long long)seed);
+    lsm_options o = small_opts(seed % 2 ? LSM_IO_SYNC : LSM_IO_URING);
+    o.compression = seed % 2 ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
+    o.block_size = 512;
+    o.sync = LSM_SYNC_OFF;
+    o.target_file_size = 64u << 10;
+    o.level1_size = 64u << 10;
+    lsm_db *db;
+    OK(lsm_open(dir, &o, &db));
+    static int ver[WK]; /* 0 = absent, else the value's version */
+    memset(ver, 0, sizeof ver);
+    char k[24], v[80];
+    for (int op = 1; op <= 4 * WK; op++) {
+      int i = (int)(rnd() % WK);
+      walk_key(k, i);
+      if (rnd() % 6 == 0) {
+        OK(lsm_delete(db, k, strlen(k)));
+        ver[i] = 0;
+      } else {
+        snprintf(v, sizeof v, "value-%d-%0*d", op, (int)(rnd() % 60), 0);
+        OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+        ver[i] = op;
+      }
+      /* most data pushed down the levels, some in L0, the rest in the memtable */
+      if (op == 2 * WK) OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+      if (op == 3 * WK) OK(lsm_flush(db, 1));
+    }
+    lsm_stats st;
+    OK(lsm_get_stats(db, &st));
+    int deep = 0;
+    for (int l = 1; l < LSM_MAX_LEVELS; l++) deep += st.level_files[l] > 1;
+    char levels[128] = "";
+    for (int l = 0; l < LSM_MAX_LEVELS; l++)
+      snprintf(levels + strlen(levels), sizeof levels - strlen(levels), " %llu", (unsigned long long)st.level_files[l]);
+    print_message("walk seed %llu: files per level%s\n", (unsigned long long)seed, levels);
+    if (!deep) fail_msg("seed %llu: no level with several files", (unsigned long long)seed);
+    int live[WK], nl = 0;
+    for (int i = 0; i < WK; i++)
+      if (ver[i]) live[nl++] = i;
+    lsm_iter *it;
+    OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+    int pos = -1; /* index into live[], -1 = not valid */
+    for (int op = 0; op < 6000; op++) {
+      int r = (int)(rnd() % 100);
+      if (r < 4) {
+        int t = (int)(rnd() % (WK + 1));
+        walk_key(k, t);
+        OK(lsm_iter_seek(it, k, strlen(k)));
+        for (pos = 0; pos < nl && live[pos] < t; pos++) {}
+        if (pos == nl) pos = -1;
+      } else if (r < 5) {
+        OK(lsm_iter_seek_first(it));
+        pos = nl ? 0 : -1;
+      } else if (r < 6) {
+        OK(lsm_iter_seek_last(it));
+        pos = nl - 1;
+      } else if (pos < 0) {
+        continue;
+      } else if ((op / 50) % 2 == 0 ? r < 80 : r < 25) { /* runs of mostly one direction */
+        OK(lsm_iter_next(it));
+        pos = pos + 1 < nl ? pos + 1 : -1;
+      } else {
+        OK(lsm_iter_prev(it));
+        pos--;
+      }
+      if (pos < 0) {
+        if (lsm_iter_valid(it)) fail_msg("seed %llu op %d: valid, want end", (unsigned long long)seed, op);
+        continue;
+      }
+      if (!lsm_iter_valid(it))
+        fail_msg("seed %llu op %d: not valid, want key %d", (unsigned long long)seed, op, live[pos]);
+      const void *kk, *vv;
+      size_t kn, vn;
+      lsm_iter_key(it, &kk, &kn);
+      lsm_iter_value(it, &vv, &vn);
+      walk_key(k, live[pos]);
+      int vl = snprintf(v, sizeof v, "value-%d-", ver[live[pos]]);
+      if (kn != strlen(k) || memcmp(kk, k, kn) || vn < (size_t)vl || memcmp(vv, v, (size_t)vl))
+        fail_msg("seed %llu op %d: got %.*s=%.*s, want %s=%s...", (unsigned long long)seed, op, (int)kn,
+                 (const char *)kk, (int)vn, (const char *)vv, k, v);
+    }
+    OK(lsm_iter_status(it));
+    lsm_iter_free(it);
+    OK(lsm_close(db));
+  }
+}
+
 static void test_model_sync(void **state) {
   (void)state;
   model_run(LSM_IO_SYNC, 1, model_ops());
@@ -903,6 +1002,7 @@ int main(void) {
       cmocka_unit_test(test_busy),       cmocka_unit_test(test_snapshot),
       cmocka_unit_test(test_concurrent), cmocka_unit_test(test_multiget),
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),
+      cmocka_unit_test(test_iter_walk),
       cmocka_unit_test(test_model_sync), cmocka_unit_test(test_model_uring),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,8 +105,9 @@ static void merge_round(uint64_t seed) {
 }
 
 
-/* it_bytes_cmp / ikey_cmp (word-at-a-time fast path) against a byte loop: random strings of
-** 0..20 bytes over a tiny alphabet with high bytes, so equal prefixes of every length occur. */
+/* it_bytes_cmp / ikey_cmp (word-at-a-time fast path over the first 32 bytes, memcmp after)
+** against a byte loop: random strings of 0..44 bytes over a tiny alphabet with high bytes, so
+** equal prefixes of every length (inside each word, across word boundaries, past 32) occur. */
 static int naive_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
   for (size_t i = 0; i < an && i < bn; i++)
     if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
@@ -120,18 +121,115 @@ static void test_bytes_cmp(void **state) {
   rng_state = seed;
   static const uint8_t alpha[4] = {0x00, 0x01, 0x7f, 0xff};
   for (int t = 0; t < 200000; t++) {
-    uint8_t a[32], b[32];
-    size_t an = rnd() % 21, bn = rnd() % 21;
+    uint8_t a[48], b[48];
+    size_t an = rnd() % 45, bn = rnd() % 45;
     for (size_t i = 0; i < an; i++) a[i] = alpha[rnd() % 4];
     for (size_t i = 0; i < bn; i++) b[i] = rnd() % 3 ? (i < an ? a[i] : alpha[rnd() % 4]) : alpha[rnd() % 4];
     int want = naive_cmp(a, an, b, bn);
     if (sgn(it_bytes_cmp(a, an, b, bn)) != want)
       fail_msg("seed %llu case %d: it_bytes_cmp lengths %zu/%zu wrong", (unsigned long long)seed, t, an, bn);
     /* as internal keys with equal trailers: the user keys decide */
-    uint8_t ia[40], ib[40];
+    uint8_t ia[56], ib[56];
     size_t ian = ikey_encode(ia, a, an, 5, IKEY_VAL), ibn = ikey_encode(ib, b, bn, 5, IKEY_VAL);
     if (sgn(ikey_cmp(ia, ian, ib, ibn)) != want)
       fail_msg("seed %llu case %d: ikey_cmp lengths %zu/%zu wrong", (unsigned long long)seed, t, an, bn);
+  }
+}
+
+/* The merge with ikey_cmp itself (its inlined internal-key comparison and the key cache):
+** internal keys with long shared prefixes (0..40 bytes over a 2-letter alphabet) spread over
+** 4 sources, some written to two sources (a flushed memtable and its table), walked forward
+** and back, against a sorted, deduplicated model. */
+#define LK 300
+typedef struct lkey {
+  uint8_t k[48];
+  size_t n;
+} lkey;
+static int lkey_ref_cmp(const void *x, const void *y) {
+  const lkey *a = x, *b = y;
+  int c = naive_cmp(a->k, a->n - 8, b->k, b->n - 8);
+  if (c) return c;
+  uint64_t ta = cd_get_fixed64(a->k + a->n - 8), tb = cd_get_fixed64(b->k + b->n - 8);
+  return ta > tb ? -1 : ta < tb;
+}
+static void test_merge_ikey_long(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    rng_state = seed * 6364136223846793005ull + 3;
+    static lkey all[LK];
+    vec_kv *kv[4];
+    int kn[4] = {0, 0, 0, 0};
+    for (int s = 0; s < 4; s++) kv[s] = malloc(sizeof(vec_kv) * LK);
+    for (int i = 0; i < LK; i++) {
+      uint8_t u[40];
+      size_t un = rnd() % 41;
+      for (size_t j = 0; j < un; j++) u[j] = rnd() % 8 ? 'a' : 'b';
+      all[i].n = ikey_encode(all[i].k, u, un, (uint64_t)i + 1, rnd() % 2 ? IKEY_VAL : IKEY_DEL);
+    }
+    /* distinct by construction (distinct seqs); each to one or two sources */
+    for (int i = 0; i < LK; i++) {
+      int s = (int)(rnd() % 4), t = rnd() % 5 == 0 ? (int)(rnd() % 4) : s;
+      vec_set(&kv[s][kn[s]++], all[i].k, all[i].n, "v", 1);
+      if (t != s) vec_set(&kv[t][kn[t]++], all[i].k, all[i].n, "v", 1);
+    }
+    it_iter *src[4];
+    for (int s = 0; s < 4; s++) {
+      /* sources must be sorted: sort their entries by the model order */
+      for (int a = 1; a < kn[s]; a++)
+        for (int b = a; b > 0; b--) {
+          lkey x, y;
+          memcpy(x.k, kv[s][b - 1].k, kv[s][b - 1].kn);
+          x.n = kv[s][b - 1].kn;
+          memcpy(y.k, kv[s][b].k, kv[s][b].kn);
+          y.n = kv[s][b].kn;
+          if (lkey_ref_cmp(&x, &y) <= 0) break;
+          vec_kv tmp = kv[s][b - 1];
+          kv[s][b - 1] = kv[s][b];
+          kv[s][b] = tmp;
+        }
+      src[s] = vec_iter_new(ikey_cmp, kv[s], kn[s]);
+    }
+    qsort(all, LK, sizeof all[0], lkey_ref_cmp);
+    it_iter *m;
+    assert_int_equal(merge_new(ikey_cmp, src, 4, &m), LSM_OK);
+    int i = 0;
+    for (it_seek_first(m); it_valid(m); it_next(m), i++) {
+      const uint8_t *k;
+      size_t n;
+      it_key(m, &k, &n);
+      if (i >= LK || n != all[i].n || memcmp(k, all[i].k, n))
+        fail_msg("seed %llu: forward entry %d wrong", (unsigned long long)seed, i);
+    }
+    if (i != LK) fail_msg("seed %llu: forward gave %d entries, want %d", (unsigned long long)seed, i, LK);
+    i = LK - 1;
+    for (it_seek_last(m); it_valid(m); it_prev(m), i--) {
+      const uint8_t *k;
+      size_t n;
+      it_key(m, &k, &n);
+      if (i < 0 || n != all[i].n || memcmp(k, all[i].k, n))
+        fail_msg("seed %llu: backward entry %d wrong", (unsigned long long)seed, i);
+    }
+    if (i != -1) fail_msg("seed %llu: backward stopped at %d", (unsigned long long)seed, i);
+    /* seek to every model key, then a direction switch each way */
+    for (int j = 0; j < LK; j += 7) {
+      const uint8_t *k;
+      size_t n;
+      assert_int_equal(it_seek(m, all[j].k, all[j].n), LSM_OK);
+      assert_true(it_valid(m));
+      if (j > 0) {
+        assert_int_equal(it_prev(m), LSM_OK);
+        assert_true(it_valid(m));
+        it_key(m, &k, &n);
+        if (n != all[j - 1].n || memcmp(k, all[j - 1].k, n))
+          fail_msg("seed %llu: prev after seek to %d wrong", (unsigned long long)seed, j);
+        assert_int_equal(it_next(m), LSM_OK);
+      }
+      it_key(m, &k, &n);
+      if (n != all[j].n || memcmp(k, all[j].k, n))
+        fail_msg("seed %llu: seek to %d wrong", (unsigned long long)seed, j);
+    }
+    assert_int_equal(it_status(m), LSM_OK);
+    it_free(m);
   }
 }
 
@@ -217,7 +315,8 @@ static void dbi_round(uint64_t seed) {
   it_iter *src[3];
   for (int s = 0; s < ns; s++) src[s] = vec_iter_new(ikey_cmp_fn, kv[s], kn[s]);
   it_iter *m, *d;
-  assert_int_equal(merge_new(ikey_cmp_fn, src, ns, &m), LSM_OK);
+  /* odd seeds: ikey_cmp itself, which the merge compares inline; even: through a pointer */
+  assert_int_equal(merge_new(seed % 2 ? ikey_cmp : ikey_cmp_fn, src, ns, &m), LSM_OK);
   char lob[8], hib[8];
   fmt_key(lob, lo);
   fmt_key(hib, hi);
@@ -296,6 +395,7 @@ static void test_dbiter_release(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bytes_cmp), cmocka_unit_test(test_merge_random),
+      cmocka_unit_test(test_merge_ikey_long),
       cmocka_unit_test(test_merge_empty),
       cmocka_unit_test(test_merge_error),
       cmocka_unit_test(test_dbiter_random),

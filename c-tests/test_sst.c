@@ -182,6 +182,41 @@ static const ent *model_get(const model *m, const uint8_t *k, size_t kn) {
   return &m->e[i];
 }
 
+/* sst_get_value (the point-read form) gives sst_get's answers: the type of the found key, the
+** value only for a live one (copied with room for a terminator), nothing for val == NULL. */
+static void check_get_values(sst_reader *r, const model *m, int nkeys) {
+  cd_buf v = {0};
+  for (int i = 0; i < 3 * nkeys + 3; i++) {
+    uint8_t k[32];
+    char uk[16];
+    int un = sprintf(uk, "key%08d", i);
+    size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, (uint64_t)((i * 7) % (4 * nkeys + 8)));
+    const ent *want = model_get(m, k, kn);
+    int type = -1, type2 = -1;
+    cd_buf_clear(&v);
+    int rc = sst_get_value(r, k, kn, &type, &v);
+    int rc2 = sst_get_value(r, k, kn, &type2, NULL);
+    assert_int_equal(rc, rc2);
+    if (!want) {
+      if (rc != LSM_NOTFOUND) fail_msg("key %d: rc %d (%s), want NOTFOUND", i, rc, st_errmsg());
+      assert_int_equal(v.n, 0);
+      continue;
+    }
+    if (rc) fail_msg("key %d: rc %d (%s)", i, rc, st_errmsg());
+    int wt = ikey_type(want->k, want->kn);
+    assert_int_equal(type, wt);
+    assert_int_equal(type2, wt);
+    if (wt != IKEY_VAL) {
+      assert_int_equal(v.n, 0); /* a tombstone copies nothing */
+      continue;
+    }
+    assert_int_equal(v.n, want->vn);
+    assert_true(v.cap >= v.n + 1);
+    if (v.n) assert_memory_equal(v.p, want->v, v.n);
+  }
+  cd_buf_free(&v);
+}
+
 static void check_gets(sst_reader *r, const model *m, int nkeys) {
   cd_buf fk = {0}, fv = {0};
   for (int i = 0; i < 3 * nkeys + 3; i++) {
@@ -203,6 +238,7 @@ static void check_gets(sst_reader *r, const model *m, int nkeys) {
   }
   cd_buf_free(&fk);
   cd_buf_free(&fv);
+  check_get_values(r, m, nkeys);
 }
 
 static void test_roundtrip(void **state) {
@@ -251,6 +287,48 @@ static void test_roundtrip(void **state) {
       assert_true(cs.hits > 0 && cs.misses > 0);
       sst_close(r);
       cache_erase_file(c, 7);
+      cache_free(c);
+    }
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
+/* A table built without compression: a miss reads the stored block straight into its cache
+** entry (get_block_raw). Same answers with and without a cache, one read per miss. */
+static void test_raw_blocks(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 3000, 1);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    sst_options o = {.block_size = 2048, .compression = 0, .bloom_bits = 10};
+    build(env, "raw.sst", &m, &o, NULL);
+    for (int with_cache = 0; with_cache < 2; with_cache++) {
+      cache *c = NULL;
+      if (with_cache) assert_int_equal(cache_new(8 << 20, &c), LSM_OK);
+      sst_counters ctr = {0};
+      sst_read_options ro = {.cache = c, .counters = &ctr};
+      sst_reader *r;
+      assert_int_equal(sst_open(env, "raw.sst", 3, &ro, &r), LSM_OK);
+      check_gets(r, &m, 3000); /* sst_get and sst_get_value against the model */
+      /* a live key twice: with a cache the second is a hit (no read), without one both read */
+      size_t i = 0;
+      while (ikey_type(m.e[i].k, m.e[i].kn) != IKEY_VAL) i++;
+      uint64_t before = ctr.blocks_read, bytes = ctr.bytes_read;
+      cd_buf v = {0};
+      int type = -1;
+      assert_int_equal(sst_get_value(r, m.e[i].k, m.e[i].kn, &type, &v), LSM_OK);
+      assert_int_equal(sst_get_value(r, m.e[i].k, m.e[i].kn, &type, &v), LSM_OK);
+      assert_int_equal(type, IKEY_VAL);
+      assert_int_equal(v.n, m.e[i].vn);
+      assert_memory_equal(v.p, m.e[i].v, v.n);
+      uint64_t reads = ctr.blocks_read - before;
+      if (with_cache) assert_true(reads <= 1); /* 0 when check_gets left it cached */
+      else assert_int_equal(reads, 2);
+      if (!with_cache) assert_true(ctr.bytes_read - bytes > 2 * v.n);
+      cd_buf_free(&v);
+      sst_close(r);
       cache_free(c);
     }
     fio_env_free(env);
@@ -679,6 +757,17 @@ static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fil
     size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, IKEY_MAX_SEQ);
     rc = sst_get(r, k, kn, &fk, &fv);
     const ent *want = model_get(m, k, kn);
+    {
+      /* the point-read form reads the same bytes: the same verdict, never wrong data */
+      cd_buf gv = {0};
+      int type = -1, rc2 = sst_get_value(r, k, kn, &type, &gv);
+      assert_int_equal(rc2, rc);
+      if (!rc2 && type == IKEY_VAL) {
+        assert_int_equal(gv.n, fv.n);
+        if (gv.n) assert_memory_equal(gv.p, fv.p, gv.n);
+      }
+      cd_buf_free(&gv);
+    }
     if (rc == LSM_CORRUPT) {
       corrupt = 1;
       continue;
@@ -1001,7 +1090,7 @@ int main(void) {
       cmocka_unit_test(test_empty_and_misuse), cmocka_unit_test(test_corruption),
       cmocka_unit_test(test_io_faults),       cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
-      cmocka_unit_test(test_auto_readahead),
+      cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -461,11 +461,12 @@ static int bi_seek(it_iter *i, const uint8_t *k, size_t kn) {
   }
 }
 
-static int bi_next(it_iter *i) {
-  blk_iter *it = (blk_iter *)i;
+int blk_iter_next(blk_iter *it) {
   if (it->rc) return it->rc;
   return bi_parse_next(it);
 }
+
+static int bi_next(it_iter *i) { return blk_iter_next((blk_iter *)i); }
 
 static int bi_prev(it_iter *i) {
   blk_iter *it = (blk_iter *)i;

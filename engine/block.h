@@ -181,4 +181,17 @@ void blk_iter_fini(blk_iter *it);
 /* Heap iterator over b (b must outlive it); *out is released with it_free. LSM_NOMEM. */
 int blk_iter_new(const blk_block *b, it_cmp_fn cmp, size_t min_key, it_iter **out);
 
+/* Direct (non-virtual) forms of it_valid / it_key / it_value / it_next for a caller that
+** embeds a blk_iter (the table iterator's per-entry path); same contracts as it_ops. */
+static inline int blk_iter_valid(const blk_iter *it) { return it->rc == 0 && it->cur < it->blk->restart_off; }
+static inline void blk_iter_key(const blk_iter *it, const uint8_t **k, size_t *n) {
+  *k = it->kp;
+  *n = it->kn;
+}
+static inline void blk_iter_value(const blk_iter *it, const uint8_t **v, size_t *n) {
+  *v = it->val;
+  *n = it->vn;
+}
+int blk_iter_next(blk_iter *it);
+
 #endif

@@ -533,8 +533,9 @@ static int rv_get(readview *rv, const uint8_t *k, size_t kn, void **v, size_t *v
   }
   cd_buf val = {0};
   int type;
-  int rc = ver_get(rv->v, k, kn, rv->seq, &type, &val);
+  int rc = ver_get(rv->v, k, kn, rv->seq, &type, v ? &val : NULL);
   if (rc == LSM_OK && type != IKEY_VAL) rc = LSM_NOTFOUND;
+  /* ver_get left room for the terminator: no reallocation here */
   if (rc == LSM_OK && v && cd_buf_append(&val, "", 1)) rc = st_err(LSM_NOMEM, "get: out of memory");
   if (rc || !v) {
     cd_buf_free(&val);

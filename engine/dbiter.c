@@ -24,7 +24,9 @@ typedef struct dbi {
   void *arg;
 } dbi;
 
-static int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return it_bytes_cmp(a, an, b, bn); }
+static inline int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  return it_bytes_cmp_inline(a, an, b, bn);
+}
 
 /* Current internal entry's user key; sets rc and returns 0 on a malformed key. */
 static int parse(dbi *d, const uint8_t **uk, size_t *un, uint64_t *seq, int *type) {
@@ -54,7 +56,13 @@ static int finish(dbi *d) {
   return d->rc;
 }
 
-static int save(cd_buf *b, const uint8_t *p, size_t n) {
+/* Copy p[0..n) into b (forward steps save every yielded user key: keep that a memcpy). */
+static inline int save(cd_buf *b, const uint8_t *p, size_t n) {
+  if (n <= b->cap) {
+    if (n) memcpy(b->p, p, n);
+    b->n = n;
+    return LSM_OK;
+  }
   cd_buf_clear(b);
   return cd_buf_append(b, p, n);
 }

@@ -8,24 +8,52 @@
 ** non-current source on the other side of cur's key, as LevelDB's MergingIterator does.
 ** Fast path: after cur moves, if it is still strictly before the heap's top it stays cur with
 ** one comparison instead of a push and a pop (scans where one source holds a run of keys).
+** Key cache: a source's current key is fetched once after it moves (key[i]) and reused by
+** every heap comparison and by m_key: a source does not move while it sits in the heap or is
+** cur, so the borrowed bytes stay valid, and each comparison saves two calls down the
+** level/table/block iterator chain.
 */
 #include "merge.h"
 
+#include "ikey.h"
 #include "mm.h"
 #include "status.h"
+
+typedef struct merge_key {
+  const uint8_t *p;
+  size_t n;
+} merge_key;
 
 typedef struct merge_it {
   it_iter base;
   it_cmp_fn cmp;
   int n;
   it_iter **src;
+  merge_key *key; /* key[i]: source i's current key, valid while i is in the heap or cur */
   int *heap, hn; /* source indices */
   int cur;       /* -1 = not valid */
   int reverse;
   int rc;        /* sticky first error */
 } merge_it;
 
-static void src_key(const merge_it *m, int i, const uint8_t **k, size_t *n) { it_key(m->src[i], k, n); }
+/* Source i's cached key (see the key cache above). */
+static void src_key(const merge_it *m, int i, const uint8_t **k, size_t *n) {
+  *k = m->key[i].p;
+  *n = m->key[i].n;
+}
+
+/* The comparator; the engine's own internal-key order (every merge the db builds) is inlined
+** here instead of called through the pointer. Same result as ikey_cmp. */
+static inline int mcmp(const merge_it *m, const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
+  if (m->cmp != ikey_cmp) return m->cmp(a, an, b, bn);
+  int c = it_bytes_cmp_inline(a, an - IKEY_TRAILER, b, bn - IKEY_TRAILER);
+  if (c) return c;
+  uint64_t ta = cd_get_fixed64(a + an - 8), tb = cd_get_fixed64(b + bn - 8);
+  return ta > tb ? -1 : ta < tb ? 1 : 0; /* newer (larger seq, then type) first */
+}
+
+/* Fetch source i's key after it moved. REQUIRES it valid. */
+static void load_key(merge_it *m, int i) { it_key(m->src[i], &m->key[i].p, &m->key[i].n); }
 
 /* Heap order: forward = smaller key first, reverse = larger key first; ties: newer (lower
 ** index) first, so the newest of equal keys is popped first and the others are skipped. */
@@ -34,7 +62,7 @@ static int before(const merge_it *m, int a, int b) {
   size_t na, nb;
   src_key(m, a, &ka, &na);
   src_key(m, b, &kb, &nb);
-  int c = m->cmp(ka, na, kb, nb);
+  int c = mcmp(m, ka, na, kb, nb);
   if (m->reverse) c = -c;
   return c < 0 || (c == 0 && a < b);
 }
@@ -48,7 +76,7 @@ static int still_first(const merge_it *m, int c) {
   size_t nc, nt;
   src_key(m, c, &kc, &nc);
   src_key(m, m->heap[0], &kt, &nt);
-  int r = m->cmp(kc, nc, kt, nt);
+  int r = mcmp(m, kc, nc, kt, nt);
   return m->reverse ? r > 0 : r < 0;
 }
 
@@ -65,7 +93,9 @@ static void heap_down(merge_it *m, int i) {
   }
 }
 
+/* Push a valid source; its key is fetched here (it has just moved or been positioned). */
 static void heap_push(merge_it *m, int src) {
+  load_key(m, src);
   int i = m->hn++;
   m->heap[i] = src;
   while (i > 0) {
@@ -111,7 +141,7 @@ static int pick(merge_it *m) {
   while (m->hn) {
     int j = m->heap[0];
     src_key(m, j, &k, &n);
-    if (m->cmp(k, n, ck, cn) != 0) break;
+    if (mcmp(m, k, n, ck, cn) != 0) break;
     heap_pop(m);
     if (m->reverse) it_prev(m->src[j]);
     else it_next(m->src[j]);
@@ -169,7 +199,7 @@ static int m_next(it_iter *it) {
       it_seek(m->src[i], ck, cn);
       if (it_valid(m->src[i])) {
         it_key(m->src[i], &k, &n);
-        if (m->cmp(k, n, ck, cn) == 0) it_next(m->src[i]);
+        if (mcmp(m, k, n, ck, cn) == 0) it_next(m->src[i]);
       }
       if (check(m, i)) return fail(m);
     }
@@ -178,12 +208,14 @@ static int m_next(it_iter *it) {
     return rebuild(m);
   }
   it_next(m->src[c]);
-  if (check(m, c)) return fail(m);
-  if (it_valid(m->src[c])) {
+  if (it_valid(m->src[c])) { /* (m->rc is 0 here: checked on entry) */
+    load_key(m, c);
     /* Still strictly below every other source's key (the usual case while one source holds
     ** a run of keys, e.g. the biggest level in a scan): cur stays, no heap work. */
     if (m->hn == 0 || still_first(m, c)) return LSM_OK;
     heap_push(m, c);
+  } else if (check(m, c)) {
+    return fail(m);
   }
   return pick(m);
 }
@@ -209,10 +241,12 @@ static int m_prev(it_iter *it) {
     return rebuild(m);
   }
   it_prev(m->src[c]);
-  if (check(m, c)) return fail(m);
-  if (it_valid(m->src[c])) {
+  if (it_valid(m->src[c])) { /* (m->rc is 0 here: checked on entry) */
+    load_key(m, c);
     if (m->hn == 0 || still_first(m, c)) return LSM_OK; /* as in m_next */
     heap_push(m, c);
+  } else if (check(m, c)) {
+    return fail(m);
   }
   return pick(m);
 }
@@ -224,7 +258,7 @@ static int m_valid(const it_iter *it) {
 
 static void m_key(const it_iter *it, const uint8_t **k, size_t *n) {
   const merge_it *m = (const merge_it *)it;
-  it_key(m->src[m->cur], k, n);
+  src_key(m, m->cur, k, n);
 }
 
 static void m_value(const it_iter *it, const uint8_t **v, size_t *n) {
@@ -239,6 +273,7 @@ static void m_destroy(it_iter *it) {
   for (int i = 0; i < m->n; i++) it_free(m->src[i]);
   mm_free(m->src);
   mm_free(m->heap);
+  mm_free(m->key);
   mm_free(m);
 }
 
@@ -250,12 +285,14 @@ int merge_new(it_cmp_fn cmp, it_iter **src, int n, it_iter **out) {
   if (m) {
     m->src = mm_malloc(sizeof(it_iter *) * (size_t)(n ? n : 1));
     m->heap = mm_malloc(sizeof(int) * (size_t)(n ? n : 1));
+    m->key = mm_calloc((size_t)(n ? n : 1), sizeof(merge_key));
   }
-  if (!m || !m->src || !m->heap) {
+  if (!m || !m->src || !m->heap || !m->key) {
     for (int i = 0; i < n; i++) it_free(src[i]);
     if (m) {
       mm_free(m->src);
       mm_free(m->heap);
+      mm_free(m->key);
       mm_free(m);
     }
     return st_err(LSM_NOMEM, "merge iterator: out of memory");

@@ -567,12 +567,61 @@ static int cache_hit(sst_reader *r, sst_bhandle h, sst_block *b) {
 ** buffer on a cache miss: no allocation besides the cache entry itself. */
 #define SST_SCRATCH (4 * FIO_ALIGN)
 
+/* A miss on a table built without compression, whose blocks are all stored raw: the stored
+** block is read straight into its cblock allocation and parsed in place, so the bytes are not
+** copied from a read buffer (the checksum and trailer stay, charged). A block that is not raw
+** after all (only a damaged or foreign table) takes the general path from the bytes read. */
+static int get_block_raw(sst_reader *r, sst_bhandle h, sst_block *b) {
+  size_t hdr = CBLOCK_HDR + (r->cache ? cache_entry_size() : 0);
+  size_t sn = (size_t)h.size + BLK_TRAILER;
+  sst_cblock *c = mm_malloc(hdr + sn);
+  if (!c) return st_err(LSM_NOMEM, "out of memory (block)");
+  uint8_t *data = (uint8_t *)c + hdr;
+  size_t got;
+  int rc = fio_read_at(r->f, h.off, data, sn, &got);
+  if (!rc) {
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, got, memory_order_relaxed);
+    if (got < sn)
+      rc = ST_CORRUPT("%s: short read at offset %llu (file truncated?)", r->name,
+                      (unsigned long long)h.off);
+  }
+  if (rc) {
+    mm_free(c);
+    return rc;
+  }
+  atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
+  int type;
+  size_t rawn;
+  if ((rc = blk_stored_info(data, (size_t)h.size, &type, &rawn))) {
+    mm_free(c);
+    return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+  }
+  if (type != BLK_NONE || rawn != h.size) {
+    sst_cblock *c2;
+    rc = make_cblock(r, data, h, r->cache != NULL, &c2);
+    mm_free(c);
+    if (rc) return rc;
+    adopt(r, h, c2, b);
+    return LSM_OK;
+  }
+  if (blk_parse(data, rawn, &c->blk)) {
+    mm_free(c);
+    return corrupt_in(r->name, "data block", h.off);
+  }
+  c->centry = r->cache ? (uint8_t *)c + CBLOCK_HDR : NULL;
+  c->charge = hdr + sn;
+  adopt(r, h, c, b);
+  return LSM_OK;
+}
+
 /* Pin data block h: from the cache, else one read. */
 static int get_block(sst_reader *r, sst_bhandle h, sst_block *b) {
   memset(b, 0, sizeof *b);
   int rc = check_data_handle(r, h);
   if (rc) return rc;
   if (cache_hit(r, h, b)) return LSM_OK;
+  /* direct IO needs aligned buffers and offsets: the general path below handles that */
+  if (r->props.compression == BLK_NONE && !r->direct) return get_block_raw(r, h, b);
   _Alignas(FIO_ALIGN) uint8_t scratch[SST_SCRATCH];
   rblock rb;
   const uint8_t *p;
@@ -652,6 +701,46 @@ int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *
   sst_block b;
   if ((rc = get_block(r, h, &b))) return rc;
   rc = sst_block_get(&b, key, kn, fkey, fval);
+  sst_block_release(&b);
+  return rc;
+}
+
+int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_buf *val) {
+  if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_get_value: not an internal key");
+  sst_bhandle h;
+  int rc = sst_locate(r, key, kn, &h);
+  if (rc) return rc;
+  sst_block b;
+  if ((rc = get_block(r, h, &b))) return rc;
+  blk_iter it;
+  blk_iter_init(&it, b.blk, ikey_cmp, IKEY_TRAILER);
+  rc = it_seek(&it.base, key, kn);
+  if (rc == LSM_CORRUPT) rc = corrupt_in(r->name, "data block", h.off);
+  if (!rc) {
+    const uint8_t *k, *v;
+    size_t n, vn;
+    rc = LSM_NOTFOUND;
+    if (it_valid(&it.base)) {
+      it_key(&it.base, &k, &n);
+      /* the found key is read in place (no copy): checked here, as the caller would */
+      if (it_bytes_cmp(k, n - IKEY_TRAILER, key, kn - IKEY_TRAILER) == 0) {
+        if (!ikey_valid(k, n)) {
+          rc = corrupt_in(r->name, "internal key in data block", h.off);
+        } else {
+          *type = ikey_type(k, n);
+          rc = LSM_OK;
+          if (val && *type == IKEY_VAL) {
+            it_value(&it.base, &v, &vn);
+            cd_buf_clear(val);
+            /* one allocation of the final size, with room for the caller's terminator */
+            rc = cd_buf_reserve(val, vn + 1);
+            if (!rc) rc = cd_buf_append(val, v, vn);
+          }
+        }
+      }
+    }
+  }
+  blk_iter_fini(&it);
   sst_block_release(&b);
   return rc;
 }
@@ -1027,7 +1116,7 @@ static int si_data_rc(sst_iter *it, int rc) {
 
 static int si_skip_forward(sst_iter *it) {
   it->backward = 0;
-  while (!it->rc && (!it->blk.blk || !it_valid(&it->data.base))) {
+  while (!it->rc && (!it->blk.blk || !blk_iter_valid(&it->data))) {
     if (it->blk.blk && it_status(&it->data.base)) return si_data_rc(it, it_status(&it->data.base));
     if (!it_valid(&it->index.base)) {
       si_drop_block(it);
@@ -1093,8 +1182,12 @@ static int si_seek_last(it_iter *i) {
 static int si_next(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
-  int rc = it_next(&it->data.base);
+  int rc = blk_iter_next(&it->data);
   if (rc) return si_data_rc(it, rc);
+  if (blk_iter_valid(&it->data)) { /* still inside the block (it->blk.blk is set: we were valid) */
+    it->backward = 0;
+    return LSM_OK;
+  }
   return si_skip_forward(it);
 }
 
@@ -1108,15 +1201,15 @@ static int si_prev(it_iter *i) {
 
 static int si_valid(const it_iter *i) {
   const sst_iter *it = (const sst_iter *)i;
-  return !it->rc && it->blk.blk && it_valid(&it->data.base);
+  return !it->rc && it->blk.blk && blk_iter_valid(&it->data);
 }
 
 static void si_key(const it_iter *i, const uint8_t **k, size_t *n) {
-  it_key(&((const sst_iter *)i)->data.base, k, n);
+  blk_iter_key(&((const sst_iter *)i)->data, k, n);
 }
 
 static void si_value(const it_iter *i, const uint8_t **v, size_t *n) {
-  it_value(&((const sst_iter *)i)->data.base, v, n);
+  blk_iter_value(&((const sst_iter *)i)->data, v, n);
 }
 
 static int si_status(const it_iter *i) { return ((const sst_iter *)i)->rc; }

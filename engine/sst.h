@@ -163,6 +163,13 @@ int sst_reader_direct(const sst_reader *r);
 ** Errors: LSM_CORRUPT, LSM_IOERR_*, LSM_NOMEM. The caller interprets type and seq of *fkey. */
 int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval);
 
+/* The point-read form of sst_get: on a match sets *type (IKEY_VAL / IKEY_DEL; a found key that
+** is not a valid internal key is LSM_CORRUPT) and, when val != NULL and *type == IKEY_VAL,
+** copies the value into *val (cleared first) with one allocation holding at least vn + 1
+** bytes (room for a terminator); nothing else is copied. val == NULL: existence only. Same
+** errors as sst_get. */
+int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_buf *val);
+
 /* ---- batched lookups (multiget) ----
 ** 1. sst_locate(r, key): filter check + index seek, no data IO: gives the block handle that
 **    would hold key, or LSM_NOTFOUND.

@@ -211,15 +211,9 @@ static int file_get(ver_file *f, const uint8_t *seek, size_t sn, int *type, cd_b
   sst_reader *r;
   int rc = ver_file_reader(f, &r);
   if (rc) return rc;
-  atomic_fetch_add(&f->ctx->files_probed, 1);
-  cd_buf fkey = {0};
-  rc = sst_get(r, seek, sn, &fkey, val);
-  if (rc == LSM_OK) {
-    if (!ikey_valid(fkey.p, fkey.n)) rc = ST_CORRUPT("table %llu: bad internal key", (unsigned long long)f->number);
-    else *type = ikey_type(fkey.p, fkey.n);
-  }
-  cd_buf_free(&fkey);
-  return rc;
+  atomic_fetch_add_explicit(&f->ctx->files_probed, 1, memory_order_relaxed);
+  /* the found key is checked in place; only a live value is copied (val NULL: not even that) */
+  return sst_get_value(r, seek, sn, type, val);
 }
 
 ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
@@ -338,6 +332,7 @@ static int lvl_next(it_iter *it) {
   lvl_it *l = (lvl_it *)it;
   if (l->rc || !l->cur) return l->rc;
   it_next(l->cur);
+  if (it_valid(l->cur)) return LSM_OK; /* still inside the file: nothing to skip */
   return lvl_skip_fwd(l);
 }
 
@@ -345,6 +340,7 @@ static int lvl_prev(it_iter *it) {
   lvl_it *l = (lvl_it *)it;
   if (l->rc || !l->cur) return l->rc;
   it_prev(l->cur);
+  if (it_valid(l->cur)) return LSM_OK;
   return lvl_skip_back(l);
 }
 

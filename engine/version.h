@@ -88,7 +88,8 @@ int ver_snapshot_edit(const ver_version *v, man_edit *e);
 int ver_file_reader(ver_file *f, sst_reader **out);
 
 /* Point lookup of user key ukey at snapshot seq over the files of v: LSM_OK with *type set
-** (IKEY_VAL: value copied into *val; IKEY_DEL: a tombstone), or LSM_NOTFOUND, or an error. */
+** (IKEY_VAL: value copied into *val, with room for one more byte; IKEY_DEL: a tombstone), or
+** LSM_NOTFOUND, or an error. val may be NULL: existence only, nothing copied. */
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val);
 
 /* Walking the files a point lookup must search, in order (L0 newest first, then one file per
