@@ -3,7 +3,6 @@
 */
 #include "compact.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -38,29 +37,11 @@ static void c_free(compaction *c) {
 static int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return it_bytes_cmp(a, an, b, bn); }
 static int ikey_cmp_fn(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) { return ikey_cmp(a, an, b, bn); }
 
-double compact_target(const ver_version *v, const lsm_options *o, int level) {
-  double target = (double)o->level1_size; /* static: L1 * 10^(level-1) */
-  for (int l = 1; l < level; l++) target *= 10;
-  int last = 0; /* deepest level >= 1 holding data */
-  for (int l = VER_LEVELS - 1; l >= 1 && !last; l--)
-    if (v->n[l]) last = l;
-  if (level >= last) return target;
-  /* Dynamic: the L0 batch B, the levels above `last` and S = bytes(last) as a geometric series
-  ** B * r^l, r = (S/B)^(1/last): for a fixed number of levels the bytes rewritten per byte
-  ** moved down (sum over levels of 1 + size(l)/size(l-1)) are least when the ratios are equal.
-  ** B is estimated from the options (an L0 file is at most a memtable), an overestimate that
-  ** keeps the targets on the large side. Never above the static target, so levels fill as
-  ** before once the last one is large; never below one output file. */
-  double b = (double)o->l0_compaction_trigger * (double)o->memtable_size;
-  double s = (double)ver_level_bytes(v, last);
-  double dyn = b * pow(s / b, (double)level / (double)last);
-  if (dyn < (double)o->target_file_size) dyn = (double)o->target_file_size;
-  return dyn < target ? dyn : target;
-}
-
 double compact_score(const ver_version *v, const lsm_options *o, int level) {
   if (level == 0) return (double)v->n[0] / (double)o->l0_compaction_trigger;
-  return (double)ver_level_bytes(v, level) / compact_target(v, o, level);
+  double target = (double)o->level1_size;
+  for (int l = 1; l < level; l++) target *= 10;
+  return (double)ver_level_bytes(v, level) / target;
 }
 
 /* The level to compact (highest score >= 1), or -1. The last level never compacts. */
@@ -360,7 +341,7 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   int has_cur = 0, has_added = 0;
   /* LevelDB's ShouldStopBefore: cut an output once it overlaps more than 10 target files' worth
   ** of the grandparent level, so that compacting it later down stays cheap */
-  int gp_idx = 0, gp_crossed = 0;
+  int gp_idx = 0;
   uint64_t gp_overlap = 0, gp_limit = 10 * (uint64_t)db->o.target_file_size;
   uint64_t last_seq_for_key = 0;
   int out_level = c->level + 1;
@@ -394,20 +375,13 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
     last_seq_for_key = seq;
     if (drop) continue;
     while (gp_idx < c->ngp && ikey_cmp(k, kn, c->gp[gp_idx]->largest, c->gp[gp_idx]->largest_n) > 0) {
-      if (o->b) gp_overlap += c->gp[gp_idx]->size, gp_crossed = 1;
+      if (o->b) gp_overlap += c->gp[gp_idx]->size;
       gp_idx++;
     }
-    /* Also cut where a grandparent file ends once the output is half its target size: outputs
-    ** then line up with the files below them, so compacting one later down rewrites whole
-    ** files of the next level instead of also the partly overlapped ones at both ends. */
-    if (o->b && has_added && ucmp(k, un, last_added.p, last_added.n) != 0) {
-      uint64_t size = sst_builder_size(o->b);
-      if (size >= db->o.target_file_size || gp_overlap > gp_limit ||
-          (gp_crossed && size >= db->o.target_file_size / 2)) {
-        if ((rc = out_finish(o))) break;
-        gp_overlap = 0;
-      }
-      gp_crossed = 0; /* a boundary counts only before the first new user key after it */
+    if (o->b && has_added && ucmp(k, un, last_added.p, last_added.n) != 0 &&
+        (sst_builder_size(o->b) >= db->o.target_file_size || gp_overlap > gp_limit)) {
+      if ((rc = out_finish(o))) break;
+      gp_overlap = 0;
     }
     if (!o->b && (rc = out_open(o))) break;
     if ((rc = sst_builder_add(o->b, k, kn, v, vn))) break;

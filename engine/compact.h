@@ -4,8 +4,7 @@
 ** Levels: L0 holds flushed memtables (files overlap); each level >= 1 holds files with disjoint
 ** USER-key ranges (outputs are only cut between different user keys, so all versions of a key
 ** live in one file per level). Scores: L0 = files / l0_compaction_trigger; Li (i >= 1) =
-** bytes / compact_target (level1_size * 10^(i-1), or less above a small last level). The
-** level with the highest score >= 1 is compacted:
+** bytes / (level1_size * 10^(i-1)). The level with the highest score >= 1 is compacted:
 **   L0: ALL level-0 files (so no older L0 file can be left above newer data moved down) plus
 **       the L1 files overlapping their key range, merged into L1;
 **   Li: one file, the one with the fewest overlapping bytes in Li+1 per byte of its own
@@ -17,9 +16,7 @@
 ** While merging, an entry is dropped when a newer entry of the same user key is visible to the
 ** oldest live snapshot (it can never be read again), and a tombstone is dropped when it is
 ** visible to every snapshot and no level below the output holds its user key (nothing older
-** can be uncovered). Outputs are cut at target_file_size (at a user-key boundary), and already
-** at half of it where a file of the level below the output ends (so files line up with those
-** below and a later compaction of one rewrites no partly overlapped neighbours). Inputs are
+** can be uncovered). Outputs are cut at target_file_size (at a user-key boundary). Inputs are
 ** read ahead in large chunks (sst_iter_new readahead) and outputs are written with large
 ** appends by the sst builder.
 **
@@ -40,17 +37,7 @@
 
 #include "db_int.h"
 
-/* Target bytes of `level` >= 1 in v. The deepest non-empty level and the levels below it have
-** the static target level1_size * 10^(level-1). A level above the deepest one, `last`, gets
-** min(static, max(target_file_size, B * (S/B)^(level/last))), with S the bytes of `last` and
-** B = l0_compaction_trigger * memtable_size (the L0 batch): sizes in a geometric series from
-** L0 to the last level, which minimises rewriting for that many levels (RocksDB's dynamic
-** level sizing in spirit). While the last level is small, the levels above it are kept small
-** too, so L0 merges rewrite little and data reaches the last level early (often by trivial
-** moves); once it is large, the static targets rule as before. */
-double compact_target(const ver_version *v, const lsm_options *o, int level);
-
-/* Score of `level` in v: L0 files / l0_compaction_trigger; Li bytes / compact_target. */
+/* Score of `level` in v (see above). */
 double compact_score(const ver_version *v, const lsm_options *o, int level);
 
 /* The order in which an automatic compaction of level l (1 <= l < VER_LEVELS) tries v's
