@@ -184,7 +184,7 @@ int blk_stored_info(const uint8_t *p, size_t n, int *type, size_t *rawn) {
 int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn) {
   if (p[n] == BLK_NONE) {
     if (rawn != n) return ST_CORRUPT("block size mismatch");
-    memcpy(out, p, n);
+    if (n) memcpy(out, p, n);
     return LSM_OK;
   }
   uint64_t size;
@@ -307,8 +307,8 @@ static int bi_set_key(blk_iter *it, uint32_t shared, const uint8_t *p, uint32_t 
     if (in_key) src = it->key.p; /* realloc moved the prefix along with the buffer */
     dst = it->key.p;
   }
-  if (src != dst) memmove(dst, src, shared);
-  memcpy(dst + shared, p, unshared);
+  if (shared && src != dst) memmove(dst, src, shared);
+  if (unshared) memcpy(dst + shared, p, unshared);
   it->kp = dst;
   it->kn = n;
   return LSM_OK;
@@ -387,8 +387,8 @@ static int bi_fill_prev(blk_iter *it, uint32_t r, uint32_t end) {
     int rc = cd_buf_reserve(&it->pkeys, kn);
     if (rc) return bi_fail(it, rc);
     /* The previous key lives at pkeys.p + pk (offsets survive the reserve's realloc). */
-    memmove(it->pkeys.p + ko, it->pkeys.p + pk, shared);
-    memcpy(it->pkeys.p + ko + shared, p, unshared);
+    if (shared) memmove(it->pkeys.p + ko, it->pkeys.p + pk, shared);
+    if (unshared) memcpy(it->pkeys.p + ko + shared, p, unshared); /* pkeys.p may be NULL if kn == 0 */
     it->pkeys.n = ko + kn;
     blk_pent *e = &it->pent[it->pent_n++];
     e->cur = off;
