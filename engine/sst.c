@@ -669,25 +669,31 @@ int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
   return rc;
 }
 
+/* Position *it (initialised here; the caller finis it) on the entry of block b for internal
+** key `key` and fetch its key: LSM_OK if that entry has the same user key (*k, *n set),
+** LSM_NOTFOUND if not, LSM_CORRUPT (naming the table and offset) on a bad block. */
+static int block_find(const sst_block *b, uint64_t off, const uint8_t *key, size_t kn,
+                      blk_iter *it, const uint8_t **k, size_t *n) {
+  blk_iter_init(it, b->blk, ikey_cmp, IKEY_TRAILER);
+  int rc = it_seek(&it->base, key, kn);
+  if (rc == LSM_CORRUPT) return corrupt_in(b->r->name, "data block", off);
+  if (rc) return rc;
+  if (!it_valid(&it->base)) return LSM_NOTFOUND;
+  it_key(&it->base, k, n);
+  return it_bytes_cmp(*k, *n - IKEY_TRAILER, key, kn - IKEY_TRAILER) == 0 ? LSM_OK : LSM_NOTFOUND;
+}
+
 int sst_block_get(const sst_block *b, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval) {
   blk_iter it;
-  blk_iter_init(&it, b->blk, ikey_cmp, IKEY_TRAILER);
-  int rc = it_seek(&it.base, key, kn);
-  if (rc == LSM_CORRUPT) rc = corrupt_in(b->r->name, "data block", 0);
+  const uint8_t *k, *v;
+  size_t n, vn;
+  int rc = block_find(b, 0, key, kn, &it, &k, &n);
   if (!rc) {
-    const uint8_t *k, *v;
-    size_t n, vn;
-    rc = LSM_NOTFOUND;
-    if (it_valid(&it.base)) {
-      it_key(&it.base, &k, &n);
-      if (it_bytes_cmp(k, n - IKEY_TRAILER, key, kn - IKEY_TRAILER) == 0) {
-        it_value(&it.base, &v, &vn);
-        cd_buf_clear(fkey);
-        cd_buf_clear(fval);
-        rc = cd_buf_append(fkey, k, n);
-        if (!rc) rc = cd_buf_append(fval, v, vn);
-      }
-    }
+    it_value(&it.base, &v, &vn);
+    cd_buf_clear(fkey);
+    cd_buf_clear(fval);
+    rc = cd_buf_append(fkey, k, n);
+    if (!rc) rc = cd_buf_append(fval, v, vn);
   }
   blk_iter_fini(&it);
   return rc;
@@ -713,31 +719,19 @@ int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_bu
   sst_block b;
   if ((rc = get_block(r, h, &b))) return rc;
   blk_iter it;
-  blk_iter_init(&it, b.blk, ikey_cmp, IKEY_TRAILER);
-  rc = it_seek(&it.base, key, kn);
-  if (rc == LSM_CORRUPT) rc = corrupt_in(r->name, "data block", h.off);
+  const uint8_t *k, *v;
+  size_t n, vn;
+  rc = block_find(&b, h.off, key, kn, &it, &k, &n);
+  /* the found key is read in place (no copy): checked here, as the caller would */
+  if (!rc && !ikey_valid(k, n)) rc = corrupt_in(r->name, "internal key in data block", h.off);
   if (!rc) {
-    const uint8_t *k, *v;
-    size_t n, vn;
-    rc = LSM_NOTFOUND;
-    if (it_valid(&it.base)) {
-      it_key(&it.base, &k, &n);
-      /* the found key is read in place (no copy): checked here, as the caller would */
-      if (it_bytes_cmp(k, n - IKEY_TRAILER, key, kn - IKEY_TRAILER) == 0) {
-        if (!ikey_valid(k, n)) {
-          rc = corrupt_in(r->name, "internal key in data block", h.off);
-        } else {
-          *type = ikey_type(k, n);
-          rc = LSM_OK;
-          if (val && *type == IKEY_VAL) {
-            it_value(&it.base, &v, &vn);
-            cd_buf_clear(val);
-            /* one allocation of the final size, with room for the caller's terminator */
-            rc = cd_buf_reserve(val, vn + 1);
-            if (!rc) rc = cd_buf_append(val, v, vn);
-          }
-        }
-      }
+    *type = ikey_type(k, n);
+    if (val && *type == IKEY_VAL) {
+      it_value(&it.base, &v, &vn);
+      cd_buf_clear(val);
+      /* one allocation of the final size, with room for the caller's terminator */
+      rc = cd_buf_reserve(val, vn + 1);
+      if (!rc) rc = cd_buf_append(val, v, vn);
     }
   }
   blk_iter_fini(&it);
