@@ -235,6 +235,11 @@ static void test_options(void **state) {
   assert_int_equal(t.key[1], 0);
   assert_true(t.lo.memtable_size == 1u << 20);
   assert_int_equal(t.lo.sync, LSM_SYNC_FULL);
+  assert_true(t.lo.block_size == 2048); /* the module's default (OPT_BLOCK_SIZE), not 4096 */
+  opt_free(&t);
+  const char *bs[] = {"a", "block_size='4KB'"};
+  assert_int_equal(opt_parse(2, bs, &t), LSM_OK);
+  assert_true(t.lo.block_size == 4096);
   opt_free(&t);
   const char *bad[] = {"a", "frobnicate=1"};
   assert_int_equal(opt_parse(2, bad, &t), LSM_ERROR);
