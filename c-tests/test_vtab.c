@@ -235,6 +235,11 @@ static void test_options(void **state) {
   assert_int_equal(t.key[1], 0);
   assert_true(t.lo.memtable_size == 1u << 20);
   assert_int_equal(t.lo.sync, LSM_SYNC_FULL);
+  assert_true(t.lo.block_size == 2048); /* the module's default (OPT_BLOCK_SIZE), not 4096 */
+  opt_free(&t);
+  const char *bs[] = {"a", "block_size='4KB'"};
+  assert_int_equal(opt_parse(2, bs, &t), LSM_OK);
+  assert_true(t.lo.block_size == 4096);
   opt_free(&t);
   const char *bad[] = {"a", "frobnicate=1"};
   assert_int_equal(opt_parse(2, bad, &t), LSM_ERROR);
@@ -701,6 +706,130 @@ static void test_random_vs_native(void **state) {
   sqlite3_close(db);
 }
 
+/* IN lists (filter_list: the overlay first, the rest in one lsm_multiget) against a native
+** twin, inside transactions with savepoints: lists with duplicates, NULLs, absent keys, mixed
+** types, keys only in the overlay or deleted there, lists of every size, ASC and DESC. Then an
+** open IN cursor across writes and ROLLBACK TO, and a key of 17 columns. */
+static void in_compare(sqlite3 *db, const char *list, const char *dir, uint64_t seed, int it) {
+  char a[4096], b[4096], q[3000];
+  snprintf(q, sizeof q, "SELECT group_concat(k || ':' || v, ' ') FROM "
+                        "(SELECT k, v FROM t WHERE k IN (%s) ORDER BY k %s)", list, dir);
+  snprintf(a, sizeof a, "%s", q1(db, q));
+  snprintf(q, sizeof q, "SELECT group_concat(k || ':' || v, ' ') FROM "
+                        "(SELECT k, v FROM n WHERE k IN (%s) ORDER BY k %s)", list, dir);
+  snprintf(b, sizeof b, "%s", q1(db, q));
+  if (strcmp(a, b))
+    fail_msg("seed %#llx step %d: IN (%s) %s\n lsm:    %s\n native: %s",
+             (unsigned long long)seed, it, list, dir, a, b);
+}
+
+static void test_in_list_vs_native(void **state) {
+  (void)state;
+  const uint64_t seed = 0x1a1157;
+  rng = seed;
+  sqlite3 *db = open_db("inlist.db");
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v);"
+              "CREATE TABLE n(k INTEGER PRIMARY KEY, v) WITHOUT ROWID;"
+              "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 150) "
+              "INSERT INTO t SELECT 2 * i, 'e' || i FROM c;"
+              "INSERT INTO n SELECT k, v FROM t; SELECT lsm_flush('t');"
+              "INSERT INTO t VALUES (1, 'm1'), (3, 'm3'); INSERT INTO n VALUES (1, 'm1'), (3, 'm3');");
+  int depth = 0, steps = is_long() ? 20000 : 3000;
+  for (int it = 0; it < steps; it++) {
+    int op = (int)(rnd() % 100);
+    char sql[256];
+    if (sqlite3_get_autocommit(db)) depth = 0;
+    if (op < 45) { /* a query */
+      char list[2048];
+      size_t at = 0;
+      int nkeys = (int)(rnd() % 4 == 0 ? rnd() % 120 + 1 : rnd() % 40 + 1);
+      for (int i = 0; i < nkeys; i++) {
+        int r = (int)(rnd() % 20), k = (int)(rnd() % 330) - 5;
+        const char *sep = i ? "," : "";
+        if (r == 0) at += (size_t)snprintf(list + at, sizeof list - at, "%sNULL", sep);
+        else if (r == 1) at += (size_t)snprintf(list + at, sizeof list - at, "%s'%d'", sep, k);
+        else if (r == 2) at += (size_t)snprintf(list + at, sizeof list - at, "%s%d.0", sep, k);
+        else if (r == 3) at += (size_t)snprintf(list + at, sizeof list - at, "%s%d.5", sep, k);
+        else at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", sep, k);
+      }
+      in_compare(db, list, rnd() % 2 ? "ASC" : "DESC", seed, it);
+      continue;
+    }
+    int k = (int)(rnd() % 330) - 5;
+    if (op < 60) snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %%s VALUES (%d, 'w%d')", k, it);
+    else if (op < 70) snprintf(sql, sizeof sql, "DELETE FROM %%s WHERE k = %d", k);
+    else if (op < 78) snprintf(sql, sizeof sql, "UPDATE %%s SET v = 'u%d' WHERE k = %d", it, k);
+    else if (op < 83) snprintf(sql, sizeof sql, "DELETE FROM %%s WHERE k IN (%d, %d, %d)", k, k + 1,
+                               k + 7);
+    else {
+      if (op < 87 && sqlite3_get_autocommit(db)) exec_ok(db, "BEGIN");
+      else if (op < 90 && !sqlite3_get_autocommit(db)) exec_ok(db, rnd() % 3 ? "COMMIT" : "ROLLBACK");
+      else if (op < 94) {
+        snprintf(sql, sizeof sql, "SAVEPOINT s%d", depth++);
+        exec_ok(db, sql);
+      } else if (depth > 0) {
+        int to = (int)(rnd() % (uint64_t)depth);
+        snprintf(sql, sizeof sql, "ROLLBACK TO s%d", to);
+        exec_ok(db, sql);
+        depth = to + 1;
+      }
+      continue;
+    }
+    char s1[300], s2[300];
+    snprintf(s1, sizeof s1, sql, "t");
+    snprintf(s2, sizeof s2, sql, "n");
+    int r1 = sqlite3_exec(db, s1, NULL, NULL, NULL), r2 = sqlite3_exec(db, s2, NULL, NULL, NULL);
+    if (r1 != r2) fail_msg("seed %#llx step %d: %s -> %d, native %d", (unsigned long long)seed, it, s1, r1, r2);
+  }
+  if (!sqlite3_get_autocommit(db)) exec_ok(db, "COMMIT");
+
+  /* An IN cursor keeps the values it found (overlay ones borrowed) across writes and a
+  ** ROLLBACK TO that removes those versions. */
+  exec_ok(db, "DELETE FROM t; INSERT INTO t VALUES (10, 'a'), (20, 'b'), (30, 'c');"
+              "BEGIN; UPDATE t SET v = 'x' WHERE k = 10; SAVEPOINT s; "
+              "UPDATE t SET v = 'y' WHERE k = 20; INSERT INTO t VALUES (40, 'd'); DELETE FROM t WHERE k = 30;");
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT k, v FROM t WHERE k IN (40, 30, 20, 10, 20, 50)",
+                                      -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 1), "x");
+  exec_ok(db, "UPDATE t SET v = 'z' WHERE k = 20; UPDATE t SET v = 'zz' WHERE k = 40;");
+  int rb = sqlite3_exec(db, "ROLLBACK TO s", NULL, NULL, NULL);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 1), "y");
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 40);
+  assert_string_equal((const char *)sqlite3_column_text(st, 1), "d");
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  if (rb == SQLITE_OK)
+    assert_string_equal(q1(db, "SELECT group_concat(k || v) FROM t WHERE k IN (10, 20, 30, 40)"),
+                        "10x,20b,30c");
+  exec_ok(db, "COMMIT");
+
+  /* A key of 17 columns, IN on two of them. */
+  char cols[600] = "", pk[300] = "", vals[300] = "";
+  for (int i = 0; i < 17; i++) {
+    size_t n1 = strlen(cols), n2 = strlen(pk), n3 = strlen(vals);
+    snprintf(cols + n1, sizeof cols - n1, "c%d INTEGER, ", i);
+    snprintf(pk + n2, sizeof pk - n2, "%sc%d", i ? ", " : "", i);
+    snprintf(vals + n3, sizeof vals - n3, "%s%d", i ? ", " : "", i);
+  }
+  char sql[2000];
+  snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE w USING lsm(%sv, PRIMARY KEY(%s));"
+           "INSERT INTO w VALUES (%s, 'r1');", cols, pk, vals);
+  exec_ok(db, sql);
+  exec_ok(db, "UPDATE w SET c16 = 99, v = 'r2'; INSERT INTO w SELECT c0, c1, c2, c3, c4, c5, c6, "
+              "c7, c8, c9, c10, c11, c12, c13, c14, c15, 16, 'r1' FROM w;");
+  assert_string_equal(q1(db, "SELECT group_concat(v) FROM (SELECT v FROM w WHERE c0 = 0 AND c1 IN "
+                             "(1, 7, 1) AND c2 = 2 AND c3 = 3 AND c4 = 4 AND c5 = 5 AND c6 = 6 AND "
+                             "c7 = 7 AND c8 = 8 AND c9 = 9 AND c10 = 10 AND c11 = 11 AND c12 = 12 "
+                             "AND c13 = 13 AND c14 = 14 AND c15 = 15 AND c16 IN (99, 5, 16, NULL) "
+                             "ORDER BY c16 DESC)"),
+                      "r2,r1");
+  sqlite3_close(db);
+}
+
 /* Statement rollback through the C API (bugs-vtab 8): a prepared INSERT OR FAIL, reused with
 ** other bindings, whose last row has a rowid that is not an integer. Inside a transaction a
 ** native rowid table keeps the rows written before the bad one (no statement journal); so must
@@ -1010,6 +1139,7 @@ int main(void) {
       cmocka_unit_test(test_cursor_across_commit), cmocka_unit_test(test_corrupt_rows),
       cmocka_unit_test(test_stmt_rollback_modes),
       cmocka_unit_test(test_point_lookup_paths),
+      cmocka_unit_test(test_in_list_vs_native),
       cmocka_unit_test(test_write_under_open_reader),
       cmocka_unit_test(test_replace_move_under_open_reader),
       cmocka_unit_test(test_update_with_two_busy_writers),

@@ -317,6 +317,7 @@ static int parse_column(opt_table *t, const char *arg, int *inline_pk) {
 int opt_parse(int argc, const char *const *argv, opt_table *t) {
   memset(t, 0, sizeof *t);
   lsm_options_default(&t->lo);
+  t->lo.block_size = OPT_BLOCK_SIZE;
   char **pk = NULL;
   int npk = 0, inline_pk = 0, rc = LSM_OK;
   for (int a = 0; a < argc && !rc; a++) {

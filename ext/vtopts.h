@@ -20,6 +20,14 @@
 
 #include "lsm.h"
 
+/* The default block_size of a table: 2 KiB, half the engine's default. A SQL table is read
+** mostly by key (point statements, IN lists, UPDATE/DELETE by key), and a point read that
+** misses the block cache reads and decodes one whole block: with 2 KiB blocks a point read
+** costs ~20 % less CPU (bench_sql at 1M rows: readrandom 8.4 -> 6.5 us, IN-list per key 5.5 ->
+** 3.9, UPDATE 8.2 -> 6.7) for ~3 % more bytes on disk (zstd compresses 2 KiB blocks almost
+** as well) and ~3 % more CPU per range scan. block_size=4KB gives the engine's. */
+#define OPT_BLOCK_SIZE 2048
+
 /* Affinities, with SQLite's SQLITE_AFF_* letters. */
 enum { OPT_AFF_BLOB = 'A', OPT_AFF_TEXT = 'B', OPT_AFF_NUMERIC = 'C', OPT_AFF_INTEGER = 'D',
        OPT_AFF_REAL = 'E' };
