@@ -267,7 +267,12 @@ typedef struct lvl_it {
   int rc;
 } lvl_it;
 
+/* Make files[idx]'s iterator current (unpositioned: the caller seeks it). The iterator of
+** the file already open is kept: a re-seek landing in the same file (every seek in a level of
+** one file) then costs no allocation, and the table iterator keeps its block if the seek
+** lands in it again. */
 static int lvl_open(lvl_it *l, int idx) {
+  if (l->cur && idx == l->idx) return LSM_OK;
   it_free(l->cur);
   l->cur = NULL;
   l->idx = idx;
