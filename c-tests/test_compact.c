@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compact.h" /* test hook: compact_test_delay_us */
 #include "db_int.h"  /* test hooks: read-ahead counters, compaction concurrency */
@@ -648,6 +649,62 @@ static void test_many_compactions_model(void **state) {
   OK(lsm_close(db));
 }
 
+/* Read-triggered L0 compaction (ver_seek_charge): two L0 files, below the trigger of 4, stay
+** while gets are few; gets that search the newer file in vain before finding their key in the
+** older one use up its allowance (100 for a small file) and L0 is then compacted into L1,
+** every key still reading its value. */
+static void test_read_triggered_l0_compaction(void **state) {
+  (void)state;
+  lsm_options o = opts();
+  lsm_db *db;
+  OK(lsm_open("seekc", &o, &db));
+  char k[32], v[128];
+  /* interleaved key sets, one L0 file each: even keys (older), odd keys (newer) */
+  for (int i = 0; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
+  OK(lsm_flush(db, 1));
+  for (int i = 1; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 2)));
+  OK(lsm_flush(db, 1));
+  lsm_stats st;
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  uint64_t c0 = st.compactions;
+  /* 60 gets of even keys: each searches the newer file first, below its allowance of 100 */
+  for (int i = 0; i < 120; i += 2) expect(db, NULL, i, 1);
+  usleep(200000);
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  assert_int_equal(st.compactions, c0);
+  /* 60 more: the allowance runs out, L0 goes to L1 */
+  for (int i = 120; i < 240; i += 2) expect(db, NULL, i, 1);
+  for (int t = 0; t < 500; t++) { /* up to 10 s */
+    OK(lsm_get_stats(db, &st));
+    if (st.level_files[0] == 0) break;
+    usleep(20000);
+  }
+  if (st.level_files[0] != 0) fail_msg("L0 still has %llu files", (unsigned long long)st.level_files[0]);
+  assert_true(st.compactions > c0);
+  assert_true(st.level_files[1] > 0);
+  for (int i = 0; i < 400; i++) expect(db, NULL, i, i % 2 ? 2 : 1);
+  lsm_iter *it;
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  int n = 0;
+  OK(lsm_iter_seek_first(it));
+  while (lsm_iter_valid(it)) {
+    const void *kk;
+    size_t kn;
+    lsm_iter_key(it, &kk, &kn);
+    assert_int_equal(kn, key(k, n));
+    assert_memory_equal(kk, k, kn);
+    n++;
+    OK(lsm_iter_next(it));
+  }
+  OK(lsm_iter_status(it));
+  assert_int_equal(n, 400);
+  lsm_iter_free(it);
+  OK(lsm_close(db));
+  OK(lsm_destroy("seekc"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_space_reclaimed),
@@ -659,6 +716,7 @@ int main(void) {
       cmocka_unit_test(test_parallel_compactions),
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),
+      cmocka_unit_test(test_read_triggered_l0_compaction),
       cmocka_unit_test(test_many_compactions_model),
       cmocka_unit_test(test_long_10m_writes),
   };

@@ -249,6 +249,14 @@ static void *flush_main(void *arg) {
   return NULL;
 }
 
+/* ver_ctx hook: reads asked for an L0 compaction (ver_seek_charge; called without db->mu). */
+static void seek_file_wake(void *arg) {
+  lsm_db *db = arg;
+  pthread_mutex_lock(&db->mu);
+  pthread_cond_broadcast(&db->bg_cv);
+  pthread_mutex_unlock(&db->mu);
+}
+
 /* A compaction thread (background_threads of them): separate from the flush thread so that a
 ** long compaction never keeps a memtable from being flushed (writers wait for flushes, not for
 ** compactions, unless L0 reaches the stop trigger). */
@@ -1126,6 +1134,8 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
     db->vctx.ropt.cache = db->bcache;
     db->vctx.ropt.direct_io = o->direct_io;
     db->vctx.ropt.counters = &db->vctx.counters;
+    db->vctx.on_seek_file = seek_file_wake;
+    db->vctx.seek_arg = db;
     rc = ver_new_empty(&db->vctx, &db->cur);
   }
   if (!rc) rc = recover(db);
