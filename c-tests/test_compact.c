@@ -652,9 +652,9 @@ static void test_many_compactions_model(void **state) {
 /* Read-triggered L0 compaction (ver_seek_charge): two L0 files, below the trigger of 4, stay
 ** while gets are few; gets that search the newer file in vain before finding their key in the
 ** older one use up its allowance (100 for a small file) and L0 is then compacted into L1,
-** every key still reading its value. */
-static void test_read_triggered_l0_compaction(void **state) {
-  (void)state;
+** every key still reading its value. With `multiget`, the second half of the lookups goes
+** through lsm_multiget (which charges the same way). */
+static void read_triggered_l0_compaction(int multiget) {
   lsm_options o = opts();
   lsm_db *db;
   OK(lsm_open("seekc", &o, &db));
@@ -675,7 +675,27 @@ static void test_read_triggered_l0_compaction(void **state) {
   assert_int_equal(st.level_files[0], 2);
   assert_int_equal(st.compactions, c0);
   /* 60 more: the allowance runs out, L0 goes to L1 */
-  for (int i = 120; i < 240; i += 2) expect(db, NULL, i, 1);
+  if (!multiget) {
+    for (int i = 120; i < 240; i += 2) expect(db, NULL, i, 1);
+  } else {
+    char kb[60][32];
+    const void *ks[60];
+    size_t kns[60], vns[60];
+    void *vs[60];
+    int rcs[60];
+    for (int j = 0; j < 60; j++) {
+      kns[j] = key(kb[j], 120 + 2 * j);
+      ks[j] = kb[j];
+    }
+    OK(lsm_multiget(db, NULL, 60, ks, kns, vs, vns, rcs));
+    for (int j = 0; j < 60; j++) {
+      OK(rcs[j]);
+      size_t vn = val(v, 120 + 2 * j, 1);
+      assert_int_equal(vns[j], vn);
+      assert_memory_equal(vs[j], v, vn);
+      lsm_free(vs[j]);
+    }
+  }
   for (int t = 0; t < 500; t++) { /* up to 10 s */
     OK(lsm_get_stats(db, &st));
     if (st.level_files[0] == 0) break;
@@ -704,6 +724,14 @@ static void test_read_triggered_l0_compaction(void **state) {
   OK(lsm_close(db));
   OK(lsm_destroy("seekc"));
 }
+static void test_read_triggered_l0_compaction(void **state) {
+  (void)state;
+  read_triggered_l0_compaction(0);
+}
+static void test_read_triggered_l0_compaction_multiget(void **state) {
+  (void)state;
+  read_triggered_l0_compaction(1);
+}
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -717,6 +745,7 @@ int main(void) {
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),
       cmocka_unit_test(test_read_triggered_l0_compaction),
+      cmocka_unit_test(test_read_triggered_l0_compaction_multiget),
       cmocka_unit_test(test_many_compactions_model),
       cmocka_unit_test(test_long_10m_writes),
   };
