@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compact.h" /* test hook: compact_test_delay_us */
 #include "db_int.h"  /* test hooks: read-ahead counters, compaction concurrency */
@@ -648,6 +649,90 @@ static void test_many_compactions_model(void **state) {
   OK(lsm_close(db));
 }
 
+/* Read-triggered L0 compaction (ver_seek_charge): two L0 files, below the trigger of 4, stay
+** while gets are few; gets that search the newer file in vain before finding their key in the
+** older one use up its allowance (100 for a small file) and L0 is then compacted into L1,
+** every key still reading its value. With `multiget`, the second half of the lookups goes
+** through lsm_multiget (which charges the same way). */
+static void read_triggered_l0_compaction(int multiget) {
+  lsm_options o = opts();
+  lsm_db *db;
+  OK(lsm_open("seekc", &o, &db));
+  char k[32], v[128];
+  /* interleaved key sets, one L0 file each: even keys (older), odd keys (newer) */
+  for (int i = 0; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
+  OK(lsm_flush(db, 1));
+  for (int i = 1; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 2)));
+  OK(lsm_flush(db, 1));
+  lsm_stats st;
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  uint64_t c0 = st.compactions;
+  /* 60 gets of even keys: each searches the newer file first, below its allowance of 100 */
+  for (int i = 0; i < 120; i += 2) expect(db, NULL, i, 1);
+  usleep(200000);
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  assert_int_equal(st.compactions, c0);
+  /* 60 more: the allowance runs out, L0 goes to L1 */
+  if (!multiget) {
+    for (int i = 120; i < 240; i += 2) expect(db, NULL, i, 1);
+  } else {
+    char kb[60][32];
+    const void *ks[60];
+    size_t kns[60], vns[60];
+    void *vs[60];
+    int rcs[60];
+    for (int j = 0; j < 60; j++) {
+      kns[j] = key(kb[j], 120 + 2 * j);
+      ks[j] = kb[j];
+    }
+    OK(lsm_multiget(db, NULL, 60, ks, kns, vs, vns, rcs));
+    for (int j = 0; j < 60; j++) {
+      OK(rcs[j]);
+      size_t vn = val(v, 120 + 2 * j, 1);
+      assert_int_equal(vns[j], vn);
+      assert_memory_equal(vs[j], v, vn);
+      lsm_free(vs[j]);
+    }
+  }
+  for (int t = 0; t < 500; t++) { /* up to 10 s */
+    OK(lsm_get_stats(db, &st));
+    if (st.level_files[0] == 0) break;
+    usleep(20000);
+  }
+  if (st.level_files[0] != 0) fail_msg("L0 still has %llu files", (unsigned long long)st.level_files[0]);
+  assert_true(st.compactions > c0);
+  assert_true(st.level_files[1] > 0);
+  for (int i = 0; i < 400; i++) expect(db, NULL, i, i % 2 ? 2 : 1);
+  lsm_iter *it;
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  int n = 0;
+  OK(lsm_iter_seek_first(it));
+  while (lsm_iter_valid(it)) {
+    const void *kk;
+    size_t kn;
+    lsm_iter_key(it, &kk, &kn);
+    assert_int_equal(kn, key(k, n));
+    assert_memory_equal(kk, k, kn);
+    n++;
+    OK(lsm_iter_next(it));
+  }
+  OK(lsm_iter_status(it));
+  assert_int_equal(n, 400);
+  lsm_iter_free(it);
+  OK(lsm_close(db));
+  OK(lsm_destroy("seekc"));
+}
+static void test_read_triggered_l0_compaction(void **state) {
+  (void)state;
+  read_triggered_l0_compaction(0);
+}
+static void test_read_triggered_l0_compaction_multiget(void **state) {
+  (void)state;
+  read_triggered_l0_compaction(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_space_reclaimed),
@@ -659,6 +744,8 @@ int main(void) {
       cmocka_unit_test(test_parallel_compactions),
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),
+      cmocka_unit_test(test_read_triggered_l0_compaction),
+      cmocka_unit_test(test_read_triggered_l0_compaction_multiget),
       cmocka_unit_test(test_many_compactions_model),
       cmocka_unit_test(test_long_10m_writes),
   };

@@ -693,6 +693,55 @@ static void check_scan(lsm_db *db, const lsm_snapshot *s, const model *m, uint64
   lsm_iter_free(it);
 }
 
+/* One iterator re-seeked several times: the level iterator keeps the file it is in from one
+** seek to the next and the table iterator its block, so a stale position would show here.
+** Each round: seek (or seek_for_prev) to a random key, some steps forward, then back past the
+** start, all against the model. */
+static void check_reseek(lsm_db *db, const lsm_snapshot *s, const model *m, uint64_t seed, long op) {
+  lsm_iter *it;
+  OK(lsm_iter_new(db, s, NULL, 0, NULL, 0, &it));
+  for (int round = 0; round < 8; round++) {
+    char start[24];
+    size_t sn = mk_key(start, rnd() % NKEYS);
+    int pos = mfind(m, start, sn), for_prev = rnd() % 4 == 0;
+    if (for_prev) {
+      OK(lsm_iter_seek_for_prev(it, start, sn));
+      if (!(pos < m->n && !mcmp(m->a[pos].k, m->a[pos].kn, start, sn))) pos--;
+    } else {
+      OK(lsm_iter_seek(it, start, sn));
+    }
+    int fwd = (int)(rnd() % 12), back = (int)(rnd() % 16);
+    for (int step = 0; step <= fwd + back; step++) {
+      if (pos < 0 || pos >= m->n) {
+        if (lsm_iter_valid(it))
+          fail_msg("seed %llu op %ld: reseek round %d step %d: valid, model at end",
+                   (unsigned long long)seed, op, round, step);
+        OK(lsm_iter_status(it));
+        break;
+      }
+      if (!lsm_iter_valid(it))
+        fail_msg("seed %llu op %ld: reseek round %d step %d (for_prev %d): ended (status %d), model has %.*s",
+                 (unsigned long long)seed, op, round, step, for_prev, lsm_iter_status(it),
+                 (int)m->a[pos].kn, m->a[pos].k);
+      const void *k, *v;
+      size_t kn, vn;
+      lsm_iter_key(it, &k, &kn);
+      lsm_iter_value(it, &v, &vn);
+      if (mcmp(k, kn, m->a[pos].k, m->a[pos].kn) || vn != m->a[pos].vn || memcmp(v, m->a[pos].v, vn))
+        fail_msg("seed %llu op %ld: reseek round %d step %d at %.*s, model %.*s", (unsigned long long)seed, op,
+                 round, step, (int)kn, (const char *)k, (int)m->a[pos].kn, m->a[pos].k);
+      if (step < fwd) {
+        OK(lsm_iter_next(it));
+        pos++;
+      } else {
+        OK(lsm_iter_prev(it));
+        pos--;
+      }
+    }
+  }
+  lsm_iter_free(it);
+}
+
 static void check_get(lsm_db *db, const lsm_snapshot *s, const model *m, uint64_t seed, long op) {
   char k[24];
   size_t kn = mk_key(k, rnd() % NKEYS);
@@ -800,6 +849,7 @@ static void model_run(int io, uint64_t seed, long nops) {
     } else if (r < 940) {
       int si = nsnap && rnd() % 3 == 0 ? (int)(rnd() % (uint32_t)nsnap) : -1;
       check_scan(db, si < 0 ? NULL : snaps[si].s, si < 0 ? &m : &snaps[si].m, seed, op, 0);
+      if (rnd() % 2) check_reseek(db, si < 0 ? NULL : snaps[si].s, si < 0 ? &m : &snaps[si].m, seed, op);
     } else if (r < 980) {
       int si = nsnap && rnd() % 3 == 0 ? (int)(rnd() % (uint32_t)nsnap) : -1;
       check_scan(db, si < 0 ? NULL : snaps[si].s, si < 0 ? &m : &snaps[si].m, seed, op, 1);

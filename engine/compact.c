@@ -58,7 +58,24 @@ static int best_level(const ver_version *v, const lsm_options *o) {
   return best;
 }
 
-int compact_needed(lsm_db *db) { return best_level(db->cur, &db->o) >= 0; }
+/* [mu] Is the L0 file reads asked to compact (ver_seek_charge) still in the current version,
+** with no L0 compaction running (that one takes every L0 file)? A stale request is dropped. */
+static int l0_seek_wanted(lsm_db *db) {
+  uint64_t num = atomic_load(&db->vctx.l0_seek_file);
+  if (!num) return 0;
+  const ver_version *v = db->cur;
+  int j = 0;
+  while (j < v->n[0] && v->f[0][j]->number != num) j++;
+  if (j == v->n[0]) {
+    atomic_store(&db->vctx.l0_seek_file, 0);
+    return 0;
+  }
+  for (int r = 0; r < db->compacting; r++)
+    if (db->running[r]->level == 0) return 0;
+  return 1;
+}
+
+int compact_needed(lsm_db *db) { return best_level(db->cur, &db->o) >= 0 || l0_seek_wanted(db); }
 
 /* Does f's user-key range intersect [lo, hi] (NULL = unbounded)? */
 static int overlaps(const ver_file *f, const uint8_t *lo, size_t ln, const uint8_t *hi, size_t hn) {
@@ -178,6 +195,26 @@ int compact_pick_order(const ver_version *v, int l, int j0, int *order) {
   return LSM_OK;
 }
 
+/* [mu] No level needs compacting, but reads have paid enough for an L0 file (ver_seek_charge):
+** compact L0 (all of it, as at the trigger) into L1. The request is cleared once taken; while
+** L1 inputs are busy it stays, and the next finished compaction wakes the picker again. */
+static int pick_l0_seek(lsm_db *db, compaction *c) {
+  if (!l0_seek_wanted(db)) return LSM_NOTFOUND;
+  ver_version *v = db->cur;
+  c->level = 0;
+  c->v = v;
+  ver_ref(v);
+  int rc = collect(v, 0, NULL, 0, NULL, 0, &c->in[0], &c->nin[0]);
+  if (rc) {
+    c_free(c);
+    return rc;
+  }
+  rc = complete(db, c);
+  if (rc == LSM_BUSY) return LSM_NOTFOUND;
+  if (!rc) atomic_store(&db->vctx.l0_seek_file, 0);
+  return rc;
+}
+
 /* [mu] Choose the inputs of an automatic compaction: the levels with score >= 1, highest score
 ** first, skipping choices that touch a busy file. LSM_NOTFOUND if none is needed or possible. */
 static int pick(lsm_db *db, compaction *c) {
@@ -190,7 +227,7 @@ static int pick(lsm_db *db, compaction *c) {
     int l = -1; /* the untried level with the highest score >= 1 (as best_level) */
     for (int i = 0; i < VER_LEVELS - 1; i++)
       if (!tried[i] && score[i] >= 1.0 && (l < 0 || score[i] >= score[l])) l = i;
-    if (l < 0) return LSM_NOTFOUND;
+    if (l < 0) return pick_l0_seek(db, c);
     tried[l] = 1;
     int rc;
     if (l == 0) {

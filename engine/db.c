@@ -249,6 +249,14 @@ static void *flush_main(void *arg) {
   return NULL;
 }
 
+/* ver_ctx hook: reads asked for an L0 compaction (ver_seek_charge; called without db->mu). */
+static void seek_file_wake(void *arg) {
+  lsm_db *db = arg;
+  pthread_mutex_lock(&db->mu);
+  pthread_cond_broadcast(&db->bg_cv);
+  pthread_mutex_unlock(&db->mu);
+}
+
 /* A compaction thread (background_threads of them): separate from the flush thread so that a
 ** long compaction never keeps a memtable from being flushed (writers wait for flushes, not for
 ** compactions, unless L0 reaches the stop trigger). */
@@ -576,6 +584,8 @@ typedef struct mg_key {
   size_t sn;
   ver_cursor cur;
   int pending;
+  int probed;        /* files returned by the cursor so far */
+  ver_file *first_l0; /* the first of them, if in L0 and not charged yet (ver_seek_charge) */
 } mg_key;
 
 /* Set key i's result from a table lookup: fkey/fval found by sst_get / sst_block_get. */
@@ -661,6 +671,8 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
     mk[i].sn = ikey_seek_key(kp, k, kn, rv.seq);
     kp += mk[i].sn;
     mk[i].cur = (ver_cursor){0, -1};
+    mk[i].probed = 0;
+    mk[i].first_l0 = NULL;
     mk[i].pending = 1;
   }
   cd_buf fkey = {0}, fval = {0};
@@ -669,6 +681,12 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
     for (int i = 0; i < n; i++) {
       while (mk[i].pending) {
         ver_file *f = ver_next_file(rv.v, &mk[i].cur, keys[i], klens[i], mk[i].seek, mk[i].sn);
+        if (f && mk[i].probed++ == 0) {
+          mk[i].first_l0 = mk[i].cur.level == 0 ? f : NULL;
+        } else if (f && mk[i].first_l0) { /* as ver_get: the first file did not answer */
+          ver_seek_charge(mk[i].first_l0);
+          mk[i].first_l0 = NULL;
+        }
         sst_reader *r;
         int rc = f ? ver_file_reader(f, &r) : LSM_NOTFOUND;
         if (!rc) {
@@ -1126,6 +1144,8 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
     db->vctx.ropt.cache = db->bcache;
     db->vctx.ropt.direct_io = o->direct_io;
     db->vctx.ropt.counters = &db->vctx.counters;
+    db->vctx.on_seek_file = seek_file_wake;
+    db->vctx.seek_arg = db;
     rc = ver_new_empty(&db->vctx, &db->cur);
   }
   if (!rc) rc = recover(db);

@@ -31,6 +31,7 @@ static int file_new(ver_ctx *ctx, const man_file *m, ver_file **out) {
   atomic_init(&f->obsolete, 0);
   f->number = m->number;
   f->size = m->size;
+  atomic_init(&f->allowed_seeks, m->size / 16384 > 100 ? (int64_t)(m->size / 16384) : 100);
   f->smallest_n = m->smallest_n;
   f->largest_n = m->largest_n;
   f->ctx = ctx;
@@ -241,6 +242,14 @@ ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey
   return NULL;
 }
 
+void ver_seek_charge(ver_file *f) {
+  if (atomic_fetch_sub_explicit(&f->allowed_seeks, 1, memory_order_relaxed) != 1) return;
+  ver_ctx *ctx = f->ctx;
+  uint64_t none = 0;
+  if (atomic_compare_exchange_strong(&ctx->l0_seek_file, &none, f->number) && ctx->on_seek_file)
+    ctx->on_seek_file(ctx->seek_arg);
+}
+
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val) {
   uint8_t small[256]; /* the seek key of a short key needs no allocation */
   uint8_t *seek = small;
@@ -249,9 +258,16 @@ int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *t
   size_t sn = ikey_seek_key(seek, ukey, kn, seq);
   int rc = LSM_NOTFOUND;
   ver_cursor c = {0, -1};
-  ver_file *f;
-  while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek, sn)))
+  ver_file *f, *first_l0 = NULL;
+  int probed = 0;
+  while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek, sn))) {
+    if (probed++ == 0) first_l0 = c.level == 0 ? f : NULL;
+    else if (first_l0) { /* the first file searched did not answer: charge it */
+      ver_seek_charge(first_l0);
+      first_l0 = NULL;
+    }
     rc = file_get(f, seek, sn, type, val);
+  }
   if (seek != small) mm_free(seek);
   return rc;
 }
@@ -267,7 +283,12 @@ typedef struct lvl_it {
   int rc;
 } lvl_it;
 
+/* Make files[idx]'s iterator current (unpositioned: the caller seeks it). The iterator of
+** the file already open is kept: a re-seek landing in the same file (every seek in a level of
+** one file) then costs no allocation, and the table iterator keeps its block if the seek
+** lands in it again. */
 static int lvl_open(lvl_it *l, int idx) {
+  if (l->cur && idx == l->idx) return LSM_OK;
   it_free(l->cur);
   l->cur = NULL;
   l->idx = idx;

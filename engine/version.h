@@ -45,11 +45,21 @@ typedef struct ver_ctx {
   sst_counters counters;   /* ropt.counters points here */
   _Atomic uint64_t files_probed; /* SSTs searched by point lookups */
   _Atomic uint64_t deleted_files;
+  /* Read-triggered L0 compaction (LevelDB's seek compaction, for level 0 only): the number of
+  ** an L0 file whose allowed_seeks ran out, 0 if none (cleared by the compaction picker), and
+  ** the db's hook, called once when it is set (wakes the compaction thread; never called with
+  ** a lock of this module held; NULL: none). */
+  _Atomic uint64_t l0_seek_file;
+  void (*on_seek_file)(void *arg);
+  void *seek_arg;
 } ver_ctx;
 
 typedef struct ver_file {
   _Atomic int refs;
   _Atomic int obsolete;
+  /* Point lookups that may still search this file, when it is in L0, without finding their
+  ** key before it has to go (see ver_seek_charge). */
+  _Atomic int64_t allowed_seeks;
   uint64_t number, size;
   uint8_t *smallest, *largest; /* internal keys (mm) */
   size_t smallest_n, largest_n;
@@ -100,6 +110,14 @@ typedef struct ver_cursor {
 } ver_cursor;
 ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
                         const uint8_t *seek, size_t sn);
+
+/* Charge L0 file f for a point lookup that searched it without an answer and went on to the
+** next file (LevelDB's allowed_seeks: a file starts with max(100, size / 16 KiB)). When its
+** allowance runs out, its number goes to f->ctx->l0_seek_file and the ctx's hook is called:
+** the db then compacts L0 below its file-count trigger. Every L0 file costs each iterator seek
+** a block read and each get a filter probe, and nothing but reads would ever remove it.
+** Thread safe (atomics); may be called from any reader. */
+void ver_seek_charge(ver_file *f);
 
 /* Append to its[*n..] iterators over every file of v (L0 one per file, newest first, then one
 ** concatenating iterator per non-empty level >= 1); `cap` must be >= ver_iter_count(v) + *n.
