@@ -61,6 +61,7 @@ typedef struct uv_file {
   uv_db *db;          /* NULL for delegated files */
   const char *path;   /* valid until xClose (SQLite's guarantee) */
   int type;           /* SQLITE_OPEN_MAIN_DB, _MAIN_JOURNAL, _WAL, ... */
+  int anon;           /* opened without a name (temp file, already unlinked): see uv_open */
   int dirsync;        /* fsync the directory at the next xSync (new journal/WAL, as unix) */
   /* write queue, under g.mu (another thread may flush it) */
   uv_ent *q;
@@ -125,6 +126,7 @@ static struct {
   sqlite3_vfs vfs;
   sqlite3_vfs *root;
   int root_is_unix;
+  int layout_ok;       /* uv_probe_fd verified unixFile.h once (atomic: read without g.mu) */
   pthread_mutex_t mu;  /* guards everything below and every file's queue */
   uv_file *dirty;      /* the one file with queued writes, or NULL */
   uv_db *dbs;
@@ -203,6 +205,18 @@ static uv_db *uv_db_ref(const char *name) {
   return d;
 }
 
+/* A registry entry of its own, in no list (an anonymous temp file: no name, no siblings). */
+static uv_db *uv_db_private(void) {
+  uv_db *d = sqlite3_malloc64(sizeof *d + 1);
+  if (!d) return NULL;
+  d->name = (char *)(d + 1);
+  d->name[0] = 0;
+  d->refs = 1;
+  d->err = 0;
+  d->next = NULL;
+  return d;
+}
+
 /* under g.mu */
 static void uv_db_unref(uv_db *d) {
   if (!d || --d->refs > 0) return;
@@ -222,6 +236,19 @@ static int uv_probe_fd(sqlite3_file *real, const char *path) {
   struct stat a, b;
   if (fd < 0 || fstat(fd, &a) != 0 || stat(path, &b) != 0) return -1;
   if (a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISREG(a.st_mode)) return -1;
+  __atomic_store_n(&g.layout_ok, 1, __ATOMIC_RELEASE);
+  return fd;
+}
+
+/* The same for a file unix opened without a name (it made up a name, opened and unlinked it):
+** no path to compare with, so only once uv_probe_fd has confirmed the unixFile layout, and
+** only if the descriptor is an unlinked regular file. -1 if not trustworthy. */
+static int uv_probe_anon_fd(sqlite3_file *real) {
+  if (!__atomic_load_n(&g.layout_ok, __ATOMIC_ACQUIRE)) return -1;
+  int fd;
+  memcpy(&fd, (char *)real + 3 * sizeof(void *), sizeof fd);
+  struct stat a;
+  if (fd < 0 || fstat(fd, &a) != 0 || !S_ISREG(a.st_mode) || a.st_nlink != 0) return -1;
   return fd;
 }
 
@@ -366,6 +393,9 @@ static int uv_close(sqlite3_file *pf) {
   int rc = SQLITE_OK;
   if (p->f) {
     pthread_mutex_lock(&g.mu);
+    /* An anonymous file is already unlinked and this is its last descriptor: what is still
+    ** queued can never be read, so it is dropped instead of written. */
+    if (g.dirty == p && p->anon) uv_queue_clear(p);
     if (g.dirty == p) rc = uv_flush(p);
     uv_db_unref(p->db);
     pthread_mutex_unlock(&g.mu);
@@ -934,7 +964,14 @@ static int uv_open(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, i
   p->real = (sqlite3_file *)((char *)p + UV_SZ);
   int rc = g.root->xOpen(g.root, zName, p->real, flags, pOutFlags);
   if (p->real->pMethods) p->base.pMethods = &uv_methods;
-  if (rc != SQLITE_OK || !zName) return rc;
+  if (rc != SQLITE_OK) return rc;
+  /* No name: a temp database, its journal, a statement journal or a sorter's spill file. unix
+  ** made up a name and unlinked it at once (DELETEONCLOSE). Such a file needs no durability,
+  ** no ordering against other files' writes and no visibility to other processes, but its
+  ** writes (e.g. a sorter's page-sized PMA writes) gain from coalescing like any other:
+  ** queued too, and whatever is still queued at close is dropped. */
+  p->anon = !zName;
+  if (p->anon && !(flags & SQLITE_OPEN_DELETEONCLOSE)) return SQLITE_OK;
 
   p->type = flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_WAL |
                      SQLITE_OPEN_TEMP_DB | SQLITE_OPEN_TEMP_JOURNAL |
@@ -942,7 +979,7 @@ static int uv_open(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, i
                      SQLITE_OPEN_TRANSIENT_DB);
   int dbfile = p->type == SQLITE_OPEN_MAIN_DB || p->type == SQLITE_OPEN_MAIN_JOURNAL ||
                p->type == SQLITE_OPEN_WAL;
-  int fd = uv_probe_fd(p->real, zName);
+  int fd = p->anon ? uv_probe_anon_fd(p->real) : uv_probe_fd(p->real, zName);
   if (fd < 0) return SQLITE_OK; /* delegated */
   int acc = fcntl(fd, F_GETFL);
   if (acc < 0) return SQLITE_OK;
@@ -952,7 +989,8 @@ static int uv_open(sqlite3_vfs *vfs, sqlite3_filename zName, sqlite3_file *pf, i
   pthread_mutex_lock(&g.mu);
   fio_env *env = uv_env(kind);
   if (env) {
-    p->db = uv_db_ref(dbfile ? sqlite3_filename_database(zName) : zName);
+    p->db = p->anon ? uv_db_private()
+                    : uv_db_ref(dbfile ? sqlite3_filename_database(zName) : zName);
     p->env = env;
     if (p->db && fio_wrap_fd(env, fd, mode, &p->f) != LSM_OK) {
       uv_db_unref(p->db);

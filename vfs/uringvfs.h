@@ -39,7 +39,7 @@
 **     SQLite's order except inside one queue (e.g. journal records always reach the kernel
 **     before the database pages that depend on them, even with synchronous=OFF, and a killed
 **     process never leaves database pages without their journal).
-**   - xSync, xTruncate, xFileSize, xClose, xFetch, a read overlapping the queue, the queue
+**   - xSync, xTruncate, xFileSize, xClose (not for files without a name), xFetch, a read overlapping the queue, the queue
 **     limit (2 MiB), the end of a WAL commit frame (so a commit is in the kernel before SQLite
 **     publishes it in the WAL index), a rollback journal's header write (PERSIST commits by
 **     zeroing it), lock releases and WAL-index points (xUnlock, xShmLock,
@@ -52,11 +52,15 @@
 **     those files in this process fails with it until all of them are closed (like a failed
 **     fsync in fio). Nothing is dropped silently.
 **
-** Delegated entirely to unix (no fio): files without a name (temp files, statement journals,
-** sorter spill files: unix creates and unlinks them; they need no crash ordering),
-** files whose descriptor cannot be verified (see uringvfs.c: the unixFile layout is checked at
-** open by comparing fstat of the candidate descriptor with stat of the path), and everything
-** if the file-IO layer cannot be set up.
+** Files without a name (temp databases and their journals, statement journals, sorter spill
+** files: unix creates and at once unlinks them) go through fio like the others, their writes
+** queued and coalesced (a sorter's page-sized spill writes become a few pwritev calls); at
+** xClose their queue is dropped, not written (nobody can read an unlinked file after its last
+** descriptor is closed). Their descriptor is trusted only once a named file has confirmed the
+** unixFile layout, and only if it is an unlinked regular file.
+** Delegated entirely to unix (no fio): files whose descriptor cannot be verified (see
+** uringvfs.c: the unixFile layout is checked at open by comparing fstat of the candidate
+** descriptor with stat of the path), and everything if the file-IO layer cannot be set up.
 **
 ** Backend per file: URI parameter uring_io=sync|uring|fault on the database URI (journals and
 ** WAL inherit it), else environment variable LSMVTAB_VFS_IO, else FIO_AUTO (uring if usable).
