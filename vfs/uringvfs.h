@@ -39,12 +39,13 @@
 **     SQLite's order except inside one queue (e.g. journal records always reach the kernel
 **     before the database pages that depend on them, even with synchronous=OFF, and a killed
 **     process never leaves database pages without their journal).
-**   - xSync, xTruncate, xFileSize, xClose (not for files without a name), xFetch, a read overlapping the queue, the queue
-**     limit (2 MiB), the end of a WAL commit frame (so a commit is in the kernel before SQLite
-**     publishes it in the WAL index), a rollback journal's header write (PERSIST commits by
-**     zeroing it), lock releases and WAL-index points (xUnlock, xShmLock,
-**     xShmBarrier, xShmUnmap) so other connections and processes see the data, and the file
-**     controls SIZE_HINT, MMAP_SIZE and CKPT_DONE (end of a checkpoint's copy loop).
+**   - xSync, xTruncate, xFileSize, xClose (not for files without a name), xFetch, a read
+**     overlapping the queue, the queue limit (2 MiB), the end of a WAL commit frame (so a
+**     commit is in the kernel before SQLite publishes it in the WAL index), a rollback
+**     journal's header write (PERSIST commits by zeroing it), lock releases and WAL-index
+**     points (xUnlock, xShmLock, xShmBarrier, xShmUnmap) so other connections and processes
+**     see the data, and the file controls SIZE_HINT, MMAP_SIZE and CKPT_DONE (end of a
+**     checkpoint's copy loop).
 **   - Errors: a flush error is returned by the call that flushed, and it is made sticky for
 **     the whole database concerned (main file, journal, WAL): the queued data is lost, and the
 **     call reporting it may belong to another file or be one whose result SQLite ignores
