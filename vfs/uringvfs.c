@@ -63,11 +63,9 @@ typedef struct uv_file {
   int type;           /* SQLITE_OPEN_MAIN_DB, _MAIN_JOURNAL, _WAL, ... */
   int anon;           /* opened without a name (temp file, already unlinked): see uv_open */
   int dirsync;        /* fsync the directory at the next xSync (new journal/WAL, as unix) */
-  /* write queue, under g.mu (another thread may flush it) */
-  uv_ent *q;
-  int nq, cq;
-  unsigned char *qbuf;
-  size_t qlen, qcap;
+  /* write queue, under g.mu (another thread may flush it); its storage is g.q / g.qbuf */
+  int nq;
+  size_t qlen;
   uint64_t qlo, qhi; /* span of the queued writes */
   int qsorted;       /* entries are in increasing offset order */
   int wal_commit;    /* WAL: a commit frame header was queued; flush after its page */
@@ -129,6 +127,14 @@ static struct {
   int layout_ok;       /* uv_probe_fd verified unixFile.h once (atomic: read without g.mu) */
   pthread_mutex_t mu;  /* guards everything below and every file's queue */
   uv_file *dirty;      /* the one file with queued writes, or NULL */
+  /* The storage of that file's queue: entries and data. Only one file has queued writes at a
+  ** time, so one buffer serves all files. Kept for the life of the process (at most about
+  ** UV_QUEUE_BYTES): a rollback journal (one per transaction) or a sorter's spill file would
+  ** otherwise fault in fresh memory for its queue at every open. */
+  uv_ent *q;
+  int cq;
+  unsigned char *qbuf;
+  size_t qcap;
   uv_db *dbs;
   fio_env *env[3];     /* by UV_IO_*, created on first use */
   fio_env *env_parent[3]; /* after fork(): the parent's envs, left untouched */
@@ -151,6 +157,16 @@ static int uv_rc(int rc, int ioerr) {
   return ioerr;
 }
 
+/* In a forked child: the queued writes are the parent's to write; forget them (the file keeps no
+** entries pointing into the shared queue storage, which the child may reuse). */
+static void uv_forget_parent_queue(void) {
+  if (g.dirty) {
+    g.dirty->nq = 0;
+    g.dirty->qlen = 0;
+    g.dirty = NULL;
+  }
+}
+
 static fio_env *uv_env(int kind) {
   /* under g.mu */
   if (g.pid != getpid()) {
@@ -160,7 +176,7 @@ static fio_env *uv_env(int kind) {
     memcpy(g.env_parent, g.env, sizeof g.env);
     memset(g.env, 0, sizeof g.env);
     memset(g.env_tried, 0, sizeof g.env_tried);
-    g.dirty = NULL;
+    uv_forget_parent_queue();
     g.pid = getpid();
   }
   if (!g.env_tried[kind]) {
@@ -303,7 +319,7 @@ static void uv_queue_clear(uv_file *p) {
 ** whatever happens (a failed flush is reported to the caller; the data is gone). Under g.mu. */
 static int uv_flush(uv_file *p) {
   if (p->nq == 0) return SQLITE_OK;
-  if (!p->qsorted) qsort(p->q, p->nq, sizeof *p->q, uv_ent_cmp);
+  if (!p->qsorted) qsort(g.q, p->nq, sizeof *g.q, uv_ent_cmp);
   struct iovec iov[64];
   struct iovec *v = iov;
   int cap = (int)(sizeof iov / sizeof iov[0]);
@@ -314,12 +330,12 @@ static int uv_flush(uv_file *p) {
     if (big) v = big, cap = want;
   }
   for (int i = 0; i < p->nq && rc == SQLITE_OK;) {
-    uint64_t off = p->q[i].off, end = off;
+    uint64_t off = g.q[i].off, end = off;
     int n = 0;
-    while (i < p->nq && n < cap && p->q[i].off == end) {
-      v[n].iov_base = p->qbuf + p->q[i].pos;
-      v[n].iov_len = p->q[i].len;
-      end += p->q[i].len;
+    while (i < p->nq && n < cap && g.q[i].off == end) {
+      v[n].iov_base = g.qbuf + g.q[i].pos;
+      v[n].iov_len = g.q[i].len;
+      end += g.q[i].len;
       n++, i++;
     }
     rc = uv_rc(n == 1 ? fio_write_at(p->f, off, v[0].iov_base, v[0].iov_len)
@@ -344,7 +360,7 @@ static int uv_flush_dirty(void) { return g.dirty ? uv_flush(g.dirty) : SQLITE_OK
 static int uv_overlaps(const uv_file *p, uint64_t off, size_t n) {
   if (p->nq == 0 || off >= p->qhi || off + n <= p->qlo) return 0;
   for (int i = 0; i < p->nq; i++)
-    if (off < p->q[i].off + p->q[i].len && p->q[i].off < off + n) return 1;
+    if (off < g.q[i].off + g.q[i].len && g.q[i].off < off + n) return 1;
   return 0;
 }
 
@@ -357,29 +373,29 @@ static int uv_queue(uv_file *p, const void *buf, size_t n, uint64_t off) {
   }
   if (n > UV_QUEUE_BYTES / 2) /* too big to be worth a copy */
     return uv_rc(fio_write_at(p->f, off, buf, n), SQLITE_IOERR_WRITE);
-  if (p->nq == p->cq) {
-    int nc = p->cq ? 2 * p->cq : 64;
-    uv_ent *q = sqlite3_realloc64(p->q, sizeof *q * (size_t)nc);
+  if (p->nq == g.cq) {
+    int nc = g.cq ? 2 * g.cq : 64;
+    uv_ent *q = sqlite3_realloc64(g.q, sizeof *q * (size_t)nc);
     if (!q) return SQLITE_IOERR_NOMEM;
-    p->q = q, p->cq = nc;
+    g.q = q, g.cq = nc;
   }
-  if (p->qlen + n > p->qcap) {
-    size_t nc = p->qcap ? p->qcap : 64u << 10;
+  if (p->qlen + n > g.qcap) {
+    size_t nc = g.qcap ? g.qcap : 64u << 10;
     while (nc < p->qlen + n) nc *= 2;
-    unsigned char *b = sqlite3_realloc64(p->qbuf, nc);
+    unsigned char *b = sqlite3_realloc64(g.qbuf, nc);
     if (!b) return SQLITE_IOERR_NOMEM;
-    p->qbuf = b, p->qcap = nc;
+    g.qbuf = b, g.qcap = nc;
   }
-  memcpy(p->qbuf + p->qlen, buf, n);
+  memcpy(g.qbuf + p->qlen, buf, n);
   if (p->nq == 0) {
     p->qlo = off, p->qhi = off + n, p->qsorted = 1;
   } else {
-    const uv_ent *last = &p->q[p->nq - 1];
+    const uv_ent *last = &g.q[p->nq - 1];
     if (off < last->off + last->len) p->qsorted = 0;
     if (off < p->qlo) p->qlo = off;
     if (off + n > p->qhi) p->qhi = off + n;
   }
-  p->q[p->nq++] = (uv_ent){off, n, p->qlen};
+  g.q[p->nq++] = (uv_ent){off, n, p->qlen};
   p->qlen += n;
   g.dirty = p;
   p->st.writes++;
@@ -401,8 +417,6 @@ static int uv_close(sqlite3_file *pf) {
     pthread_mutex_unlock(&g.mu);
     fio_close(p->f); /* borrowed descriptor: not closed */
     fio_batch_free(p->rab);
-    sqlite3_free(p->q);
-    sqlite3_free(p->qbuf);
     sqlite3_free(p->ra);
     sqlite3_free(p->kids);
     sqlite3_free(p->pf);
@@ -1090,7 +1104,7 @@ static const char *uv_next_system_call(sqlite3_vfs *v, const char *z) {
 ** parent's to write) and a fresh mutex (another parent thread may have held it). */
 static void uv_atfork_child(void) {
   pthread_mutex_init(&g.mu, NULL);
-  g.dirty = NULL;
+  uv_forget_parent_queue();
 }
 
 int uringvfs_register(void) {
