@@ -316,8 +316,9 @@ static void uv_queue_clear(uv_file *p) {
   if (g.dirty == p) g.dirty = NULL;
 }
 
-/* Write out p's queue: sorted, each contiguous run as one vectored write. The queue is emptied
-** whatever happens (a failed flush is reported to the caller; the data is gone). Under g.mu. */
+/* Write out p's queue: sorted, each contiguous run as vectored writes of at most UV_RUN_BYTES.
+** The queue is emptied whatever happens (a failed flush is reported to the caller; the data
+** is gone). Under g.mu. */
 static int uv_flush(uv_file *p) {
   if (p->nq == 0) return SQLITE_OK;
   if (!p->qsorted) qsort(g.q, p->nq, sizeof *g.q, uv_ent_cmp);

@@ -8,7 +8,8 @@
 ** with fio_wrap_fd, never a second descriptor: closing one would drop the process's POSIX
 ** locks):
 **   xWrite     queued (the data is copied) and written later in coalesced runs: the queue is
-**              sorted, contiguous writes merge into one vectored write (pwritev) per run.
+**              sorted, contiguous writes merge into vectored writes (pwritev) of at most
+**              64 KiB each (see UV_RUN_BYTES in uringvfs.c for why not larger).
 **   xRead      served after flushing any queued write it overlaps; a sequential pattern starts
 **              a read-ahead: a window read as several requests in flight at once (fio batch,
 **              io_uring on the uring backend), later reads are copied from that window.
