@@ -8,7 +8,8 @@
 ** with fio_wrap_fd, never a second descriptor: closing one would drop the process's POSIX
 ** locks):
 **   xWrite     queued (the data is copied) and written later in coalesced runs: the queue is
-**              sorted, contiguous writes merge into one vectored write (pwritev) per run.
+**              sorted, contiguous writes merge into vectored writes (pwritev) of at most
+**              64 KiB each (see UV_RUN_BYTES in uringvfs.c for why not larger).
 **   xRead      served after flushing any queued write it overlaps; a sequential pattern starts
 **              a read-ahead: a window read as several requests in flight at once (fio batch,
 **              io_uring on the uring backend), later reads are copied from that window.
@@ -39,12 +40,13 @@
 **     SQLite's order except inside one queue (e.g. journal records always reach the kernel
 **     before the database pages that depend on them, even with synchronous=OFF, and a killed
 **     process never leaves database pages without their journal).
-**   - xSync, xTruncate, xFileSize, xClose, xFetch, a read overlapping the queue, the queue
-**     limit (2 MiB), the end of a WAL commit frame (so a commit is in the kernel before SQLite
-**     publishes it in the WAL index), a rollback journal's header write (PERSIST commits by
-**     zeroing it), lock releases and WAL-index points (xUnlock, xShmLock,
-**     xShmBarrier, xShmUnmap) so other connections and processes see the data, and the file
-**     controls SIZE_HINT, MMAP_SIZE and CKPT_DONE (end of a checkpoint's copy loop).
+**   - xSync, xTruncate, xFileSize, xClose (not for files without a name), xFetch, a read
+**     overlapping the queue, the queue limit (2 MiB), the end of a WAL commit frame (so a
+**     commit is in the kernel before SQLite publishes it in the WAL index), a rollback
+**     journal's header write (PERSIST commits by zeroing it), lock releases and WAL-index
+**     points (xUnlock, xShmLock, xShmBarrier, xShmUnmap) so other connections and processes
+**     see the data, and the file controls SIZE_HINT, MMAP_SIZE and CKPT_DONE (end of a
+**     checkpoint's copy loop).
 **   - Errors: a flush error is returned by the call that flushed, and it is made sticky for
 **     the whole database concerned (main file, journal, WAL): the queued data is lost, and the
 **     call reporting it may belong to another file or be one whose result SQLite ignores
@@ -52,11 +54,15 @@
 **     those files in this process fails with it until all of them are closed (like a failed
 **     fsync in fio). Nothing is dropped silently.
 **
-** Delegated entirely to unix (no fio): files without a name (temp files, statement journals,
-** sorter spill files: unix creates and unlinks them; they need no crash ordering),
-** files whose descriptor cannot be verified (see uringvfs.c: the unixFile layout is checked at
-** open by comparing fstat of the candidate descriptor with stat of the path), and everything
-** if the file-IO layer cannot be set up.
+** Files without a name (temp databases and their journals, statement journals, sorter spill
+** files: unix creates and at once unlinks them) go through fio like the others, their writes
+** queued and coalesced (a sorter's page-sized spill writes become a few pwritev calls); at
+** xClose their queue is dropped, not written (nobody can read an unlinked file after its last
+** descriptor is closed). Their descriptor is trusted only once a named file has confirmed the
+** unixFile layout, and only if it is an unlinked regular file.
+** Delegated entirely to unix (no fio): files whose descriptor cannot be verified (see
+** uringvfs.c: the unixFile layout is checked at open by comparing fstat of the candidate
+** descriptor with stat of the path), and everything if the file-IO layer cannot be set up.
 **
 ** Backend per file: URI parameter uring_io=sync|uring|fault on the database URI (journals and
 ** WAL inherit it), else environment variable LSMVTAB_VFS_IO, else FIO_AUTO (uring if usable).
