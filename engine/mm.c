@@ -1,5 +1,6 @@
 #include "mm.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,13 @@
 /* Allocations left before injected failure; negative = never fail. */
 static _Atomic long mm_budget = -1;
 static _Atomic long mm_failed = 0;
+/* Bytes held by live allocations, as the C library counts them (malloc_usable_size). */
+static _Atomic size_t mm_live = 0;
+
+static void *mm_count(void *p) {
+  if (p) atomic_fetch_add_explicit(&mm_live, malloc_usable_size(p), memory_order_relaxed);
+  return p;
+}
 
 static int mm_should_fail(void) {
   long b = atomic_load_explicit(&mm_budget, memory_order_relaxed);
@@ -19,15 +27,28 @@ static int mm_should_fail(void) {
   return 0;
 }
 
-void *mm_malloc(size_t n) { return mm_should_fail() ? NULL : malloc(n ? n : 1); }
+void *mm_malloc(size_t n) { return mm_should_fail() ? NULL : mm_count(malloc(n ? n : 1)); }
 
 void *mm_calloc(size_t count, size_t size) {
-  return mm_should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+  return mm_should_fail() ? NULL : mm_count(calloc(count ? count : 1, size ? size : 1));
 }
 
-void *mm_realloc(void *p, size_t n) { return mm_should_fail() ? NULL : realloc(p, n ? n : 1); }
+void *mm_realloc(void *p, size_t n) {
+  if (mm_should_fail()) return NULL;
+  size_t old = p ? malloc_usable_size(p) : 0;
+  void *q = realloc(p, n ? n : 1);
+  if (!q) return NULL;
+  atomic_fetch_sub_explicit(&mm_live, old, memory_order_relaxed);
+  return mm_count(q);
+}
 
-void mm_free(void *p) { free(p); }
+void mm_free(void *p) {
+  if (!p) return;
+  atomic_fetch_sub_explicit(&mm_live, malloc_usable_size(p), memory_order_relaxed);
+  free(p);
+}
+
+size_t mm_live_bytes(void) { return atomic_load_explicit(&mm_live, memory_order_relaxed); }
 
 void *mm_dup(const void *p, size_t n) {
   char *q = mm_malloc(n + 1);

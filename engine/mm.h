@@ -25,6 +25,11 @@ void *mm_dup(const void *p, size_t n);
 /* Copy of a C string; NULL on OOM. */
 char *mm_strdup(const char *s);
 
+/* Bytes currently held by mm allocations, process-wide (all databases), as the C library
+** sizes them (malloc_usable_size: request rounded up to the allocator's granule). Relaxed:
+** exact when no other thread allocates. For statistics and tests of memory bounds. */
+size_t mm_live_bytes(void);
+
 /* Test hook: after `n` more successful allocations, every allocation fails until reset with
 ** n < 0 (the default). Returns the number of allocations that failed since the last call. */
 long mm_fail_after(long n);
