@@ -2,8 +2,11 @@
 
 #include <malloc.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Allocations left before injected failure; negative = never fail. */
 static _Atomic long mm_budget = -1;
@@ -46,6 +49,27 @@ void mm_free(void *p) {
   if (!p) return;
   atomic_fetch_sub_explicit(&mm_live, malloc_usable_size(p), memory_order_relaxed);
   free(p);
+}
+
+static size_t page_round(size_t n) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  return n > SIZE_MAX - pg ? 0 : (n + pg - 1) & ~(pg - 1);
+}
+
+void *mm_map(size_t n) {
+  size_t len = page_round(n ? n : 1);
+  if (!len || mm_should_fail()) return NULL;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  atomic_fetch_add_explicit(&mm_live, len, memory_order_relaxed);
+  return p;
+}
+
+void mm_unmap(void *p, size_t n) {
+  if (!p) return;
+  size_t len = page_round(n ? n : 1);
+  atomic_fetch_sub_explicit(&mm_live, len, memory_order_relaxed);
+  munmap(p, len);
 }
 
 size_t mm_live_bytes(void) { return atomic_load_explicit(&mm_live, memory_order_relaxed); }

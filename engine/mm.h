@@ -25,6 +25,16 @@ void *mm_dup(const void *p, size_t n);
 /* Copy of a C string; NULL on OOM. */
 char *mm_strdup(const char *s);
 
+/* Large blocks straight from the OS (anonymous mmap), zero-filled, page-aligned; NULL on failure
+** (or injected failure). For big buffers that live long and are freed in bulk (the memtable's
+** arena chunks): unmapping gives the pages back at once, so the C library can neither keep
+** them (a freed 64 MiB memtable stayed resident in malloc's heap, ready for reuse only by
+** allocations that fit its holes) nor interleave small long-lived allocations with them.
+** mm_unmap takes the size given to mm_map; mm_unmap(NULL, n) is a no-op. Counted in
+** mm_live_bytes (rounded up to pages). */
+void *mm_map(size_t n);
+void mm_unmap(void *p, size_t n);
+
 /* Bytes currently held by mm allocations, process-wide (all databases), as the C library
 ** sizes them (malloc_usable_size: request rounded up to the allocator's granule). Relaxed:
 ** exact when no other thread allocates. For statistics and tests of memory bounds. */
