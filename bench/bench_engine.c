@@ -609,6 +609,7 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   rm_rf(dir);
   const char *e = getenv("BENCH_RSS");
   rs.on = ops == &kv_lsm && e && *e == '1';
+  if (rs.on) mm_count_heap(); /* in this fresh child, before the engine allocates anything */
   if (rs.on && pthread_create(&rs.t, NULL, rss_thread, NULL)) rs.on = 0;
 #define PHASE(name) rss_phase(rs.on ? r.db->db : NULL, name)
   check(ops->open(dir, &c, &r.db), "open");

@@ -35,10 +35,15 @@ char *mm_strdup(const char *s);
 void *mm_map(size_t n);
 void mm_unmap(void *p, size_t n);
 
-/* Bytes currently held by mm allocations, process-wide (all databases), as the C library
-** sizes them (malloc_usable_size: request rounded up to the allocator's granule). Relaxed:
-** exact when no other thread allocates. For statistics and tests of memory bounds. */
+/* Bytes currently held by mm allocations, process-wide (all databases): mm_map blocks always;
+** mm_malloc'd ones (as the C library sizes them, malloc_usable_size) only after
+** mm_count_heap(). Relaxed: exact when no other thread allocates. For statistics, debugging
+** (bench_engine BENCH_RSS=1) and tests of memory bounds. */
 size_t mm_live_bytes(void);
+/* Debug hook: count mm_malloc'd bytes in mm_live_bytes from now on (costs an atomic add per
+** allocation and free). REQUIRES: called once, before anything was allocated with mm
+** (a block allocated before would be subtracted when freed without having been added). */
+void mm_count_heap(void);
 
 /* Test hook: after `n` more successful allocations, every allocation fails until reset with
 ** n < 0 (the default). Returns the number of allocations that failed since the last call. */
