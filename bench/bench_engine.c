@@ -36,6 +36,8 @@
 #include <ftw.h>
 #include <stddef.h>
 #include <getopt.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,7 @@
 #include "kv.h"
 #include "lsm.h"
 #include "bench_util.h"
+#include "mm.h"
 
 #define KEY_LEN 16
 #define VAL_LEN 100
@@ -534,6 +537,67 @@ static void dump(const kv_ops *ops, kv *db, const char *dir, const char *when) {
   }
 }
 
+/* BENCH_RSS=1 (lsm only, a debugging aid): a thread samples VmRSS every 20 ms with the engine's
+** own figures (mm live bytes, memtables, block cache) and, at each phase boundary, prints the
+** phase's highest sample and what was live then, on stderr. */
+typedef struct rss_sample {
+  double rss, live, mem, cache;
+  int imm;
+} rss_sample;
+static struct {
+  pthread_t t;
+  pthread_mutex_t mu;
+  int on, stop;
+  lsm_db *db;
+  const char *phase;
+  rss_sample peak;
+} rs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static double cur_rss_mb(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long sz = 0, res = 0;
+  if (!f) return 0;
+  if (fscanf(f, "%lu %lu", &sz, &res) != 2) res = 0;
+  fclose(f);
+  return (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576;
+}
+static void *rss_thread(void *arg) {
+  (void)arg;
+  for (;;) {
+    usleep(20000);
+    pthread_mutex_lock(&rs.mu);
+    if (rs.stop) break;
+    rss_sample x = {cur_rss_mb(), (double)mm_live_bytes() / 1048576, 0, 0, 0};
+    lsm_stats st;
+    if (rs.db && lsm_get_stats(rs.db, &st) == LSM_OK) {
+      x.mem = (double)st.memtable_bytes / 1048576;
+      x.cache = (double)st.cache_bytes / 1048576;
+      x.imm = (int)st.immutables;
+    }
+    if (x.rss > rs.peak.rss) rs.peak = x;
+    pthread_mutex_unlock(&rs.mu);
+  }
+  pthread_mutex_unlock(&rs.mu);
+  return NULL;
+}
+/* End the current phase's record (print it) and start `next` (NULL: stop the sampler). */
+static void rss_phase(lsm_db *db, const char *next) {
+  if (!rs.on) return;
+  pthread_mutex_lock(&rs.mu);
+  if (rs.phase) {
+    struct mallinfo2 mi = mallinfo2();
+    fprintf(stderr, "rss %-22s peak %6.1f MiB: mm live %6.1f, memtables %6.1f (%d imm), cache %5.1f"
+                    " | now rss %6.1f live %6.1f; malloc in use %6.1f free %6.1f mmap %6.1f\n",
+            rs.phase, rs.peak.rss, rs.peak.live, rs.peak.mem, rs.peak.imm, rs.peak.cache, cur_rss_mb(),
+            (double)mm_live_bytes() / 1048576, (double)mi.uordblks / 1048576,
+            (double)mi.fordblks / 1048576, (double)mi.hblkhd / 1048576);
+  }
+  memset(&rs.peak, 0, sizeof rs.peak);
+  rs.db = db;
+  rs.phase = next;
+  pthread_mutex_unlock(&rs.mu);
+}
+
 /* The warm phases on one engine, in this (child) process. */
 static void engine_run(const kv_ops *ops, eng_res *er) {
   char dir[64];
@@ -543,15 +607,25 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   rng_state = SEED;
 
   rm_rf(dir);
+  const char *e = getenv("BENCH_RSS");
+  rs.on = ops == &kv_lsm && e && *e == '1';
+  if (rs.on) mm_count_heap(); /* in this fresh child, before the engine allocates anything */
+  if (rs.on && pthread_create(&rs.t, NULL, rss_thread, NULL)) rs.on = 0;
+#define PHASE(name) rss_phase(rs.on ? r.db->db : NULL, name)
   check(ops->open(dir, &c, &r.db), "open");
+  PHASE("fillseq");
   er->ph[P_FILLSEQ] = do_fill(&r, 0, 0);
+  rss_phase(NULL, "close");
   ops->close(r.db);
   rm_rf(dir);
 
   uint64_t w0 = proc_wchar();
   check(ops->open(dir, &c, &r.db), "open");
+  PHASE("fillrandom");
   er->ph[P_FILLRANDOM] = do_fill(&r, 1, SEED + 1);
+  PHASE("overwrite");
   er->ph[P_OVERWRITE] = do_overwrite(&r);
+  PHASE("settle");
   ops->settle(r.db);
   wait_quiet();
   uint64_t user = 2 * N * (KEY_LEN + VAL_LEN);
@@ -560,22 +634,39 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   er->samp = (double)dir_bytes(dir) / (double)(N * (KEY_LEN + VAL_LEN));
   if (verbose) dump(ops, r.db, dir, "after fillrandom+overwrite+settle");
 
+  PHASE("readrandom");
   er->ph[P_READRANDOM] = do_read(&r, R, 0, "readrandom");
+  PHASE("readmissing");
   er->ph[P_READMISSING] = do_read(&r, R, 1, "readmissing");
+  PHASE("seekrandom");
   er->ph[P_SEEKRANDOM] = do_seekrandom(&r, R / 4 ? R / 4 : 1);
+  PHASE("readseq");
   er->ph[P_READSEQ] = do_scan(&r, 0);
+  PHASE("readreverse");
   er->ph[P_READREVERSE] = do_scan(&r, 1);
   uint64_t found;
+  PHASE("multiget");
   er->ph[P_MULTIGET] = do_multiget(&r, R, &found);
   if (found != R) die("%s", "multiget: not every key found");
+  PHASE("deleterandom");
   er->ph[P_DELETERANDOM] = do_delete(&r, SEED + 2);
+  PHASE("settle2");
   ops->settle(r.db);
   wait_quiet();
   user += N * KEY_LEN;
   er->total_wamp = (double)(proc_wchar() - w0) / (double)user;
   er->total_own_wamp = ops->own_wamp(r.db);
   if (verbose) dump(ops, r.db, dir, "at the end");
+  rss_phase(NULL, "close");
   ops->close(r.db);
+  rss_phase(NULL, NULL);
+  if (rs.on) {
+    pthread_mutex_lock(&rs.mu);
+    rs.stop = 1;
+    pthread_mutex_unlock(&rs.mu);
+    pthread_join(rs.t, NULL);
+  }
+#undef PHASE
   er->rss_mb = peak_rss_mb();
   rm_rf(dir);
   er->ok = 1;

@@ -452,6 +452,60 @@ static void test_readahead_batched(void **state) {
   }
 }
 
+/* Memory bound of a compaction (compact.h "Memory"): the output builder keeps 8 bytes of filter
+** hash per key, so outputs are cut at compact_output_max_keys even when their entries are tiny.
+** Tombstones of keys that live in the last level are kept by L0 -> L1 compactions: ~14-byte
+** entries, ~4.6k of them in a 64 KiB file without the cap; with it no output has more than
+** target_file_size / 64 = 1024. */
+static void test_output_keys_capped(void **state) {
+  (void)state;
+  lsm_options o = opts();
+  lsm_db *db;
+  OK(lsm_open("keycap", &o, &db));
+  char k[32], v[128];
+  const int n = 20000;
+  for (int i = 0; i < n; i++) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0)); /* all data in the last level */
+  /* in a scattered order: L0 files overlap, so every L0 -> L1 compaction merges (a trivial
+  ** move would carry a flushed file, capped by the memtable's size instead) */
+  for (int i = 0; i < n; i++) OK(lsm_delete(db, k, key(k, (int)(((long)i * 7919) % n))));
+  OK(lsm_flush(db, 1));
+  for (int t = 0; t < 3000; t++) { /* background compactions settle (at most 30 s) */
+    lsm_stats st;
+    OK(lsm_get_stats(db, &st));
+    int busy = st.immutables > 0;
+    for (int l = 0; l < LSM_MAX_LEVELS; l++) busy |= st.level_score[l] >= 1.0;
+    if (!busy) break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  size_t cap = compact_output_max_keys(&o);
+  assert_int_equal(cap, 1024);
+  uint64_t most = 0;
+  int files = 0;
+  pthread_mutex_lock(&db->mu);
+  ver_version *cur = db->cur;
+  ver_ref(cur);
+  pthread_mutex_unlock(&db->mu);
+  for (int l = 1; l < VER_LEVELS - 1; l++)
+    for (int j = 0; j < cur->n[l]; j++) {
+      sst_reader *r;
+      OK(ver_file_reader(cur->f[l][j], &r));
+      uint64_t e = sst_reader_props(r)->entries;
+      if (e > cap) fail_msg("L%d file %llu: %llu entries > cap %zu", l, (unsigned long long)cur->f[l][j]->number,
+                            (unsigned long long)e, cap);
+      if (e > most) most = e;
+      files++;
+    }
+  ver_unref(cur);
+  print_message("%d tombstone files above the last level, at most %llu entries each\n", files,
+                (unsigned long long)most);
+  assert_true(files > 0);
+  assert_true(most > cap / 2); /* the workload reaches the cap */
+  for (int i = 0; i < n; i += 97) expect(db, NULL, i, -1);
+  OK(lsm_close(db));
+}
+
 /* background_threads = 2 under a write-heavy load with tiny files and levels: at some point two
 ** compactions run at once (db->max_compacting), and every key holds what a model says, before
 ** and after a manual compaction racing the background ones and after reopening. Close while
@@ -741,6 +795,7 @@ int main(void) {
       cmocka_unit_test(test_trivial_move),
       cmocka_unit_test(test_manifest_rotation),
       cmocka_unit_test(test_readahead_batched),
+      cmocka_unit_test(test_output_keys_capped),
       cmocka_unit_test(test_parallel_compactions),
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),

@@ -29,7 +29,8 @@ static unsigned char *new_chunk(arena *a, size_t size) {
     st_err(LSM_NOMEM, "arena: allocation of %zu bytes too large", size);
     return NULL;
   }
-  arena_chunk *c = mm_malloc(sizeof(arena_chunk) + size);
+  size_t total = sizeof(arena_chunk) + size;
+  arena_chunk *c = total >= ARENA_MAP_MIN ? mm_map(total) : mm_malloc(total);
   if (!c) {
     st_err(LSM_NOMEM, "arena: out of memory allocating a %zu byte chunk", size);
     return NULL;
@@ -95,7 +96,9 @@ void arena_free_all(arena *a) {
   arena_chunk *c = a->chunks;
   while (c) {
     arena_chunk *next = c->next;
-    mm_free(c);
+    size_t total = sizeof(arena_chunk) + c->size;
+    if (total >= ARENA_MAP_MIN) mm_unmap(c, total);
+    else mm_free(c);
     c = next;
   }
   arena_init(a);

@@ -1,7 +1,7 @@
 /*
 ** arena.h — bump allocator for the memtable: many small allocations, freed all at once.
 **
-** Memory comes in chunks from mm_malloc. Chunks start small (ARENA_MIN_CHUNK) and double up to
+** Memory comes in chunks from mm_malloc or, from ARENA_MAP_MIN bytes on, mm_map. Chunks start small (ARENA_MIN_CHUNK) and double up to
 ** ARENA_MAX_CHUNK, so a tiny memtable does not reserve a megabyte up front while a big one pays
 ** at most one chunk of slack. An allocation larger than a quarter of the current chunk size gets
 ** a chunk of its own (the current chunk keeps serving small requests, so little is wasted).
@@ -24,6 +24,10 @@
 #define ARENA_MIN_CHUNK (16u * 1024u)
 #define ARENA_MAX_CHUNK (1024u * 1024u)
 #define ARENA_ALIGN (sizeof(void *))
+/* Chunks of at least this many bytes (header included) come from mm_map, smaller ones from
+** mm_malloc: a big memtable's memory (all of it but its first 240 KiB) goes back to the OS
+** when the memtable is freed; tiny memtables (transactions' overlays) cost no system call. */
+#define ARENA_MAP_MIN (256u * 1024u)
 
 typedef struct arena_chunk arena_chunk;
 

@@ -14,6 +14,16 @@ void bloom_builder_free(bloom_builder *b) {
   b->n = b->cap = 0;
 }
 
+int bloom_builder_reserve(bloom_builder *b, size_t n) {
+  if (n <= b->cap) return LSM_OK;
+  if (n > SIZE_MAX / sizeof *b->hashes) return st_err(LSM_NOMEM, "out of memory (bloom filter of %zu keys)", n);
+  uint64_t *p = mm_realloc(b->hashes, n * sizeof *p);
+  if (!p) return st_err(LSM_NOMEM, "out of memory (bloom filter of %zu keys)", n);
+  b->hashes = p;
+  b->cap = n;
+  return LSM_OK;
+}
+
 int bloom_builder_add(bloom_builder *b, const uint8_t *key, size_t n) {
   uint64_t h = bloom_hash(key, n);
   if (b->n && b->hashes[b->n - 1] == h) return LSM_OK; /* another version of the same key */

@@ -52,6 +52,14 @@ void bloom_builder_init(bloom_builder *b, int bits_per_key);
 /* Record a user key. LSM_OK or LSM_NOMEM. */
 int bloom_builder_add(bloom_builder *b, const uint8_t *key, size_t n);
 
+/* Make room for n hashes in all (one allocation of 8n bytes), so that a builder whose key
+** count is known up front (a memtable flush) does not grow by doubling: no 2x slack and no
+** copy. A hint: LSM_OK or LSM_NOMEM; n <= the current capacity does nothing. */
+int bloom_builder_reserve(bloom_builder *b, size_t n);
+
+/* Bytes of memory held (the hash array). */
+static inline size_t bloom_builder_mem(const bloom_builder *b) { return b->cap * sizeof *b->hashes; }
+
 /* Number of hashes recorded (distinct consecutive keys). */
 static inline size_t bloom_builder_count(const bloom_builder *b) { return b->n; }
 

@@ -12,7 +12,22 @@
 #include "mm.h"
 #include "status.h"
 
-#define READAHEAD (512u << 10)
+/* Read-ahead of one compaction: READAHEAD_TOTAL split over its input iterators (an L0
+** compaction merges every L0 file: up to l0_stop_trigger of them), each between READAHEAD_MIN
+** and READAHEAD_MAX. */
+#define READAHEAD_MAX (512u << 10)
+#define READAHEAD_MIN (64u << 10)
+#define READAHEAD_TOTAL (4u << 20)
+
+static size_t readahead_for(int iters) {
+  size_t ra = READAHEAD_TOTAL / (size_t)(iters > 0 ? iters : 1);
+  return ra > READAHEAD_MAX ? READAHEAD_MAX : ra < READAHEAD_MIN ? READAHEAD_MIN : ra;
+}
+
+size_t compact_output_max_keys(const lsm_options *o) {
+  size_t k = o->target_file_size / COMPACT_BYTES_PER_KEY;
+  return k < 1024 ? 1024 : k;
+}
 
 int compact_test_delay_us;
 
@@ -350,19 +365,20 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   int n = 0, rc = LSM_OK;
   it_iter **its = mm_calloc((size_t)c->nin[0] + 2, sizeof *its);
   if (!its) return st_err(LSM_NOMEM, "compaction: out of memory");
+  size_t ra = readahead_for((c->level == 0 ? c->nin[0] : 1) + (c->nin[1] ? 1 : 0));
   if (c->level == 0) {
     for (int i = 0; i < c->nin[0] && !rc; i++) { /* newest first, as L0 is kept */
       sst_reader *r;
       rc = ver_file_reader(c->in[0][i], &r);
-      if (!rc) rc = sst_iter_new(r, READAHEAD, &its[n]);
+      if (!rc) rc = sst_iter_new(r, ra, &its[n]);
       if (!rc) n++;
     }
   } else {
-    rc = ver_level_iter_new(c->in[0], c->nin[0], READAHEAD, &its[n]);
+    rc = ver_level_iter_new(c->in[0], c->nin[0], ra, &its[n]);
     if (!rc) n++;
   }
   if (!rc && c->nin[1]) {
-    rc = ver_level_iter_new(c->in[1], c->nin[1], READAHEAD, &its[n]);
+    rc = ver_level_iter_new(c->in[1], c->nin[1], ra, &its[n]);
     if (!rc) n++;
   }
   it_iter *m = NULL;
@@ -380,6 +396,7 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   ** of the grandparent level, so that compacting it later down stays cheap */
   int gp_idx = 0;
   uint64_t gp_overlap = 0, gp_limit = 10 * (uint64_t)db->o.target_file_size;
+  uint64_t max_keys = compact_output_max_keys(&db->o);
   uint64_t last_seq_for_key = 0;
   int out_level = c->level + 1;
   uint64_t steps = 0;
@@ -416,7 +433,8 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
       gp_idx++;
     }
     if (o->b && has_added && ucmp(k, un, last_added.p, last_added.n) != 0 &&
-        (sst_builder_size(o->b) >= db->o.target_file_size || gp_overlap > gp_limit)) {
+        (sst_builder_size(o->b) >= db->o.target_file_size || gp_overlap > gp_limit ||
+         sst_builder_entries(o->b) >= max_keys)) {
       if ((rc = out_finish(o))) break;
       gp_overlap = 0;
     }

@@ -16,9 +16,20 @@
 ** While merging, an entry is dropped when a newer entry of the same user key is visible to the
 ** oldest live snapshot (it can never be read again), and a tombstone is dropped when it is
 ** visible to every snapshot and no level below the output holds its user key (nothing older
-** can be uncovered). Outputs are cut at target_file_size (at a user-key boundary). Inputs are
-** read ahead in large chunks (sst_iter_new readahead) and outputs are written with large
-** appends by the sst builder.
+** can be uncovered). Outputs are cut at target_file_size or at compact_output_max_keys entries,
+** whichever comes first (at a user-key boundary). Inputs are read ahead in large chunks
+** (sst_iter_new readahead) and outputs are written with large appends by the sst builder.
+**
+** Memory of one running compaction (besides the readers of its input and output files, whose
+** pinned index and filter blocks belong to the version, see version.h):
+**   - read-ahead: at most 4 MiB in all (READAHEAD_TOTAL split over the input iterators, each
+**     64 .. 512 KiB; an L0 compaction has one iterator per L0 file), plus one decoded block
+**     per iterator;
+**   - one output builder (sst.h "Memory"): about 1 MiB of output buffer, the index block, and
+**     8 bytes of filter hash per key. The key cap makes the hashes <= target_file_size / 8
+**     (8 MiB for 64 MiB files) even for tiny entries: without it a file of tombstones (24-byte
+**     entries that compress well) held ~4M keys, 32 MiB of hashes (64 MiB after doubling).
+** So a compaction holds about target_file_size / 8 + 6 MiB, whatever the size of its inputs.
 **
 ** Threads: background_threads compaction threads each run compact_auto; up to that many
 ** compactions run at once when their inputs do not conflict. A running compaction's input
@@ -36,6 +47,14 @@
 #define LSMVTAB_COMPACT_H
 
 #include "db_int.h"
+
+/* Outputs are cut at one key per COMPACT_BYTES_PER_KEY bytes of target_file_size (entries
+** smaller than this on average make files smaller than the target). */
+#define COMPACT_BYTES_PER_KEY 64
+
+/* The most entries one compaction output file gets: target_file_size / COMPACT_BYTES_PER_KEY,
+** at least 1024. */
+size_t compact_output_max_keys(const lsm_options *o);
 
 /* Score of `level` in v (see above). */
 double compact_score(const ver_version *v, const lsm_options *o, int level);

@@ -65,6 +65,7 @@ static int write_table(lsm_db *db, mem *m, uint64_t number, man_edit *e, int *ad
   sst_builder *b = NULL;
   it_iter *it = NULL;
   rc = sst_builder_new(f, &so, &b);
+  if (!rc) rc = sst_builder_expect_keys(b, mem_count(m)); /* one hash array, no doubling */
   if (!rc) rc = mem_iter_new(m, &it);
   if (!rc) {
     for (it_seek_first(it); it_valid(it) && !rc; it_next(it)) {

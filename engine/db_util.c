@@ -13,7 +13,7 @@
 void lsm_options_default(lsm_options *o) {
   memset(o, 0, sizeof *o);
   o->memtable_size = 64u << 20;
-  o->max_immutables = 2;
+  o->max_immutables = 1;
   o->cache_size = 8u << 20;
   o->block_size = 4096;
   o->compression = LSM_COMPRESS_ZSTD;

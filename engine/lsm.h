@@ -36,9 +36,26 @@ enum { LSM_SYNC_OFF = 0, LSM_SYNC_NORMAL = 1, LSM_SYNC_FULL = 2 };
 enum { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
 enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/URING */
 
+/* Memory. Everything the engine allocates goes through mm.h (mm_live_bytes counts it); an
+** open database holds at most about
+**   (1 + max_immutables) x (memtable_size x 1.02 + 1 MiB)   memtables (with their whole-key
+**                                 filters, memtable_size / 64) and arena slack; one immutable
+**                                 by default, so 2 x memtable_size
+** + cache_size                    block cache (plus blocks pinned by live iterators)
+** + table readers                 index + filter of every live table, pinned: bloom_bits / 8
+**                                 bytes per key + ~40 bytes per data block (~28 MiB at 10M
+**                                 keys of 116 bytes): the one part that grows with the data
+** + flush                         one table builder: 8 bytes per memtable key + ~2 MiB
+** + background_threads x (target_file_size / 8 + 6 MiB)   compactions (compact.h "Memory")
+** + 256 KiB WAL buffer, zstd contexts (~1 MiB per thread that compresses), and per open
+**   iterator one block per table plus read-ahead of up to 256 KiB per table on long scans.
+** With the defaults and 10M keys that is 130 + 8 + 28 + 4 + 14 + ~2 = ~186 MiB at the worst
+** moment (measured peak: 144 MiB RSS, bench_engine -n 10000000); the C library adds its own
+** overhead on top (memtable memory is mmapped: a flushed memtable goes back to the OS). */
 typedef struct lsm_options {
   size_t memtable_size;      /* bytes per memtable before it is frozen; default 64 MiB; >= 64 KiB */
-  int max_immutables;        /* frozen memtables awaiting flush before writers wait; default 2 */
+  int max_immutables;        /* frozen memtables awaiting flush before writers wait; default 1
+                             ** (RocksDB's max_write_buffer_number = 2): memory above */
   size_t cache_size;         /* block cache capacity in bytes; default 8 MiB; 0 = no data cache */
   size_t block_size;         /* target SST data block size; default 4096; 256 .. 1 MiB */
   int compression;           /* LSM_COMPRESS_*; default LSM_COMPRESS_ZSTD */

@@ -121,6 +121,20 @@ uint64_t sst_builder_size(const sst_builder *b) {
 
 uint64_t sst_builder_entries(const sst_builder *b) { return b->props.entries; }
 
+int sst_builder_expect_keys(sst_builder *b, size_t n) {
+  if (b->rc) return b->rc;
+  if (!b->o.bloom_bits) return LSM_OK;
+  int rc = bloom_builder_reserve(&b->bloom, bloom_builder_count(&b->bloom) + n);
+  return rc ? (b->rc = rc) : LSM_OK;
+}
+
+static size_t blk_builder_mem(const blk_builder *k) { return k->buf.cap + k->restarts.cap + k->last.cap; }
+
+size_t sst_builder_mem(const sst_builder *b) {
+  return sizeof *b + b->out.cap + blk_builder_mem(&b->data) + blk_builder_mem(&b->index) +
+         bloom_builder_mem(&b->bloom) + b->last.cap + b->first.cap + b->sep.cap;
+}
+
 static int flush_out(sst_builder *b) {
   if (b->out.n == 0) return LSM_OK;
   int rc = fio_append(b->f, b->out.p, b->out.n);

@@ -106,6 +106,22 @@ int sst_builder_add(sst_builder *b, const uint8_t *key, size_t kn, const uint8_t
 uint64_t sst_builder_size(const sst_builder *b);
 uint64_t sst_builder_entries(const sst_builder *b);
 
+/* Memory. A builder holds: the output buffer (blocks sealed but not yet appended: about 1 MiB,
+** SST_APPEND_CHUNK, plus one block), the data block being built, the index block (about 30
+** bytes per data block) and the bloom filter's key hashes, 8 bytes per distinct user key so
+** far (the filter is sized from the final key count, so it is built in sst_builder_finish).
+** The hashes dominate and grow with the number of keys, not with the file's size: a caller
+** bounds them by bounding the keys per table (compaction cuts outputs at a key count; a
+** flush's count is its memtable's, which it announces with sst_builder_expect_keys). */
+
+/* Hint: about n more distinct user keys will be added; the filter's hash array is allocated
+** once for them (no doubling slack). LSM_OK or LSM_NOMEM (sticky, as for sst_builder_add). */
+int sst_builder_expect_keys(sst_builder *b, size_t n);
+
+/* Bytes of heap the builder holds now (buffers' capacities, see above; zstd's context, a few
+** hundred KiB allocated by libzstd, is not included). */
+size_t sst_builder_mem(const sst_builder *b);
+
 /* Write filter, properties, index and footer, then fio_sync the file. On LSM_OK *props (if not
 ** NULL) describes the table; its key pointers live until sst_builder_free. */
 int sst_builder_finish(sst_builder *b, sst_props *props);
