@@ -296,6 +296,10 @@ struct sst_reader {
   ** the keys, so a point lookup binary-searches this dense array and compares whole keys only
   ** among equal prefixes. NULL for an empty index. */
   uint64_t *ipfx;
+  /* Data block i = [ioff[i], ioff[i+1]) including its trailer (ioff[n] = data_end): the
+  ** handles without touching the index entry. NULL unless the blocks lie back to back and
+  ** data_end fits 32 bits (always so for tables of our builder up to 4 GiB). */
+  uint32_t *ioff;
   const uint8_t *ilcp_key;
   size_t ilcp;
   const uint8_t *filter;
@@ -444,6 +448,25 @@ static int build_index_aid(sst_reader *r) {
     if (i && r->ipfx[i] < r->ipfx[i - 1])
       return ST_CORRUPT("%s: index keys out of order", r->name);
   }
+  if (r->data_end > UINT32_MAX) return LSM_OK;
+  if (!(r->ioff = mm_malloc(sizeof *r->ioff * ((size_t)n + 1))))
+    return st_err(LSM_NOMEM, "out of memory opening %s (index)", r->name);
+  uint64_t end = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    sst_bhandle h;
+    if ((rc = index_ukey(r, i, &k, &kn, &v, &vn))) return rc;
+    if (!decode_handle(v, vn, &h)) return ST_CORRUPT("%s: bad block handle in index", r->name);
+    if (h.off != end || h.size > r->data_end - h.off || r->data_end - h.off - h.size < BLK_TRAILER)
+      break; /* not back to back (or out of range: sst_locate's handle check reports it) */
+    r->ioff[i] = (uint32_t)h.off;
+    end = h.off + h.size + BLK_TRAILER;
+    if (i == n - 1 && end == r->data_end) {
+      r->ioff[n] = (uint32_t)end;
+      return LSM_OK;
+    }
+  }
+  mm_free(r->ioff);
+  r->ioff = NULL;
   return LSM_OK;
 }
 
@@ -547,6 +570,7 @@ void sst_close(sst_reader *r) {
   if (r->own_file) fio_close(r->f);
   rblock_free(&r->meta);
   mm_free(r->ipfx);
+  mm_free(r->ioff);
   mm_free(r->name);
   mm_free(r);
 }
@@ -734,6 +758,11 @@ static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle 
     else hi = mid;
   }
   if (lo == n) return LSM_NOTFOUND; /* past the last key */
+  if (r->ioff) {
+    h->off = r->ioff[lo];
+    h->size = r->ioff[lo + 1] - r->ioff[lo] - BLK_TRAILER;
+    return LSM_OK;
+  }
   if ((rc = index_ukey(r, lo, &k, &kn2, &v, &vn))) return rc;
   if (!decode_handle(v, vn, h)) return ST_CORRUPT("%s: bad block handle in index", r->name);
   return LSM_OK;
