@@ -241,6 +241,105 @@ static void check_gets(sst_reader *r, const model *m, int nkeys) {
   check_get_values(r, m, nkeys);
 }
 
+/* The index search (sst_locate through the reader's 8-byte key prefixes after the table's
+** common prefix) on keys made to defeat it: prefixes equal far beyond 8 bytes, keys that
+** differ only by trailing zero bytes (equal zero-padded prefixes), keys shorter than the
+** common prefix, one user key in many versions spanning blocks; probes before, between and
+** after every key, each at several sequence numbers, against the model. Tiny blocks: one
+** index entry per few entries. */
+static int cmp_ent(const void *a, const void *b) {
+  const ent *x = a, *y = b;
+  return ikey_cmp(x->k, x->kn, y->k, y->kn);
+}
+
+static void test_index_prefix_search(void **state) {
+  (void)state;
+  model m = {calloc(4000, sizeof(ent)), 0};
+  static uint8_t none[1];
+  uint64_t seq = 1;
+#define ADD(uk, un, nv)                                                                \
+  for (int v_ = 0; v_ < (nv); v_++) {                                                  \
+    ent *e_ = &m.e[m.n++];                                                             \
+    e_->kn = ikey_encode(e_->k, (const uint8_t *)(uk), (size_t)(un), seq++, IKEY_VAL); \
+    e_->v = none;                                                                      \
+    e_->vn = 0;                                                                        \
+  }
+  for (int i = 0; i < 300; i++) { /* "PQ" + 10 x 'x' + 3 digits: ties beyond 8 bytes */
+    char uk[24];
+    int un = sprintf(uk, "PQxxxxxxxxxx%03d", i);
+    ADD(uk, un, 1 + i % 2);
+    if (i % 10 == 0) ADD(uk, un - 3, 1); /* shorter: a prefix of others */
+  }
+  ADD("PQ", 2, 3);
+  ADD("PQ\0", 3, 2);
+  ADD("PQ\0\0", 4, 2);
+  ADD("PQ\0\0\0\0\0\0\0\0\0", 11, 2);
+  ADD("PQ\0\0\0\0\0\0\0\0\0\1", 12, 1);
+  ADD("PQxxxxxxxxxx", 12, 200); /* one user key, many versions: separators of equal user key */
+  ADD("PQz", 3, 1);
+  ADD("PQzzzzzzzzzzzzzzzzzzzzz", 22, 1);
+  qsort(m.e, m.n, sizeof *m.e, cmp_ent);
+#undef ADD
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    sst_options o = {.block_size = 64, .bloom_bits = 0};
+    build(env, "t.sst", &m, &o, NULL);
+    sst_reader *r;
+    assert_int_equal(sst_open(env, "t.sst", 1, NULL, &r), LSM_OK);
+    assert_true(sst_reader_props(r)->data_blocks > 100);
+    cd_buf fk = {0}, fv = {0};
+    uint64_t seqs[] = {IKEY_MAX_SEQ, seq / 2, seq / 3, 1, 0};
+    for (size_t i = 0; i < m.n; i++) {
+      uint8_t uk[32];
+      size_t un = m.e[i].kn - 8;
+      memcpy(uk, m.e[i].k, un);
+      for (int var = 0; var < 5; var++) { /* the key, + "\0", + "\xff", one shorter, last+1 */
+        size_t pn = un;
+        uint8_t p[32];
+        memcpy(p, uk, un);
+        if (var == 1) p[pn++] = 0;
+        if (var == 2) p[pn++] = 0xff;
+        if (var == 3) {
+          if (!pn) continue;
+          pn--;
+        }
+        if (var == 4) {
+          if (!pn || p[pn - 1] == 0xff) continue;
+          p[pn - 1]++;
+        }
+        for (size_t s = 0; s < sizeof seqs / sizeof seqs[0]; s++) {
+          uint8_t k[40];
+          size_t kn = ikey_seek_key(k, p, pn, seqs[s]);
+          const ent *want = model_get(&m, k, kn);
+          int rc = sst_get(r, k, kn, &fk, &fv);
+          if (!want) {
+            if (rc != LSM_NOTFOUND) fail_msg("entry %zu var %d seq %zu: rc %d, want NOTFOUND", i, var, s, rc);
+            continue;
+          }
+          if (rc) fail_msg("entry %zu var %d seq %zu: rc %d (%s)", i, var, s, rc, st_errmsg());
+          assert_int_equal(fk.n, want->kn);
+          assert_memory_equal(fk.p, want->k, fk.n);
+        }
+      }
+    }
+    const char *probes[] = {"", "A", "P", "PQ", "PR", "\xff\xff"};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+      uint8_t k[40];
+      size_t kn = ikey_seek_key(k, (const uint8_t *)probes[i], strlen(probes[i]), IKEY_MAX_SEQ);
+      const ent *want = model_get(&m, k, kn);
+      int rc = sst_get(r, k, kn, &fk, &fv);
+      assert_int_equal(rc, want ? LSM_OK : LSM_NOTFOUND);
+      if (want) assert_memory_equal(fk.p, want->k, want->kn);
+    }
+    cd_buf_free(&fk);
+    cd_buf_free(&fv);
+    sst_close(r);
+    fio_delete(env, "t.sst");
+    fio_env_free(env);
+  }
+  free(m.e);
+}
+
 static void test_roundtrip(void **state) {
   (void)state;
   model m;
@@ -1091,6 +1190,7 @@ int main(void) {
       cmocka_unit_test(test_io_faults),       cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
+      cmocka_unit_test(test_index_prefix_search),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,6 +265,20 @@ static inline const uint8_t *bi_header(const uint8_t *p, const uint8_t *lim, uin
   return p;
 }
 
+int blk_restart_entry(const blk_block *b, uint32_t i, const uint8_t **k, size_t *kn,
+                      const uint8_t **v, size_t *vn) {
+  uint32_t off = blk_restart(b, i), shared, unshared, n;
+  const uint8_t *p = b->data + off, *lim = b->data + b->restart_off;
+  if (!(p = bi_header(p, lim, &shared, &unshared, &n)) || shared != 0 ||
+      (uint64_t)unshared + n > (uint64_t)(lim - p))
+    return ST_CORRUPT("bad restart entry at block offset %u", off);
+  *k = p;
+  *kn = unshared;
+  *v = p + unshared;
+  *vn = n;
+  return LSM_OK;
+}
+
 static void bi_invalidate(blk_iter *it) {
   it->cur = it->next = it->blk->restart_off;
   it->rindex = it->blk->nrestarts;

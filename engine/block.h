@@ -130,6 +130,12 @@ typedef struct blk_block {
 ** LSM_CORRUPT if malformed. */
 int blk_parse(const uint8_t *data, size_t n, blk_block *b);
 
+/* Restart entry i of a parsed block (its key is stored whole): key and value, bounds-checked
+** like an iterator's decode. Pointers are into b's data. REQUIRES i < b->nrestarts.
+** LSM_OK or LSM_CORRUPT (shared != 0, truncated or overrunning entry). */
+int blk_restart_entry(const blk_block *b, uint32_t i, const uint8_t **k, size_t *kn,
+                      const uint8_t **v, size_t *vn);
+
 /* One decoded entry of the restart interval cached for prev (see blk_iter). */
 typedef struct blk_pent {
   uint32_t cur, next; /* entry offset and the offset just past it */

@@ -143,6 +143,10 @@ static mem_node *find_splice(mem *m, const target *t, mem_node **prev) {
     mem_node *bigger = next;
     for (;;) {
       next = nx(x, level);
+      if (next && next != bigger) { /* as in find_ge: start both possible next misses */
+        __builtin_prefetch(atomic_load_explicit(&next->next[level], memory_order_relaxed));
+        if (level) __builtin_prefetch(atomic_load_explicit(&x->next[level - 1], memory_order_relaxed));
+      }
       if (next && next != bigger && cmp_node(next, t) < 0) x = next;
       else break;
     }

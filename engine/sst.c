@@ -304,6 +304,18 @@ struct sst_reader {
   uint64_t data_end; /* data blocks lie in [0, data_end) */
   rblock meta;       /* filter + properties + index, read in one go and pinned */
   blk_block index;
+  /* Index search aid (restart interval 1: entry i = restart i). Every index key's user key
+  ** starts with the ilcp bytes at ilcp_key (the common prefix of the first and last ones);
+  ** ipfx[i] = the next 8 bytes of index key i's user key, big-endian, zero-padded. Sorted like
+  ** the keys, so a point lookup binary-searches this dense array and compares whole keys only
+  ** among equal prefixes. NULL for an empty index. */
+  uint64_t *ipfx;
+  /* Data block i = [ioff[i], ioff[i+1]) including its trailer (ioff[n] = data_end): the
+  ** handles without touching the index entry. NULL unless the blocks lie back to back and
+  ** data_end fits 32 bits (always so for tables of our builder up to 4 GiB). */
+  uint32_t *ioff;
+  const uint8_t *ilcp_key;
+  size_t ilcp;
   const uint8_t *filter;
   size_t filter_n;
   sst_props props;
@@ -411,6 +423,67 @@ static int decode_props(sst_reader *r, const uint8_t *p, size_t n) {
   return LSM_OK;
 }
 
+/* The 8 bytes of p[0..n) as a big-endian number, zero-padded: a < b as numbers implies the
+** byte strings compare a < b (shorter-is-less), and a > b implies >. */
+static inline uint64_t key_pfx(const uint8_t *p, size_t n) {
+  uint64_t x = 0;
+  memcpy(&x, p, n < 8 ? n : 8);
+  return __builtin_bswap64(x);
+}
+
+/* User key of index entry i (an internal key): LSM_CORRUPT if malformed. */
+static int index_ukey(const sst_reader *r, uint32_t i, const uint8_t **k, size_t *kn,
+                      const uint8_t **v, size_t *vn) {
+  if (blk_restart_entry(&r->index, i, k, kn, v, vn) || *kn < IKEY_TRAILER)
+    return ST_CORRUPT("%s: bad index entry %u", r->name, i);
+  return LSM_OK;
+}
+
+/* Build r->ipfx (see sst_reader), checking every index entry's shape and order of prefixes. */
+static int build_index_aid(sst_reader *r) {
+  uint32_t n = r->index.nrestarts;
+  if (n == 0) return LSM_OK;
+  const uint8_t *fk, *lk, *k, *v;
+  size_t fn, ln, kn, vn;
+  int rc;
+  if ((rc = index_ukey(r, 0, &fk, &fn, &v, &vn)) || (rc = index_ukey(r, n - 1, &lk, &ln, &v, &vn)))
+    return rc;
+  size_t m = (fn < ln ? fn : ln) - IKEY_TRAILER, lcp = 0;
+  while (lcp < m && fk[lcp] == lk[lcp]) lcp++;
+  if (!(r->ipfx = mm_malloc(sizeof *r->ipfx * n)))
+    return st_err(LSM_NOMEM, "out of memory opening %s (index)", r->name);
+  r->ilcp_key = fk;
+  r->ilcp = lcp;
+  for (uint32_t i = 0; i < n; i++) {
+    if ((rc = index_ukey(r, i, &k, &kn, &v, &vn))) return rc;
+    kn -= IKEY_TRAILER;
+    if (kn < lcp || memcmp(k, fk, lcp)) return ST_CORRUPT("%s: index keys out of order", r->name);
+    r->ipfx[i] = key_pfx(k + lcp, kn - lcp);
+    if (i && r->ipfx[i] < r->ipfx[i - 1])
+      return ST_CORRUPT("%s: index keys out of order", r->name);
+  }
+  if (r->data_end > UINT32_MAX) return LSM_OK;
+  if (!(r->ioff = mm_malloc(sizeof *r->ioff * ((size_t)n + 1))))
+    return st_err(LSM_NOMEM, "out of memory opening %s (index)", r->name);
+  uint64_t end = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    sst_bhandle h;
+    if ((rc = index_ukey(r, i, &k, &kn, &v, &vn))) return rc;
+    if (!decode_handle(v, vn, &h)) return ST_CORRUPT("%s: bad block handle in index", r->name);
+    if (h.off != end || h.size > r->data_end - h.off || r->data_end - h.off - h.size < BLK_TRAILER)
+      break; /* not back to back (or out of range: sst_locate's handle check reports it) */
+    r->ioff[i] = (uint32_t)h.off;
+    end = h.off + h.size + BLK_TRAILER;
+    if (i == n - 1 && end == r->data_end) {
+      r->ioff[n] = (uint32_t)end;
+      return LSM_OK;
+    }
+  }
+  mm_free(r->ioff);
+  r->ioff = NULL;
+  return LSM_OK;
+}
+
 static int load(sst_reader *r) {
   int rc = fio_size(r->f, &r->size);
   if (rc) return rc;
@@ -457,7 +530,7 @@ static int load(sst_reader *r) {
     return corrupt_in(r->name, "index", ih.off);
   if (r->index.nrestarts != r->props.data_blocks) /* restart interval 1: one per entry */
     return ST_CORRUPT("%s: index does not match properties", r->name);
-  return LSM_OK;
+  return build_index_aid(r);
 }
 
 int sst_open_file(fio_env *env, fio_file *f, const char *name, uint64_t file_number,
@@ -510,6 +583,8 @@ void sst_close(sst_reader *r) {
   if (!r) return;
   if (r->own_file) fio_close(r->f);
   rblock_free(&r->meta);
+  mm_free(r->ipfx);
+  mm_free(r->ioff);
   mm_free(r->name);
   mm_free(r);
 }
@@ -659,6 +734,54 @@ void sst_block_release(sst_block *b) {
 
 /* ---- point lookups ---- */
 
+/* sst_locate's index search through r->ipfx for a key that starts with the common prefix:
+** the first index entry >= key. */
+static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
+  const uint64_t *a = r->ipfx;
+  uint32_t n = r->index.nrestarts, lo = 0, len = n, hi;
+  uint64_t pk = key_pfx(key + r->ilcp, kn - IKEY_TRAILER - r->ilcp);
+  while (len > 0) { /* lo = first i with a[i] >= pk */
+    uint32_t half = len / 2;
+    if (a[lo + half] < pk) {
+      lo += half + 1;
+      len -= half + 1;
+    } else {
+      len = half;
+    }
+  }
+  for (hi = lo; hi < n && a[hi] == pk && hi - lo < 4; hi++) {}
+  if (hi < n && a[hi] == pk) { /* many equal prefixes: hi = first i with a[i] > pk */
+    len = n - hi;
+    while (len > 0) {
+      uint32_t half = len / 2;
+      if (a[hi + half] <= pk) {
+        hi += half + 1;
+        len -= half + 1;
+      } else {
+        len = half;
+      }
+    }
+  }
+  const uint8_t *k, *v;
+  size_t kn2, vn;
+  int rc;
+  while (lo < hi) { /* among equal prefixes: first entry >= key, comparing whole keys */
+    uint32_t mid = lo + (hi - lo) / 2;
+    if ((rc = index_ukey(r, mid, &k, &kn2, &v, &vn))) return rc;
+    if (ikey_cmp(k, kn2, key, kn) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == n) return LSM_NOTFOUND; /* past the last key */
+  if (r->ioff) {
+    h->off = r->ioff[lo];
+    h->size = r->ioff[lo + 1] - r->ioff[lo] - BLK_TRAILER;
+    return LSM_OK;
+  }
+  if ((rc = index_ukey(r, lo, &k, &kn2, &v, &vn))) return rc;
+  if (!decode_handle(v, vn, h)) return ST_CORRUPT("%s: bad block handle in index", r->name);
+  return LSM_OK;
+}
+
 int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
   if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_locate: not an internal key");
   if (r->filter) {
@@ -668,6 +791,11 @@ int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
       return LSM_NOTFOUND;
     }
   }
+  size_t ukn = kn - IKEY_TRAILER;
+  if (r->ipfx && ukn >= r->ilcp && memcmp(key, r->ilcp_key, r->ilcp) == 0)
+    return index_find(r, key, kn, h);
+  /* A key outside the table's common prefix: the general search (rare: callers pick tables
+  ** by key range). */
   blk_iter it;
   blk_iter_init(&it, &r->index, ikey_cmp, IKEY_TRAILER);
   int rc = it_seek(&it.base, key, kn);

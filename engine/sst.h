@@ -44,6 +44,10 @@
 **
 ** Reading costs: sst_open reads the footer and then filter+properties+index in one read and
 ** pins them in the reader, so a point lookup that misses the cache costs one data-block read.
+** At open the reader also builds a search aid over the index (12 bytes per data block): the 8
+** bytes of every index key after the table's common key prefix, and the block offsets, so
+** the index search is a binary search over a dense array that touches no index entry unless
+** prefixes tie.
 ** Data blocks go through the block cache (cache.h), keyed by (file_number, block offset); the
 ** cached value is the raw (decompressed) block, held with its cache entry in one allocation
 ** (a miss reads into a stack buffer and allocates once; an eviction frees once).
