@@ -8,7 +8,7 @@
 ** (-v random: incompressible), fixed seed. Phases:
 **   fillseq      N inserts, ascending keys, 10k rows per transaction (a separate database)
 **   fillrandom   N inserts, every key once in random order, 10k rows per transaction
-**   (size on disk: after a checkpoint / lsm_flush)
+**   (size on disk: after a checkpoint / lsm_flush and the compactions it starts)
 **   readrandom   R x SELECT v FROM t WHERE k=?            (every key must be found)
 **   readseq      SELECT k, v FROM t                        (must return N rows; rows/s)
 **   scanrange    R/10 x SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100   (scans/s)
@@ -310,9 +310,31 @@ static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
   return r;
 }
 
+/* Before the size is taken: native tables checkpoint; lsm flushes and then waits (at most 120 s)
+** until no level needs compacting and no memtable waits for a flush, as bench_engine's settle:
+** a compaction in flight has its inputs and part of its outputs on disk at once, which would
+** make the size depend on timing. */
 static void settle(sqlite3 *db, int kind) {
-  if (kind == K_LSM) ex(db, "SELECT lsm_flush('t')");
-  else ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+  if (kind != K_LSM) {
+    ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    return;
+  }
+  ex(db, "SELECT lsm_flush('t')");
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT coalesce((SELECT max(json_extract(value, '$.score')) FROM "
+                         "json_each(lsm_stats('t'), '$.engine.levels')) >= 1, 1) OR "
+                         "json_extract(lsm_stats('t'), '$.engine.immutables') > 0",
+                         -1, &st, NULL) != SQLITE_OK)
+    die(db, "settle");
+  for (int i = 0; i < 1200; i++) {
+    if (sqlite3_step(st) != SQLITE_ROW) die(db, "settle");
+    int busy = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    if (!busy) break;
+    usleep(100000);
+  }
+  sqlite3_finalize(st);
 }
 
 static void one_kind(int kind, double *res, double *cpu, double *thr) {

@@ -43,13 +43,14 @@ enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/
 **                                 by default, so 2 x memtable_size
 ** + cache_size                    block cache (plus blocks pinned by live iterators)
 ** + table readers                 index + filter of every live table, pinned: bloom_bits / 8
-**                                 bytes per key + ~40 bytes per data block (~28 MiB at 10M
-**                                 keys of 116 bytes): the one part that grows with the data
+**                                 bytes per key + ~40 bytes per data block of index and
+**                                 12 of index search aid (sst.h) (~31 MiB at 10M keys of 116
+**                                 bytes, 4 KiB blocks): the one part that grows with the data
 ** + flush                         one table builder: 8 bytes per memtable key + ~2 MiB
 ** + background_threads x (target_file_size / 8 + 6 MiB)   compactions (compact.h "Memory")
 ** + 256 KiB WAL buffer, zstd contexts (~1 MiB per thread that compresses), and per open
 **   iterator one block per table plus read-ahead of up to 256 KiB per table on long scans.
-** With the defaults and 10M keys that is 130 + 8 + 28 + 4 + 14 + ~2 = ~186 MiB at the worst
+** With the defaults and 10M keys that is 130 + 8 + 31 + 4 + 14 + ~2 = ~189 MiB at the worst
 ** moment (measured peak: 144 MiB RSS, bench_engine -n 10000000); the C library adds its own
 ** overhead on top (memtable memory is mmapped: a flushed memtable goes back to the OS). */
 typedef struct lsm_options {

@@ -9,7 +9,8 @@
 #   scripts/bench-report.sh [--docs]          N=1M keys/rows, 3 runs (~40 min on 2 cores)
 #   BENCH_N=10000000 BENCH_SQL_N=5000000 scripts/bench-report.sh   the issue's target sizes
 # Environment: BUILD (build), BENCH_N (engine keys, 1000000), BENCH_SQL_N (SQL rows, = BENCH_N),
-# BENCH_READS (reads per read phase, default min(N, 1M)), RUNS (3), BENCH_DIR (scratch dir).
+# BENCH_READS (reads per read phase, default min(N, 1M)), RUNS (3), BENCH_DIR (scratch dir),
+# PARTS ("engine sql", the default, or one of them: only that region is run and spliced).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -18,6 +19,7 @@ RUNS=${RUNS:-3}
 N=${BENCH_N:-1000000}
 SQL_N=${BENCH_SQL_N:-$N}
 OUT=${OUT:-$BUILD/bench-report.md}
+PARTS=${PARTS:-engine sql}
 DOCS=0
 [ "${1:-}" = "--docs" ] && DOCS=1
 
@@ -37,7 +39,7 @@ machine() {
   echo "Run $(date -u '+%F %H:%M UTC'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 }
 
-{
+run_engine() {
   echo "<!-- bench-report engine begin -->"
   machine
   echo
@@ -45,8 +47,8 @@ machine() {
   echo
   (cd "$DIR" && "$ROOT/$BUILD/bench/bench_engine" -n "$N" -R "$RUNS")
   echo "<!-- bench-report engine end -->"
-} > "$OUT.engine"
-{
+}
+run_sql() {
   echo "<!-- bench-report sql begin -->"
   machine
   echo
@@ -54,9 +56,15 @@ machine() {
   echo
   (cd "$DIR" && "$ROOT/$BUILD/bench/bench_sql" -n "$SQL_N" -R "$RUNS")
   echo "<!-- bench-report sql end -->"
-} > "$OUT.sql"
-cat "$OUT.engine" "$OUT.sql" > "$OUT"
-rm -f "$OUT.engine" "$OUT.sql"
+}
+: > "$OUT"
+for part in $PARTS; do
+  case $part in
+    engine) run_engine >> "$OUT" ;;
+    sql) run_sql >> "$OUT" ;;
+    *) echo "bench-report: unknown part '$part' in PARTS (engine, sql)" >&2; exit 2 ;;
+  esac
+done
 echo "written: $OUT" >&2
 
 if [ "$DOCS" = 1 ]; then
@@ -66,6 +74,8 @@ import re, sys
 rep, doc = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 for part in ("engine", "sql"):
     pat = re.compile(r"<!-- bench-report %s begin -->.*?<!-- bench-report %s end -->" % (part, part), re.S)
+    if not pat.search(rep):
+        continue  # not run this time (PARTS)
     new = pat.search(rep).group(0)
     if not pat.search(doc):
         sys.exit("docs/BENCHMARKS.md has no bench-report %s markers" % part)
