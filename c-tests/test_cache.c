@@ -1,6 +1,6 @@
 /* Tests of engine/cache.c: hit/miss, eviction by bytes in LRU order, pinned entries never
-** evicted nor freed, replacement, erase by file, capacity 0, sharding, and threads hammering
-** one cache concurrently. */
+** evicted nor freed, replacement, erase by file, capacity 0, sharding, admission on a second
+** miss, and threads hammering one cache concurrently. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -337,12 +337,87 @@ static void test_threads(void **state) {
   assert_int_equal(live, 0);
 }
 
+/* Admission (cache_lookup_admit): a first miss says "do not insert", a second miss of the same
+** key soon after says "insert"; a hit says neither; the decision is per key (another key's miss
+** in between does not admit this one); a capacity-0 cache never admits. A workload that only
+** inserts what is admitted stays within capacity and keeps its twice-read keys. */
+static void test_admit(void **state) {
+  (void)state;
+  cache *c;
+  assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+  int admit = -1;
+  assert_null(cache_lookup_admit(c, 7, 4096, &admit));
+  assert_int_equal(admit, 0);
+  assert_null(cache_lookup_admit(c, 7, 8192, &admit)); /* another key: its own first miss */
+  assert_int_equal(admit, 0);
+  assert_null(cache_lookup_admit(c, 7, 4096, &admit));
+  assert_int_equal(admit, 1);
+  put(c, 7, 4096, 100);
+  cache_handle *h = cache_lookup_admit(c, 7, 4096, &admit);
+  assert_non_null(h);
+  assert_int_equal(admit, 0);
+  cache_release(c, h);
+  assert_null(cache_lookup_admit(c, 7, 8192, &admit)); /* its second miss */
+  assert_int_equal(admit, 1);
+  cache_stats st;
+  cache_get_stats(c, &st);
+  assert_int_equal(st.hits, 1);
+  assert_int_equal(st.misses, 4);
+  /* uniform reads of 20000 keys of 1 KiB each through a 1 MiB cache, inserting only what is
+  ** admitted: far fewer insertions than misses, usage within capacity; then a small set read
+  ** over and over gets in (second miss) and stays (hits) */
+  unsigned seed = 5;
+  long inserted = 0, misses = 0;
+  for (int i = 0; i < 100000; i++) {
+    uint64_t off = (uint64_t)(rand_r(&seed) % 20000) * 4096;
+    h = cache_lookup_admit(c, 9, off, &admit);
+    if (h) {
+      assert_int_equal(admit, 0);
+      cache_release(c, h);
+      continue;
+    }
+    misses++;
+    if (admit) {
+      put(c, 9, off, 1024);
+      inserted++;
+    }
+  }
+  cache_get_stats(c, &st);
+  assert_true(st.usage <= (1 << 20));
+  if (inserted * 4 > misses) fail_msg("admitted %ld of %ld one-time misses", inserted, misses);
+  int second = 0; /* admitted on the second miss (a slot shared with another key can delay it) */
+  for (int round = 0; round < 6; round++)
+    for (uint64_t k = 0; k < 50; k++) {
+      h = cache_lookup_admit(c, 10, k * 4096, &admit);
+      if (h) {
+        assert_true(round > 0);
+        cache_release(c, h);
+      } else {
+        if (round == 0) assert_int_equal(admit, 0);
+        second += round == 1 && admit;
+        if (admit) put(c, 10, k * 4096, 1024);
+      }
+    }
+  assert_true(second >= 40);
+  for (uint64_t k = 0; k < 50; k++) assert_true(has(c, 10, k * 4096));
+  cache_free(c);
+  /* capacity 0 keeps nothing and never admits */
+  assert_int_equal(cache_new(0, &c), LSM_OK);
+  for (int i = 0; i < 3; i++) {
+    assert_null(cache_lookup_admit(c, 1, 0, &admit));
+    assert_int_equal(admit, 0);
+  }
+  cache_free(c);
+  assert_int_equal(atomic_load(&live), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basic),         cmocka_unit_test(test_eviction_by_bytes),
       cmocka_unit_test(test_pinned),        cmocka_unit_test(test_capacity_zero),
       cmocka_unit_test(test_sharding),      cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_threads),       cmocka_unit_test(test_insert_at),
+      cmocka_unit_test(test_admit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -549,10 +549,28 @@ static void test_multiget(void **state) {
         }
       }
       assert_true(nreq > N / 2);
-      /* warm one block so the batch mixes hits and misses */
+      /* warm one block so the batch mixes hits and misses (read twice: the cache admits a
+      ** block on its second miss) */
       cd_buf fk = {0}, fv = {0}, gk = {0}, gv = {0};
       sst_get(ra, keys[N - 1], kns[N - 1], &fk, &fv);
+      sst_get(ra, keys[N - 1], kns[N - 1], &fk, &fv);
+      cache_stats cs0, cs1;
+      cache_get_stats(c, &cs0);
       assert_int_equal(sst_fetch_blocks(req, nreq), LSM_OK);
+      /* a block asked for once is held by its request alone; one asked for several times (the
+      ** 20 requests for key 30) is cached and pinned by all of them */
+      cache_get_stats(c, &cs1);
+      cache_handle *dup = NULL;
+      int ndup = 0;
+      for (int j = 0; j < nreq; j++) {
+        if (which[j] >= 20 || req[j].r != ra) continue;
+        assert_non_null(req[j].blk.h);
+        if (!dup) dup = req[j].blk.h;
+        assert_ptr_equal(req[j].blk.h, dup);
+        ndup++;
+      }
+      assert_int_equal(ndup, 20);
+      assert_true(cs1.entries - cs0.entries < (uint64_t)nreq / 4);
       for (int j = 0; j < nreq; j++) {
         int i = which[j];
         assert_int_equal(req[j].rc, LSM_OK);
@@ -656,10 +674,12 @@ static void test_auto_readahead(void **state) {
     assert_int_equal(it_status(it), LSM_OK);
     cache_get_stats(c, &st);
     if (st.entries > 8) fail_msg("t=%d: backward scan cached %llu blocks", t, (unsigned long long)st.entries);
-    /* cache every third key's block through point reads, then scan again both ways: a mix of
-    ** cached blocks and window blocks, the cached ones not read again */
+    /* cache every third key's block through point reads (twice: the cache admits a block on
+    ** its second miss), then scan again both ways: a mix of cached blocks and window blocks,
+    ** the cached ones not read again */
     cd_buf fk = {0}, fv = {0};
-    for (size_t i = 0; i < m.n; i += 3 * 40) sst_get(r, m.e[i].k, m.e[i].kn, &fk, &fv);
+    for (size_t i = 0; i < m.n; i += 3 * 40)
+      for (int twice = 0; twice < 2; twice++) sst_get(r, m.e[i].k, m.e[i].kn, &fk, &fv);
     cache_get_stats(c, &st);
     uint64_t cached = st.entries, hits0 = st.hits;
     assert_true(cached > 20);
@@ -971,6 +991,125 @@ static void test_corruption(void **state) {
   model_free(&m);
 }
 
+/* Point reads and the block cache's admission (cache_lookup_admit): a block read once by
+** sst_get / sst_get_value is decoded on the lookup's stack (or, too large for it, into an
+** allocation) and not cached; read again, it is cached; a third read is a hit. zstd and raw
+** tables (the raw read-in-place path), blocks below and above the stack buffer, both backends;
+** the answers are always the model's. A damaged data block is LSM_CORRUPT on every read and
+** never cached. */
+static void get_check(sst_reader *r, const model *m, const uint8_t *k, size_t kn, int value_form) {
+  const ent *want = model_get(m, k, kn);
+  assert_non_null(want);
+  if (value_form) {
+    cd_buf v = {0};
+    int type = -1;
+    assert_int_equal(sst_get_value(r, k, kn, &type, &v), LSM_OK);
+    assert_int_equal(type, ikey_type(want->k, want->kn));
+    if (type == IKEY_VAL) {
+      assert_int_equal(v.n, want->vn);
+      if (v.n) assert_memory_equal(v.p, want->v, v.n);
+    }
+    cd_buf_free(&v);
+    return;
+  }
+  cd_buf fk = {0}, fv = {0};
+  assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_OK);
+  assert_int_equal(fk.n, want->kn);
+  assert_memory_equal(fk.p, want->k, fk.n);
+  assert_int_equal(fv.n, want->vn);
+  if (fv.n) assert_memory_equal(fv.p, want->v, fv.n);
+  cd_buf_free(&fk);
+  cd_buf_free(&fv);
+}
+
+static void test_get_admission(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 3000, 1); /* key i%500==1 holds a 100000-byte value: a block > the stack buffer */
+  const int idx[] = {1, 100, 250, 501, 777, 1001, 1400, 1501, 2100, 2501, 2990};
+  const int nidx = (int)(sizeof idx / sizeof idx[0]);
+  uint64_t fileno = 1;
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    for (int comp = 0; comp < 2; comp++) {
+      sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
+      build(env, "adm.sst", &m, &o, NULL);
+      cache *c;
+      assert_int_equal(cache_new(8 << 20, &c), LSM_OK);
+      sst_counters ctr = {0};
+      sst_read_options ro = {.cache = c, .counters = &ctr};
+      sst_reader *r;
+      assert_int_equal(sst_open(env, "adm.sst", fileno++, &ro, &r), LSM_OK);
+      for (int t = 0; t < nidx; t++) {
+        uint8_t k[32];
+        char uk[16];
+        int un = sprintf(uk, "key%08d", 3 * idx[t]);
+        size_t kn = ikey_seek_key(k, (uint8_t *)uk, (size_t)un, IKEY_MAX_SEQ);
+        cache_stats s0, s1;
+        cache_get_stats(c, &s0);
+        uint64_t br = ctr.blocks_read;
+        get_check(r, &m, k, kn, t % 2); /* first read: not admitted */
+        cache_get_stats(c, &s1);
+        assert_int_equal(ctr.blocks_read, br + 1);
+        assert_int_equal(s1.entries, s0.entries);
+        assert_int_equal(s1.usage, s0.usage);
+        get_check(r, &m, k, kn, !(t % 2)); /* second: read again and cached */
+        cache_get_stats(c, &s1);
+        assert_int_equal(ctr.blocks_read, br + 2);
+        assert_int_equal(s1.entries, s0.entries + 1);
+        get_check(r, &m, k, kn, t % 2); /* third: a hit */
+        cache_get_stats(c, &s1);
+        assert_int_equal(ctr.blocks_read, br + 2);
+        assert_int_equal(s1.hits, s0.hits + 1);
+      }
+      /* every key, twice over: the model's answers whether a block came from the stack, an
+      ** allocation or the cache */
+      check_gets(r, &m, 3000);
+      check_get_values(r, &m, 3000);
+      sst_close(r);
+      cache_erase_file(c, fileno - 1);
+      /* a damaged data block: LSM_CORRUPT on the uncached and the admitted read, never cached */
+      assert_int_equal(sst_open(env, "adm.sst", fileno++, &ro, &r), LSM_OK);
+      uint8_t k[32];
+      size_t kn = ikey_seek_key(k, (const uint8_t *)"key00000300", 11, IKEY_MAX_SEQ);
+      sst_bhandle h;
+      assert_int_equal(sst_locate(r, k, kn, &h), LSM_OK);
+      sst_close(r);
+      fio_file *f;
+      assert_int_equal(fio_open(env, "adm.sst", FIO_RDWR, &f), LSM_OK);
+      uint8_t byte;
+      size_t got;
+      assert_int_equal(fio_read_at(f, h.off + h.size / 2, &byte, 1, &got), LSM_OK);
+      byte ^= 0x10;
+      assert_int_equal(fio_write_at(f, h.off + h.size / 2, &byte, 1), LSM_OK);
+      assert_int_equal(fio_close(f), LSM_OK);
+      assert_int_equal(sst_open(env, "adm.sst", fileno++, &ro, &r), LSM_OK);
+      cache_stats s0, s1;
+      cache_get_stats(c, &s0);
+      cd_buf fk = {0}, fv = {0}, v = {0};
+      int type;
+      for (int i = 0; i < 4; i++) {
+        int rc = i % 2 ? sst_get_value(r, k, kn, &type, &v) : sst_get(r, k, kn, &fk, &fv);
+        assert_int_equal(rc, LSM_CORRUPT);
+        assert_non_null(strstr(st_errmsg(), "adm.sst"));
+      }
+      cache_get_stats(c, &s1);
+      assert_int_equal(s1.entries, s0.entries);
+      cd_buf_free(&fk);
+      cd_buf_free(&fv);
+      cd_buf_free(&v);
+      sst_close(r);
+      cache_erase_file(c, fileno - 1);
+      cache_get_stats(c, &s1);
+      assert_int_equal(s1.entries, 0);
+      cache_free(c);
+    }
+    fio_delete(env, "adm.sst");
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
 /* Read errors surface as IO errors, never as data. */
 static void test_io_faults(void **state) {
   (void)state;
@@ -1190,7 +1329,7 @@ int main(void) {
       cmocka_unit_test(test_io_faults),       cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
-      cmocka_unit_test(test_index_prefix_search),
+      cmocka_unit_test(test_index_prefix_search), cmocka_unit_test(test_get_admission),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,8 @@ typedef struct shard {
   size_t usage, capacity;
   cache_handle lru; /* dummy head: lru.lnext is the oldest */
   uint64_t hits, misses;
+  uint32_t *door;     /* admission: fingerprints of recent misses (cache_lookup_admit), */
+  uint32_t door_mask; /* in sets of DOOR_WAYS; sets - 1 (a power of two) */
 } shard;
 
 struct cache {
@@ -43,6 +45,20 @@ static uint64_t cache_hash(uint64_t file, uint64_t off) {
 
 int cache_shard_of(uint64_t file, uint64_t off) { return (int)(cache_hash(file, off) >> 60); }
 
+/* Admission table per shard: sets of DOOR_WAYS fingerprints, newest first (a miss shifts the
+** others along, so a fingerprint lives until DOOR_WAYS later first misses land in its set: two
+** keys sharing a set do not push each other out). About one fingerprint per KiB of the shard's
+** capacity (a 2-4 KiB block charges 2-4 KiB: two to four per entry the shard holds). */
+#define DOOR_WAYS 4
+#define DOOR_MIN_SETS 16
+#define DOOR_MAX_SETS (1u << 14)
+
+static uint32_t door_sets(size_t shard_capacity) {
+  uint32_t n = DOOR_MIN_SETS;
+  while (n < DOOR_MAX_SETS && (size_t)n * DOOR_WAYS * 1024 < shard_capacity) n *= 2;
+  return n;
+}
+
 int cache_new(size_t capacity, cache **out) {
   *out = NULL;
   cache *c = mm_calloc(1, sizeof *c);
@@ -50,18 +66,22 @@ int cache_new(size_t capacity, cache **out) {
   c->capacity = capacity;
   for (int i = 0; i < CACHE_SHARDS; i++) {
     shard *s = &c->shards[i];
+    s->capacity = (capacity + CACHE_SHARDS - 1) / CACHE_SHARDS;
     s->nbuckets = 64;
     s->buckets = mm_calloc(s->nbuckets, sizeof *s->buckets);
-    if (!s->buckets) {
-      for (int j = 0; j < i; j++) {
+    uint32_t nd = capacity ? door_sets(s->capacity) : 0;
+    s->door = nd ? mm_calloc((size_t)nd * DOOR_WAYS, sizeof *s->door) : NULL;
+    s->door_mask = nd ? nd - 1 : 0;
+    if (!s->buckets || (nd && !s->door)) {
+      for (int j = 0; j <= i; j++) {
         mm_free(c->shards[j].buckets);
-        pthread_mutex_destroy(&c->shards[j].mu);
+        mm_free(c->shards[j].door);
+        if (j < i) pthread_mutex_destroy(&c->shards[j].mu);
       }
       mm_free(c);
       return st_err(LSM_NOMEM, "out of memory (block cache)");
     }
     pthread_mutex_init(&s->mu, NULL);
-    s->capacity = (capacity + CACHE_SHARDS - 1) / CACHE_SHARDS;
     s->lru.lnext = s->lru.lprev = &s->lru;
   }
   *out = c;
@@ -88,6 +108,7 @@ void cache_free(cache *c) {
       }
     }
     mm_free(s->buckets);
+    mm_free(s->door);
     pthread_mutex_destroy(&s->mu);
   }
   mm_free(c);
@@ -245,6 +266,39 @@ cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off) {
     s->hits++;
   } else {
     s->misses++;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return e;
+}
+
+cache_handle *cache_lookup_admit(cache *c, uint64_t file, uint64_t off, int *admit) {
+  uint64_t h = cache_hash(file, off);
+  shard *s = shard_for(c, h);
+  *admit = 0;
+  pthread_mutex_lock(&s->mu);
+  cache_handle *e = *find(s, file, off, h);
+  if (e) {
+    if (e->refs == 1) lru_remove(e); /* now pinned */
+    e->refs++;
+    s->hits++;
+  } else {
+    s->misses++;
+    if (s->door) {
+      /* the set from bits above the fingerprint (the shard took the top 4); the fingerprint
+      ** from the low half, never 0 (0 = an empty way) */
+      uint32_t *set = &s->door[((h >> 32) & s->door_mask) * DOOR_WAYS];
+      uint32_t fp = (uint32_t)h | 1;
+      int w = 0;
+      while (w < DOOR_WAYS && set[w] != fp) w++;
+      if (w < DOOR_WAYS) { /* missed recently: admit, and forget it */
+        *admit = 1;
+        for (; w + 1 < DOOR_WAYS; w++) set[w] = set[w + 1];
+        set[DOOR_WAYS - 1] = 0;
+      } else {
+        for (w = DOOR_WAYS - 1; w > 0; w--) set[w] = set[w - 1];
+        set[0] = fp;
+      }
+    }
   }
   pthread_mutex_unlock(&s->mu);
   return e;

@@ -56,6 +56,15 @@ void cache_insert_at(cache *c, void *mem, uint64_t file, uint64_t off, void *val
 /* The pinned entry for (file, off), or NULL (counted as a miss; a hit otherwise). */
 cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off);
 
+/* cache_lookup that on a miss also says whether the caller should insert what it reads
+** (admission by a "doorkeeper", as in TinyLFU): *admit = 1 when the same key missed recently,
+** 0 on a first miss. Each shard remembers fingerprints of its recent misses in a small table
+** (about one per KiB of capacity, in 4-way sets, oldest dropped), so a block asked for twice
+** within roughly the time a cached block would survive gets in on its second read, and a block
+** read once (uniform random reads over data many times the cache) costs no insertion, no
+** eviction and no cache memory. A capacity-0 cache never admits. *admit is 0 on a hit. */
+cache_handle *cache_lookup_admit(cache *c, uint64_t file, uint64_t off, int *admit);
+
 /* The value of a handle; valid until cache_release(h). */
 void *cache_value(const cache_handle *h);
 

@@ -41,7 +41,8 @@ enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/
 **   (1 + max_immutables) x (memtable_size x 1.02 + 1 MiB)   memtables (with their whole-key
 **                                 filters, memtable_size / 64) and arena slack; one immutable
 **                                 by default, so 2 x memtable_size
-** + cache_size                    block cache (plus blocks pinned by live iterators)
+** + cache_size x 1.004            block cache and its admission table (plus blocks pinned
+**                                 by live iterators)
 ** + table readers                 index + filter of every live table, pinned: bloom_bits / 8
 **                                 bytes per key + ~40 bytes per data block of index and
 **                                 12 of index search aid (sst.h) (~31 MiB at 10M keys of 116

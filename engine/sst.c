@@ -597,25 +597,33 @@ int sst_reader_direct(const sst_reader *r) { return r->direct; }
 
 /* ---- data blocks ---- */
 
+/* Free a cblock unless it lives in the caller's buffer `mem` (see get_block). */
+static void cblock_drop(sst_cblock *c, const uint8_t *mem) {
+  if ((const uint8_t *)c != mem) mm_free(c);
+}
+
 /* Verify the stored block at p (h.size + trailer bytes) and make a cblock of it (one
-** allocation; the bytes at p are not kept). with_entry: leave room for the cache's entry. */
+** allocation; the bytes at p are not kept). with_entry: leave room for the cache's entry.
+** Without it, a block that fits the caller's buffer mem (mem_n bytes, 16-byte aligned; NULL
+** for none) is made there instead of in an allocation (*out == (void *)mem). */
 static int make_cblock(sst_reader *r, const uint8_t *p, sst_bhandle h, int with_entry,
-                       sst_cblock **out) {
+                       uint8_t *mem, size_t mem_n, sst_cblock **out) {
   *out = NULL;
   int type;
   size_t rawn;
   int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);
   if (rc) return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
   size_t hdr = CBLOCK_HDR + (with_entry ? cache_entry_size() : 0);
-  sst_cblock *c = mm_malloc(hdr + (rawn ? rawn : 1));
-  if (!c) return st_err(LSM_NOMEM, "out of memory (block)");
+  sst_cblock *c;
+  if (!with_entry && mem && hdr + rawn <= mem_n) c = (sst_cblock *)mem;
+  else if (!(c = mm_malloc(hdr + (rawn ? rawn : 1)))) return st_err(LSM_NOMEM, "out of memory (block)");
   uint8_t *data = (uint8_t *)c + hdr;
   if ((rc = blk_decode_into(p, (size_t)h.size, data, rawn))) {
-    mm_free(c);
+    cblock_drop(c, mem);
     return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
   }
   if (blk_parse(data, rawn, &c->blk)) {
-    mm_free(c);
+    cblock_drop(c, mem);
     return corrupt_in(r->name, "data block", h.off);
   }
   c->centry = with_entry ? (uint8_t *)c + CBLOCK_HDR : NULL;
@@ -624,13 +632,14 @@ static int make_cblock(sst_reader *r, const uint8_t *p, sst_bhandle h, int with_
   return LSM_OK;
 }
 
-/* Hand a freshly made cblock to the cache (or keep it privately) and pin it in *b. */
-static void adopt(sst_reader *r, sst_bhandle h, sst_cblock *c, sst_block *b) {
+/* Hand a freshly made cblock to the cache when it has room for the cache's entry, else keep
+** it privately (or, when it lives in the caller's buffer mem, borrow it), and pin it in *b. */
+static void adopt(sst_reader *r, sst_bhandle h, sst_cblock *c, const uint8_t *mem, sst_block *b) {
   b->r = r;
   b->blk = &c->blk;
   if (r->cache && c->centry)
     cache_insert_at(r->cache, c->centry, r->number, h.off, c, c->charge, cblock_free, &b->h);
-  else
+  else if ((const uint8_t *)c != mem)
     b->own = c;
 }
 
@@ -652,6 +661,18 @@ static int cache_hit(sst_reader *r, sst_bhandle h, sst_block *b) {
   return 1;
 }
 
+/* cache_hit that on a miss says whether to insert the block read (cache_lookup_admit). */
+static int cache_probe(sst_reader *r, sst_bhandle h, sst_block *b, int *admit) {
+  *admit = 0;
+  if (!r->cache) return 0;
+  cache_handle *ch = cache_lookup_admit(r->cache, r->number, h.off, admit);
+  if (!ch) return 0;
+  b->r = r;
+  b->h = ch;
+  b->blk = &((sst_cblock *)cache_value(ch))->blk;
+  return 1;
+}
+
 /* Blocks up to this size (stored, with direct IO's alignment slack) are read into a stack
 ** buffer on a cache miss: no allocation besides the cache entry itself. */
 #define SST_SCRATCH (4 * FIO_ALIGN)
@@ -660,11 +681,13 @@ static int cache_hit(sst_reader *r, sst_bhandle h, sst_block *b) {
 ** block is read straight into its cblock allocation and parsed in place, so the bytes are not
 ** copied from a read buffer (the checksum and trailer stay, charged). A block that is not raw
 ** after all (only a damaged or foreign table) takes the general path from the bytes read. */
-static int get_block_raw(sst_reader *r, sst_bhandle h, sst_block *b) {
-  size_t hdr = CBLOCK_HDR + (r->cache ? cache_entry_size() : 0);
+static int get_block_raw(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
+                         sst_block *b) {
+  size_t hdr = CBLOCK_HDR + (admit ? cache_entry_size() : 0);
   size_t sn = (size_t)h.size + BLK_TRAILER;
-  sst_cblock *c = mm_malloc(hdr + sn);
-  if (!c) return st_err(LSM_NOMEM, "out of memory (block)");
+  sst_cblock *c;
+  if (!admit && mem && hdr + sn <= mem_n) c = (sst_cblock *)mem;
+  else if (!(c = mm_malloc(hdr + sn))) return st_err(LSM_NOMEM, "out of memory (block)");
   uint8_t *data = (uint8_t *)c + hdr;
   size_t got;
   int rc = fio_read_at(r->f, h.off, data, sn, &got);
@@ -675,42 +698,46 @@ static int get_block_raw(sst_reader *r, sst_bhandle h, sst_block *b) {
                       (unsigned long long)h.off);
   }
   if (rc) {
-    mm_free(c);
+    cblock_drop(c, mem);
     return rc;
   }
   atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
   int type;
   size_t rawn;
   if ((rc = blk_stored_info(data, (size_t)h.size, &type, &rawn))) {
-    mm_free(c);
+    cblock_drop(c, mem);
     return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
   }
   if (type != BLK_NONE || rawn != h.size) {
     sst_cblock *c2;
-    rc = make_cblock(r, data, h, r->cache != NULL, &c2);
-    mm_free(c);
+    rc = make_cblock(r, data, h, admit, NULL, 0, &c2);
+    cblock_drop(c, mem);
     if (rc) return rc;
-    adopt(r, h, c2, b);
+    adopt(r, h, c2, NULL, b);
     return LSM_OK;
   }
   if (blk_parse(data, rawn, &c->blk)) {
-    mm_free(c);
+    cblock_drop(c, mem);
     return corrupt_in(r->name, "data block", h.off);
   }
-  c->centry = r->cache ? (uint8_t *)c + CBLOCK_HDR : NULL;
+  c->centry = admit ? (uint8_t *)c + CBLOCK_HDR : NULL;
   c->charge = hdr + sn;
-  adopt(r, h, c, b);
+  adopt(r, h, c, mem, b);
   return LSM_OK;
 }
 
-/* Pin data block h: from the cache, else one read. */
-static int get_block(sst_reader *r, sst_bhandle h, sst_block *b) {
+/* Pin data block h: from the cache, else one read, inserted into the cache when the cache
+** admits it (cache_lookup_admit: on its second miss), else held privately: in the caller's
+** buffer mem (mem_n bytes, 16-byte aligned, e.g. on the stack of a point lookup that releases
+** the block before it returns; NULL for none) when it fits, else in an allocation. */
+static int get_block(sst_reader *r, sst_bhandle h, uint8_t *mem, size_t mem_n, sst_block *b) {
   memset(b, 0, sizeof *b);
   int rc = check_data_handle(r, h);
   if (rc) return rc;
-  if (cache_hit(r, h, b)) return LSM_OK;
+  int admit;
+  if (cache_probe(r, h, b, &admit)) return LSM_OK;
   /* direct IO needs aligned buffers and offsets: the general path below handles that */
-  if (r->props.compression == BLK_NONE && !r->direct) return get_block_raw(r, h, b);
+  if (r->props.compression == BLK_NONE && !r->direct) return get_block_raw(r, h, admit, mem, mem_n, b);
   _Alignas(FIO_ALIGN) uint8_t scratch[SST_SCRATCH];
   rblock rb;
   const uint8_t *p;
@@ -719,10 +746,10 @@ static int get_block(sst_reader *r, sst_bhandle h, sst_block *b) {
     return rc;
   atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
   sst_cblock *c;
-  rc = make_cblock(r, p, h, r->cache != NULL, &c);
+  rc = make_cblock(r, p, h, admit, mem, mem_n, &c);
   rblock_free(&rb);
   if (rc) return rc;
-  adopt(r, h, c, b);
+  adopt(r, h, c, mem, b);
   return LSM_OK;
 }
 
@@ -733,6 +760,10 @@ void sst_block_release(sst_block *b) {
 }
 
 /* ---- point lookups ---- */
+
+/* A point lookup decodes a block the cache does not admit into a buffer of this size on its
+** stack (larger blocks: an allocation), so a one-time read allocates nothing. */
+#define SST_GET_MEM 8192
 
 /* sst_locate's index search through r->ipfx for a key that starts with the common prefix:
 ** the first index entry >= key. */
@@ -846,8 +877,9 @@ int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *
   sst_bhandle h;
   int rc = sst_locate(r, key, kn, &h);
   if (rc) return rc;
+  _Alignas(16) uint8_t mem[SST_GET_MEM];
   sst_block b;
-  if ((rc = get_block(r, h, &b))) return rc;
+  if ((rc = get_block(r, h, mem, sizeof mem, &b))) return rc;
   rc = sst_block_get(&b, key, kn, fkey, fval);
   sst_block_release(&b);
   return rc;
@@ -858,8 +890,9 @@ int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_bu
   sst_bhandle h;
   int rc = sst_locate(r, key, kn, &h);
   if (rc) return rc;
+  _Alignas(16) uint8_t mem[SST_GET_MEM];
   sst_block b;
-  if ((rc = get_block(r, h, &b))) return rc;
+  if ((rc = get_block(r, h, mem, sizeof mem, &b))) return rc;
   blk_iter it;
   const uint8_t *k, *v;
   size_t n, vn;
@@ -889,6 +922,7 @@ typedef struct pending_read {
   size_t len;     /* bytes read (aligned up for direct IO) */
   size_t boff;    /* where in the round's one buffer */
   int bidx;       /* fio_batch request index */
+  int admit;      /* insert into the cache (else the request holds the block privately) */
 } pending_read;
 
 static int cmp_req(const void *a, const void *b, void *arg) {
@@ -902,7 +936,7 @@ static int cmp_req(const void *a, const void *b, void *arg) {
 static int pin_copy(sst_fetch *dst, const sst_fetch *src) {
   /* A duplicate of a fetched block: pin the same cache entry again, or read it privately. */
   if (src->blk.h && cache_hit(dst->r, dst->h, &dst->blk)) return LSM_OK;
-  return get_block(dst->r, dst->h, &dst->blk);
+  return get_block(dst->r, dst->h, NULL, 0, &dst->blk);
 }
 
 /* Read the np pending blocks into buf: one plain read for a single block (cheaper than a
@@ -989,11 +1023,16 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
     sst_fetch *f = &q[i];
     if (k > 0 && q[order[k - 1]].r == f->r && q[order[k - 1]].h.off == f->h.off) continue;
     if ((f->rc = check_data_handle(f->r, f->h))) continue;
-    if (cache_hit(f->r, f->h, &f->blk)) {
+    int admit;
+    if (cache_probe(f->r, f->h, &f->blk, &admit)) {
       f->rc = LSM_OK;
       continue;
     }
+    /* a block this round asks for more than once is cached so the duplicates share it */
+    if (k + 1 < n && q[order[k + 1]].r == f->r && q[order[k + 1]].h.off == f->h.off)
+      admit = f->r->cache != NULL;
     pending_read *p = &pr[np++];
+    p->admit = admit;
     uint64_t off = f->h.off;
     size_t len = (size_t)f->h.size + BLK_TRAILER;
     p->req = i;
@@ -1034,8 +1073,8 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
     atomic_fetch_add_explicit(&f->r->ctr->blocks_read, 1, memory_order_relaxed);
     sst_cblock *c;
     const uint8_t *at = buf + p->boff + (f->h.off - p->start);
-    if ((f->rc = make_cblock(f->r, at, f->h, f->r->cache != NULL, &c))) continue;
-    adopt(f->r, f->h, c, &f->blk);
+    if ((f->rc = make_cblock(f->r, at, f->h, p->admit, NULL, 0, &c))) continue;
+    adopt(f->r, f->h, c, NULL, &f->blk);
   }
   rblock_free(&rb);
   /* Duplicates follow their first request. */
@@ -1212,7 +1251,7 @@ static int si_load(sst_iter *it, sst_bhandle h) {
   } else if (it->seq < UINT32_MAX) {
     it->seq++;
   }
-  if (it->seq < SST_AUTO_RA_AFTER) return get_block(it->r, h, &it->blk);
+  if (it->seq < SST_AUTO_RA_AFTER) return get_block(it->r, h, NULL, 0, &it->blk);
   if (cache_hit(it->r, h, &it->blk)) return LSM_OK;
   int inside = it->ra_p && h.off >= it->ra_off && h.off + h.size + BLK_TRAILER <= it->ra_off + it->ra_len;
   int rc = si_block_readahead(it, h, it->auto_win);
@@ -1431,7 +1470,7 @@ int sst_verify(sst_reader *r, char **out) {
       sst_cblock *c;
       brc = read_range(r, h.off, (size_t)h.size + BLK_TRAILER, &rb, &p);
       if (!brc) {
-        brc = make_cblock(r, p, h, 0, &c);
+        brc = make_cblock(r, p, h, 0, NULL, 0, &c);
         rblock_free(&rb);
       }
       if (!brc) {

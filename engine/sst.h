@@ -179,7 +179,10 @@ int sst_reader_direct(const sst_reader *r);
 
 /* Point lookup: find the first entry >= the internal seek key `key`; if its user key equals
 ** key's user key, copy its internal key into *fkey and its value into *fval (cleared first)
-** and return LSM_OK; otherwise LSM_NOTFOUND (no message). The filter is consulted first.
+** and return LSM_OK; otherwise LSM_NOTFOUND (no message). The filter is consulted first. A
+** data block read from the file enters the cache only when the cache admits it (its second
+** miss, cache_lookup_admit); otherwise it is decoded into a buffer on this call's stack
+** (8 KiB; larger blocks into an allocation) and dropped before returning.
 ** Errors: LSM_CORRUPT, LSM_IOERR_*, LSM_NOMEM. The caller interprets type and seq of *fkey. */
 int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval);
 
@@ -195,9 +198,10 @@ int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_bu
 **    would hold key, or LSM_NOTFOUND.
 ** 2. sst_fetch_blocks(reqs, n): pins every requested block: cache hits at once, and all misses
 **    (any mix of tables of one fio_env) read with ONE fio_batch (all in flight on uring), then
-**    verified and inserted into the cache. Duplicate requests of one block are read once
-**    when there is a cache (the duplicates pin the same entry; without a cache each gets its
-**    own copy, read separately).
+**    verified and inserted into the cache when it admits them (cache_lookup_admit: a block
+**    missed before) or the batch asks for them more than once; the others are held by their
+**    request alone. Duplicate requests of one block are read once when there is a cache (the
+**    duplicates pin the same entry; without a cache each gets its own copy, read separately).
 ** 3. sst_block_get(block, key): the same answer as sst_get, searching only that block.
 ** 4. sst_block_release for every fetched block (also after errors; a zeroed block is fine). */
 typedef struct sst_bhandle {
@@ -231,7 +235,8 @@ void sst_block_release(sst_block *b);
 /* ---- iteration ---- */
 
 /* Iterator over the table's internal keys (it_ops contract, ordered by ikey_cmp), forward and
-** backward. readahead == 0: data blocks come through the cache until the iterator has loaded
+** backward. readahead == 0: data blocks come through the cache (inserted when it admits them,
+** see cache_lookup_admit; else held by the iterator alone) until the iterator has loaded
 ** a few adjacent blocks in a row (a scan); from then on blocks not in the cache are read ahead
 ** in a window growing from 16 KiB to 256 KiB and kept private to the iterator (not inserted
 ** into the cache), blocks already cached are still taken from the cache; any seek elsewhere
