@@ -646,6 +646,9 @@ static void test_auto_readahead(void **state) {
       fail_msg("t=%d: forward scan cached %llu of %llu blocks", t, (unsigned long long)st.entries,
                (unsigned long long)nblocks);
     assert_true(ctr.blocks_read >= nblocks);
+    /* automatic windows: one read each when buffered, chunk batches with O_DIRECT */
+    if (sst_reader_direct(r)) assert_true(ctr.ra_batches > 0 && ctr.ra_requests >= 2 * ctr.ra_batches);
+    else assert_int_equal(ctr.ra_batches, 0);
     /* the same backward */
     assert_int_equal(it_seek_last(it), LSM_OK);
     for (size_t i = m.n; i-- > 0;) {

@@ -237,9 +237,10 @@ void sst_block_release(sst_block *b);
 ** into the cache), blocks already cached are still taken from the cache; any seek elsewhere
 ** goes back to the cache path. readahead > 0 (sequential
 ** scans such as compaction): blocks are read `readahead` bytes at a time and served from that
-** buffer, bypassing the cache (a scan does not evict the working set). A window of at least
-** 2 * FIO_ALIGN is read as up to 4 chunk requests submitted as one fio_batch, all in flight at
-** once on the uring backend (counted in ra_batches / ra_requests); checksums are verified per
+** buffer, bypassing the cache (a scan does not evict the working set). A fixed window, or any
+** window of a direct-IO reader, of at least 2 * FIO_ALIGN is read as up to 4 chunk requests
+** submitted as one fio_batch, all in flight at once on the uring backend (counted in
+** ra_batches / ra_requests); an automatic window of a buffered reader is one read. Checksums are verified per
 ** block as ever. The window extends forward from the block needed, or backward when the iterator moves with prev.
 ** The iterator must be freed (it_free) before the reader is closed. LSM_NOMEM. */
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
