@@ -274,7 +274,9 @@ int sst_builder_finish(sst_builder *b, sst_props *props) {
   cd_put_fixed64(ft + 24, fh.size);
   cd_put_fixed64(ft + 32, ph.off);
   cd_put_fixed64(ft + 40, ph.size);
-  cd_put_fixed32(ft + 48, SST_VERSION);
+  /* lz4 blocks exist only in version-2 tables: an older reader then says "unknown format
+  ** version" instead of finding corrupt blocks; every other table stays version 1 */
+  cd_put_fixed32(ft + 48, b->o.compression == BLK_LZ4 ? SST_VERSION_LZ4 : SST_VERSION);
   cd_put_fixed32(ft + 52, cd_xxh3_32(ft, 52));
   cd_put_fixed64(ft + 56, SST_MAGIC);
   if ((rc = cd_buf_append(&b->out, ft, sizeof ft))) goto out;
@@ -502,7 +504,8 @@ static int load(sst_reader *r) {
   rblock_free(&fb);
   if (magic != SST_MAGIC) return ST_CORRUPT("%s: not a table (bad magic)", r->name);
   if (!sum_ok) return ST_CORRUPT("%s: footer checksum mismatch", r->name);
-  if (ver != SST_VERSION) return ST_CORRUPT("%s: unknown table format version %u", r->name, ver);
+  if (ver != SST_VERSION && ver != SST_VERSION_LZ4)
+    return ST_CORRUPT("%s: unknown table format version %u", r->name, ver);
   uint64_t meta_end = r->size - SST_FOOTER;
   int has_filter = fh.off || fh.size;
   if ((rc = check_handle(r, ih, meta_end, "index")) || (rc = check_handle(r, ph, meta_end, "properties")) ||
