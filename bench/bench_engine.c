@@ -84,7 +84,7 @@ typedef struct eng_res {
 } eng_res;
 
 static uint64_t N, R, COLD_R = 20000;
-static int half_compressible = 1, compress = 1, verbose;
+static int half_compressible = 1, compress = 2 /* lz4, the engine's default */, verbose;
 
 /* ---------------------------------------------------------------- helpers */
 

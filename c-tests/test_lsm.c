@@ -159,6 +159,10 @@ static void test_options(void **state) {
   lsm_options o;
   lsm_options_default(&o);
   OK(lsm_options_validate(&o));
+  assert_int_equal(o.compression, LSM_COMPRESS_LZ4); /* measured default: lsm.h */
+  o.compression = 3;
+  assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
+  lsm_options_default(&o);
   o.block_size = 100;
   assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
   assert_non_null(strstr(lsm_errmsg(), "block_size=100"));

@@ -16,7 +16,7 @@ void lsm_options_default(lsm_options *o) {
   o->max_immutables = 1;
   o->cache_size = 8u << 20;
   o->block_size = 4096;
-  o->compression = LSM_COMPRESS_ZSTD;
+  o->compression = LSM_COMPRESS_LZ4;
   o->compression_level = 3;
   o->bloom_bits = 10;
   o->sync = LSM_SYNC_NORMAL;
