@@ -18,7 +18,7 @@ OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-LIBS     = -luring -lzstd -lpthread -lm
+LIBS     = -luring -lzstd -llz4 -lpthread -lm
 TESTLIBS = -lsqlite3 -lcmocka
 
 ENGINE_SRC := $(wildcard engine/*.c)

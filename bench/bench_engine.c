@@ -27,7 +27,7 @@
 ** random gets; drop caches again, C keys by multiget in batches of 32.
 **
 ** Usage: bench_engine [-n N] [-r R] [-R runs] [-e lsm,rocksdb,leveldb] [-v half|random]
-**                     [-z zstd|none] [-c cold_reads] [-C] (cold phase only) [-W] (warm phases
+**                     [-z zstd|lz4|none] [-c cold_reads] [-C] (cold phase only) [-W] (warm phases
 **                     only) [-V] (each engine's files, and lsm's statistics, on stderr)
 ** Environment defaults: BENCH_N (1000000), BENCH_READS (min(N, 1000000)), BENCH_RUNS (1).
 ** With runs > 1 every figure is the median over the runs. Output is Markdown.
@@ -84,7 +84,7 @@ typedef struct eng_res {
 } eng_res;
 
 static uint64_t N, R, COLD_R = 20000;
-static int half_compressible = 1, compress = 1, verbose;
+static int half_compressible = 1, compress = 2 /* lz4, the engine's default */, verbose;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -228,7 +228,7 @@ static int m_open(const char *dir, const kv_conf *c, kv **out) {
   o.cache_size = c->cache;
   o.block_size = c->block_size;
   o.bloom_bits = c->bloom_bits;
-  o.compression = c->compress ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
+  o.compression = c->compress == 2 ? LSM_COMPRESS_LZ4 : c->compress ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
   o.sync = LSM_SYNC_NORMAL;
   o.io = c->io;
   o.direct_io = c->direct_io;
@@ -775,14 +775,14 @@ int main(int argc, char **argv) {
     case 'R': runs = atoi(optarg); break;
     case 'e': snprintf(engines, sizeof engines, "%s", optarg); break;
     case 'v': half_compressible = strcmp(optarg, "random") != 0; break;
-    case 'z': compress = strcmp(optarg, "none") != 0; break;
+    case 'z': compress = !strcmp(optarg, "none") ? 0 : !strcmp(optarg, "lz4") ? 2 : 1; break;
     case 'V': verbose = 1; break;
     case 'c': COLD_R = strtoull(optarg, NULL, 10); break;
     case 'C': warm = 0; break;
     case 'W': cold = 0; break;
     default:
       fprintf(stderr, "usage: bench_engine [-n N] [-r reads] [-R runs] [-e lsm,rocksdb,leveldb] "
-                      "[-v half|random] [-z zstd|none] [-c cold_reads] [-C cold only] [-W warm only] "
+                      "[-v half|random] [-z zstd|lz4|none] [-c cold_reads] [-C cold only] [-W warm only] "
                       "[-V (files and lsm stats on stderr)]\n");
       return 2;
     }
@@ -814,7 +814,7 @@ int main(int argc, char **argv) {
          runs);
   printf("Settings for every engine: 64 MiB write buffer, 8 MiB block cache, bloom 10 bits/key, "
          "4 KiB blocks, WAL on, no sync per write, compression %s.\n\n",
-         compress ? "zstd (LevelDB: snappy)" : "none");
+         compress == 2 ? "lz4 (LevelDB: snappy)" : compress ? "zstd (LevelDB: snappy)" : "none");
 
   static eng_res rs[3][MAX_RUNS], med_r[3];
   if (warm && ne > 0) {

@@ -311,10 +311,11 @@ static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
 }
 
 /* Before the size is taken: native tables checkpoint; lsm flushes and then waits (at most 120 s)
-** until no level needs compacting and no memtable waits for a flush, as bench_engine's settle:
-** a compaction in flight has its inputs and part of its outputs on disk at once, which would
-** make the size depend on timing. */
-static void settle(sqlite3 *db, int kind) {
+** until no level needs compacting and no memtable waits for a flush, as bench_engine's settle,
+** and then until the files stop changing for half a second: a compaction in flight (also one
+** no level score asks for: the read-triggered L0 compaction) has its inputs and part of its
+** outputs on disk at once, which would make the size depend on timing. */
+static void settle(sqlite3 *db, int kind, const char *file) {
   if (kind != K_LSM) {
     ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
     return;
@@ -335,6 +336,11 @@ static void settle(sqlite3 *db, int kind) {
     usleep(100000);
   }
   sqlite3_finalize(st);
+  for (int i = 0; i < 240; i++) {
+    uint64_t a = db_bytes(file);
+    usleep(500000);
+    if (db_bytes(file) == a) break;
+  }
 }
 
 static void one_kind(int kind, double *res, double *cpu, double *thr) {
@@ -352,7 +358,7 @@ static void one_kind(int kind, double *res, double *cpu, double *thr) {
   db = open_db(file, kind, "t");
   fprintf(stderr, "  %s fillrandom\n", kname[kind]);
   res[S_FILLRANDOM] = fill(db, 1, SEED + 1);
-  settle(db, kind);
+  settle(db, kind, file);
   res[S_SIZE] = (double)db_bytes(file) / 1048576;
   fprintf(stderr, "  %s reads\n", kname[kind]);
   res[S_READRANDOM] = readrandom(db);

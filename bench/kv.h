@@ -20,7 +20,7 @@ typedef struct kv_conf {
   size_t cache;        /* block cache bytes */
   size_t block_size;
   int bloom_bits;
-  int compress;        /* 1 = zstd (snappy for LevelDB), 0 = none */
+  int compress;        /* 1 = zstd, 2 = lz4 (snappy for LevelDB either way), 0 = none */
   int io;              /* lsm only: LSM_IO_* */
   int direct_io;       /* lsm only */
 } kv_conf;

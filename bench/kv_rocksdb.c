@@ -33,8 +33,9 @@ static int r_open(const char *dir, const kv_conf *c, kv **out) {
   d->o = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(d->o, 1);
   rocksdb_options_set_write_buffer_size(d->o, c->write_buffer);
-  rocksdb_options_set_compression(d->o, c->compress ? rocksdb_zstd_compression
-                                                    : rocksdb_no_compression);
+  rocksdb_options_set_compression(d->o, c->compress == 2 ? rocksdb_lz4_compression
+                                        : c->compress ? rocksdb_zstd_compression
+                                                      : rocksdb_no_compression);
   d->bbo = rocksdb_block_based_options_create();
   d->cache = rocksdb_cache_create_lru(c->cache);
   rocksdb_block_based_options_set_block_cache(d->bbo, d->cache);

@@ -196,17 +196,18 @@ static void test_seal(void **state) {
   build(&b, 16, NKEYS, &data, &n);
   blk_zctx *z;
   assert_int_equal(blk_zctx_new(&z), LSM_OK);
-  for (int comp = 0; comp < 2; comp++) {
+  static const int codecs[3] = {BLK_NONE, BLK_ZSTD, BLK_LZ4};
+  for (int ci = 0; ci < 3; ci++) {
+    int comp = codecs[ci];
     for (int withz = 0; withz < 2; withz++) {
       cd_buf out = {0};
       assert_int_equal(cd_buf_append(&out, "xx", 2), LSM_OK); /* sealing appends */
       size_t sn;
-      assert_int_equal(blk_seal(&out, data, n, comp ? BLK_ZSTD : BLK_NONE, 3, withz ? z : NULL, &sn),
-                       LSM_OK);
+      assert_int_equal(blk_seal(&out, data, n, comp, 3, withz ? z : NULL, &sn), LSM_OK);
       assert_int_equal(out.n, 2 + sn + BLK_TRAILER);
       if (comp) assert_true(sn < n - n / 8); /* text keys compress well */
       else assert_int_equal(sn, n);
-      assert_int_equal(out.p[2 + sn], comp ? BLK_ZSTD : BLK_NONE);
+      assert_int_equal(out.p[2 + sn], comp);
       const uint8_t *raw;
       size_t rawn;
       uint8_t *alloc;
@@ -219,12 +220,36 @@ static void test_seal(void **state) {
       int type;
       size_t rn;
       assert_int_equal(blk_stored_info(out.p + 2, sn, &type, &rn), LSM_OK);
-      assert_int_equal(type, comp ? BLK_ZSTD : BLK_NONE);
+      assert_int_equal(type, comp);
       assert_int_equal(rn, n);
       uint8_t *dst = malloc(rn);
       assert_int_equal(blk_decode_into(out.p + 2, sn, dst, rn), LSM_OK);
       assert_memory_equal(dst, data, n);
       if (comp) assert_int_equal(blk_decode_into(out.p + 2, sn, dst, rn - 1), LSM_CORRUPT);
+      if (comp) {
+        /* damaged compressed bytes under a valid checksum (a bug, not bit rot): the decoder
+        ** itself must refuse a truncated stream and never write past rawn bytes */
+        uint8_t *cp = malloc(sn + BLK_TRAILER);
+        for (size_t cut = 1; cut <= 3; cut++) {
+          size_t cn = sn - cut;
+          memcpy(cp, out.p + 2, cn);
+          cp[cn] = (uint8_t)comp;
+          cd_put_fixed32(cp + cn + 1, cd_xxh3_32(cp, cn + 1));
+          assert_int_equal(blk_stored_info(cp, cn, &type, &rn), LSM_OK);
+          assert_int_equal(rn, n);
+          assert_int_equal(blk_decode_into(cp, cn, dst, rn), LSM_CORRUPT);
+        }
+        for (size_t i = 2; i < sn; i += 7) { /* flipped bytes: refused or decoded in bounds */
+          memcpy(cp, out.p + 2, sn);
+          cp[i] ^= 0x5a;
+          cd_put_fixed32(cp + sn + 1, cd_xxh3_32(cp, sn + 1));
+          if (blk_stored_info(cp, sn, &type, &rn) == LSM_OK) {
+            int rc = blk_decode_into(cp, sn, dst, rn);
+            assert_true(rc == LSM_OK || rc == LSM_CORRUPT);
+          }
+        }
+        free(cp);
+      }
       free(dst);
       /* every single-byte flip in contents or trailer is caught */
       for (size_t i = 2; i < out.n; i++) {
@@ -245,6 +270,10 @@ static void test_seal(void **state) {
   cd_buf out = {0};
   size_t sn;
   assert_int_equal(blk_seal(&out, rnd, sizeof rnd, BLK_ZSTD, 3, z, &sn), LSM_OK);
+  assert_int_equal(sn, sizeof rnd);
+  assert_int_equal(out.p[sn], BLK_NONE);
+  cd_buf_clear(&out);
+  assert_int_equal(blk_seal(&out, rnd, sizeof rnd, BLK_LZ4, 0, NULL, &sn), LSM_OK);
   assert_int_equal(sn, sizeof rnd);
   assert_int_equal(out.p[sn], BLK_NONE);
   cd_buf_free(&out);

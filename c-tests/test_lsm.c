@@ -159,6 +159,10 @@ static void test_options(void **state) {
   lsm_options o;
   lsm_options_default(&o);
   OK(lsm_options_validate(&o));
+  assert_int_equal(o.compression, LSM_COMPRESS_LZ4); /* measured default: lsm.h */
+  o.compression = 3;
+  assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
+  lsm_options_default(&o);
   o.block_size = 100;
   assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
   assert_non_null(strstr(lsm_errmsg(), "block_size=100"));
@@ -798,7 +802,7 @@ static void model_run(int io, uint64_t seed, long nops) {
   char dir[64];
   snprintf(dir, sizeof dir, "model-%d-%llu", io, (unsigned long long)seed);
   lsm_options o = small_opts(io);
-  o.compression = seed % 2 ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
+  o.compression = (int)(seed % 3); /* none, zstd, lz4 */
   o.block_size = 512 + 512 * (seed % 4);
   o.sync = LSM_SYNC_OFF;
   /* the smallest files and levels allowed, a compaction after every flush: over a thousand
@@ -951,7 +955,7 @@ static void test_iter_walk(void **state) {
     char dir[32];
     snprintf(dir, sizeof dir, "walk-%llu", (unsigned long long)seed);
     lsm_options o = small_opts(seed % 2 ? LSM_IO_SYNC : LSM_IO_URING);
-    o.compression = seed % 2 ? LSM_COMPRESS_ZSTD : LSM_COMPRESS_NONE;
+    o.compression = (int)(seed % 3); /* none, zstd, lz4 */
     o.block_size = 512;
     o.sync = LSM_SYNC_OFF;
     o.target_file_size = 64u << 10;

@@ -1,5 +1,6 @@
 #include "block.h"
 
+#include <lz4.h>
 #include <pthread.h>
 #include <zstd.h>
 
@@ -109,9 +110,26 @@ static int blk_put_trailer(cd_buf *out, size_t start, int type) {
   return LSM_OK;
 }
 
+/* Keep a compressed form only when it saves at least an eighth: otherwise the read-side cost
+** of decompression buys too little. */
+static int worth_it(size_t stored, size_t n) { return stored <= n - n / 8; }
+
 int blk_seal(cd_buf *out, const uint8_t *raw, size_t n, int compression, int level,
              blk_zctx *z, size_t *stored_n) {
   size_t start = out->n;
+  if (compression == BLK_LZ4 && n >= 64 && n <= LZ4_MAX_INPUT_SIZE) {
+    size_t bound = (size_t)LZ4_compressBound((int)n);
+    int rc = cd_buf_reserve(out, CD_MAX_VARINT64 + bound + BLK_TRAILER);
+    if (rc) return rc;
+    uint8_t *p = cd_put_varint64(out->p + start, n);
+    size_t hdr = (size_t)(p - (out->p + start));
+    int zn = LZ4_compress_default((const char *)raw, (char *)p, (int)n, (int)bound);
+    if (zn > 0 && worth_it(hdr + (size_t)zn, n)) {
+      out->n = start + hdr + (size_t)zn;
+      *stored_n = hdr + (size_t)zn;
+      return blk_put_trailer(out, start, BLK_LZ4);
+    }
+  }
   if (compression == BLK_ZSTD && n >= 64) {
     size_t bound = ZSTD_compressBound(n);
     int rc = cd_buf_reserve(out, CD_MAX_VARINT64 + bound + BLK_TRAILER);
@@ -122,9 +140,7 @@ int blk_seal(cd_buf *out, const uint8_t *raw, size_t n, int compression, int lev
                   : ZSTD_compress(p, bound, raw, n, level);
     if (ZSTD_isError(zn))
       return st_err(LSM_ERROR, "zstd compression failed: %s", ZSTD_getErrorName(zn));
-    /* Keep it only when it saves at least an eighth: otherwise the read-side cost of
-    ** decompression buys too little. */
-    if (hdr + zn <= n - n / 8) {
+    if (worth_it(hdr + zn, n)) {
       out->n = start + hdr + zn;
       *stored_n = hdr + zn;
       return blk_put_trailer(out, start, BLK_ZSTD);
@@ -170,7 +186,8 @@ int blk_stored_info(const uint8_t *p, size_t n, int *type, size_t *rawn) {
     *rawn = n;
     return LSM_OK;
   }
-  if (*type != BLK_ZSTD) return ST_CORRUPT("unknown block compression type %d", *type);
+  if (*type != BLK_ZSTD && *type != BLK_LZ4)
+    return ST_CORRUPT("unknown block compression type %d", *type);
   uint64_t size;
   if (!cd_get_varint64(p, p + n, &size)) return ST_CORRUPT("bad compressed block header");
   /* A block holds at most one maximal value past its target size; anything far beyond is a
@@ -189,7 +206,15 @@ int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn) {
   }
   uint64_t size;
   const uint8_t *q = cd_get_varint64(p, p + n, &size);
-  if (!q || p[n] != BLK_ZSTD || size != rawn) return ST_CORRUPT("bad compressed block header");
+  if (!q || (p[n] != BLK_ZSTD && p[n] != BLK_LZ4) || size != rawn)
+    return ST_CORRUPT("bad compressed block header");
+  if (p[n] == BLK_LZ4) { /* LZ4_decompress_safe never reads or writes outside the buffers */
+    size_t zn = (size_t)(p + n - q);
+    if (rawn > LZ4_MAX_INPUT_SIZE || zn > (size_t)INT32_MAX ||
+        LZ4_decompress_safe((const char *)q, (char *)out, (int)zn, (int)rawn) != (int)rawn)
+      return ST_CORRUPT("lz4 block does not decompress to its %zu bytes", rawn);
+    return LSM_OK;
+  }
   ZSTD_DCtx *d = dctx_get();
   if (!d) return st_err(LSM_NOMEM, "out of memory (zstd context)");
   size_t got = ZSTD_decompressDCtx(d, out, rawn, q, (size_t)(p + n - q));

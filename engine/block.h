@@ -1,6 +1,6 @@
 /*
 ** block.h — SSTable blocks: building, parsing and iterating sorted key/value blocks, and the
-** on-disk wrapping of a block (optional zstd compression + checksum trailer).
+** on-disk wrapping of a block (optional zstd or lz4 compression + checksum trailer).
 **
 ** Block contents (the "raw" form, LevelDB's format), written by blk_builder:
 **
@@ -21,11 +21,14 @@
 **
 **   contents     n bytes    type 0: the raw block
 **                           type 1: varint64 raw size, then one zstd frame of the raw block
-**   type         1 byte     0 = none, 1 = zstd
+**                           type 2: varint64 raw size, then one lz4 block (LZ4_compress_default
+**                                   format, no frame) of the raw block
+**   type         1 byte     0 = none, 1 = zstd, 2 = lz4 (type 2 only in tables of format
+**                           version 2: sst.h)
 **   checksum     fixed32    cd_xxh3_32 over contents and the type byte
 **
 ** The trailer (BLK_TRAILER = 5 bytes) is not counted in a handle's size. A block is stored
-** compressed only when zstd saves at least 1/8 of its raw size (blocks under 64 bytes are not
+** compressed only when the codec saves at least 1/8 of its raw size (blocks under 64 bytes are not
 ** tried), so blocks are never inflated nor pay decompression for nothing. On read the checksum is verified before anything
 ** is decompressed, and the decompressed size must equal the stored raw size.
 **
@@ -47,6 +50,7 @@
 #define BLK_TRAILER 5
 #define BLK_NONE 0
 #define BLK_ZSTD 1
+#define BLK_LZ4 2
 #define BLK_RESTART_INTERVAL 16
 
 /* ---- building ---- */
@@ -89,7 +93,8 @@ void blk_builder_free(blk_builder *b);
 typedef struct blk_zctx blk_zctx; /* see blk_zctx_new below */
 
 /* Append the stored form of raw block `raw` (n bytes) to `out`: compressed with zstd at
-** `level` when `compression` is BLK_ZSTD and that saves >= n/8, then the 5-byte trailer.
+** `level` when `compression` is BLK_ZSTD, with lz4 when it is BLK_LZ4 (level unused), when
+** that saves >= n/8, then the 5-byte trailer.
 ** *stored_n is the size of the contents (what the block handle records; excludes trailer).
 ** z: a context from blk_zctx_new, or NULL. LSM_OK, LSM_NOMEM, or LSM_ERROR if zstd fails. */
 int blk_seal(cd_buf *out, const uint8_t *raw, size_t n, int compression, int level,
@@ -104,7 +109,7 @@ int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, ui
 
 /* The two halves of blk_unseal, for callers that place the raw block themselves (one
 ** allocation for a cache entry and its bytes, or a reused buffer):
-** blk_stored_info verifies the checksum and gives the type (BLK_NONE / BLK_ZSTD) and the raw
+** blk_stored_info verifies the checksum and gives the type (BLK_NONE / BLK_ZSTD / BLK_LZ4) and the raw
 ** size; LSM_CORRUPT as blk_unseal. blk_decode_into then writes the rawn raw bytes to out
 ** (decompressing or copying); REQUIRES blk_stored_info(p, n) succeeded with that rawn.
 ** LSM_CORRUPT when the frame does not decompress to exactly rawn bytes, LSM_NOMEM. */

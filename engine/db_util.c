@@ -16,7 +16,7 @@ void lsm_options_default(lsm_options *o) {
   o->max_immutables = 1;
   o->cache_size = 8u << 20;
   o->block_size = 4096;
-  o->compression = LSM_COMPRESS_ZSTD;
+  o->compression = LSM_COMPRESS_LZ4;
   o->compression_level = 3;
   o->bloom_bits = 10;
   o->sync = LSM_SYNC_NORMAL;
@@ -45,7 +45,7 @@ int lsm_options_validate(const lsm_options *o) {
   RANGE(max_immutables, o->max_immutables, 1, DB_MAX_IMM);
   RANGE(cache_size, o->cache_size, 0, (size_t)1 << 44);
   RANGE(block_size, o->block_size, 256, 1u << 20);
-  RANGE(compression, o->compression, LSM_COMPRESS_NONE, LSM_COMPRESS_ZSTD);
+  RANGE(compression, o->compression, LSM_COMPRESS_NONE, LSM_COMPRESS_LZ4);
   RANGE(compression_level, o->compression_level, 1, 22);
   RANGE(bloom_bits, o->bloom_bits, 0, 32);
   RANGE(sync, o->sync, LSM_SYNC_OFF, LSM_SYNC_FULL);

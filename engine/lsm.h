@@ -33,7 +33,7 @@ typedef struct lsm_batch lsm_batch;
 typedef struct lsm_snapshot lsm_snapshot;
 
 enum { LSM_SYNC_OFF = 0, LSM_SYNC_NORMAL = 1, LSM_SYNC_FULL = 2 };
-enum { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1 };
+enum { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1, LSM_COMPRESS_LZ4 = 2 };
 enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/URING */
 
 /* Memory. Everything the engine allocates goes through mm.h (mm_live_bytes counts it); an
@@ -60,8 +60,12 @@ typedef struct lsm_options {
                              ** (RocksDB's max_write_buffer_number = 2): memory above */
   size_t cache_size;         /* block cache capacity in bytes; default 8 MiB; 0 = no data cache */
   size_t block_size;         /* target SST data block size; default 4096; 256 .. 1 MiB */
-  int compression;           /* LSM_COMPRESS_*; default LSM_COMPRESS_ZSTD */
-  int compression_level;     /* zstd level 1..22; default 3 */
+  int compression;           /* LSM_COMPRESS_*; default LSM_COMPRESS_LZ4: decodes a block ~3.5x
+                             ** and compresses ~7x faster than zstd 3, for ~3 % more bytes on
+                             ** the bench's data (block-cache misses on reads and scans cost
+                             ** 30-40 % less CPU at 3M keys); its tables need this version or
+                             ** later to read. LSM_COMPRESS_ZSTD: the smallest files. */
+  int compression_level;     /* zstd level 1..22; default 3 (unused by lz4) */
   int bloom_bits;            /* bloom filter bits per key, 0 = none; default 10; <= 32 */
   int sync;                  /* LSM_SYNC_*; default LSM_SYNC_NORMAL */
   int io;                    /* LSM_IO_*; default LSM_IO_AUTO (uring if available) */

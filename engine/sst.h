@@ -6,7 +6,8 @@
 **
 **   data block 0 .. data block N-1   stored blocks (block.h entry format, restart interval 16,
 **                                    keys = internal keys, values = values), each about
-**                                    block_size raw bytes, zstd-compressed when that helps
+**                                    block_size raw bytes, zstd- or lz4-compressed when
+**                                    that helps
 **   filter block                     stored block (never compressed) holding the bloom filter
 **                                    of bloom.h over the USER keys; absent (handle 0/0) when
 **                                    bloom_bits = 0
@@ -34,7 +35,8 @@
 **       0   fixed64  index offset       8   fixed64  index size
 **       16  fixed64  filter offset      24  fixed64  filter size   (0/0: no filter)
 **       32  fixed64  props offset       40  fixed64  props size
-**       48  fixed32  format version (SST_VERSION = 1)
+**       48  fixed32  format version: SST_VERSION (1), or SST_VERSION_LZ4 (2) for a table
+**                    built with lz4 (the only difference: its data blocks may be of type 2)
 **       52  fixed32  cd_xxh3_32 of footer bytes 0..51
 **       56  fixed64  magic SST_MAGIC
 **
@@ -71,6 +73,7 @@
 
 #define SST_MAGIC 0x4c534d5653535431ull /* "LSMVSST1" as a big-endian number */
 #define SST_VERSION 1
+#define SST_VERSION_LZ4 2 /* the same format; written for tables built with lz4 blocks */
 #define SST_PROPS_VERSION 1
 #define SST_FOOTER 64
 
@@ -78,7 +81,7 @@
 
 typedef struct sst_options {
   size_t block_size;     /* target raw data block size; 0 = 4096 */
-  int compression;       /* LSM_COMPRESS_NONE (0) / LSM_COMPRESS_ZSTD (1) */
+  int compression;       /* LSM_COMPRESS_NONE (0) / LSM_COMPRESS_ZSTD (1) / LSM_COMPRESS_LZ4 (2) */
   int compression_level; /* zstd level 1..22; 0 = 3 */
   int bloom_bits;        /* bits per key of the filter, 0 = no filter */
 } sst_options;
@@ -242,9 +245,10 @@ void sst_block_release(sst_block *b);
 ** into the cache), blocks already cached are still taken from the cache; any seek elsewhere
 ** goes back to the cache path. readahead > 0 (sequential
 ** scans such as compaction): blocks are read `readahead` bytes at a time and served from that
-** buffer, bypassing the cache (a scan does not evict the working set). A window of at least
-** 2 * FIO_ALIGN is read as up to 4 chunk requests submitted as one fio_batch, all in flight at
-** once on the uring backend (counted in ra_batches / ra_requests); checksums are verified per
+** buffer, bypassing the cache (a scan does not evict the working set). A fixed window, or any
+** window of a direct-IO reader, of at least 2 * FIO_ALIGN is read as up to 4 chunk requests
+** submitted as one fio_batch, all in flight at once on the uring backend (counted in
+** ra_batches / ra_requests); an automatic window of a buffered reader is one read. Checksums are verified per
 ** block as ever. The window extends forward from the block needed, or backward when the iterator moves with prev.
 ** The iterator must be freed (it_free) before the reader is closed. LSM_NOMEM. */
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);

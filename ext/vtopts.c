@@ -176,8 +176,9 @@ static int set_option(opt_table *t, const char *name, const char *val) {
   }
   if (!strcasecmp(name, "compression")) {
     if (!strcasecmp(val, "zstd")) o->compression = LSM_COMPRESS_ZSTD;
+    else if (!strcasecmp(val, "lz4")) o->compression = LSM_COMPRESS_LZ4;
     else if (!strcasecmp(val, "none")) o->compression = LSM_COMPRESS_NONE;
-    else return st_err(LSM_ERROR, "lsm: bad value for option compression: '%s' (zstd or none)", val);
+    else return st_err(LSM_ERROR, "lsm: bad value for option compression: '%s' (zstd, lz4 or none)", val);
     return LSM_OK;
   }
   if (!strcasecmp(name, "compression_level")) {

@@ -5,7 +5,7 @@
 **   column definitions   name [type] [NOT NULL | NULL | PRIMARY KEY [ASC|DESC] | COLLATE BINARY]
 **   PRIMARY KEY(a, b...) the key (at most one key declaration in total)
 **   name=value           options: dir, memtable_size, cache_size, block_size, compression
-**                        (zstd|none), compression_level, bloom_bits, sync (full|normal|off),
+**                        (zstd|lz4|none), compression_level, bloom_bits, sync (full|normal|off),
 **                        io (uring|sync|auto). Sizes take suffixes k/kb/kib, m/mb/mib, g/gb/gib
 **                        (all binary: 64MB = 64 MiB). Values may be quoted with '' or "".
 ** Unsupported column constraints (UNIQUE, CHECK, DEFAULT, REFERENCES, GENERATED, COLLATE other

@@ -1,7 +1,7 @@
 /* Seed corpus generator for the fuzz targets: writes valid inputs of every format into
 ** fuzz/corpus/<target>/seed-*. Run from the repository root after `make`:
 **   gcc -std=c11 -D_GNU_SOURCE -Iengine -o /tmp/mkcorpus fuzz/mkcorpus.c build/ext/keyenc.o \
-**       build/ext/record.o build/libengine.a -luring -lzstd -lpthread -lm && /tmp/mkcorpus
+**       build/ext/record.o build/libengine.a -luring -lzstd -llz4 -lpthread -lm && /tmp/mkcorpus
 ** The seeds are committed; rerun only when a format changes. */
 #include <dirent.h>
 #include <stdio.h>

@@ -10,6 +10,7 @@ check libsqlite3-dev /usr/include/sqlite3.h
 check sqlite3        /usr/bin/sqlite3
 check liburing-dev   /usr/include/liburing.h
 check libzstd-dev    /usr/include/zstd.h
+check liblz4-dev     /usr/include/lz4.h
 check libxxhash-dev  /usr/include/xxhash.h
 check libcmocka-dev  /usr/include/cmocka.h
 check python3        /usr/bin/python3
