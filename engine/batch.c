@@ -278,6 +278,7 @@ static int collect_one(void *ctx, uint64_t seq, int type, const uint8_t *k, size
 }
 
 #define WB_SORT_MIN 16 /* smaller batches: sorting is not worth an allocation */
+#define WB_PREFETCH 4  /* memtable filter lines prefetched this many inserts ahead */
 
 int wb_apply_to_memtable(const uint8_t *p, size_t n, mem *m) {
   size_t need = 0;
@@ -293,8 +294,11 @@ int wb_apply_to_memtable(const uint8_t *p, size_t n, mem *m) {
   if (count >= WB_SORT_MIN && (s.e = mm_malloc(sizeof *s.e * count))) {
     if ((rc = each_record(p, n, collect_one, &s)) == LSM_OK) {
       if (!s.sorted) qsort(s.e, s.n, sizeof *s.e, ent_cmp);
-      for (uint32_t i = 0; i < s.n && !rc; i++)
+      for (uint32_t i = 0; i < s.n && !rc; i++) {
+        /* the filter line of a key a few inserts ahead: its cache miss overlaps these inserts */
+        if (i + WB_PREFETCH < s.n) mem_prefetch(m, s.e[i + WB_PREFETCH].k, s.e[i + WB_PREFETCH].kn);
         rc = mem_add(m, s.e[i].seq, s.e[i].type, s.e[i].k, s.e[i].kn, s.e[i].v, s.e[i].vn);
+      }
     }
     mm_free(s.e);
     return rc;
