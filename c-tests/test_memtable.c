@@ -689,6 +689,8 @@ static void test_filter(void **state) {
     keys[i][1] = (uint8_t)(i >> 8); /* distinct keys */
     keys[i][2] = (uint8_t)i;
     int type = i % 7 == 0 ? IKEY_DEL : IKEY_VAL;
+    mem_prefetch(m, keys[i], kl[i]); /* a hint: changes nothing (also without a filter) */
+    mem_prefetch(plain, keys[i], kl[i]);
     assert_int_equal(mem_add(m, (uint64_t)i + 1, type, keys[i], kl[i], (const uint8_t *)"v", 1), LSM_OK);
   }
   for (int i = 0; i < n; i++) { /* no false negatives: every key is found */

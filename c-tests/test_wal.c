@@ -557,6 +557,67 @@ static void test_oom(void **state) {
   }
 }
 
+/* wal_add_framed (the commit path: payload after WAL_REC_HEADER bytes of room, one contiguous
+** append) writes exactly the bytes wal_add writes, for every record size including 0 and ones
+** larger than the reader's chunk; its errors are sticky like wal_add's. */
+static void test_framed(void **state) {
+  ctx *c = *state;
+  const int N = 300;
+  char plain[128];
+  snprintf(plain, sizeof plain, "%s", fname(c, "framed-plain")); /* fname's buffer is reused */
+  write_log(c, plain, N, 77);
+  const char *path = fname(c, "framed");
+  unlink(path);
+  wal_writer *w;
+  assert_int_equal(wal_create(c->env, path, 77, &w), LSM_OK);
+  uint8_t *buf = malloc(WAL_REC_HEADER + (1u << 20));
+  assert_non_null(buf);
+  for (int i = 0; i < N; i++) {
+    size_t n = rec_len(i);
+    memset(buf, 0xa5, WAL_REC_HEADER); /* the room's old contents must not matter */
+    rec_fill(i, buf + WAL_REC_HEADER, n);
+    assert_int_equal(wal_add_framed(w, buf, n), LSM_OK);
+    /* the payload is left as it was */
+    uint8_t *want = malloc(n + 1);
+    rec_fill(i, want, n);
+    if (n && memcmp(buf + WAL_REC_HEADER, want, n) != 0) fail_msg("payload %d changed", i);
+    free(want);
+  }
+  assert_int_equal(wal_sync(w), LSM_OK);
+  assert_int_equal(wal_close(w), LSM_OK);
+  size_t na, nb;
+  uint8_t *a = slurp(plain, &na), *b = slurp(path, &nb);
+  assert_int_equal(na, nb);
+  assert_memory_equal(a, b, na);
+  free(a);
+  free(b);
+  int rc;
+  uint64_t dropped = 1;
+  assert_int_equal(read_log(c, path, &rc, &dropped), N);
+  assert_int_equal(rc, LSM_NOTFOUND);
+  assert_int_equal(dropped, 0);
+
+  /* a failed framed append disables the writer for both kinds of append */
+  fio_env *fe;
+  assert_int_equal(fio_env_fault(c->env, &fe), LSM_OK);
+  unlink(path);
+  assert_int_equal(wal_create(fe, path, 78, &w), LSM_OK);
+  rec_fill(0, buf + WAL_REC_HEADER, rec_len(0));
+  assert_int_equal(wal_add_framed(w, buf, rec_len(0)), LSM_OK);
+  assert_int_equal(fio_fault_set(fe, FIO_OP_WRITE, 1, FIO_FAULT_TORN), LSM_OK);
+  rec_fill(1, buf + WAL_REC_HEADER, rec_len(1));
+  rc = wal_add_framed(w, buf, rec_len(1));
+  assert_int_not_equal(rc, LSM_OK);
+  fio_fault_clear(fe);
+  assert_int_equal(wal_add_framed(w, buf, rec_len(1)), rc);
+  assert_int_equal(wal_add(w, buf, 1), rc);
+  wal_close(w);
+  assert_int_equal(read_log(c, path, &rc, &dropped), 1);
+  assert_int_equal(rc, LSM_NOTFOUND);
+  free(buf);
+  fio_env_free(fe);
+}
+
 int main(void) {
   static ctx sync_ctx = {FIO_SYNC, NULL}, uring_ctx = {FIO_URING, NULL};
 #define BOTH(t) cmocka_unit_test_prestate_setup_teardown(t, setup, teardown, &sync_ctx), \
@@ -564,6 +625,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       BOTH(test_roundtrip),   BOTH(test_torn_tail),     BOTH(test_mid_file_corruption),
       BOTH(test_random_damage), BOTH(test_bad_header),  BOTH(test_sticky_errors), BOTH(test_oom),
+      BOTH(test_framed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

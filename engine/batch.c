@@ -15,9 +15,14 @@
 /* lsm_batch_count returns an int. */
 #define WB_MAX_COUNT ((uint32_t)INT_MAX)
 
+/* buf holds WB_ROOM bytes of room for the WAL record header (wal_add_framed), then the rep:
+** always at least WB_ROOM + WB_HEADER bytes. */
 struct lsm_batch {
-  cd_buf rep; /* always at least WB_HEADER bytes */
+  cd_buf buf;
 };
+
+static inline uint8_t *rep_of(const lsm_batch *b) { return b->buf.p + WB_ROOM; }
+static inline size_t rep_len(const lsm_batch *b) { return b->buf.n - WB_ROOM; }
 
 static uint32_t rep_count(const uint8_t *rep) { return cd_get_fixed32(rep + 8); }
 
@@ -25,45 +30,44 @@ int lsm_batch_new(lsm_batch **out) {
   *out = NULL;
   lsm_batch *b = mm_calloc(1, sizeof *b);
   if (!b) return st_err(LSM_NOMEM, "out of memory creating a batch");
-  if (cd_buf_reserve(&b->rep, WB_HEADER)) {
+  /* room for a small record too: one allocation for a typical single-record batch */
+  if (cd_buf_reserve(&b->buf, WB_ROOM + WB_HEADER + 160)) {
     mm_free(b);
     return st_err(LSM_NOMEM, "out of memory creating a batch");
   }
-  memset(b->rep.p, 0, WB_HEADER);
-  b->rep.n = WB_HEADER;
+  memset(b->buf.p, 0, WB_ROOM + WB_HEADER);
+  b->buf.n = WB_ROOM + WB_HEADER;
   *out = b;
   return LSM_OK;
 }
 
 void lsm_batch_free(lsm_batch *b) {
   if (!b) return;
-  cd_buf_free(&b->rep);
+  cd_buf_free(&b->buf);
   mm_free(b);
 }
 
 void lsm_batch_clear(lsm_batch *b) {
-  memset(b->rep.p, 0, WB_HEADER);
-  b->rep.n = WB_HEADER;
+  memset(rep_of(b), 0, WB_HEADER);
+  b->buf.n = WB_ROOM + WB_HEADER;
 }
 
-int lsm_batch_count(const lsm_batch *b) { return (int)rep_count(b->rep.p); }
-size_t lsm_batch_bytes(const lsm_batch *b) { return b->rep.n; }
+int lsm_batch_count(const lsm_batch *b) { return (int)rep_count(rep_of(b)); }
+size_t lsm_batch_bytes(const lsm_batch *b) { return rep_len(b); }
 
-/* Append one record; the batch is unchanged on any error. */
-static int add_record(lsm_batch *b, int type, const void *k, size_t kn, const void *v, size_t vn) {
+int wb_check_record(int type, const void *k, size_t kn, const void *v, size_t vn) {
+  if (type != IKEY_VAL && type != IKEY_DEL) return st_err(LSM_MISUSE, "bad record type %d", type);
   if (kn == 0) return st_err(LSM_ERROR, "empty key: keys are 1 to %u bytes", LSM_MAX_KEY);
   if (!k) return st_err(LSM_MISUSE, "NULL key pointer with a length of %zu", kn);
   if (!v && vn) return st_err(LSM_MISUSE, "NULL value pointer with a length of %zu", vn);
   if (kn > LSM_MAX_KEY) return st_err(LSM_TOOBIG, "key of %zu bytes is over the limit of %u bytes", kn, LSM_MAX_KEY);
   if (vn > LSM_MAX_VALUE)
     return st_err(LSM_TOOBIG, "value of %zu bytes is over the limit of %u bytes", vn, LSM_MAX_VALUE);
-  uint32_t count = rep_count(b->rep.p);
-  if (count >= WB_MAX_COUNT) return st_err(LSM_TOOBIG, "batch has too many records (%u)", count);
-  size_t need = 1 + CD_MAX_VARINT32 + kn + (type == IKEY_VAL ? CD_MAX_VARINT32 + vn : 0);
-  if (b->rep.n + need > WB_MAX_REP)
-    return st_err(LSM_TOOBIG, "batch would exceed %zu bytes", WB_MAX_REP);
-  if (cd_buf_reserve(&b->rep, need)) return st_err(LSM_NOMEM, "out of memory growing a batch");
-  uint8_t *p = b->rep.p + b->rep.n;
+  return LSM_OK;
+}
+
+/* Encode one record at p (room: wb_record_bound); returns the end. */
+static uint8_t *put_record(uint8_t *p, int type, const void *k, size_t kn, const void *v, size_t vn) {
   *p++ = (uint8_t)type;
   p = cd_put_varint32(p, (uint32_t)kn);
   memcpy(p, k, kn);
@@ -73,8 +77,28 @@ static int add_record(lsm_batch *b, int type, const void *k, size_t kn, const vo
     if (vn) memcpy(p, v, vn);
     p += vn;
   }
-  b->rep.n = (size_t)(p - b->rep.p);
-  cd_put_fixed32(b->rep.p + 8, count + 1);
+  return p;
+}
+
+size_t wb_one(uint8_t *rep, int type, const void *k, size_t kn, const void *v, size_t vn) {
+  memset(rep, 0, 8);
+  cd_put_fixed32(rep + 8, 1);
+  return (size_t)(put_record(rep + WB_HEADER, type, k, kn, v, vn) - rep);
+}
+
+/* Append one record; the batch is unchanged on any error. */
+static int add_record(lsm_batch *b, int type, const void *k, size_t kn, const void *v, size_t vn) {
+  int rc = wb_check_record(type, k, kn, v, vn);
+  if (rc) return rc;
+  uint32_t count = rep_count(rep_of(b));
+  if (count >= WB_MAX_COUNT) return st_err(LSM_TOOBIG, "batch has too many records (%u)", count);
+  size_t need = wb_record_bound(type, kn, vn);
+  if (rep_len(b) + need > WB_MAX_REP)
+    return st_err(LSM_TOOBIG, "batch would exceed %zu bytes", WB_MAX_REP);
+  if (cd_buf_reserve(&b->buf, need)) return st_err(LSM_NOMEM, "out of memory growing a batch");
+  uint8_t *p = put_record(b->buf.p + b->buf.n, type, k, kn, v, vn);
+  b->buf.n = (size_t)(p - b->buf.p);
+  cd_put_fixed32(rep_of(b) + 8, count + 1);
   return LSM_OK;
 }
 
@@ -87,13 +111,15 @@ int lsm_batch_delete(lsm_batch *b, const void *k, size_t kn) {
 }
 
 void wb_rep(const lsm_batch *b, const uint8_t **p, size_t *n) {
-  *p = b->rep.p;
-  *n = b->rep.n;
+  *p = rep_of(b);
+  *n = rep_len(b);
 }
 
-void wb_set_seq(lsm_batch *b, uint64_t seq) { cd_put_fixed64(b->rep.p, seq); }
-uint64_t wb_seq(const lsm_batch *b) { return cd_get_fixed64(b->rep.p); }
-uint32_t wb_count(const lsm_batch *b) { return rep_count(b->rep.p); }
+uint8_t *wb_frame(lsm_batch *b) { return b->buf.p; }
+
+void wb_set_seq(lsm_batch *b, uint64_t seq) { cd_put_fixed64(rep_of(b), seq); }
+uint64_t wb_seq(const lsm_batch *b) { return cd_get_fixed64(rep_of(b)); }
+uint32_t wb_count(const lsm_batch *b) { return rep_count(rep_of(b)); }
 
 /* ---- decoding ---------------------------------------------------------------------------- */
 
@@ -135,7 +161,8 @@ static int parse_record(const uint8_t *base, const uint8_t **pp, const uint8_t *
   return LSM_OK;
 }
 
-int wb_validate(const uint8_t *p, size_t n) {
+/* wb_validate; with need, also add up mem_entry_bound of every record into *need. */
+static int scan_rep(const uint8_t *p, size_t n, size_t *need) {
   if (n < WB_HEADER) return ST_CORRUPT("batch: %zu bytes, shorter than its %d-byte header", n, WB_HEADER);
   uint64_t seq = cd_get_fixed64(p);
   uint32_t count = rep_count(p);
@@ -146,11 +173,14 @@ int wb_validate(const uint8_t *p, size_t n) {
     wb_rec r;
     int rc = parse_record(p, &q, end, &r);
     if (rc) return rc;
+    if (need) *need += mem_entry_bound(r.kn, r.vn);
   }
   if (q != end)
     return ST_CORRUPT("batch: %zu bytes after the %u records it counts", (size_t)(end - q), count);
   return LSM_OK;
 }
+
+int wb_validate(const uint8_t *p, size_t n) { return scan_rep(p, n, NULL); }
 
 int wb_from_rep(const uint8_t *p, size_t n, lsm_batch **out) {
   *out = NULL;
@@ -158,17 +188,20 @@ int wb_from_rep(const uint8_t *p, size_t n, lsm_batch **out) {
   if (rc) return rc;
   lsm_batch *b = mm_calloc(1, sizeof *b);
   if (!b) return st_err(LSM_NOMEM, "out of memory creating a batch");
-  if (cd_buf_append(&b->rep, p, n)) {
+  if (cd_buf_reserve(&b->buf, WB_ROOM + n)) {
     mm_free(b);
     return st_err(LSM_NOMEM, "out of memory creating a batch");
   }
+  memset(b->buf.p, 0, WB_ROOM);
+  memcpy(b->buf.p + WB_ROOM, p, n);
+  b->buf.n = WB_ROOM + n;
   *out = b;
   return LSM_OK;
 }
 
-int wb_iterate(const uint8_t *p, size_t n, wb_fn fn, void *ctx) {
-  int rc = wb_validate(p, n); /* first, so a corrupt rep delivers nothing */
-  if (rc) return rc;
+/* wb_iterate over a rep already validated. */
+static int each_record(const uint8_t *p, size_t n, wb_fn fn, void *ctx) {
+  int rc;
   uint64_t seq = cd_get_fixed64(p);
   uint32_t count = rep_count(p);
   const uint8_t *q = p + WB_HEADER, *end = p + n;
@@ -182,26 +215,27 @@ int wb_iterate(const uint8_t *p, size_t n, wb_fn fn, void *ctx) {
   return LSM_OK;
 }
 
-int wb_append(lsm_batch *dst, const lsm_batch *src) {
-  uint32_t dc = rep_count(dst->rep.p), sc = rep_count(src->rep.p);
+int wb_iterate(const uint8_t *p, size_t n, wb_fn fn, void *ctx) {
+  int rc = wb_validate(p, n); /* first, so a corrupt rep delivers nothing */
+  if (rc) return rc;
+  return each_record(p, n, fn, ctx);
+}
+
+int wb_append(lsm_batch *dst, const lsm_batch *src) { return wb_append_rep(dst, rep_of(src), rep_len(src)); }
+
+int wb_append_rep(lsm_batch *dst, const uint8_t *rep, size_t n) {
+  uint32_t dc = rep_count(rep_of(dst)), sc = rep_count(rep);
   if (sc == 0) return LSM_OK;
   if (sc > WB_MAX_COUNT - dc) return st_err(LSM_TOOBIG, "merged batch would have too many records");
-  size_t body = src->rep.n - WB_HEADER;
-  if (body > WB_MAX_REP - dst->rep.n) return st_err(LSM_TOOBIG, "merged batch would exceed %zu bytes", WB_MAX_REP);
-  if (cd_buf_append(&dst->rep, src->rep.p + WB_HEADER, body))
+  size_t body = n - WB_HEADER;
+  if (body > WB_MAX_REP - rep_len(dst)) return st_err(LSM_TOOBIG, "merged batch would exceed %zu bytes", WB_MAX_REP);
+  if (cd_buf_append(&dst->buf, rep + WB_HEADER, body))
     return st_err(LSM_NOMEM, "out of memory merging batches");
-  cd_put_fixed32(dst->rep.p + 8, dc + sc);
+  cd_put_fixed32(rep_of(dst) + 8, dc + sc);
   return LSM_OK;
 }
 
 /* ---- applying to a memtable -------------------------------------------------------------- */
-
-static int sum_bound(void *ctx, uint64_t seq, int type, const uint8_t *k, size_t kn,
-                     const uint8_t *v, size_t vn) {
-  (void)seq, (void)type, (void)k, (void)v;
-  *(size_t *)ctx += mem_entry_bound(kn, vn);
-  return LSM_OK;
-}
 
 static int add_one(void *ctx, uint64_t seq, int type, const uint8_t *k, size_t kn,
                    const uint8_t *v, size_t vn) {
@@ -244,27 +278,30 @@ static int collect_one(void *ctx, uint64_t seq, int type, const uint8_t *k, size
 }
 
 #define WB_SORT_MIN 16 /* smaller batches: sorting is not worth an allocation */
+#define WB_PREFETCH 4  /* memtable filter lines prefetched this many inserts ahead */
 
 int wb_apply_to_memtable(const uint8_t *p, size_t n, mem *m) {
   size_t need = 0;
-  int rc = wb_iterate(p, n, sum_bound, &need);
+  int rc = scan_rep(p, n, &need); /* validates: the records below are parsed without checks */
   if (rc) return rc;
   if (need == 0) return LSM_OK;
   rc = mem_reserve(m, need);
   if (rc) return rc;
-  /* Validated and reserved: mem_add can only fail on a duplicate sequence number now. The
-  ** second validation inside wb_iterate is cheap next to the inserts. */
+  /* Validated and reserved: mem_add can only fail on a duplicate sequence number now. */
   uint32_t count = rep_count(p);
   wb_sorter s = {NULL, 0, 1};
   /* the sort array is an optimisation: without memory for it, apply in batch order */
   if (count >= WB_SORT_MIN && (s.e = mm_malloc(sizeof *s.e * count))) {
-    if ((rc = wb_iterate(p, n, collect_one, &s)) == LSM_OK) {
+    if ((rc = each_record(p, n, collect_one, &s)) == LSM_OK) {
       if (!s.sorted) qsort(s.e, s.n, sizeof *s.e, ent_cmp);
-      for (uint32_t i = 0; i < s.n && !rc; i++)
+      for (uint32_t i = 0; i < s.n && !rc; i++) {
+        /* the filter line of a key a few inserts ahead: its cache miss overlaps these inserts */
+        if (i + WB_PREFETCH < s.n) mem_prefetch(m, s.e[i + WB_PREFETCH].k, s.e[i + WB_PREFETCH].kn);
         rc = mem_add(m, s.e[i].seq, s.e[i].type, s.e[i].k, s.e[i].kn, s.e[i].v, s.e[i].vn);
+      }
     }
     mm_free(s.e);
     return rc;
   }
-  return wb_iterate(p, n, add_one, m);
+  return each_record(p, n, add_one, m);
 }

@@ -27,13 +27,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coding.h"
+#include "ikey.h"
 #include "lsm.h"
 #include "memtable.h"
 
 #define WB_HEADER 12
+/* Bytes of room kept in front of every rep held in memory for the write path: the WAL record
+** header is written there (wal_add_framed, equal to WAL_REC_HEADER), so the record goes to the
+** log in one contiguous write without copying the rep. */
+#define WB_ROOM 16
 
 /* The rep (borrowed: valid until the batch is next modified or freed). */
 void wb_rep(const lsm_batch *b, const uint8_t **p, size_t *n);
+/* The rep's WB_ROOM bytes of room followed by the rep (the committing leader writes the WAL
+** record header into the room). */
+uint8_t *wb_frame(lsm_batch *b);
+
+/* The argument checks of lsm_batch_put/lsm_batch_delete for one record (type IKEY_VAL or
+** IKEY_DEL): LSM_OK, or LSM_ERROR / LSM_MISUSE / LSM_TOOBIG with a message. */
+int wb_check_record(int type, const void *k, size_t kn, const void *v, size_t vn);
+/* Most bytes one record takes in a rep. */
+static inline size_t wb_record_bound(int type, size_t kn, size_t vn) {
+  return 1 + CD_MAX_VARINT32 + kn + (type == IKEY_VAL ? CD_MAX_VARINT32 + vn : 0);
+}
+/* Encode a rep of one record (seq 0, count 1) at rep, which has room for WB_HEADER +
+** wb_record_bound bytes; the record must have passed wb_check_record. Returns the rep's length.
+** (lsm_put/lsm_delete: a single write without a heap-allocated batch.) */
+size_t wb_one(uint8_t *rep, int type, const void *k, size_t kn, const void *v, size_t vn);
 
 /* Sequence number of the first record (stored in the rep). */
 void wb_set_seq(lsm_batch *b, uint64_t seq);
@@ -60,6 +81,8 @@ int wb_iterate(const uint8_t *p, size_t n, wb_fn fn, void *ctx);
 /* Append src's records to dst (group commit merges the batches of several writers; dst keeps
 ** its seq). LSM_OK, LSM_NOMEM (dst unchanged) or LSM_TOOBIG (count would overflow). */
 int wb_append(lsm_batch *dst, const lsm_batch *src);
+/* The same with src given as a valid rep p[0..n). */
+int wb_append_rep(lsm_batch *dst, const uint8_t *p, size_t n);
 
 /* Insert every record of the rep into the memtable with consecutive sequence numbers. All or
 ** nothing: the arena room is reserved first, so LSM_NOMEM leaves the memtable unchanged.

@@ -366,30 +366,45 @@ static int make_room(lsm_db *db, int force) {
 
 #define GROUP_MAX (1u << 20)
 
-/* [mu] The leader `w` (queue head) builds its commit group: its own batch alone, or merged with
-** the batches queued behind it into db->group (up to GROUP_MAX bytes). *last = the last writer
-** included. */
-static lsm_batch *build_group(lsm_db *db, db_writer *w, db_writer **last) {
+_Static_assert(WB_ROOM == WAL_REC_HEADER, "a rep's room must fit the WAL record header");
+
+/* [mu] The leader `w` (queue head) builds its commit group: its own rep alone, or merged with
+** the reps queued behind it into db->group (up to GROUP_MAX bytes). Returns the group's frame
+** (WB_ROOM bytes of room, then the rep) and *n its rep length; *last = the last writer included. */
+static uint8_t *build_group(lsm_db *db, db_writer *w, db_writer **last, size_t *n) {
   *last = w;
-  db_writer *n = w->next;
-  if (!n || !n->batch) return w->batch;
-  size_t size = lsm_batch_bytes(w->batch);
+  *n = w->n;
+  db_writer *x = w->next;
+  if (!x || !x->frame) return w->frame;
+  size_t size = w->n;
   lsm_batch_clear(db->group);
-  if (wb_append(db->group, w->batch)) return w->batch;
-  for (; n && n->batch; n = n->next) {
-    size += lsm_batch_bytes(n->batch);
+  if (wb_append_rep(db->group, w->frame + WB_ROOM, w->n)) return w->frame;
+  for (; x && x->frame; x = x->next) {
+    size += x->n;
     if (size > GROUP_MAX) break;
-    if (wb_append(db->group, n->batch)) break; /* out of memory: commit what we have */
-    *last = n;
+    if (wb_append_rep(db->group, x->frame + WB_ROOM, x->n)) break; /* out of memory: commit what we have */
+    *last = x;
   }
-  return db->group;
+  *n = lsm_batch_bytes(db->group);
+  return wb_frame(db->group);
 }
 
-static int db_write(lsm_db *db, lsm_batch *b, int force) {
+/* A single-record commit: let the memtable start its first cache miss for the key (the filter
+** line) before the WAL write's system call, so the miss is paid in the meantime. */
+static void prefetch_one(mem *m, const uint8_t *rep, size_t n) {
+  uint32_t kn;
+  const uint8_t *end = rep + n, *k = cd_get_varint32(rep + WB_HEADER + 1, end, &kn);
+  if (k && kn <= (size_t)(end - k)) mem_prefetch(m, k, kn);
+}
+
+/* Commit the rep at frame + WB_ROOM (n bytes; frame NULL: a memtable switch request). */
+static int db_write(lsm_db *db, uint8_t *frame, size_t n, int force) {
   db_writer w;
-  memset(&w, 0, sizeof w);
-  w.batch = b;
+  w.frame = frame;
+  w.n = n;
   w.force = force;
+  w.done = w.rc = 0;
+  w.next = NULL;
   pthread_cond_init(&w.cv, NULL);
   pthread_mutex_lock(&db->mu);
   if (db->wq_tail) db->wq_tail->next = &w;
@@ -405,29 +420,29 @@ static int db_write(lsm_db *db, lsm_batch *b, int force) {
   /* leader */
   int rc = make_room(db, force);
   db_writer *last = &w;
-  if (!rc && b) {
-    lsm_batch *g = build_group(db, &w, &last);
+  if (!rc && frame) {
+    size_t gn;
+    uint8_t *g = build_group(db, &w, &last, &gn);
+    uint8_t *rep = g + WB_ROOM;
     uint64_t seq = atomic_load(&db->last_seq) + 1;
-    uint32_t count = wb_count(g);
-    wb_set_seq(g, seq);
-    const uint8_t *rep;
-    size_t n;
-    wb_rep(g, &rep, &n);
+    uint32_t count = cd_get_fixed32(rep + 8);
+    cd_put_fixed64(rep, seq);
     mem *m = db->mem;
     wal_writer *wal = db->wal;
     int sync = db->o.sync == LSM_SYNC_FULL;
     pthread_mutex_unlock(&db->mu);
-    rc = wal_add(wal, rep, n);
+    if (count == 1) prefetch_one(m, rep, gn);
+    rc = wal_add_framed(wal, g, gn);
     if (!rc && sync) rc = wal_sync(wal);
-    if (!rc) rc = wb_apply_to_memtable(rep, n, m);
+    if (!rc) rc = wb_apply_to_memtable(rep, gn, m);
     pthread_mutex_lock(&db->mu);
     if (rc) {
       /* The WAL's state is unknown, or it holds a batch the memtable lacks: stop writing. */
       set_bg_error(db, rc, st_errmsg());
     } else {
       atomic_store(&db->last_seq, seq + count - 1);
-      atomic_fetch_add_explicit(&db->st_wal_bytes, n + WAL_REC_HEADER, memory_order_relaxed);
-      atomic_fetch_add_explicit(&db->st_user_bytes, n - WB_HEADER, memory_order_relaxed);
+      atomic_fetch_add_explicit(&db->st_wal_bytes, gn + WAL_REC_HEADER, memory_order_relaxed);
+      atomic_fetch_add_explicit(&db->st_user_bytes, gn - WB_HEADER, memory_order_relaxed);
     }
   }
   const char *msg = rc ? st_errmsg() : "";
@@ -452,33 +467,40 @@ static int db_write(lsm_db *db, lsm_batch *b, int force) {
 int lsm_write(lsm_db *db, lsm_batch *b) {
   if (!db || !b) return st_err(LSM_MISUSE, "lsm_write: NULL argument");
   if (lsm_batch_count(b) == 0) return LSM_OK;
-  return db_write(db, b, 0);
+  return db_write(db, wb_frame(b), lsm_batch_bytes(b), 0);
 }
 
+/* A single put or delete: its one-record rep is built on the stack (no batch allocated) when
+** small, else in a batch. */
+#define ONE_STACK 512
+
+static int write_one(lsm_db *db, int type, const void *k, size_t kn, const void *v, size_t vn) {
+  int rc = wb_check_record(type, k, kn, v, vn);
+  if (rc) return rc;
+  if (!db) return st_err(LSM_MISUSE, "lsm_write: NULL argument");
+  if (WB_ROOM + WB_HEADER + wb_record_bound(type, kn, vn) <= ONE_STACK) {
+    uint8_t frame[ONE_STACK];
+    size_t n = wb_one(frame + WB_ROOM, type, k, kn, v, vn);
+    return db_write(db, frame, n, 0);
+  }
+  lsm_batch *b;
+  rc = lsm_batch_new(&b);
+  if (rc) return rc;
+  rc = type == IKEY_VAL ? lsm_batch_put(b, k, kn, v, vn) : lsm_batch_delete(b, k, kn);
+  if (!rc) rc = lsm_write(db, b);
+  lsm_batch_free(b);
+  return rc;
+}
 
 int lsm_put(lsm_db *db, const void *k, size_t kn, const void *v, size_t vn) {
-  lsm_batch *b;
-  int rc = lsm_batch_new(&b);
-  if (rc) return rc;
-  rc = lsm_batch_put(b, k, kn, v, vn);
-  if (!rc) rc = lsm_write(db, b);
-  lsm_batch_free(b);
-  return rc;
+  return write_one(db, IKEY_VAL, k, kn, v, vn);
 }
 
-int lsm_delete(lsm_db *db, const void *k, size_t kn) {
-  lsm_batch *b;
-  int rc = lsm_batch_new(&b);
-  if (rc) return rc;
-  rc = lsm_batch_delete(b, k, kn);
-  if (!rc) rc = lsm_write(db, b);
-  lsm_batch_free(b);
-  return rc;
-}
+int lsm_delete(lsm_db *db, const void *k, size_t kn) { return write_one(db, IKEY_DEL, k, kn, NULL, 0); }
 
 int lsm_flush(lsm_db *db, int wait) {
   if (!db) return st_err(LSM_MISUSE, "lsm_flush: NULL db");
-  int rc = db_write(db, NULL, 1);
+  int rc = db_write(db, NULL, 0, 1);
   if (rc || !wait) return rc;
   pthread_mutex_lock(&db->mu);
   uint64_t target = db->frozen;

@@ -56,7 +56,9 @@
 typedef struct compaction compaction; /* compact.c */
 
 typedef struct db_writer {
-  lsm_batch *batch; /* NULL: a memtable switch request (lsm_flush) */
+  uint8_t *frame;   /* WB_ROOM bytes of room, then the rep (batch.h); NULL: a memtable switch
+                    ** request (lsm_flush). The leader writes into the room and the rep's seq. */
+  size_t n;         /* rep bytes */
   int force;
   int done, rc;
   char msg[256]; /* the leader's error message for a follower */

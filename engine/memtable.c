@@ -302,6 +302,14 @@ static int filter_may_contain(const mem *m, const uint8_t *ukey, size_t kn) {
 
 int mem_may_contain(const mem *m, const uint8_t *ukey, size_t kn) { return filter_may_contain(m, ukey, kn); }
 
+void mem_prefetch(const mem *m, const uint8_t *ukey, size_t kn) {
+  if (!m->filter) return;
+  size_t line;
+  uint64_t g;
+  filter_pos(m, cd_xxh3(ukey, kn), &line, &g);
+  __builtin_prefetch(m->filter + line * 8, 1);
+}
+
 size_t mem_entry_bound(size_t kn, size_t vn) {
   return (node_size(MEM_MAX_HEIGHT, kn + IKEY_TRAILER, vn) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
 }

@@ -54,6 +54,11 @@ int mem_new_filtered(size_t filter_bytes, mem **out);
 ** learned through the db's published last sequence (or through an iterator/mem_get finding it). */
 int mem_may_contain(const mem *m, const uint8_t *ukey, size_t kn);
 
+/* A hint, no effect on the contents: start loading the memory a mem_add of user key ukey will
+** miss on first (its whole-key filter line), so that the miss overlaps other work (the db
+** calls it before the commit's WAL write). Safe from any thread at any time. */
+void mem_prefetch(const mem *m, const uint8_t *ukey, size_t kn);
+
 void mem_ref(mem *m);
 /* Drop a reference; frees at 0. NULL is a no-op. */
 void mem_unref(mem *m);

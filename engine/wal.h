@@ -82,6 +82,13 @@ int wal_create(fio_env *env, const char *path, uint64_t log_number, wal_writer *
 ** wal_add / wal_sync returns the error (sticky, the file's tail is unknown) until wal_close. */
 int wal_add(wal_writer *w, const void *p, size_t n);
 
+/* The same record as wal_add(w, rec + WAL_REC_HEADER, n), written from a buffer that already
+** holds the payload after WAL_REC_HEADER bytes of room: rec[0 .. WAL_REC_HEADER) is overwritten
+** with the record header and rec[0 .. WAL_REC_HEADER + n) goes to the file as ONE contiguous
+** append (no copy, no iovec, one-shot checksum: the cheap path for every commit). The file
+** bytes are identical to wal_add's. Same errors and stickiness as wal_add. */
+int wal_add_framed(wal_writer *w, uint8_t *rec, size_t n);
+
 /* fdatasync the log: every record added before is durable. Failure is sticky as for wal_add. */
 int wal_sync(wal_writer *w);
 
