@@ -28,7 +28,10 @@
 **
 ** Usage: bench_engine [-n N] [-r R] [-R runs] [-e lsm,rocksdb,leveldb] [-v half|random]
 **                     [-z zstd|lz4|none] [-c cold_reads] [-C] (cold phase only) [-W] (warm phases
-**                     only) [-V] (each engine's files, and lsm's statistics, on stderr)
+**                     only) [-p phase,...] (only these warm phases; any phase after fillrandom
+**                     brings fillrandom, e.g. -p fillrandom,overwrite: the write phases and the
+**                     write amp of what ran) [-V] (each engine's files, and lsm's statistics,
+**                     on stderr)
 ** Environment defaults: BENCH_N (1000000), BENCH_READS (min(N, 1000000)), BENCH_RUNS (1).
 ** With runs > 1 every figure is the median over the runs. Output is Markdown.
 */
@@ -85,6 +88,25 @@ typedef struct eng_res {
 
 static uint64_t N, R, COLD_R = 20000;
 static int half_compressible = 1, compress = 2 /* lz4, the engine's default */, verbose;
+/* -p: the warm phases to run, one bit per phase (default all). Every phase after fillrandom
+** reads or rewrites its database, so selecting any of them runs fillrandom too. */
+static unsigned phases = (1u << NPHASE) - 1;
+#define WANT(p) (phases & (1u << (p)))
+
+/* "fillrandom,overwrite" -> a phase mask; 0 if a name is unknown. */
+static unsigned parse_phases(const char *list) {
+  char buf[256];
+  unsigned m = 0;
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+    int p = 0;
+    while (p < NPHASE && strcmp(s, phase_name[p]) != 0) p++;
+    if (p == NPHASE) return 0;
+    m |= 1u << p;
+  }
+  if (m >> (P_FILLRANDOM + 1)) m |= 1u << P_FILLRANDOM;
+  return m;
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -612,53 +634,73 @@ static void engine_run(const kv_ops *ops, eng_res *er) {
   if (rs.on) mm_count_heap(); /* in this fresh child, before the engine allocates anything */
   if (rs.on && pthread_create(&rs.t, NULL, rss_thread, NULL)) rs.on = 0;
 #define PHASE(name) rss_phase(rs.on ? r.db->db : NULL, name)
-  check(ops->open(dir, &c, &r.db), "open");
-  PHASE("fillseq");
-  er->ph[P_FILLSEQ] = do_fill(&r, 0, 0);
-  rss_phase(NULL, "close");
-  ops->close(r.db);
-  rm_rf(dir);
+  if (WANT(P_FILLSEQ)) {
+    check(ops->open(dir, &c, &r.db), "open");
+    PHASE("fillseq");
+    er->ph[P_FILLSEQ] = do_fill(&r, 0, 0);
+    rss_phase(NULL, "close");
+    ops->close(r.db);
+    rm_rf(dir);
+  }
+  if (!WANT(P_FILLRANDOM)) goto done;
 
   uint64_t w0 = proc_wchar();
   check(ops->open(dir, &c, &r.db), "open");
   PHASE("fillrandom");
   er->ph[P_FILLRANDOM] = do_fill(&r, 1, SEED + 1);
-  PHASE("overwrite");
-  er->ph[P_OVERWRITE] = do_overwrite(&r);
+  if (WANT(P_OVERWRITE)) {
+    PHASE("overwrite");
+    er->ph[P_OVERWRITE] = do_overwrite(&r);
+  }
   PHASE("settle");
   ops->settle(r.db);
   wait_quiet();
-  uint64_t user = 2 * N * (KEY_LEN + VAL_LEN);
+  uint64_t user = (WANT(P_OVERWRITE) ? 2 : 1) * N * (KEY_LEN + VAL_LEN);
   er->wamp = (double)(proc_wchar() - w0) / (double)user;
   er->own_wamp = ops->own_wamp(r.db);
   er->samp = (double)dir_bytes(dir) / (double)(N * (KEY_LEN + VAL_LEN));
   if (verbose) dump(ops, r.db, dir, "after fillrandom+overwrite+settle");
 
-  PHASE("readrandom");
-  er->ph[P_READRANDOM] = do_read(&r, R, 0, "readrandom");
-  PHASE("readmissing");
-  er->ph[P_READMISSING] = do_read(&r, R, 1, "readmissing");
-  PHASE("seekrandom");
-  er->ph[P_SEEKRANDOM] = do_seekrandom(&r, R / 4 ? R / 4 : 1);
-  PHASE("readseq");
-  er->ph[P_READSEQ] = do_scan(&r, 0);
-  PHASE("readreverse");
-  er->ph[P_READREVERSE] = do_scan(&r, 1);
-  uint64_t found;
-  PHASE("multiget");
-  er->ph[P_MULTIGET] = do_multiget(&r, R, &found);
-  if (found != R) die("%s", "multiget: not every key found");
-  PHASE("deleterandom");
-  er->ph[P_DELETERANDOM] = do_delete(&r, SEED + 2);
-  PHASE("settle2");
-  ops->settle(r.db);
-  wait_quiet();
-  user += N * KEY_LEN;
+  if (WANT(P_READRANDOM)) {
+    PHASE("readrandom");
+    er->ph[P_READRANDOM] = do_read(&r, R, 0, "readrandom");
+  }
+  if (WANT(P_READMISSING)) {
+    PHASE("readmissing");
+    er->ph[P_READMISSING] = do_read(&r, R, 1, "readmissing");
+  }
+  if (WANT(P_SEEKRANDOM)) {
+    PHASE("seekrandom");
+    er->ph[P_SEEKRANDOM] = do_seekrandom(&r, R / 4 ? R / 4 : 1);
+  }
+  if (WANT(P_READSEQ)) {
+    PHASE("readseq");
+    er->ph[P_READSEQ] = do_scan(&r, 0);
+  }
+  if (WANT(P_READREVERSE)) {
+    PHASE("readreverse");
+    er->ph[P_READREVERSE] = do_scan(&r, 1);
+  }
+  if (WANT(P_MULTIGET)) {
+    uint64_t found;
+    PHASE("multiget");
+    er->ph[P_MULTIGET] = do_multiget(&r, R, &found);
+    if (found != R) die("%s", "multiget: not every key found");
+  }
+  if (WANT(P_DELETERANDOM)) {
+    PHASE("deleterandom");
+    er->ph[P_DELETERANDOM] = do_delete(&r, SEED + 2);
+    PHASE("settle2");
+    ops->settle(r.db);
+    wait_quiet();
+    user += N * KEY_LEN;
+  }
   er->total_wamp = (double)(proc_wchar() - w0) / (double)user;
   er->total_own_wamp = ops->own_wamp(r.db);
   if (verbose) dump(ops, r.db, dir, "at the end");
   rss_phase(NULL, "close");
   ops->close(r.db);
+done:
   rss_phase(NULL, NULL);
   if (rs.on) {
     pthread_mutex_lock(&rs.mu);
@@ -768,7 +810,7 @@ int main(int argc, char **argv) {
   int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1;
   char engines[128] = "lsm,rocksdb,leveldb";
   int warm = 1, cold = 1, opt;
-  while ((opt = getopt(argc, argv, "n:r:R:e:v:z:c:CWV")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:R:e:v:z:c:p:CWV")) != -1) {
     switch (opt) {
     case 'n': N = strtoull(optarg, NULL, 10); break;
     case 'r': R = strtoull(optarg, NULL, 10); break;
@@ -780,9 +822,17 @@ int main(int argc, char **argv) {
     case 'c': COLD_R = strtoull(optarg, NULL, 10); break;
     case 'C': warm = 0; break;
     case 'W': cold = 0; break;
+    case 'p':
+      if (!(phases = parse_phases(optarg))) {
+        fprintf(stderr, "bench_engine: -p: unknown phase in %s\n", optarg);
+        return 2;
+      }
+      break;
     default:
       fprintf(stderr, "usage: bench_engine [-n N] [-r reads] [-R runs] [-e lsm,rocksdb,leveldb] "
                       "[-v half|random] [-z zstd|lz4|none] [-c cold_reads] [-C cold only] [-W warm only] "
+                      "[-p phase,phase,... (warm phases to run; default all: fillseq,fillrandom,overwrite,"
+                      "readrandom,readmissing,seekrandom,readseq,readreverse,multiget,deleterandom)] "
                       "[-V (files and lsm stats on stderr)]\n");
       return 2;
     }
@@ -830,6 +880,7 @@ int main(int argc, char **argv) {
              "|---|---:|---:|---:|---:|---:|\n",
              all[i]->name);
       for (int p = 0; p < NPHASE; p++) {
+        if (!WANT(p)) continue;
         phase_res *ph = &med_r[i].ph[p];
         char ob[32];
         fmt_ops(ob, sizeof ob, ph->ops_s);
@@ -840,7 +891,7 @@ int main(int argc, char **argv) {
           printf("| %s | %s | %.1f | - | - | %.2f |\n", phase_name[p], ob, ph->mb_s, ph->cpu_us);
       }
       printf("\nwrite amp (process bytes written / user bytes) after fillrandom+overwrite+settle: "
-             "%.2f, after all phases: %.2f",
+             "%.2f, after the phases run: %.2f",
              med_r[i].wamp, med_r[i].total_wamp);
       if (med_r[i].own_wamp >= 0)
         printf("; engine's own figure: %.2f, %.2f", med_r[i].own_wamp, med_r[i].total_own_wamp);
@@ -856,6 +907,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i <= ne + 1; i++) printf("---:|");
     printf("\n");
     for (int p = 0; p < NPHASE; p++) {
+      if (!WANT(p)) continue;
       printf("| %s |", phase_name[p]);
       double best = 0, best_cpu = 0;
       for (int i = 0; i < ne; i++) {

@@ -631,6 +631,39 @@ static void test_pick_min_overlap(void **state) {
   ver_unref(v0);
 }
 
+/* Level scores for a given shape: L0 counts files against l0_compaction_trigger, Li (i >= 1)
+** bytes against level1_size * 10^(i-1); the defaults give 16 MiB compaction outputs. */
+static void test_level_scores(void **state) {
+  (void)state;
+  lsm_options o;
+  lsm_options_default(&o);
+  assert_int_equal(o.target_file_size, 16u << 20);
+  o.l0_compaction_trigger = 4;
+  o.level1_size = 1000;
+  ver_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ver_version *v0, *v;
+  assert_int_equal(ver_new_empty(&ctx, &v0), LSM_OK);
+  man_edit e;
+  man_edit_init(&e);
+  pk_add(&e, 0, 1, 50, "a", "z");
+  pk_add(&e, 0, 2, 50, "a", "z");
+  pk_add(&e, 0, 3, 50, "a", "z");
+  pk_add(&e, 1, 10, 600, "a", "m");
+  pk_add(&e, 1, 11, 900, "n", "z");
+  pk_add(&e, 2, 20, 2500, "a", "z");
+  pk_add(&e, 3, 30, 250000, "a", "z");
+  assert_int_equal(ver_apply(v0, &e, &v), LSM_OK);
+  man_edit_free(&e);
+  assert_true(compact_score(v, &o, 0) == 0.75);  /* 3 of 4 files */
+  assert_true(compact_score(v, &o, 1) == 1.5);   /* 1500 of 1000 bytes */
+  assert_true(compact_score(v, &o, 2) == 0.25);  /* 2500 of 10000 */
+  assert_true(compact_score(v, &o, 3) == 2.5);   /* 250000 of 100000 */
+  assert_true(compact_score(v, &o, 4) == 0.0);   /* empty */
+  ver_unref(v);
+  ver_unref(v0);
+}
+
 /* Random puts and deletes with tiny memtables, files and levels, so data spreads over several
 ** levels and more than a thousand compactions run: every key holds what a model
 ** says (after the load, after reopening and after a full compaction); L0 stays within the stop
@@ -799,6 +832,7 @@ int main(void) {
       cmocka_unit_test(test_parallel_compactions),
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),
+      cmocka_unit_test(test_level_scores),
       cmocka_unit_test(test_read_triggered_l0_compaction),
       cmocka_unit_test(test_read_triggered_l0_compaction_multiget),
       cmocka_unit_test(test_many_compactions_model),

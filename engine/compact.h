@@ -27,8 +27,9 @@
 **     per iterator;
 **   - one output builder (sst.h "Memory"): about 1 MiB of output buffer, the index block, and
 **     8 bytes of filter hash per key. The key cap makes the hashes <= target_file_size / 8
-**     (8 MiB for 64 MiB files) even for tiny entries: without it a file of tombstones (24-byte
-**     entries that compress well) held ~4M keys, 32 MiB of hashes (64 MiB after doubling).
+**     (2 MiB for the default 16 MiB files) even for tiny entries: without it a file of
+**     tombstones (24-byte entries that compress well) of 64 MiB held ~4M keys, 32 MiB of
+**     hashes (64 MiB after doubling).
 ** So a compaction holds about target_file_size / 8 + 6 MiB, whatever the size of its inputs.
 **
 ** Threads: background_threads compaction threads each run compact_auto; up to that many

@@ -24,7 +24,7 @@ void lsm_options_default(lsm_options *o) {
   o->direct_io = 0;
   o->create_if_missing = 1;
   o->error_if_exists = 0;
-  o->target_file_size = 64u << 20;
+  o->target_file_size = 16u << 20;
   o->l0_compaction_trigger = 4;
   o->l0_slowdown_trigger = 20;
   o->l0_stop_trigger = 36;

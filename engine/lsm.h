@@ -51,7 +51,7 @@ enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/
 ** + background_threads x (target_file_size / 8 + 6 MiB)   compactions (compact.h "Memory")
 ** + 256 KiB WAL buffer, zstd contexts (~1 MiB per thread that compresses), and per open
 **   iterator one block per table plus read-ahead of up to 256 KiB per table on long scans.
-** With the defaults and 10M keys that is 130 + 8 + 31 + 4 + 14 + ~2 = ~189 MiB at the worst
+** With the defaults and 10M keys that is 130 + 8 + 31 + 4 + 8 + ~2 = ~183 MiB at the worst
 ** moment (measured peak: 144 MiB RSS, bench_engine -n 10000000); the C library adds its own
 ** overhead on top (memtable memory is mmapped: a flushed memtable goes back to the OS). */
 typedef struct lsm_options {
@@ -73,7 +73,7 @@ typedef struct lsm_options {
   int create_if_missing;     /* default 1 */
   int error_if_exists;       /* default 0 */
   /* Compaction (engine compaction issue): */
-  size_t target_file_size;   /* SST output size; default 64 MiB */
+  size_t target_file_size;   /* SST output size of compactions; default 16 MiB */
   int l0_compaction_trigger; /* default 4 */
   int l0_slowdown_trigger;   /* default 20 */
   int l0_stop_trigger;       /* default 36 */
