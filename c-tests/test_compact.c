@@ -288,9 +288,9 @@ static void test_trivial_move(void **state) {
     for (int i = batch * 1000; i < (batch + 1) * 1000; i++) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
     OK(lsm_flush(db, 1));
   }
-  /* let the compaction thread catch up: wait until L0 is empty */
+  /* let the compaction thread catch up: wait until L0 is empty (up to 60 s: a loaded CI machine) */
   lsm_stats st;
-  for (int tries = 0; tries < 2000; tries++) {
+  for (int tries = 0; tries < 12000; tries++) {
     OK(lsm_get_stats(db, &st));
     if (st.level_files[0] == 0) break;
     struct timespec ts = {0, 5000000};
@@ -299,8 +299,13 @@ static void test_trivial_move(void **state) {
   print_message("trivial moves: %llu compactions, %llu bytes rewritten, L0 %llu, L1 %llu files\n",
                 (unsigned long long)st.compactions, (unsigned long long)st.compact_bytes_written,
                 (unsigned long long)st.level_files[0], (unsigned long long)st.level_files[1]);
+  /* One move may take several L0 files at once when the compaction thread runs late (they
+  ** overlap neither each other nor L1), so the count of compactions depends on timing; every
+  ** flushed table (ten flushes, one or more tables each) arriving in L1 unrewritten does not. */
   assert_int_equal(st.level_files[0], 0);
-  assert_true(st.compactions >= 10);
+  assert_true(st.level_files[1] >= 10);
+  assert_int_equal(st.level_files[2], 0);
+  assert_true(st.compactions >= 1);
   assert_true(st.compact_bytes_written == 0);
   for (int i = 0; i < 10000; i += 3) expect(db, NULL, i, 1);
   OK(lsm_close(db));
