@@ -255,9 +255,30 @@ void cache_insert_at(cache *c, void *mem, uint64_t file, uint64_t off, void *val
   insert_entry(c, e);
 }
 
-cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off) {
+/* [s->mu] Admission of a missed key of hash h: 1 when it missed recently (and is forgotten),
+** else 0 and it is remembered. The set from bits above the fingerprint (the shard took the top
+** 4); the fingerprint from the low half, never 0 (0 = an empty way). */
+static int door_admit(shard *s, uint64_t h) {
+  if (!s->door) return 0;
+  uint32_t *set = &s->door[((h >> 32) & s->door_mask) * DOOR_WAYS];
+  uint32_t fp = (uint32_t)h | 1;
+  int w = 0;
+  while (w < DOOR_WAYS && set[w] != fp) w++;
+  if (w < DOOR_WAYS) {
+    for (; w + 1 < DOOR_WAYS; w++) set[w] = set[w + 1];
+    set[DOOR_WAYS - 1] = 0;
+    return 1;
+  }
+  for (w = DOOR_WAYS - 1; w > 0; w--) set[w] = set[w - 1];
+  set[0] = fp;
+  return 0;
+}
+
+/* cache_lookup, and with admit != NULL cache_lookup_admit. */
+static cache_handle *lookup(cache *c, uint64_t file, uint64_t off, int *admit) {
   uint64_t h = cache_hash(file, off);
   shard *s = shard_for(c, h);
+  if (admit) *admit = 0;
   pthread_mutex_lock(&s->mu);
   cache_handle *e = *find(s, file, off, h);
   if (e) {
@@ -266,42 +287,16 @@ cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off) {
     s->hits++;
   } else {
     s->misses++;
+    if (admit) *admit = door_admit(s, h);
   }
   pthread_mutex_unlock(&s->mu);
   return e;
 }
 
+cache_handle *cache_lookup(cache *c, uint64_t file, uint64_t off) { return lookup(c, file, off, NULL); }
+
 cache_handle *cache_lookup_admit(cache *c, uint64_t file, uint64_t off, int *admit) {
-  uint64_t h = cache_hash(file, off);
-  shard *s = shard_for(c, h);
-  *admit = 0;
-  pthread_mutex_lock(&s->mu);
-  cache_handle *e = *find(s, file, off, h);
-  if (e) {
-    if (e->refs == 1) lru_remove(e); /* now pinned */
-    e->refs++;
-    s->hits++;
-  } else {
-    s->misses++;
-    if (s->door) {
-      /* the set from bits above the fingerprint (the shard took the top 4); the fingerprint
-      ** from the low half, never 0 (0 = an empty way) */
-      uint32_t *set = &s->door[((h >> 32) & s->door_mask) * DOOR_WAYS];
-      uint32_t fp = (uint32_t)h | 1;
-      int w = 0;
-      while (w < DOOR_WAYS && set[w] != fp) w++;
-      if (w < DOOR_WAYS) { /* missed recently: admit, and forget it */
-        *admit = 1;
-        for (; w + 1 < DOOR_WAYS; w++) set[w] = set[w + 1];
-        set[DOOR_WAYS - 1] = 0;
-      } else {
-        for (w = DOOR_WAYS - 1; w > 0; w--) set[w] = set[w - 1];
-        set[0] = fp;
-      }
-    }
-  }
-  pthread_mutex_unlock(&s->mu);
-  return e;
+  return lookup(c, file, off, admit);
 }
 
 void *cache_value(const cache_handle *h) { return h->value; }
