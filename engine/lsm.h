@@ -73,7 +73,8 @@ typedef struct lsm_options {
   int create_if_missing;     /* default 1 */
   int error_if_exists;       /* default 0 */
   /* Compaction (engine compaction issue): */
-  size_t target_file_size;   /* SST output size of compactions; default 16 MiB */
+  size_t target_file_size;   /* SST output size of compactions; default 16 MiB (one open
+                             ** descriptor per table: version.h "Table cache") */
   int l0_compaction_trigger; /* default 4 */
   int l0_slowdown_trigger;   /* default 20 */
   int l0_stop_trigger;       /* default 36 */

@@ -14,8 +14,12 @@
 ** reader — uses it any more. Files of a version dropped at close are not obsolete: kept.
 **
 ** Table cache: each ver_file opens its sst_reader lazily on first use (under a per-file mutex)
-** and keeps it open until the file's last reference goes; with files being few (compaction
-** bounds them) and the descriptor limit high this needs no eviction.
+** and keeps it open until the file's last reference goes: one descriptor and one pinned index +
+** filter per live table, no eviction. A database of S bytes holds about S / target_file_size
+** of them (16 MiB default: 64 per GiB), so a database beyond ~15 GiB needs a descriptor limit
+** above the common soft default of 1024 (`ulimit -n`), and the pinned index/filter memory
+** grows with S (lsm.h "Memory"). A bounded table cache (LevelDB's max_open_files) would need
+** readers refcounted by their iterators; not built.
 **
 ** Thread safety: versions are immutable; ver_ref/ver_unref are atomic; lookups and iterators
 ** may run from any number of threads. ver_apply is called by one thread at a time (the db's
