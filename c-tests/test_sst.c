@@ -35,6 +35,14 @@ typedef struct model {
   size_t n;
 } model;
 
+/* The key and value sst_get returned equal the model's entry. */
+static void expect_entry(const cd_buf *fk, const cd_buf *fv, const ent *want) {
+  assert_int_equal(fk->n, want->kn);
+  assert_memory_equal(fk->p, want->k, fk->n);
+  assert_int_equal(fv->n, want->vn);
+  if (fv->n) assert_memory_equal(fv->p, want->v, fv->n);
+}
+
 /* User keys "key%08d" of 3*i (gaps for misses); 1-3 versions each, newest first; every 7th
 ** key's newest version is a tombstone; values compressible, of varied length, some large. */
 static void model_make(model *m, int nkeys, int big) {
@@ -231,10 +239,7 @@ static void check_gets(sst_reader *r, const model *m, int nkeys) {
       continue;
     }
     if (rc) fail_msg("key %d: rc %d (%s)", i, rc, st_errmsg());
-    assert_int_equal(fk.n, want->kn);
-    assert_memory_equal(fk.p, want->k, fk.n);
-    assert_int_equal(fv.n, want->vn);
-    if (fv.n) assert_memory_equal(fv.p, want->v, fv.n);
+    expect_entry(&fk, &fv, want);
   }
   cd_buf_free(&fk);
   cd_buf_free(&fv);
@@ -1026,10 +1031,7 @@ static void get_check(sst_reader *r, const model *m, const uint8_t *k, size_t kn
   }
   cd_buf fk = {0}, fv = {0};
   assert_int_equal(sst_get(r, k, kn, &fk, &fv), LSM_OK);
-  assert_int_equal(fk.n, want->kn);
-  assert_memory_equal(fk.p, want->k, fk.n);
-  assert_int_equal(fv.n, want->vn);
-  if (fv.n) assert_memory_equal(fv.p, want->v, fv.n);
+  expect_entry(&fk, &fv, want);
   cd_buf_free(&fk);
   cd_buf_free(&fv);
 }
