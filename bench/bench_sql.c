@@ -511,7 +511,7 @@ int main(int argc, char **argv) {
     if (!phase_on[s]) continue;
     printf("| %s |", sname[s]);
     for (int k = 0; k < NK; k++)
-      if (use[k]) printf(" %.2f |", mc[k][s]);
+      if (use[k]) printf(mc[k][s] < 1 ? " %.3f |" : " %.2f |", mc[k][s]);
     for (int k = K_ROWID; ratios && k <= K_WR; k++) {
       if (use[k] && mc[K_LSM][s] > 0) printf(" %.2fx |", mc[k][s] / mc[K_LSM][s]);
       else printf(" - |");
@@ -529,7 +529,7 @@ int main(int argc, char **argv) {
     if (!phase_on[s]) continue;
     printf("| %s |", sname[s]);
     for (int k = 0; k < NK; k++)
-      if (use[k]) printf(" %.2f |", mt[k][s]);
+      if (use[k]) printf(mt[k][s] < 1 ? " %.3f |" : " %.2f |", mt[k][s]);
     printf("\n");
   }
   for (int k = 0; k < NK; k++)
