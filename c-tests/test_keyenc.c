@@ -324,6 +324,19 @@ static void test_record(void **state) {
         if (v[i].n) assert_memory_equal(d[i].p, v[i].p, v[i].n);
       }
     }
+    /* the header alone (rec_key_flags): the same flags; a cut inside the header is rejected,
+    ** one after it is not (the values are not looked at) */
+    uint8_t kr3[3] = {9, 9, 9};
+    assert_int_equal(rec_key_flags(c, e.n, nkey, kr3), LSM_OK);
+    if (nkey) assert_memory_equal(kr, kr3, (size_t)nkey);
+    assert_int_equal(rec_key_flags(c, e.n, nkey + 1, kr3), LSM_CORRUPT);
+    size_t hdr = 2 + (size_t)nkey;
+    for (size_t cut = 0; cut <= e.n; cut++) {
+      uint8_t *t = malloc(cut ? cut : 1);
+      memcpy(t, c, cut);
+      assert_int_equal(rec_key_flags(t, cut, nkey, kr3), cut < hdr ? LSM_CORRUPT : LSM_OK);
+      free(t);
+    }
     /* counts must match; every truncation and trailing garbage is rejected */
     assert_int_equal(rec_decode(c, e.n, nkey + 1, kr2, ncol, d), LSM_CORRUPT);
     assert_int_equal(rec_decode(c, e.n, nkey, kr2, ncol + 1, d), LSM_CORRUPT);
@@ -350,6 +363,9 @@ static void test_record(void **state) {
   uint8_t kr2[1];
   ke_val d[1];
   assert_int_equal(rec_decode(badver, sizeof badver, 0, kr2, 0, d), LSM_CORRUPT);
+  assert_int_equal(rec_key_flags(badver, sizeof badver, 0, kr2), LSM_CORRUPT);
+  uint8_t badflag[] = {0x01, 0x01, 0x02, 0x00};
+  assert_int_equal(rec_key_flags(badflag, sizeof badflag, 1, kr2), LSM_CORRUPT);
 }
 
 int main(void) {
