@@ -95,16 +95,24 @@ static const uint8_t *rec_header(const uint8_t *p, const uint8_t *end, int nkey,
   return p + nkey;
 }
 
-int rec_key_flags(const uint8_t *p, size_t n, int nkey, uint8_t *key_real) {
+int rec_key_flags(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, size_t *hdr) {
   int rc = LSM_OK;
-  return rec_header(p, p + n, nkey, key_real, &rc) ? LSM_OK : rc;
+  const uint8_t *q = rec_header(p, p + n, nkey, key_real, &rc);
+  if (!q) return rc;
+  *hdr = (size_t)(q - p);
+  return LSM_OK;
 }
 
 int rec_decode(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, int ncol, ke_val *vals) {
+  int rc = LSM_OK;
+  const uint8_t *q = rec_header(p, p + n, nkey, key_real, &rc);
+  if (!q) return rc;
+  return rec_decode_values(q, n - (size_t)(q - p), ncol, vals);
+}
+
+int rec_decode_values(const uint8_t *p, size_t n, int ncol, ke_val *vals) {
   const uint8_t *end = p + n;
   uint32_t cnt;
-  int rc = LSM_OK;
-  if (!(p = rec_header(p, end, nkey, key_real, &rc))) return rc;
   if (!(p = get_v32(p, end, &cnt)) || cnt != (uint32_t)ncol)
     return ST_CORRUPT("record: bad column count");
   for (int i = 0; i < ncol; i++) {

@@ -842,7 +842,8 @@ typedef struct vt_cur {
   int from_it, from_ov;
   const uint8_t *k, *val;
   size_t kn, vn;
-  int decoded;
+  int decoded;   /* DEC_KEY | DEC_VAL: the halves of the current row decoded so far */
+  size_t vhdr;   /* with DEC_KEY: length of the record's header (the values follow it) */
   ke_val *kv, *vv;
   uint8_t *kreal;
 } vt_cur;
@@ -1473,7 +1474,7 @@ static int vt_eof(sqlite3_vtab_cursor *pc) { return ((vt_cur *)pc)->eof; }
 
 /* The current row is decoded lazily, in two halves, each at most once per row (c->decoded is
 ** cleared whenever the cursor moves): the key columns (ke_decode of the engine key, and the
-** REAL flags of the record's header), and the non-key columns (the whole record). A read of
+** REAL flags of the record's header), and the non-key columns (the rest of the record). A read of
 ** key columns alone (`SELECT k`, the rowid) never decodes the values; a read of values always
 ** validates the key as well, so a malformed key is reported whatever is read. */
 #define DEC_KEY 1
@@ -1483,12 +1484,13 @@ static int cur_decode_key(vt_cur *c) {
   vt_tab *v = (vt_tab *)c->base.pVtab;
   const uint8_t *p = c->k, *end = c->k + c->kn;
   for (int k = 0; k < v->nkeyc; k++) {
-    if (ke_decode(p, end, &c->kv[k], &p)) return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
+    if (!ke_decode_posint(p, end, &c->kv[k], &p) && ke_decode(p, end, &c->kv[k], &p))
+      return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
   }
   if (p != end) return vt_err(v, SQLITE_CORRUPT, "lsm: key has trailing bytes");
   if (v->rowid_mode && c->kv[0].type != KE_INT)
     return vt_err(v, SQLITE_CORRUPT, "lsm: rowid key is not an integer");
-  if (!v->rowid_mode && rec_key_flags(c->val, c->vn, v->nkeyc, c->kreal))
+  if (rec_key_flags(c->val, c->vn, v->rowid_mode ? 0 : v->nkeyc, c->kreal, &c->vhdr))
     return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
   c->decoded |= DEC_KEY;
   return SQLITE_OK;
@@ -1500,8 +1502,7 @@ static int cur_decode_val(vt_cur *c) {
     int rc = cur_decode_key(c);
     if (rc) return rc;
   }
-  int nkrec = v->rowid_mode ? 0 : v->nkeyc;
-  if (rec_decode(c->val, c->vn, nkrec, c->kreal, v->nval, c->vv))
+  if (rec_decode_values(c->val + c->vhdr, c->vn - c->vhdr, v->nval, c->vv))
     return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
   c->decoded |= DEC_VAL;
   return SQLITE_OK;
