@@ -18,7 +18,12 @@
 **   deleterandom U x DELETE FROM t WHERE k=?, 10k per transaction, distinct keys
 ** Printed: a Markdown table of rows/s per table and ratios lsm/rowid and lsm/wr; with runs > 1,
 ** medians. Usage: bench_sql [-n N] [-r R] [-R runs] [-v half|random] [-o 'lsm options'] [-t
-** rowid,wr,lsm]. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 200000)), BENCH_RUNS (1).
+** rowid,wr,lsm] [-p phases] [-K]. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 200000)),
+** BENCH_RUNS (1).
+**   -p fillseq,fillrandom,readrandom,readseq,scanrange,in32,update,delete: run only these phases
+**      (fillrandom runs anyway when the reads need a table that does not exist yet)
+**   -K keep <kind>.db after the run and reuse it if it exists (no fill): A/B runs of two builds
+**      on the same files. A run with the delete phase removes it (its keys are gone).
 ** (R is smaller than the engine bench's: native random updates/deletes run at ~10-35k rows/s.)
 ** Needs LSMVTAB_EXT (the extension path without .so; scripts/run-bench.sh sets it).
 */
@@ -55,6 +60,12 @@ static const char *const klabel[NK] = {"native rowid", "native WITHOUT ROWID", "
 static uint64_t N, R;
 static int half_compressible = 1;
 static char lsm_opts[256] = "";
+static int keep_db;
+static const char *const pname[] = {"fillseq", "fillrandom", "readrandom", "readseq", "scanrange",
+                                    "in32", "update", "delete"};
+static const int pphase[] = {S_FILLSEQ, S_FILLRANDOM, S_READRANDOM, S_READSEQ, S_SCANRANGE,
+                             S_IN32, S_UPDATE, S_DELETE};
+static int phase_on[NS] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}; /* S_ONE32 and S_SIZE follow others */
 
 /* CPU seconds of the process (all threads): per-row CPU cost is steadier than rows/s when the
 ** machine is shared. cpu_us[phase] is set by each phase. */
@@ -155,9 +166,9 @@ static uint64_t db_bytes(const char *file) {
   return du_bytes;
 }
 
-static sqlite3 *open_db(const char *file, int kind, const char *table) {
+static sqlite3 *open_db(const char *file, int kind, const char *table, int reuse) {
   sqlite3 *db;
-  rm_db(file);
+  if (!reuse) rm_db(file);
   if (sqlite3_open(file, &db) != SQLITE_OK) die(db, "open");
   ex(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
   char sql[512];
@@ -170,10 +181,11 @@ static sqlite3 *open_db(const char *file, int kind, const char *table) {
       fprintf(stderr, "bench_sql: load %s: %s\n", ext, err ? err : "?");
       exit(1);
     }
-    snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE %s USING lsm(k INTEGER PRIMARY KEY, v BLOB%s%s)",
+    snprintf(sql, sizeof sql,
+             "CREATE VIRTUAL TABLE IF NOT EXISTS %s USING lsm(k INTEGER PRIMARY KEY, v BLOB%s%s)",
              table, lsm_opts[0] ? ", " : "", lsm_opts);
   } else {
-    snprintf(sql, sizeof sql, "CREATE TABLE %s(k INTEGER PRIMARY KEY, v BLOB)%s", table,
+    snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS %s(k INTEGER PRIMARY KEY, v BLOB)%s", table,
              kind == K_WR ? " WITHOUT ROWID" : "");
   }
   ex(db, sql);
@@ -347,30 +359,39 @@ static void one_kind(int kind, double *res, double *cpu, double *thr) {
   char file[64];
   rng_state = SEED;
   pool_pos = 0;
-  snprintf(file, sizeof file, "seq_%s.db", kname[kind]);
-  fprintf(stderr, "  %s fillseq\n", kname[kind]);
-  sqlite3 *db = open_db(file, kind, "t");
-  res[S_FILLSEQ] = fill(db, 0, 0);
-  sqlite3_close(db);
-  rm_db(file);
+  memset(cpu_us, 0, sizeof cpu_us);
+  memset(thr_us, 0, sizeof thr_us);
+  if (phase_on[S_FILLSEQ]) {
+    snprintf(file, sizeof file, "seq_%s.db", kname[kind]);
+    fprintf(stderr, "  %s fillseq\n", kname[kind]);
+    sqlite3 *db = open_db(file, kind, "t", 0);
+    res[S_FILLSEQ] = fill(db, 0, 0);
+    sqlite3_close(db);
+    rm_db(file);
+  }
 
   snprintf(file, sizeof file, "%s.db", kname[kind]);
-  db = open_db(file, kind, "t");
-  fprintf(stderr, "  %s fillrandom\n", kname[kind]);
-  res[S_FILLRANDOM] = fill(db, 1, SEED + 1);
-  settle(db, kind, file);
-  res[S_SIZE] = (double)db_bytes(file) / 1048576;
+  int reuse = keep_db && access(file, F_OK) == 0;
+  sqlite3 *db = open_db(file, kind, "t", reuse);
+  if (!reuse) {
+    fprintf(stderr, "  %s fillrandom\n", kname[kind]);
+    res[S_FILLRANDOM] = fill(db, 1, SEED + 1);
+    settle(db, kind, file);
+    res[S_SIZE] = (double)db_bytes(file) / 1048576;
+  } else {
+    fprintf(stderr, "  %s: reusing %s\n", kname[kind], file);
+  }
   fprintf(stderr, "  %s reads\n", kname[kind]);
-  res[S_READRANDOM] = readrandom(db);
-  res[S_READSEQ] = readseq(db);
-  res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1);
-  inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]);
+  if (phase_on[S_READRANDOM]) res[S_READRANDOM] = readrandom(db);
+  if (phase_on[S_READSEQ]) res[S_READSEQ] = readseq(db);
+  if (phase_on[S_SCANRANGE]) res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1);
+  if (phase_on[S_IN32]) inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]);
   uint64_t u = R;
   fprintf(stderr, "  %s update/delete\n", kname[kind]);
-  res[S_UPDATE] = modify(db, 0, u, SEED + 2);
-  res[S_DELETE] = modify(db, 1, u, SEED + 3);
+  if (phase_on[S_UPDATE]) res[S_UPDATE] = modify(db, 0, u, SEED + 2);
+  if (phase_on[S_DELETE]) res[S_DELETE] = modify(db, 1, u, SEED + 3);
   sqlite3_close(db);
-  rm_db(file);
+  if (!keep_db || phase_on[S_DELETE]) rm_db(file);
   memcpy(cpu, cpu_us, sizeof cpu_us);
   memcpy(thr, thr_us, sizeof thr_us);
 }
@@ -393,7 +414,7 @@ int main(int argc, char **argv) {
   R = (e = getenv("BENCH_READS")) ? strtoull(e, NULL, 10) : 0;
   int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1, opt;
   int use[NK] = {1, 1, 1};
-  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:p:K")) != -1) {
     switch (opt) {
     case 'n': N = strtoull(optarg, NULL, 10); break;
     case 'r': R = strtoull(optarg, NULL, 10); break;
@@ -403,9 +424,16 @@ int main(int argc, char **argv) {
     case 't':
       for (int k = 0; k < NK; k++) use[k] = strstr(optarg, kname[k]) != NULL;
       break;
+    case 'p':
+      for (size_t i = 0; i < sizeof pname / sizeof pname[0]; i++)
+        phase_on[pphase[i]] = strstr(optarg, pname[i]) != NULL;
+      phase_on[S_ONE32] = phase_on[S_IN32];
+      phase_on[S_SIZE] = phase_on[S_FILLRANDOM];
+      break;
+    case 'K': keep_db = 1; break;
     default:
       fprintf(stderr, "usage: bench_sql [-n N] [-r reads] [-R runs] [-v half|random] "
-                      "[-o 'lsm options'] [-t rowid,wr,lsm]\n");
+                      "[-o 'lsm options'] [-t rowid,wr,lsm] [-p phases] [-K]\n");
       return 2;
     }
   }
@@ -452,6 +480,7 @@ int main(int argc, char **argv) {
   if (ratios) printf("---:|---:|");
   printf("\n");
   for (int s = 0; s < NS; s++) {
+    if (!phase_on[s]) continue;
     printf("| %s |", sname[s]);
     for (int k = 0; k < NK; k++)
       if (use[k]) {
@@ -467,7 +496,7 @@ int main(int argc, char **argv) {
     printf("\n");
   }
   for (int k = 0; k < NK; k++)
-    if (use[k])
+    if (use[k] && m[k][S_ONE32] > 0)
       printf("\n%s: IN-list of 32 / 32 single SELECTs = %.2fx", klabel[k],
              m[k][S_IN32] / m[k][S_ONE32]);
   printf("\n\nCPU time per row (per scan for scanrange, per key for the IN rows), all threads, us "
@@ -479,9 +508,10 @@ int main(int argc, char **argv) {
   if (ratios) printf("---:|---:|");
   printf("\n");
   for (int s = 0; s < S_SIZE; s++) {
+    if (!phase_on[s]) continue;
     printf("| %s |", sname[s]);
     for (int k = 0; k < NK; k++)
-      if (use[k]) printf(" %.2f |", mc[k][s]);
+      if (use[k]) printf(mc[k][s] < 1 ? " %.3f |" : " %.2f |", mc[k][s]);
     for (int k = K_ROWID; ratios && k <= K_WR; k++) {
       if (use[k] && mc[K_LSM][s] > 0) printf(" %.2fx |", mc[k][s] / mc[K_LSM][s]);
       else printf(" - |");
@@ -496,9 +526,10 @@ int main(int argc, char **argv) {
   for (int k = 0; k < NK; k++) if (use[k]) printf("---:|");
   printf("\n");
   for (int s = 0; s < S_SIZE; s++) {
+    if (!phase_on[s]) continue;
     printf("| %s |", sname[s]);
     for (int k = 0; k < NK; k++)
-      if (use[k]) printf(" %.2f |", mt[k][s]);
+      if (use[k]) printf(mt[k][s] < 1 ? " %.3f |" : " %.2f |", mt[k][s]);
     printf("\n");
   }
   for (int k = 0; k < NK; k++)

@@ -171,6 +171,77 @@ static void test_int_real_edges(void **state) {
   }
 }
 
+/* ke_decode_posint (the inline fast path) agrees with ke_decode wherever it answers, answers
+** for every integer 2 <= x <= INT64_MAX, and declines everything else (0, 1, negatives,
+** non-integers, numbers beyond int64, text, truncated items). */
+static void check_posint(const cd_buf *e, int want_fast) {
+  ke_val a, b;
+  const uint8_t *na = NULL, *nb = NULL;
+  memset(&a, 0x5a, sizeof a);
+  int fast = ke_decode_posint(e->p, e->p + e->n, &a, &na);
+  assert_int_equal(fast, want_fast);
+  assert_int_equal(ke_decode(e->p, e->p + e->n, &b, &nb), LSM_OK);
+  if (fast) {
+    assert_int_equal(a.type, b.type);
+    assert_true(a.i == b.i);
+    assert_memory_equal(&a.r, &b.r, sizeof a.r);
+    assert_true(a.p == b.p && a.n == b.n && a.raw_n == b.raw_n);
+    assert_ptr_equal(na, nb);
+  }
+  /* any cut of the item: never answered by the fast path */
+  for (size_t cut = 0; cut < e->n; cut++) assert_int_equal(ke_decode_posint(e->p, e->p + cut, &a, &na), 0);
+}
+
+static void test_posint_fast_path(void **state) {
+  (void)state;
+  const int64_t yes[] = {2, 3, 4, 5, 1000, ((int64_t)1 << 53) + 1, ((int64_t)1 << 62) - 1,
+                         (int64_t)1 << 62, INT64_MAX - 1, INT64_MAX};
+  const int64_t no[] = {0, 1, -1, -2, INT64_MIN, -((int64_t)1 << 62)};
+  const double no_r[] = {1.5, 2.5, 0.25, 1e19, 9223372036854775808.0, -3.0, 1e300};
+  for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+    cd_buf e = {0};
+    ke_val x = {.type = KE_INT, .i = yes[i]};
+    assert_int_equal(ke_encode(&e, &x), LSM_OK);
+    check_posint(&e, 1);
+    cd_buf_free(&e);
+  }
+  for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+    cd_buf e = {0};
+    ke_val x = {.type = KE_INT, .i = no[i]};
+    assert_int_equal(ke_encode(&e, &x), LSM_OK);
+    check_posint(&e, 0);
+    cd_buf_free(&e);
+  }
+  for (size_t i = 0; i < sizeof no_r / sizeof no_r[0]; i++) {
+    cd_buf e = {0};
+    ke_val x = {.type = KE_FLOAT, .r = no_r[i]};
+    assert_int_equal(ke_encode(&e, &x), LSM_OK);
+    check_posint(&e, 0);
+    cd_buf_free(&e);
+  }
+  cd_buf e = {0};
+  ke_val t = {.type = KE_TEXT, .p = (const uint8_t *)"0123456789ab", .n = 12};
+  assert_int_equal(ke_encode(&e, &t), LSM_OK);
+  check_posint(&e, 0);
+  cd_buf_free(&e);
+  /* random integers: the fast path answers exactly for 2 <= x */
+  const uint64_t seed = 0x5eed0009;
+  rng = seed;
+  for (int it = 0; it < iters(20000); it++) {
+    int64_t v = (int64_t)(rnd() >> (rnd() % 64));
+    if (rnd() % 2) v = -v;
+    cd_buf r = {0};
+    ke_val x = {.type = KE_INT, .i = v};
+    assert_int_equal(ke_encode(&r, &x), LSM_OK);
+    ke_val a;
+    const uint8_t *na;
+    if (ke_decode_posint(r.p, r.p + r.n, &a, &na) != (v >= 2))
+      fail_msg("seed %#llx iteration %d: value %lld", (unsigned long long)seed, it, (long long)v);
+    if (v >= 2) check_posint(&r, 1);
+    cd_buf_free(&r);
+  }
+}
+
 static void test_roundtrip(void **state) {
   (void)state;
   const uint64_t seed = 0x5eed0002;
@@ -324,6 +395,24 @@ static void test_record(void **state) {
         if (v[i].n) assert_memory_equal(d[i].p, v[i].p, v[i].n);
       }
     }
+    /* the header alone (rec_key_flags): the same flags; a cut inside the header is rejected,
+    ** one after it is not (the values are not looked at) */
+    uint8_t kr3[3] = {9, 9, 9};
+    size_t hdr = 0, h2;
+    assert_int_equal(rec_key_flags(c, e.n, nkey, kr3, &hdr), LSM_OK);
+    assert_int_equal(hdr, 2 + (size_t)nkey);
+    if (nkey) assert_memory_equal(kr, kr3, (size_t)nkey);
+    assert_int_equal(rec_key_flags(c, e.n, nkey + 1, kr3, &h2), LSM_CORRUPT);
+    for (size_t cut = 0; cut <= e.n; cut++) {
+      uint8_t *t = malloc(cut ? cut : 1);
+      memcpy(t, c, cut);
+      assert_int_equal(rec_key_flags(t, cut, nkey, kr3, &h2), cut < hdr ? LSM_CORRUPT : LSM_OK);
+      /* the values after the header, as rec_decode reads them */
+      if (cut >= hdr)
+        assert_int_equal(rec_decode_values(t + hdr, cut - hdr, ncol, d),
+                         cut == e.n ? LSM_OK : LSM_CORRUPT);
+      free(t);
+    }
     /* counts must match; every truncation and trailing garbage is rejected */
     assert_int_equal(rec_decode(c, e.n, nkey + 1, kr2, ncol, d), LSM_CORRUPT);
     assert_int_equal(rec_decode(c, e.n, nkey, kr2, ncol + 1, d), LSM_CORRUPT);
@@ -350,6 +439,10 @@ static void test_record(void **state) {
   uint8_t kr2[1];
   ke_val d[1];
   assert_int_equal(rec_decode(badver, sizeof badver, 0, kr2, 0, d), LSM_CORRUPT);
+  size_t hdr;
+  assert_int_equal(rec_key_flags(badver, sizeof badver, 0, kr2, &hdr), LSM_CORRUPT);
+  uint8_t badflag[] = {0x01, 0x01, 0x02, 0x00};
+  assert_int_equal(rec_key_flags(badflag, sizeof badflag, 1, kr2, &hdr), LSM_CORRUPT);
 }
 
 int main(void) {
@@ -357,7 +450,7 @@ int main(void) {
       cmocka_unit_test(test_order_matches_sqlite), cmocka_unit_test(test_int_real_edges),
       cmocka_unit_test(test_roundtrip),            cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_prefix_successor),     cmocka_unit_test(test_record),
-      cmocka_unit_test(test_record_bytes),
+      cmocka_unit_test(test_record_bytes),         cmocka_unit_test(test_posint_fast_path),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,6 +61,26 @@ int ke_encode(cd_buf *b, const ke_val *v);
 ** that fits int64, else KE_FLOAT), *next points after the item. LSM_CORRUPT if malformed. */
 int ke_decode(const uint8_t *p, const uint8_t *limit, ke_val *v, const uint8_t **next);
 
+/* ke_decode's fast path for the commonest key item, a positive integer 2 <= x < 2^63 (tag
+** 0x12, exponent 1..62, no fraction bits below the integer): returns 1 with *v and *next set
+** exactly as ke_decode would, 0 for any other item (call ke_decode: it decodes or rejects it). */
+static inline int ke_decode_posint(const uint8_t *p, const uint8_t *limit, ke_val *v,
+                                   const uint8_t **next) {
+  if (limit - p < KE_NUM_LEN || p[0] != 0x12) return 0;
+  int e = (int)((unsigned)p[1] << 8 | p[2]) - 0x4000;
+  uint64_t frac = (uint64_t)p[3] << 56 | (uint64_t)p[4] << 48 | (uint64_t)p[5] << 40 |
+                  (uint64_t)p[6] << 32 | (uint64_t)p[7] << 24 | (uint64_t)p[8] << 16 |
+                  (uint64_t)p[9] << 8 | (uint64_t)p[10];
+  if (e < 1 || e > 62 || (frac << e) != 0) return 0;
+  v->type = KE_INT;
+  v->i = (int64_t)(((uint64_t)1 << e) | (frac >> (64 - e)));
+  v->r = (double)v->i;
+  v->p = NULL;
+  v->n = v->raw_n = 0;
+  *next = p + KE_NUM_LEN;
+  return 1;
+}
+
 /* Copy the raw (unescaped) bytes of a decoded TEXT/BLOB into dst (room for v->raw_n bytes). */
 void ke_unescape(const ke_val *v, uint8_t *dst);
 

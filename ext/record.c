@@ -59,25 +59,64 @@ int rec_encode(cd_buf *b, int nkey, const uint8_t *key_real, int ncol, const ke_
   return LSM_OK;
 }
 
-int rec_decode(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, int ncol, ke_val *vals) {
-  const uint8_t *end = p + n;
+/* A varint32 whose one-byte form (every count and most lengths) needs no call. */
+static inline const uint8_t *get_v32(const uint8_t *p, const uint8_t *end, uint32_t *v) {
+  if (p < end && *p < 0x80) {
+    *v = *p;
+    return p + 1;
+  }
+  return cd_get_varint32(p, end, v);
+}
+
+/* The header: version, key flags; returns the position of the column count, or NULL. */
+static const uint8_t *rec_header(const uint8_t *p, const uint8_t *end, int nkey, uint8_t *key_real,
+                                 int *rc) {
   uint32_t cnt;
-  if (n < 1 || p[0] != REC_VERSION)
-    return ST_CORRUPT("record: bad version %d", n ? p[0] : -1);
+  if (p >= end || p[0] != REC_VERSION) {
+    *rc = ST_CORRUPT("record: bad version %d", p < end ? p[0] : -1);
+    return NULL;
+  }
   p++;
-  if (!(p = cd_get_varint32(p, end, &cnt)) || cnt != (uint32_t)nkey)
-    return ST_CORRUPT("record: bad key column count");
-  if ((size_t)(end - p) < cnt) return ST_CORRUPT("record: truncated key flags");
+  if (!(p = get_v32(p, end, &cnt)) || cnt != (uint32_t)nkey) {
+    *rc = ST_CORRUPT("record: bad key column count");
+    return NULL;
+  }
+  if ((size_t)(end - p) < cnt) {
+    *rc = ST_CORRUPT("record: truncated key flags");
+    return NULL;
+  }
   for (int i = 0; i < nkey; i++) {
-    if (p[i] > 1) return ST_CORRUPT("record: bad key flag %d", p[i]);
+    if (p[i] > 1) {
+      *rc = ST_CORRUPT("record: bad key flag %d", p[i]);
+      return NULL;
+    }
     key_real[i] = p[i];
   }
-  p += nkey;
-  if (!(p = cd_get_varint32(p, end, &cnt)) || cnt != (uint32_t)ncol)
+  return p + nkey;
+}
+
+int rec_key_flags(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, size_t *hdr) {
+  int rc = LSM_OK;
+  const uint8_t *q = rec_header(p, p + n, nkey, key_real, &rc);
+  if (!q) return rc;
+  *hdr = (size_t)(q - p);
+  return LSM_OK;
+}
+
+int rec_decode(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, int ncol, ke_val *vals) {
+  int rc = LSM_OK;
+  const uint8_t *q = rec_header(p, p + n, nkey, key_real, &rc);
+  if (!q) return rc;
+  return rec_decode_values(q, n - (size_t)(q - p), ncol, vals);
+}
+
+int rec_decode_values(const uint8_t *p, size_t n, int ncol, ke_val *vals) {
+  const uint8_t *end = p + n;
+  uint32_t cnt;
+  if (!(p = get_v32(p, end, &cnt)) || cnt != (uint32_t)ncol)
     return ST_CORRUPT("record: bad column count");
   for (int i = 0; i < ncol; i++) {
     ke_val *v = &vals[i];
-    memset(v, 0, sizeof *v);
     if (p >= end) return ST_CORRUPT("record: truncated");
     int t = *p++;
     switch (t) {
@@ -100,7 +139,7 @@ int rec_decode(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, int ncol
     case 3:
     case 4: {
       uint32_t len;
-      if (!(p = cd_get_varint32(p, end, &len))) return ST_CORRUPT("record: bad length");
+      if (!(p = get_v32(p, end, &len))) return ST_CORRUPT("record: bad length");
       if ((size_t)(end - p) < len) return ST_CORRUPT("record: truncated string");
       v->type = t == 3 ? KE_TEXT : KE_BLOB;
       v->p = p;

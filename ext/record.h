@@ -38,8 +38,18 @@
 int rec_encode(cd_buf *b, int nkey, const uint8_t *key_real, int ncol, const ke_val *vals);
 
 /* Decode a record that must have exactly nkey key flags and ncol values: key_real[0..nkey) and
-** vals[0..ncol) are filled; TEXT/BLOB vals point into [p, p+n) (raw bytes, raw_n == n), valid as
+** vals[0..ncol) are filled (only the fields of each value's type: NULL/INT/FLOAT leave p, n and
+** raw_n as they were); TEXT/BLOB vals point into [p, p+n) (raw bytes, raw_n == n), valid as
 ** long as those bytes are. LSM_CORRUPT if malformed or the counts differ. */
 int rec_decode(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, int ncol, ke_val *vals);
+
+/* Only the header: the version and the nkey key flags into key_real[0..nkey) (what a read of
+** key columns alone needs), and its length in *hdr; the values are not looked at. LSM_CORRUPT
+** if the header is bad. */
+int rec_key_flags(const uint8_t *p, size_t n, int nkey, uint8_t *key_real, size_t *hdr);
+
+/* The rest of a record after its header (p + *hdr of rec_key_flags, n - *hdr bytes): exactly
+** ncol values, as rec_decode. rec_decode = rec_key_flags + rec_decode_values. */
+int rec_decode_values(const uint8_t *p, size_t n, int ncol, ke_val *vals);
 
 #endif

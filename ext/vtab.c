@@ -842,7 +842,8 @@ typedef struct vt_cur {
   int from_it, from_ov;
   const uint8_t *k, *val;
   size_t kn, vn;
-  int decoded;
+  int decoded;   /* DEC_KEY | DEC_VAL: the halves of the current row decoded so far */
+  size_t vhdr;   /* with DEC_KEY: length of the record's header (the values follow it) */
   ke_val *kv, *vv;
   uint8_t *kreal;
 } vt_cur;
@@ -970,6 +971,22 @@ static int it_step(vt_cur *c) { return c->desc ? lsm_iter_prev(c->it) : lsm_iter
 static int cur_settle(vt_cur *c) {
   vt_tab *v = (vt_tab *)c->base.pVtab;
   c->decoded = 0;
+  if (!c->ov && c->it) { /* no transaction writes: the engine's row as it is */
+    if (!lsm_iter_valid(c->it)) {
+      int rc = lsm_iter_status(c->it);
+      if (rc) return vt_lsm_err(v, rc);
+      c->eof = 1;
+      return SQLITE_OK;
+    }
+    const void *k, *val;
+    lsm_iter_key(c->it, &k, &c->kn);
+    lsm_iter_value(c->it, &val, &c->vn);
+    c->k = k;
+    c->val = val;
+    c->from_it = 1;
+    c->from_ov = 0;
+    return SQLITE_OK;
+  }
   for (;;) {
     int ev = c->it && lsm_iter_valid(c->it);
     if (c->it && !ev) {
@@ -1455,20 +1472,39 @@ static int vt_filter(sqlite3_vtab_cursor *pc, int plan, const char *idxStr, int 
 
 static int vt_eof(sqlite3_vtab_cursor *pc) { return ((vt_cur *)pc)->eof; }
 
-static int cur_decode(vt_cur *c) {
+/* The current row is decoded lazily, in two halves, each at most once per row (c->decoded is
+** cleared whenever the cursor moves): the key columns (ke_decode of the engine key, and the
+** REAL flags of the record's header), and the non-key columns (the rest of the record). A read of
+** key columns alone (`SELECT k`, the rowid) never decodes the values; a read of values always
+** validates the key as well, so a malformed key is reported whatever is read. */
+#define DEC_KEY 1
+#define DEC_VAL 2
+
+static int cur_decode_key(vt_cur *c) {
   vt_tab *v = (vt_tab *)c->base.pVtab;
-  if (c->decoded) return SQLITE_OK;
   const uint8_t *p = c->k, *end = c->k + c->kn;
   for (int k = 0; k < v->nkeyc; k++) {
-    if (ke_decode(p, end, &c->kv[k], &p)) return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
+    if (!ke_decode_posint(p, end, &c->kv[k], &p) && ke_decode(p, end, &c->kv[k], &p))
+      return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
   }
   if (p != end) return vt_err(v, SQLITE_CORRUPT, "lsm: key has trailing bytes");
   if (v->rowid_mode && c->kv[0].type != KE_INT)
     return vt_err(v, SQLITE_CORRUPT, "lsm: rowid key is not an integer");
-  int nkrec = v->rowid_mode ? 0 : v->nkeyc;
-  if (rec_decode(c->val, c->vn, nkrec, c->kreal, v->nval, c->vv))
+  if (rec_key_flags(c->val, c->vn, v->rowid_mode ? 0 : v->nkeyc, c->kreal, &c->vhdr))
     return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
-  c->decoded = 1;
+  c->decoded |= DEC_KEY;
+  return SQLITE_OK;
+}
+
+static int cur_decode_val(vt_cur *c) {
+  vt_tab *v = (vt_tab *)c->base.pVtab;
+  if (!(c->decoded & DEC_KEY)) {
+    int rc = cur_decode_key(c);
+    if (rc) return rc;
+  }
+  if (rec_decode_values(c->val + c->vhdr, c->vn - c->vhdr, v->nval, c->vv))
+    return vt_err(v, SQLITE_CORRUPT, "lsm: %s", st_errmsg());
+  c->decoded |= DEC_VAL;
   return SQLITE_OK;
 }
 
@@ -1479,11 +1515,14 @@ static int vt_column(sqlite3_vtab_cursor *pc, sqlite3_context *ctx, int i) {
     sqlite3_result_blob(ctx, c->k, (int)c->kn, SQLITE_TRANSIENT);
     return SQLITE_OK;
   }
-  int rc = cur_decode(c);
-  if (rc) return rc;
-  int kp = v->t.cols[i].keypos;
-  if (kp >= 0) result_kv(ctx, &c->kv[kp], c->kreal[kp]);
-  else result_kv(ctx, &c->vv[v->colval[i]], 0);
+  int kp = v->t.cols[i].keypos, rc;
+  if (kp >= 0) {
+    if (!(c->decoded & DEC_KEY) && (rc = cur_decode_key(c))) return rc;
+    result_kv(ctx, &c->kv[kp], c->kreal[kp]);
+  } else {
+    if (!(c->decoded & DEC_VAL) && (rc = cur_decode_val(c))) return rc;
+    result_kv(ctx, &c->vv[v->colval[i]], 0);
+  }
   return SQLITE_OK;
 }
 
@@ -1491,8 +1530,8 @@ static int vt_rowid(sqlite3_vtab_cursor *pc, sqlite3_int64 *out) {
   vt_cur *c = (vt_cur *)pc;
   vt_tab *v = (vt_tab *)pc->pVtab;
   if (!v->rowid_mode) return vt_err(v, SQLITE_ERROR, "lsm: table %s has no rowid", v->name);
-  int rc = cur_decode(c);
-  if (rc) return rc;
+  int rc;
+  if (!(c->decoded & DEC_KEY) && (rc = cur_decode_key(c))) return rc;
   *out = c->kv[0].i;
   return SQLITE_OK;
 }
