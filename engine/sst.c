@@ -768,9 +768,11 @@ void sst_block_release(sst_block *b) {
 ** stack (larger blocks: an allocation), so a one-time read allocates nothing. */
 #define SST_GET_MEM 8192
 
-/* sst_locate's index search through r->ipfx for a key that starts with the common prefix:
-** the first index entry >= key. */
-static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
+/* Index search through r->ipfx for a key whose user key starts with the common prefix
+** (REQUIRES index_aid_usable): *pos = the first index entry >= key, n (the entry count) when
+** key is past the last one. Same answer as a seek of the index block, without decoding an
+** index entry except among equal 8-byte prefixes. LSM_OK or LSM_CORRUPT. */
+static int index_search(const sst_reader *r, const uint8_t *key, size_t kn, uint32_t *pos) {
   const uint64_t *a = r->ipfx;
   uint32_t n = r->index.nrestarts, lo = 0, len = n, hi;
   uint64_t pk = key_pfx(key + r->ilcp, kn - IKEY_TRAILER - r->ilcp);
@@ -805,12 +807,29 @@ static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle 
     if (ikey_cmp(k, kn2, key, kn) < 0) lo = mid + 1;
     else hi = mid;
   }
-  if (lo == n) return LSM_NOTFOUND; /* past the last key */
+  *pos = lo;
+  return LSM_OK;
+}
+
+/* Whether index_search applies to internal key `key` (kn >= IKEY_TRAILER): the table has the
+** aid and the key's user key starts with the index keys' common prefix. */
+static inline int index_aid_usable(const sst_reader *r, const uint8_t *key, size_t kn) {
+  return r->ipfx && kn - IKEY_TRAILER >= r->ilcp && memcmp(key, r->ilcp_key, r->ilcp) == 0;
+}
+
+/* sst_locate's search through the index aid: the handle of the first index entry >= key. */
+static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
+  uint32_t lo;
+  int rc = index_search(r, key, kn, &lo);
+  if (rc) return rc;
+  if (lo == r->index.nrestarts) return LSM_NOTFOUND; /* past the last key */
   if (r->ioff) {
     h->off = r->ioff[lo];
     h->size = r->ioff[lo + 1] - r->ioff[lo] - BLK_TRAILER;
     return LSM_OK;
   }
+  const uint8_t *k, *v;
+  size_t kn2, vn;
   if ((rc = index_ukey(r, lo, &k, &kn2, &v, &vn))) return rc;
   if (!decode_handle(v, vn, h)) return ST_CORRUPT("%s: bad block handle in index", r->name);
   return LSM_OK;
@@ -825,9 +844,7 @@ int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
       return LSM_NOTFOUND;
     }
   }
-  size_t ukn = kn - IKEY_TRAILER;
-  if (r->ipfx && ukn >= r->ilcp && memcmp(key, r->ilcp_key, r->ilcp) == 0)
-    return index_find(r, key, kn, h);
+  if (index_aid_usable(r, key, kn)) return index_find(r, key, kn, h);
   /* A key outside the table's common prefix: the general search (rare: callers pick tables
   ** by key range). */
   blk_iter it;
@@ -1327,11 +1344,24 @@ static int si_skip_backward(sst_iter *it) {
   return it->rc;
 }
 
+/* Seek the index iterator to the first entry >= k: through the reader's index search aid
+** (a binary search of a dense prefix array, no entry decoded but the one landed on) when k
+** shares the index keys' common prefix, else a seek of the index block. */
+static int si_index_seek(sst_iter *it, const uint8_t *k, size_t n) {
+  const sst_reader *r = it->r;
+  if (n >= IKEY_TRAILER && index_aid_usable(r, k, n)) {
+    uint32_t pos;
+    int rc = index_search(r, k, n, &pos);
+    return rc ? rc : blk_iter_seek_restart(&it->index, pos);
+  }
+  return it_seek(&it->index.base, k, n);
+}
+
 static int si_seek(it_iter *i, const uint8_t *k, size_t n) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
   it->backward = 0;
-  int rc = it_seek(&it->index.base, k, n);
+  int rc = si_index_seek(it, k, n);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);
   if (it->blk.blk && (rc = it_seek(&it->data.base, k, n))) return si_data_rc(it, rc);
