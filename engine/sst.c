@@ -1145,7 +1145,13 @@ typedef struct sst_iter {
   int backward;      /* moving backward: read ahead toward the start of the file */
   blk_block pblk;    /* a block served from the window (blk.blk == &pblk) */
   cd_buf zbuf;       /* its decompressed bytes, reused block after block */
+  uint8_t *bmem;     /* SST_ITER_MEM bytes (made on the first miss) for a block read but not
+                     ** admitted to the cache: get_block's mem, reused block after block */
 } sst_iter;
+
+/* A block the cache does not admit is decoded into the iterator's own buffer of this size
+** (larger blocks: an allocation each), so a seek that misses allocates nothing for it. */
+#define SST_ITER_MEM (16u << 10)
 
 static int si_fail(sst_iter *it, int rc) {
   if (!it->rc) it->rc = rc;
@@ -1274,7 +1280,12 @@ static int si_load(sst_iter *it, sst_bhandle h) {
   } else if (it->seq < UINT32_MAX) {
     it->seq++;
   }
-  if (it->seq < SST_AUTO_RA_AFTER) return get_block(it->r, h, NULL, 0, &it->blk);
+  if (it->seq < SST_AUTO_RA_AFTER) {
+    /* (the current block, which may live in bmem, was dropped by the caller) */
+    if (!it->bmem && !(it->bmem = mm_malloc(SST_ITER_MEM)))
+      return st_err(LSM_NOMEM, "out of memory (sst iterator)");
+    return get_block(it->r, h, it->bmem, SST_ITER_MEM, &it->blk);
+  }
   if (cache_hit(it->r, h, &it->blk)) return LSM_OK;
   int inside = it->ra_p && h.off >= it->ra_off && h.off + h.size + BLK_TRAILER <= it->ra_off + it->ra_len;
   int rc = si_block_readahead(it, h, it->auto_win);
@@ -1430,6 +1441,7 @@ static void si_destroy(it_iter *i) {
   si_drop_block(it);
   rblock_free(&it->ra);
   cd_buf_free(&it->zbuf);
+  mm_free(it->bmem);
   fio_batch_free(it->batch);
   blk_iter_fini(&it->index);
   blk_iter_fini(&it->data);
