@@ -313,7 +313,11 @@ static void dbi_round(uint64_t seed) {
     vec_set(&kv[which][kn[which]++], ik, n, v, type[s] == IKEY_VAL ? (size_t)vn : 0);
   }
   it_iter *src[3];
-  for (int s = 0; s < ns; s++) src[s] = vec_iter_new(ikey_cmp_fn, kv[s], kn[s]);
+  for (int s = 0; s < ns; s++) {
+    src[s] = vec_iter_new(ikey_cmp_fn, kv[s], kn[s]);
+    /* seeds 3 mod 4: keys that die at the next move, like a block iterator's */
+    ((vec_iter *)src[s])->scratch_key = seed % 4 == 3;
+  }
   it_iter *m, *d;
   /* odd seeds: ikey_cmp itself, which the merge compares inline; even: through a pointer */
   assert_int_equal(merge_new(seed % 2 ? ikey_cmp : ikey_cmp_fn, src, ns, &m), LSM_OK);

@@ -327,6 +327,45 @@ static void test_index_prefix_search(void **state) {
         }
       }
     }
+    /* The table iterator's seek goes through the same index search aid: one iterator re-seeked
+    ** to every probe (forward, backward, into the block it holds, next to it), then a step
+    ** each way from where it landed. */
+    it_iter *it;
+    assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+    for (size_t t = 0; t < 4 * m.n; t++) {
+      size_t i = t < 2 * m.n ? (t * 7919) % m.n : m.n - 1 - (t - 2 * m.n) / 2;
+      uint8_t p[40], k[48];
+      size_t pn = m.e[i].kn - 8;
+      memcpy(p, m.e[i].k, pn);
+      if (t % 3 == 1) p[pn++] = 0;
+      if (t % 3 == 2 && pn) pn--;
+      size_t kn = ikey_seek_key(k, p, pn, seqs[t % 5]), want = model_lower(&m, k, kn);
+      assert_int_equal(it_seek(it, k, kn), LSM_OK);
+      if (want == m.n) {
+        assert_false(it_valid(it));
+        continue;
+      }
+      check_entry(it, &m.e[want]);
+      if (t % 2) {
+        assert_int_equal(it_next(it), LSM_OK);
+        if (want + 1 < m.n) check_entry(it, &m.e[want + 1]);
+        else assert_false(it_valid(it));
+      } else if (want) {
+        assert_int_equal(it_prev(it), LSM_OK);
+        check_entry(it, &m.e[want - 1]);
+      }
+    }
+    const char *iprobes[] = {"", "A", "P", "PQ", "PQ\xff", "PR", "\xff\xff", "PQxxxxxxxxxx"};
+    for (size_t i = 0; i < sizeof iprobes / sizeof iprobes[0]; i++) {
+      uint8_t k[40];
+      size_t kn = ikey_seek_key(k, (const uint8_t *)iprobes[i], strlen(iprobes[i]), IKEY_MAX_SEQ);
+      size_t want = model_lower(&m, k, kn);
+      assert_int_equal(it_seek(it, k, kn), LSM_OK);
+      if (want == m.n) assert_false(it_valid(it));
+      else check_entry(it, &m.e[want]);
+    }
+    assert_int_equal(it_status(it), LSM_OK);
+    it_free(it);
     const char *probes[] = {"", "A", "P", "PQ", "PR", "\xff\xff"};
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
       uint8_t k[40];

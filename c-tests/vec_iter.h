@@ -22,12 +22,35 @@ typedef struct vec_iter {
   int n, pos; /* pos in [0, n) when valid */
   int fail_at; /* >= 0: moving onto this index reports an error (test of error paths) */
   int rc;
+  /* scratch_key: key() returns a copy made at each move, poisoned and freed at the next move
+  ** (as a block iterator's materialised key is overwritten): a caller that keeps a key past a
+  ** move reads garbage, or a freed block under ASan. */
+  int scratch_key;
+  uint8_t *kbuf;
+  size_t kbn;
 } vec_iter;
+
+static void vec_drop_kbuf(vec_iter *v) {
+  if (v->kbuf) {
+    memset(v->kbuf, 0xEE, v->kbn);
+    free(v->kbuf);
+    v->kbuf = NULL;
+  }
+}
 
 static int vec_check(vec_iter *v) {
   if (v->fail_at >= 0 && v->pos == v->fail_at) {
     v->rc = 11; /* LSM_CORRUPT */
     v->pos = -1;
+  }
+  if (v->scratch_key) {
+    vec_drop_kbuf(v);
+    if (!v->rc && v->pos >= 0) {
+      size_t n = v->kv[v->pos].kn;
+      v->kbuf = malloc(n ? n : 1);
+      memcpy(v->kbuf, v->kv[v->pos].k, n);
+      v->kbn = n;
+    }
   }
   return v->rc;
 }
@@ -68,7 +91,7 @@ static int vec_valid(const it_iter *it) {
 }
 static void vec_key(const it_iter *it, const uint8_t **k, size_t *n) {
   const vec_iter *v = (const vec_iter *)it;
-  *k = v->kv[v->pos].k;
+  *k = v->scratch_key ? v->kbuf : v->kv[v->pos].k;
   *n = v->kv[v->pos].kn;
 }
 static void vec_value(const it_iter *it, const uint8_t **p, size_t *n) {
@@ -79,6 +102,7 @@ static void vec_value(const it_iter *it, const uint8_t **p, size_t *n) {
 static int vec_status(const it_iter *it) { return ((const vec_iter *)it)->rc; }
 static void vec_destroy(it_iter *it) {
   vec_iter *v = (vec_iter *)it;
+  vec_drop_kbuf(v);
   for (int i = 0; i < v->n; i++) {
     free(v->kv[i].k);
     free(v->kv[i].v);

@@ -507,6 +507,16 @@ int blk_iter_next(blk_iter *it) {
 
 static int bi_next(it_iter *i) { return blk_iter_next((blk_iter *)i); }
 
+int blk_iter_seek_restart(blk_iter *it, uint32_t i) {
+  if (it->rc) return it->rc;
+  if (i >= it->blk->nrestarts) {
+    bi_invalidate(it);
+    return LSM_OK;
+  }
+  bi_to_restart(it, i);
+  return bi_parse_next(it);
+}
+
 static int bi_prev(it_iter *i) {
   blk_iter *it = (blk_iter *)i;
   if (it->rc) return it->rc;

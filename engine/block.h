@@ -205,4 +205,10 @@ static inline void blk_iter_value(const blk_iter *it, const uint8_t **v, size_t 
 }
 int blk_iter_next(blk_iter *it);
 
+/* Position at restart entry i: the first entry of restart region i, which for a block built
+** with restart interval 1 (an index block) is entry i. i >= nrestarts leaves the iterator
+** invalid (past the end), as a seek past the last key would. LSM_OK or LSM_CORRUPT. For a
+** caller that found the entry by other means (the table's index search aid). */
+int blk_iter_seek_restart(blk_iter *it, uint32_t i);
+
 #endif

@@ -19,6 +19,8 @@ typedef struct dbi {
   cd_buf lower, upper;
   cd_buf saved_key, saved_val; /* reverse: current entry; forward: scratch (skip key) */
   cd_buf tmp;                  /* seek keys */
+  const uint8_t *ik;           /* forward and valid: the internal key of the yielded entry, */
+  size_t ikn;                  /* borrowed from `in` (which does not move until we move it) */
   int reverse, valid, rc;
   void (*release)(void *);
   void *arg;
@@ -90,6 +92,8 @@ static int find_next(dbi *d, int skipping) {
         if (save(&d->saved_key, uk, un)) return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
         skipping = 1;
       } else if (!skipping || ucmp(uk, un, d->saved_key.p, d->saved_key.n) > 0) {
+        d->ik = uk;
+        d->ikn = un + IKEY_TRAILER;
         d->valid = 1;
         return LSM_OK;
       }
@@ -218,10 +222,8 @@ static int d_next(it_iter *it) {
     if (it_valid(d->in)) it_next(d->in);
     else if (!it_status(d->in)) it_seek_first(d->in);
   } else {
-    const uint8_t *k;
-    size_t n;
-    it_key(d->in, &k, &n);
-    if (save(&d->saved_key, k, ikey_user_len(n))) return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
+    if (save(&d->saved_key, d->ik, ikey_user_len(d->ikn)))
+      return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
     it_next(d->in);
   }
   return find_next(d, 1);
@@ -261,8 +263,8 @@ static void d_key(const it_iter *it, const uint8_t **k, size_t *n) {
     *k = d->saved_key.p;
     *n = d->saved_key.n;
   } else {
-    it_key(d->in, k, n);
-    *n = ikey_user_len(*n);
+    *k = d->ik;
+    *n = ikey_user_len(d->ikn);
   }
 }
 

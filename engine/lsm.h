@@ -50,7 +50,8 @@ enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/
 ** + flush                         one table builder: 8 bytes per memtable key + ~2 MiB
 ** + background_threads x (target_file_size / 8 + 6 MiB)   compactions (compact.h "Memory")
 ** + 256 KiB WAL buffer, zstd contexts (~1 MiB per thread that compresses), and per open
-**   iterator one block per table plus read-ahead of up to 256 KiB per table on long scans.
+**   iterator one block per table (and a 16 KiB block buffer per table it has read a block
+**   the cache did not take from) plus read-ahead of up to 256 KiB per table on long scans.
 ** With the defaults and 10M keys that is 130 + 8 + 31 + 4 + 8 + ~2 = ~183 MiB at the worst
 ** moment (measured peak: 144 MiB RSS, bench_engine -n 10000000); the C library adds its own
 ** overhead on top (memtable memory is mmapped: a flushed memtable goes back to the OS). */

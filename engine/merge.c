@@ -7,7 +7,8 @@
 ** and are moved past it as soon as cur is chosen.) A direction switch repositions every
 ** non-current source on the other side of cur's key, as LevelDB's MergingIterator does.
 ** Fast path: after cur moves, if it is still strictly before the heap's top it stays cur with
-** one comparison instead of a push and a pop (scans where one source holds a run of keys).
+** one comparison and no heap work (scans where one source holds a run of keys); otherwise the
+** top becomes cur and the moved source replaces it with one sift-down (step_cur).
 ** Key cache: a source's current key is fetched once after it moves (key[i]) and reused by
 ** every heap comparison and by m_key: a source does not move while it sits in the heap or is
 ** cur, so the borrowed bytes stay valid, and each comparison saves two calls down the
@@ -67,19 +68,6 @@ static int before(const merge_it *m, int a, int b) {
   return c < 0 || (c == 0 && a < b);
 }
 
-/* 1 if source c (just moved, valid) is STRICTLY before the heap's top in the current direction:
-** then it is before every heap source and no heap source sits at its key, so it may stay cur
-** without a push and pick (an equal key must go the slow way: older duplicates are skipped
-** there). REQUIRES hn > 0. */
-static int still_first(const merge_it *m, int c) {
-  const uint8_t *kc, *kt;
-  size_t nc, nt;
-  src_key(m, c, &kc, &nc);
-  src_key(m, m->heap[0], &kt, &nt);
-  int r = mcmp(m, kc, nc, kt, nt);
-  return m->reverse ? r > 0 : r < 0;
-}
-
 static void heap_down(merge_it *m, int i) {
   for (;;) {
     int l = 2 * i + 1, r = l + 1, s = i;
@@ -127,14 +115,8 @@ static int fail(merge_it *m) {
   return m->rc;
 }
 
-/* Take the best source as cur and move every older source sitting at an equal key past it. */
-static int pick(merge_it *m) {
-  if (m->rc) return fail(m);
-  if (m->hn == 0) {
-    m->cur = -1;
-    return LSM_OK;
-  }
-  m->cur = heap_pop(m);
+/* Move every older source sitting at cur's key past it (they are at the heap's top). */
+static int skip_dups(merge_it *m) {
   const uint8_t *ck, *k;
   size_t cn, n;
   src_key(m, m->cur, &ck, &cn);
@@ -149,6 +131,40 @@ static int pick(merge_it *m) {
     if (it_valid(m->src[j])) heap_push(m, j);
   }
   return LSM_OK;
+}
+
+/* Take the best source as cur and move every older source sitting at an equal key past it. */
+static int pick(merge_it *m) {
+  if (m->rc) return fail(m);
+  if (m->hn == 0) {
+    m->cur = -1;
+    return LSM_OK;
+  }
+  m->cur = heap_pop(m);
+  return skip_dups(m);
+}
+
+/* Source c (cur, just moved and still valid, key loaded) against the heap: it stays cur when
+** it is still first (strictly before the top: one comparison, no heap work; the usual case
+** while one source holds a run of keys, e.g. the biggest level in a scan), else the top
+** becomes cur and c takes its place in one sift-down (instead of a push and a pop). Equal keys:
+** the newer source (lower index) is cur, the older ones are moved past it. */
+static int step_cur(merge_it *m, int c) {
+  if (m->hn == 0) return LSM_OK;
+  int top = m->heap[0];
+  const uint8_t *kc, *kt;
+  size_t nc, nt;
+  src_key(m, c, &kc, &nc);
+  src_key(m, top, &kt, &nt);
+  int r = mcmp(m, kc, nc, kt, nt);
+  if (m->reverse) r = -r;
+  if (r < 0) return LSM_OK;
+  if (r > 0 || top < c) {
+    m->cur = top;
+    m->heap[0] = c;
+    heap_down(m, 0);
+  }
+  return skip_dups(m);
 }
 
 /* Rebuild the heap from every valid source (all positioned already). */
@@ -210,13 +226,9 @@ static int m_next(it_iter *it) {
   it_next(m->src[c]);
   if (it_valid(m->src[c])) { /* (m->rc is 0 here: checked on entry) */
     load_key(m, c);
-    /* Still strictly below every other source's key (the usual case while one source holds
-    ** a run of keys, e.g. the biggest level in a scan): cur stays, no heap work. */
-    if (m->hn == 0 || still_first(m, c)) return LSM_OK;
-    heap_push(m, c);
-  } else if (check(m, c)) {
-    return fail(m);
+    return step_cur(m, c);
   }
+  if (check(m, c)) return fail(m);
   return pick(m);
 }
 
@@ -243,11 +255,9 @@ static int m_prev(it_iter *it) {
   it_prev(m->src[c]);
   if (it_valid(m->src[c])) { /* (m->rc is 0 here: checked on entry) */
     load_key(m, c);
-    if (m->hn == 0 || still_first(m, c)) return LSM_OK; /* as in m_next */
-    heap_push(m, c);
-  } else if (check(m, c)) {
-    return fail(m);
+    return step_cur(m, c);
   }
+  if (check(m, c)) return fail(m);
   return pick(m);
 }
 

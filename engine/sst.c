@@ -768,9 +768,11 @@ void sst_block_release(sst_block *b) {
 ** stack (larger blocks: an allocation), so a one-time read allocates nothing. */
 #define SST_GET_MEM 8192
 
-/* sst_locate's index search through r->ipfx for a key that starts with the common prefix:
-** the first index entry >= key. */
-static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
+/* Index search through r->ipfx for a key whose user key starts with the common prefix
+** (REQUIRES index_aid_usable): *pos = the first index entry >= key, n (the entry count) when
+** key is past the last one. Same answer as a seek of the index block, without decoding an
+** index entry except among equal 8-byte prefixes. LSM_OK or LSM_CORRUPT. */
+static int index_search(const sst_reader *r, const uint8_t *key, size_t kn, uint32_t *pos) {
   const uint64_t *a = r->ipfx;
   uint32_t n = r->index.nrestarts, lo = 0, len = n, hi;
   uint64_t pk = key_pfx(key + r->ilcp, kn - IKEY_TRAILER - r->ilcp);
@@ -805,12 +807,29 @@ static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle 
     if (ikey_cmp(k, kn2, key, kn) < 0) lo = mid + 1;
     else hi = mid;
   }
-  if (lo == n) return LSM_NOTFOUND; /* past the last key */
+  *pos = lo;
+  return LSM_OK;
+}
+
+/* Whether index_search applies to internal key `key` (kn >= IKEY_TRAILER): the table has the
+** aid and the key's user key starts with the index keys' common prefix. */
+static inline int index_aid_usable(const sst_reader *r, const uint8_t *key, size_t kn) {
+  return r->ipfx && kn - IKEY_TRAILER >= r->ilcp && memcmp(key, r->ilcp_key, r->ilcp) == 0;
+}
+
+/* sst_locate's search through the index aid: the handle of the first index entry >= key. */
+static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
+  uint32_t lo;
+  int rc = index_search(r, key, kn, &lo);
+  if (rc) return rc;
+  if (lo == r->index.nrestarts) return LSM_NOTFOUND; /* past the last key */
   if (r->ioff) {
     h->off = r->ioff[lo];
     h->size = r->ioff[lo + 1] - r->ioff[lo] - BLK_TRAILER;
     return LSM_OK;
   }
+  const uint8_t *k, *v;
+  size_t kn2, vn;
   if ((rc = index_ukey(r, lo, &k, &kn2, &v, &vn))) return rc;
   if (!decode_handle(v, vn, h)) return ST_CORRUPT("%s: bad block handle in index", r->name);
   return LSM_OK;
@@ -825,9 +844,7 @@ int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
       return LSM_NOTFOUND;
     }
   }
-  size_t ukn = kn - IKEY_TRAILER;
-  if (r->ipfx && ukn >= r->ilcp && memcmp(key, r->ilcp_key, r->ilcp) == 0)
-    return index_find(r, key, kn, h);
+  if (index_aid_usable(r, key, kn)) return index_find(r, key, kn, h);
   /* A key outside the table's common prefix: the general search (rare: callers pick tables
   ** by key range). */
   blk_iter it;
@@ -1128,7 +1145,13 @@ typedef struct sst_iter {
   int backward;      /* moving backward: read ahead toward the start of the file */
   blk_block pblk;    /* a block served from the window (blk.blk == &pblk) */
   cd_buf zbuf;       /* its decompressed bytes, reused block after block */
+  uint8_t *bmem;     /* SST_ITER_MEM bytes (made on the first miss) for a block read but not
+                     ** admitted to the cache: get_block's mem, reused block after block */
 } sst_iter;
+
+/* A block the cache does not admit is decoded into the iterator's own buffer of this size
+** (larger blocks: an allocation each), so a seek that misses allocates nothing for it. */
+#define SST_ITER_MEM (16u << 10)
 
 static int si_fail(sst_iter *it, int rc) {
   if (!it->rc) it->rc = rc;
@@ -1257,7 +1280,12 @@ static int si_load(sst_iter *it, sst_bhandle h) {
   } else if (it->seq < UINT32_MAX) {
     it->seq++;
   }
-  if (it->seq < SST_AUTO_RA_AFTER) return get_block(it->r, h, NULL, 0, &it->blk);
+  if (it->seq < SST_AUTO_RA_AFTER) {
+    /* (the current block, which may live in bmem, was dropped by the caller) */
+    if (!it->bmem && !(it->bmem = mm_malloc(SST_ITER_MEM)))
+      return st_err(LSM_NOMEM, "out of memory (sst iterator)");
+    return get_block(it->r, h, it->bmem, SST_ITER_MEM, &it->blk);
+  }
   if (cache_hit(it->r, h, &it->blk)) return LSM_OK;
   int inside = it->ra_p && h.off >= it->ra_off && h.off + h.size + BLK_TRAILER <= it->ra_off + it->ra_len;
   int rc = si_block_readahead(it, h, it->auto_win);
@@ -1327,11 +1355,24 @@ static int si_skip_backward(sst_iter *it) {
   return it->rc;
 }
 
+/* Seek the index iterator to the first entry >= k: through the reader's index search aid
+** (a binary search of a dense prefix array, no entry decoded but the one landed on) when k
+** shares the index keys' common prefix, else a seek of the index block. */
+static int si_index_seek(sst_iter *it, const uint8_t *k, size_t n) {
+  const sst_reader *r = it->r;
+  if (n >= IKEY_TRAILER && index_aid_usable(r, k, n)) {
+    uint32_t pos;
+    int rc = index_search(r, k, n, &pos);
+    return rc ? rc : blk_iter_seek_restart(&it->index, pos);
+  }
+  return it_seek(&it->index.base, k, n);
+}
+
 static int si_seek(it_iter *i, const uint8_t *k, size_t n) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
   it->backward = 0;
-  int rc = it_seek(&it->index.base, k, n);
+  int rc = si_index_seek(it, k, n);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);
   if (it->blk.blk && (rc = it_seek(&it->data.base, k, n))) return si_data_rc(it, rc);
@@ -1400,6 +1441,7 @@ static void si_destroy(it_iter *i) {
   si_drop_block(it);
   rblock_free(&it->ra);
   cd_buf_free(&it->zbuf);
+  mm_free(it->bmem);
   fio_batch_free(it->batch);
   blk_iter_fini(&it->index);
   blk_iter_fini(&it->data);

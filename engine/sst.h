@@ -239,7 +239,8 @@ void sst_block_release(sst_block *b);
 
 /* Iterator over the table's internal keys (it_ops contract, ordered by ikey_cmp), forward and
 ** backward. readahead == 0: data blocks come through the cache (inserted when it admits them,
-** see cache_lookup_admit; else held by the iterator alone) until the iterator has loaded
+** see cache_lookup_admit; else held by the iterator alone, decoded into a 16 KiB buffer the
+** iterator makes on its first such block and reuses, larger blocks allocated) until the iterator has loaded
 ** a few adjacent blocks in a row (a scan); from then on blocks not in the cache are read ahead
 ** in a window growing from 16 KiB to 256 KiB and kept private to the iterator (not inserted
 ** into the cache), blocks already cached are still taken from the cache; any seek elsewhere
