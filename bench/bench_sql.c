@@ -18,7 +18,9 @@
 **   deleterandom U x DELETE FROM t WHERE k=?, 10k per transaction, distinct keys
 ** Printed: a Markdown table of rows/s per table and ratios lsm/rowid and lsm/wr; with runs > 1,
 ** medians. Usage: bench_sql [-n N] [-r R] [-R runs] [-v half|random] [-o 'lsm options'] [-t
-** rowid,wr,lsm]. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 200000)), BENCH_RUNS (1).
+** rowid,wr,lsm] [-p phases]. -p runs only the named phases among fillseq, reads (readrandom to
+** one32), update, delete (e.g. -p update,delete); fillrandom and the size always run (the other
+** phases need the filled table); skipped phases print 0. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 200000)), BENCH_RUNS (1).
 ** (R is smaller than the engine bench's: native random updates/deletes run at ~10-35k rows/s.)
 ** Needs LSMVTAB_EXT (the extension path without .so; scripts/run-bench.sh sets it).
 */
@@ -55,6 +57,8 @@ static const char *const klabel[NK] = {"native rowid", "native WITHOUT ROWID", "
 static uint64_t N, R;
 static int half_compressible = 1;
 static char lsm_opts[256] = "";
+static const char *phases; /* -p: NULL = all */
+static int want(const char *ph) { return !phases || strstr(phases, ph) != NULL; }
 
 /* CPU seconds of the process (all threads): per-row CPU cost is steadier than rows/s when the
 ** machine is shared. cpu_us[phase] is set by each phase. */
@@ -345,14 +349,19 @@ static void settle(sqlite3 *db, int kind, const char *file) {
 
 static void one_kind(int kind, double *res, double *cpu, double *thr) {
   char file[64];
+  memset(cpu_us, 0, sizeof cpu_us);
+  memset(thr_us, 0, sizeof thr_us);
   rng_state = SEED;
   pool_pos = 0;
   snprintf(file, sizeof file, "seq_%s.db", kname[kind]);
-  fprintf(stderr, "  %s fillseq\n", kname[kind]);
-  sqlite3 *db = open_db(file, kind, "t");
-  res[S_FILLSEQ] = fill(db, 0, 0);
-  sqlite3_close(db);
-  rm_db(file);
+  sqlite3 *db;
+  if (want("fillseq")) {
+    fprintf(stderr, "  %s fillseq\n", kname[kind]);
+    db = open_db(file, kind, "t");
+    res[S_FILLSEQ] = fill(db, 0, 0);
+    sqlite3_close(db);
+    rm_db(file);
+  }
 
   snprintf(file, sizeof file, "%s.db", kname[kind]);
   db = open_db(file, kind, "t");
@@ -360,15 +369,17 @@ static void one_kind(int kind, double *res, double *cpu, double *thr) {
   res[S_FILLRANDOM] = fill(db, 1, SEED + 1);
   settle(db, kind, file);
   res[S_SIZE] = (double)db_bytes(file) / 1048576;
-  fprintf(stderr, "  %s reads\n", kname[kind]);
-  res[S_READRANDOM] = readrandom(db);
-  res[S_READSEQ] = readseq(db);
-  res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1);
-  inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]);
+  if (want("reads")) {
+    fprintf(stderr, "  %s reads\n", kname[kind]);
+    res[S_READRANDOM] = readrandom(db);
+    res[S_READSEQ] = readseq(db);
+    res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1);
+    inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]);
+  }
   uint64_t u = R;
   fprintf(stderr, "  %s update/delete\n", kname[kind]);
-  res[S_UPDATE] = modify(db, 0, u, SEED + 2);
-  res[S_DELETE] = modify(db, 1, u, SEED + 3);
+  if (want("update")) res[S_UPDATE] = modify(db, 0, u, SEED + 2);
+  if (want("delete")) res[S_DELETE] = modify(db, 1, u, SEED + 3);
   sqlite3_close(db);
   rm_db(file);
   memcpy(cpu, cpu_us, sizeof cpu_us);
@@ -393,19 +404,20 @@ int main(int argc, char **argv) {
   R = (e = getenv("BENCH_READS")) ? strtoull(e, NULL, 10) : 0;
   int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1, opt;
   int use[NK] = {1, 1, 1};
-  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:p:")) != -1) {
     switch (opt) {
     case 'n': N = strtoull(optarg, NULL, 10); break;
     case 'r': R = strtoull(optarg, NULL, 10); break;
     case 'R': runs = atoi(optarg); break;
     case 'v': half_compressible = strcmp(optarg, "random") != 0; break;
     case 'o': snprintf(lsm_opts, sizeof lsm_opts, "%s", optarg); break;
+    case 'p': phases = optarg; break;
     case 't':
       for (int k = 0; k < NK; k++) use[k] = strstr(optarg, kname[k]) != NULL;
       break;
     default:
       fprintf(stderr, "usage: bench_sql [-n N] [-r reads] [-R runs] [-v half|random] "
-                      "[-o 'lsm options'] [-t rowid,wr,lsm]\n");
+                      "[-o 'lsm options'] [-t rowid,wr,lsm] [-p fillseq,reads,update,delete]\n");
       return 2;
     }
   }
