@@ -4,8 +4,10 @@
 */
 #include "overlay.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "coding.h"
 #include "mm.h"
 #include "status.h"
 
@@ -24,9 +26,16 @@ struct ov_node {
   ov_ver *ver; /* newest first; NULL = no change (after a rollback) */
   size_t kn;
   uint8_t *key;
+  uint64_t hash; /* of the key (the hash index) */
   int h;
   ov_node *next[];
 };
+
+/* A slot of the hash index: the key's hash and its node (NULL = empty). */
+typedef struct ov_slot {
+  uint64_t hash;
+  ov_node *n;
+} ov_slot;
 
 struct ov_overlay {
   int refs;
@@ -40,12 +49,22 @@ struct ov_overlay {
   int nsp, capsp;
   ov_ver *parked; /* versions removed by rollback; freed with the overlay */
   size_t count, bytes;
-  /* The splice (last node < key, per level) of the last lookup, so that the usual sequences
-  ** on one key (INSERT: ov_get then ov_put; UPDATE by key: ov_get, ov_written_since, ov_put)
-  ** walk the list once. Valid while shape == hint_shape (shape counts node insertions;
+  /* The splice (last node < key, per level) of the last walk or link, so that ascending links
+  ** (link_pending) walk nothing. Valid while shape == hint_shape (shape counts node links;
   ** nothing else changes the links). */
   uint64_t shape, hint_shape;
   ov_node *hint[MAX_H];
+  /* Every node is also in a hash index (open addressing, linear probing, at most half full),
+  ** which answers the point lookups (ov_get, ov_written_since, a write's "is the key there")
+  ** without a walk. A new node goes to `pend` first and is linked into the skiplist only when
+  ** an ordered access needs it (link_pending: sorted, then inserted in order, each from the
+  ** previous one's splice): a transaction of random INSERTs then sorts its keys once instead of
+  ** walking the list per row. Pending nodes were created after every snapshot taken before the
+  ** last ordered access, so a cursor walking the list cannot miss a node it could see. */
+  ov_slot *tab;
+  size_t tabcap; /* a power of two, or 0 */
+  ov_node **pend;
+  size_t npend, cappend;
 };
 
 int ov_new(ov_overlay **out) {
@@ -85,7 +104,13 @@ void ov_unref(ov_overlay *o) {
     mm_free(n);
     n = nx;
   }
+  for (size_t i = 0; i < o->npend; i++) {
+    free_chain(o->pend[i]->ver);
+    mm_free(o->pend[i]);
+  }
   free_chain(o->parked);
+  mm_free(o->tab);
+  mm_free(o->pend);
   mm_free(o->head);
   mm_free(o->undo);
   mm_free(o->sp);
@@ -156,31 +181,96 @@ static ov_node *locate(ov_overlay *o, const void *k, size_t kn) {
   return o->hint[0]->next[0];
 }
 
+static inline uint64_t key_hash(const void *k, size_t kn) { return cd_xxh3(k, kn); }
+
+/* The node of key k (hash h), or NULL. */
+static ov_node *lookup(const ov_overlay *o, uint64_t h, const void *k, size_t kn) {
+  if (!o->tabcap) return NULL;
+  size_t mask = o->tabcap - 1;
+  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    const ov_slot *s = &o->tab[i];
+    if (!s->n) return NULL;
+    if (s->hash == h && s->n->kn == kn && memcmp(s->n->key, k, kn) == 0) return s->n;
+  }
+}
+
+static void tab_insert(ov_slot *tab, size_t cap, ov_node *n) {
+  size_t mask = cap - 1, i = (size_t)n->hash & mask;
+  while (tab[i].n) i = (i + 1) & mask;
+  tab[i].hash = n->hash;
+  tab[i].n = n;
+}
+
+/* Room for one more node in the hash index and in pend. LSM_OK or LSM_NOMEM (nothing changed). */
+static int reserve_node(ov_overlay *o) {
+  if (o->npend == o->cappend) {
+    size_t cap = o->cappend ? o->cappend * 2 : 64;
+    ov_node **p = mm_realloc(o->pend, cap * sizeof *p);
+    if (!p) return st_err(LSM_NOMEM, "out of memory");
+    o->pend = p;
+    o->cappend = cap;
+  }
+  if ((o->count + 1) * 2 > o->tabcap) {
+    size_t cap = o->tabcap ? o->tabcap * 2 : 64;
+    ov_slot *t = mm_calloc(cap, sizeof *t);
+    if (!t) return st_err(LSM_NOMEM, "out of memory");
+    for (size_t i = 0; i < o->tabcap; i++)
+      if (o->tab[i].n) tab_insert(t, cap, o->tab[i].n);
+    o->bytes += (cap - o->tabcap) * sizeof *t;
+    mm_free(o->tab);
+    o->tab = t;
+    o->tabcap = cap;
+  }
+  return LSM_OK;
+}
+
+static int pend_cmp(const void *a, const void *b) {
+  const ov_node *x = *(ov_node *const *)a, *y = *(ov_node *const *)b;
+  return cmp(x->key, x->kn, y->key, y->kn);
+}
+
+/* Link the pending nodes into the skiplist (before any ordered access). Cannot fail. */
+static void link_pending(ov_overlay *o) {
+  if (!o->npend) return;
+  qsort(o->pend, o->npend, sizeof *o->pend, pend_cmp);
+  for (size_t i = 0; i < o->npend; i++) {
+    ov_node *n = o->pend[i];
+    /* ascending: the key usually falls in the gap just after the previous one (the hint) */
+    (void)locate(o, n->key, n->kn);
+    ov_node **prev = o->hint;
+    int h = n->h;
+    for (int l = o->height; l < h; l++) prev[l] = o->head;
+    if (h > o->height) o->height = h;
+    for (int l = 0; l < h; l++) {
+      n->next[l] = prev[l]->next[l];
+      prev[l]->next[l] = n;
+    }
+    o->shape++;
+    /* the splice of the gap just after n (n at its levels, prev above them) */
+    for (int l = 0; l < h; l++) o->hint[l] = n;
+    o->hint_shape = o->shape;
+  }
+  o->npend = 0;
+}
+
 static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
-  ov_node *n = locate(o, k, kn);
-  if (n && cmp(n->key, n->kn, k, kn) == 0) return n;
-  ov_node **prev = o->hint; /* updated below for the levels the new node joins */
+  uint64_t hash = key_hash(k, kn);
+  ov_node *n = lookup(o, hash, k, kn);
+  if (n) return n;
+  if (reserve_node(o)) return NULL;
   int h = rand_height(o);
   n = mm_malloc(sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
   if (!n) return NULL;
   n->ver = NULL;
   n->h = h;
   n->kn = kn;
+  n->hash = hash;
   n->key = (uint8_t *)&n->next[h];
   memcpy(n->key, k, kn);
-  for (int l = o->height; l < h; l++) prev[l] = o->head;
-  if (h > o->height) o->height = h;
-  for (int l = 0; l < h; l++) {
-    n->next[l] = prev[l]->next[l];
-    prev[l]->next[l] = n;
-  }
+  for (int l = 0; l < h; l++) n->next[l] = NULL;
+  tab_insert(o->tab, o->tabcap, n);
+  o->pend[o->npend++] = n;
   o->count++;
-  o->shape++;
-  /* The hint becomes the splice of the gap just after n (n at its levels, prev above them):
-  ** the next key of an ascending INSERT falls there, so its lookup and insertion walk
-  ** nothing. */
-  for (int l = 0; l < h; l++) o->hint[l] = n;
-  o->hint_shape = o->shape;
   o->bytes += sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn;
   return n;
 }
@@ -239,30 +329,37 @@ int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn) {
 }
 
 int ov_get(ov_overlay *o, uint64_t s, const void *k, size_t kn, const void **v, size_t *vn) {
-  ov_node *n = locate(o, k, kn);
-  if (!n || cmp(n->key, n->kn, k, kn) != 0) return OV_ABSENT;
+  ov_node *n = lookup(o, key_hash(k, kn), k, kn);
+  if (!n) return OV_ABSENT;
   return ov_node_state(n, s, v, vn);
 }
 
 int ov_written_since(ov_overlay *o, uint64_t s, const void *k, size_t kn) {
-  ov_node *n = locate(o, k, kn);
-  if (!n || cmp(n->key, n->kn, k, kn) != 0) return 0;
-  return n->ver && n->ver->seq > s;
+  ov_node *n = lookup(o, key_hash(k, kn), k, kn);
+  return n && n->ver && n->ver->seq > s;
 }
 
-ov_node *ov_first(ov_overlay *o) { return o->head->next[0]; }
+ov_node *ov_first(ov_overlay *o) {
+  link_pending(o);
+  return o->head->next[0];
+}
 
 ov_node *ov_last(ov_overlay *o) {
+  link_pending(o);
   ov_node *x = o->head;
   for (int l = o->height - 1; l >= 0; l--)
     while (x->next[l]) x = x->next[l];
   return x == o->head ? NULL : x;
 }
 
-ov_node *ov_seek_ge(ov_overlay *o, const void *k, size_t kn) { return find_ge(o, k, kn, NULL); }
+ov_node *ov_seek_ge(ov_overlay *o, const void *k, size_t kn) {
+  link_pending(o);
+  return find_ge(o, k, kn, NULL);
+}
 
 /* Last node with key < k (strict) or <= k. */
 static ov_node *find_before(ov_overlay *o, const void *k, size_t kn, int inclusive) {
+  link_pending(o);
   ov_node *x = o->head;
   for (int l = o->height - 1; l >= 0; l--) {
     while (x->next[l]) {
