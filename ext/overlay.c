@@ -229,10 +229,67 @@ static int pend_cmp(const void *a, const void *b) {
   return cmp(x->key, x->kn, y->key, y->kn);
 }
 
+/* A node with the first 8 bytes of its key as a big-endian number (zero-padded): prefixes that
+** differ order as the keys do; equal prefixes need the full compare. */
+typedef struct ov_pk {
+  uint64_t p;
+  ov_node *n;
+} ov_pk;
+
+static int pk_cmp(const void *a, const void *b) {
+  const ov_node *x = ((const ov_pk *)a)->n, *y = ((const ov_pk *)b)->n;
+  return cmp(x->key, x->kn, y->key, y->kn);
+}
+
+/* Sort o->pend by key (for speed only: link_pending places a node right in any order, but in
+** ascending order each one starts from the previous one's splice): an LSD radix sort of the prefixes (the bytes in which all prefixes agree
+** are skipped), then each run of equal prefixes by full compare. Falls back to qsort without
+** memory for the two work arrays (sorting is an optimisation of linking, which cannot fail). */
+static void sort_pending(ov_overlay *o) {
+  size_t n = o->npend;
+  ov_pk *a = n >= 64 ? mm_malloc(2 * n * sizeof *a) : NULL;
+  if (!a) {
+    qsort(o->pend, n, sizeof *o->pend, pend_cmp);
+    return;
+  }
+  ov_pk *b = a + n;
+  uint64_t any_diff = 0;
+  for (size_t i = 0; i < n; i++) {
+    const ov_node *x = o->pend[i];
+    uint8_t pb[8] = {0};
+    memcpy(pb, x->key, x->kn < 8 ? x->kn : 8);
+    a[i].p = load_be64(pb);
+    a[i].n = o->pend[i];
+    any_diff |= a[i].p ^ a[0].p;
+  }
+  for (int byte = 0; byte < 8; byte++) {
+    int shift = 8 * byte;
+    if (!((any_diff >> shift) & 0xff)) continue; /* every prefix has the same byte here */
+    size_t cnt[256] = {0};
+    for (size_t i = 0; i < n; i++) cnt[(a[i].p >> shift) & 0xff]++;
+    size_t sum = 0;
+    for (int d = 0; d < 256; d++) {
+      size_t c = cnt[d];
+      cnt[d] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; i++) b[cnt[(a[i].p >> shift) & 0xff]++] = a[i];
+    ov_pk *t = a;
+    a = b;
+    b = t;
+  }
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && a[j].p == a[i].p; j++) {}
+    if (j - i > 1) qsort(a + i, j - i, sizeof *a, pk_cmp);
+  }
+  for (size_t i = 0; i < n; i++) o->pend[i] = a[i].n;
+  mm_free(a < b ? a : b); /* the allocation starts at the lower of the two halves */
+}
+
 /* Link the pending nodes into the skiplist (before any ordered access). Cannot fail. */
 static void link_pending(ov_overlay *o) {
   if (!o->npend) return;
-  qsort(o->pend, o->npend, sizeof *o->pend, pend_cmp);
+  sort_pending(o);
   for (size_t i = 0; i < o->npend; i++) {
     ov_node *n = o->pend[i];
     /* ascending: the key usually falls in the gap just after the previous one (the hint) */
