@@ -309,6 +309,61 @@ static void test_overlay_walk_while_writing(void **state) {
   }
 }
 
+/* One key rewritten with values of changing sizes (small, over a chunk's quarter, in place or
+** not), across snapshots and a savepoint rolled back: every read returns the right bytes; a
+** failed allocation leaves the previous value. */
+static void test_overlay_value_sizes(void **state) {
+  (void)state;
+  static const size_t sizes[] = {10, 20000, 5, 40000, 100, 100, 70000, 3, 0, 17000, 16};
+  enum { NS = sizeof sizes / sizeof sizes[0] };
+  static uint8_t buf[70000];
+  ov_overlay *o;
+  assert_int_equal(ov_new(&o), LSM_OK);
+  uint64_t snap[NS];
+  for (int i = 0; i < NS; i++) {
+    memset(buf, 'a' + i, sizes[i]);
+    if (i == 6) assert_int_equal(ov_savepoint(o, 0), LSM_OK);
+    assert_int_equal(ov_put(o, "key", 3, buf, sizes[i]), LSM_OK);
+    assert_int_equal(ov_put(o, "other", 5, buf, sizes[i] / 2), LSM_OK);
+    const void *v;
+    size_t vn;
+    assert_int_equal(ov_get(o, OV_LATEST, "key", 3, &v, &vn), OV_PUT);
+    assert_int_equal(vn, sizes[i]);
+    for (size_t j = 0; j < vn; j++) assert_int_equal(((const uint8_t *)v)[j], 'a' + i);
+    snap[i] = i % 3 == 0 ? ov_snapshot(o) : 0; /* every third value stays visible at a snapshot */
+  }
+  for (int i = 0; i < NS; i++) {
+    if (!snap[i]) continue;
+    const void *v;
+    size_t vn;
+    assert_int_equal(ov_get(o, snap[i], "key", 3, &v, &vn), OV_PUT);
+    assert_int_equal(vn, sizes[i]);
+    for (size_t j = 0; j < vn; j++) assert_int_equal(((const uint8_t *)v)[j], 'a' + i);
+  }
+  ov_rollback_to(o, 0); /* back to value 5 (written before the savepoint) */
+  const void *v;
+  size_t vn;
+  assert_int_equal(ov_get(o, OV_LATEST, "key", 3, &v, &vn), OV_PUT);
+  assert_int_equal(vn, sizes[5]);
+  for (size_t j = 0; j < vn; j++) assert_int_equal(((const uint8_t *)v)[j], 'a' + 5);
+  ov_release(o, 0);
+  memset(buf, 'z', sizeof buf);
+  for (long f = 0; f < 2; f++) { /* a value larger than anything before: a new allocation */
+    mm_fail_after(f);
+    int rc = ov_put(o, "key", 3, buf, sizeof buf);
+    mm_fail_after(-1);
+    assert_int_equal(ov_get(o, OV_LATEST, "key", 3, &v, &vn), OV_PUT);
+    if (rc == LSM_OK) {
+      assert_int_equal(vn, sizeof buf);
+      assert_memory_equal(v, buf, vn);
+    } else {
+      assert_int_equal(rc, LSM_NOMEM);
+      assert_int_equal(vn, sizes[5]);
+    }
+  }
+  ov_unref(o);
+}
+
 static void test_overlay_refcount(void **state) {
   (void)state;
   ov_overlay *o;
@@ -1252,7 +1307,7 @@ static void test_update_with_two_busy_writers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing),     cmocka_unit_test(test_overlay_refcount),
+      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_refcount),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_two_connections),   cmocka_unit_test(test_other_process_busy),
       cmocka_unit_test(test_drop_removes_files), cmocka_unit_test(test_temp_dir_removed),

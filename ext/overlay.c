@@ -19,6 +19,7 @@ typedef struct ov_ver {
   uint64_t gen; /* savepoint generation when written (may it be overwritten in place?) */
   int kind;     /* OV_PUT or OV_DEL */
   size_t vn;
+  size_t cap; /* bytes of v[] allocated (an in-place overwrite may reuse them) */
   uint8_t v[];
 } ov_ver;
 
@@ -47,7 +48,11 @@ struct ov_overlay {
   size_t nundo, capundo;
   size_t *sp; /* sp[i] = nundo when savepoint i was opened */
   int nsp, capsp;
-  ov_ver *parked; /* versions removed by rollback; freed with the overlay */
+  /* Nodes and versions are carved from chunks (newest first), all freed at once with the
+  ** overlay: no allocation call per write and no walk to free. A version replaced in place
+  ** reuses its bytes when the new value fits; otherwise the old bytes stay unused until then. */
+  struct ov_chunk *chunks;
+  size_t nchunks;
   size_t count, bytes;
   /* The splice (last node < key, per level) of the last walk or link, so that ascending links
   ** (link_pending) walk nothing. Valid while shape == hint_shape (shape counts node links;
@@ -87,28 +92,48 @@ int ov_new(ov_overlay **out) {
 
 void ov_ref(ov_overlay *o) { o->refs++; }
 
-static void free_chain(ov_ver *v) {
-  while (v) {
-    ov_ver *o = v->older;
-    mm_free(v);
-    v = o;
+typedef struct ov_chunk {
+  struct ov_chunk *next;
+  size_t used, cap;
+  _Alignas(16) uint8_t mem[];
+} ov_chunk;
+
+#define OV_CHUNK_MIN 4096
+#define OV_CHUNK_MAX 65536
+
+/* n bytes (16-byte aligned) that live until the overlay is freed, or NULL (LSM_NOMEM). Chunks
+** grow from 4 KiB (a one-row transaction) to 64 KiB; a request over a quarter of that gets a
+** chunk of its own, linked behind the current one so that the current one keeps filling. */
+static void *ov_alloc(ov_overlay *o, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  ov_chunk *c = o->chunks;
+  if (!c || c->cap - c->used < n) {
+    size_t cap = o->nchunks < 5 ? OV_CHUNK_MIN << o->nchunks : OV_CHUNK_MAX;
+    int own = n > OV_CHUNK_MAX / 4;
+    if (own || n > cap) cap = n;
+    if (!(c = mm_malloc(sizeof *c + cap))) return NULL;
+    c->used = 0;
+    c->cap = cap;
+    o->nchunks++;
+    if (own && o->chunks) {
+      c->next = o->chunks->next;
+      o->chunks->next = c;
+    } else {
+      c->next = o->chunks;
+      o->chunks = c;
+    }
   }
+  void *p = c->mem + c->used;
+  c->used += n;
+  return p;
 }
 
 void ov_unref(ov_overlay *o) {
   if (!o || --o->refs > 0) return;
-  ov_node *n = o->head->next[0];
-  while (n) {
-    ov_node *nx = n->next[0];
-    free_chain(n->ver);
-    mm_free(n);
-    n = nx;
+  for (ov_chunk *c = o->chunks, *nx; c; c = nx) {
+    nx = c->next;
+    mm_free(c);
   }
-  for (size_t i = 0; i < o->npend; i++) {
-    free_chain(o->pend[i]->ver);
-    mm_free(o->pend[i]);
-  }
-  free_chain(o->parked);
   mm_free(o->tab);
   mm_free(o->pend);
   mm_free(o->head);
@@ -316,7 +341,7 @@ static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
   if (n) return n;
   if (reserve_node(o)) return NULL;
   int h = rand_height(o);
-  n = mm_malloc(sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
+  n = ov_alloc(o, sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
   if (!n) return NULL;
   n->ver = NULL;
   n->h = h;
@@ -342,22 +367,33 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
   }
   ov_node *n = find_or_insert(o, k, kn);
   if (!n) return st_err(LSM_NOMEM, "out of memory");
-  ov_ver *x = mm_malloc(sizeof *x + vn);
+  ov_ver *h = n->ver;
+  if (h && h->seq == o->seq && h->gen == o->gen && h->cap >= vn) {
+    /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
+    ** since it was written (a rollback pops the newest version): overwrite it in place. */
+    o->bytes = o->bytes - h->vn + vn;
+    h->kind = kind;
+    h->vn = vn;
+    if (vn) memcpy(h->v, v, vn);
+    return LSM_OK;
+  }
+  /* replacing h, which is too small: room for twice h, so that a key rewritten with ever
+  ** longer values leaves at most as many unused bytes behind as its longest value */
+  int replace = h && h->seq == o->seq && h->gen == o->gen;
+  size_t cap = replace && vn < 2 * h->cap ? 2 * h->cap : vn;
+  ov_ver *x = ov_alloc(o, sizeof *x + cap);
   if (!x) return st_err(LSM_NOMEM, "out of memory"); /* an empty node is harmless */
   x->seq = o->seq;
   x->gen = o->gen;
   x->kind = kind;
   x->vn = vn;
+  x->cap = cap;
   if (vn) memcpy(x->v, v, vn);
-  ov_ver *h = n->ver;
   o->bytes += sizeof *x + vn;
-  if (h && h->seq == o->seq && h->gen == o->gen) {
-    /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
-    ** since it was written (a rollback pops the newest version, which now is x): replace it. */
+  if (replace) { /* as above, but the value did not fit in h */
     x->older = h->older;
     n->ver = x;
     o->bytes -= sizeof *h + h->vn;
-    mm_free(h);
     return LSM_OK;
   }
   x->older = h;
@@ -464,10 +500,7 @@ void ov_rollback_to(ov_overlay *o, int i) {
   if (i < 0 || i >= o->nsp) return;
   while (o->nundo > o->sp[i]) {
     ov_node *n = o->undo[--o->nundo];
-    ov_ver *x = n->ver;
-    n->ver = x->older;
-    x->older = o->parked;
-    o->parked = x;
+    n->ver = n->ver->older; /* the popped version stays in its chunk (a cursor may hold it) */
   }
   o->nsp = i + 1;
   o->gen++;
