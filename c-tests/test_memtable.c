@@ -853,6 +853,8 @@ static void test_sorted_insert_errors(void **state) {
   qsort(e, N, sizeof e[0], ment_cmp);
   mem *m;
   assert_int_equal(mem_new(&m), LSM_OK);
+  assert_int_equal(mem_add_sorted(m, e, 0), LSM_OK); /* nothing to add */
+  assert_int_equal(mem_count(m), 0);
   mem_ent t = e[10]; /* out of order */
   e[10] = e[11];
   e[11] = t;

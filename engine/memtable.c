@@ -464,7 +464,7 @@ static int ent_cmp(const mem_ent *a, const mem_ent *b) {
 }
 
 int mem_add_sorted(mem *m, const mem_ent *e, size_t n) {
-  int rc;
+  int rc = LSM_OK;
   for (size_t i = 0; i < n; i++) { /* everything checked before anything is added */
     if ((rc = check_entry(e[i].seq, e[i].type, e[i].kn, e[i].type == IKEY_DEL ? 0 : e[i].vn)))
       return rc;
