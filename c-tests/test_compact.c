@@ -816,6 +816,31 @@ static void read_triggered_l0_compaction(int multiget) {
   OK(lsm_close(db));
   OK(lsm_destroy("seekc"));
 }
+/* lsm_exists does not charge: as many existence checks as the gets above, and more, leave L0
+** alone (a random fill's PRIMARY KEY checks must not compact each new L0 file into L1). */
+static void test_exists_does_not_trigger_l0_compaction(void **state) {
+  (void)state;
+  lsm_options o = opts();
+  lsm_db *db;
+  OK(lsm_open("seeke", &o, &db));
+  char k[32], v[128];
+  for (int i = 0; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
+  OK(lsm_flush(db, 1));
+  for (int i = 1; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 2)));
+  OK(lsm_flush(db, 1));
+  lsm_stats st;
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  uint64_t c0 = st.compactions;
+  for (int r = 0; r < 5; r++) /* 1000 checks of keys in the older file: each searches both */
+    for (int i = 0; i < 400; i += 2) assert_int_equal(lsm_exists(db, NULL, k, key(k, i)), LSM_OK);
+  usleep(200000);
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  assert_int_equal(st.compactions, c0);
+  OK(lsm_close(db));
+  OK(lsm_destroy("seeke"));
+}
 static void test_read_triggered_l0_compaction(void **state) {
   (void)state;
   read_triggered_l0_compaction(0);
@@ -828,6 +853,7 @@ static void test_read_triggered_l0_compaction_multiget(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_space_reclaimed),
+      cmocka_unit_test(test_exists_does_not_trigger_l0_compaction),
       cmocka_unit_test(test_snapshot_survives_compaction),
       cmocka_unit_test(test_l0_bounded_and_readers),
       cmocka_unit_test(test_trivial_move),

@@ -470,7 +470,14 @@ static void *reader(void *arg) {
   return NULL;
 }
 
-static void concurrent_round(uint64_t seed) {
+/* The writer adds CONC_N keys one by one (batch 0) or as sorted runs of `batch` keys through
+** mem_add_sorted, publishing each run after it is added. */
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void concurrent_round(uint64_t seed, int batch) {
   printf("seed=%llu\n", (unsigned long long)seed);
   rng_seed(seed);
   conc *c = calloc(1, sizeof *c);
@@ -479,12 +486,25 @@ static void concurrent_round(uint64_t seed) {
   assert_int_equal(mem_new(&c->m), LSM_OK);
   pthread_t th[3];
   for (int i = 0; i < 3; i++) assert_int_equal(pthread_create(&th[i], NULL, reader, c), 0);
+  if (batch) /* distinct keys: each run sorted, runs in random places */
+    for (int i = 0; i < CONC_N; i += batch)
+      qsort(&c->keys[i], (size_t)(CONC_N - i < batch ? CONC_N - i : batch), sizeof c->keys[0], cmp_u32);
+  static uint8_t kb[CONC_N][4];
+  static mem_ent e[CONC_N];
   for (int i = 0; i < CONC_N; i++) {
-    uint8_t k[4];
-    conc_key(c->keys[i], k);
-    int rc = mem_add(c->m, (uint64_t)i + 1, IKEY_VAL, k, 4, k, 4);
-    assert_int_equal(rc, LSM_OK);
-    atomic_store_explicit(&c->published, i + 1, memory_order_release);
+    conc_key(c->keys[i], kb[i]);
+    if (!batch) {
+      int rc = mem_add(c->m, (uint64_t)i + 1, IKEY_VAL, kb[i], 4, kb[i], 4);
+      assert_int_equal(rc, LSM_OK);
+      atomic_store_explicit(&c->published, i + 1, memory_order_release);
+      continue;
+    }
+    e[i] = (mem_ent){kb[i], kb[i], 4, 4, (uint64_t)i + 1, IKEY_VAL};
+    if ((i + 1) % batch == 0 || i == CONC_N - 1) {
+      int first = i / batch * batch;
+      assert_int_equal(mem_add_sorted(c->m, &e[first], (size_t)(i + 1 - first)), LSM_OK);
+      atomic_store_explicit(&c->published, i + 1, memory_order_release);
+    }
   }
   atomic_store(&c->done, 1);
   for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
@@ -500,7 +520,10 @@ static void test_concurrent_readers(void **state) {
   (void)state;
   const char *longrun = getenv("LSMVTAB_LONG");
   int rounds = longrun && *longrun && strcmp(longrun, "0") ? 50 : 1;
-  for (int r = 0; r < rounds; r++) concurrent_round(4242 + (uint64_t)r);
+  for (int r = 0; r < rounds; r++) {
+    concurrent_round(4242 + (uint64_t)r, 0);
+    concurrent_round(5252 + (uint64_t)r, (int[]){100, 1, 37}[r % 3]); /* runs of sorted keys */
+  }
 }
 
 /* ---- OOM injection ------------------------------------------------------------------------ */
@@ -667,6 +690,212 @@ static void test_insert_orders(void **state) {
     for (int f = 0; f < 2; f++) run_order(p, 1000 + (uint64_t)p, f);
 }
 
+/* ---- mem_add_sorted against mem_add ------------------------------------------------------- */
+
+/* Everything a reader can see of the two memtables is the same: the full scan (keys, values),
+** seeks to every key, and mem_get of every user key at every snapshot of interest. */
+static void same_contents(mem *a, mem *b, uint64_t seed) {
+  assert_int_equal(mem_count(a), mem_count(b));
+  it_iter *ia, *ib;
+  assert_int_equal(mem_iter_new(a, &ia), LSM_OK);
+  assert_int_equal(mem_iter_new(b, &ib), LSM_OK);
+  it_seek_first(ia);
+  it_seek_first(ib);
+  uint64_t n = 0;
+  for (; it_valid(ia); it_next(ia), it_next(ib), n++) {
+    if (!it_valid(ib)) fail_msg("seed %llu: sorted insert lost entries after %llu", (unsigned long long)seed, (unsigned long long)n);
+    const uint8_t *ka, *kb, *va, *vb;
+    size_t kan, kbn, van, vbn;
+    it_key(ia, &ka, &kan);
+    it_key(ib, &kb, &kbn);
+    it_value(ia, &va, &van);
+    it_value(ib, &vb, &vbn);
+    if (kan != kbn || memcmp(ka, kb, kan) || van != vbn || memcmp(va, vb, van))
+      fail_msg("seed %llu: entry %llu differs", (unsigned long long)seed, (unsigned long long)n);
+    /* the same entry found by a seek (the upper levels lead there too) and by mem_get */
+    it_seek(ib, ka, kan);
+    assert_true(it_valid(ib));
+    it_key(ib, &kb, &kbn);
+    assert_true(kbn == kan && memcmp(ka, kb, kan) == 0);
+    int ta, tb;
+    uint64_t sa, sb;
+    const uint8_t *ga = NULL, *gb = NULL;
+    size_t gan = 0, gbn = 0;
+    uint64_t snap = ikey_seq(ka, kan);
+    assert_int_equal(mem_get(a, ka, kan - IKEY_TRAILER, snap, &ta, &ga, &gan, &sa), LSM_OK);
+    assert_int_equal(mem_get(b, ka, kan - IKEY_TRAILER, snap, &tb, &gb, &gbn, &sb), LSM_OK);
+    assert_int_equal(ta, tb);
+    assert_int_equal(sa, snap);
+    assert_int_equal(sb, snap);
+    assert_true(gan == gbn && (gan == 0 || memcmp(ga, gb, gan) == 0));
+  }
+  assert_false(it_valid(ib));
+  assert_int_equal(n, mem_count(a));
+  it_free(ia);
+  it_free(ib);
+}
+
+typedef struct sent {
+  uint8_t k[40];
+  uint32_t kn;
+  uint64_t seq;
+  int type;
+  char v[24];
+} sent;
+
+static int sent_cmp(const void *x, const void *y) {
+  const sent *a = x, *b = y;
+  size_t m = a->kn < b->kn ? a->kn : b->kn;
+  int c = memcmp(a->k, b->k, m);
+  if (c) return c;
+  if (a->kn != b->kn) return a->kn < b->kn ? -1 : 1;
+  return a->seq > b->seq ? -1 : a->seq < b->seq; /* newer first */
+}
+
+/* Random batches (sizes around the interleave window and larger; the same user key several
+** times in one batch; keys equal to, between and prefixes of keys already present), each given
+** to mem_add_sorted on one memtable and as single mem_adds in random order on another, with
+** single adds in between (the single-insert splice after a sorted insert). */
+static void sorted_model(uint64_t seed, int use_filter) {
+  printf("seed=%llu\n", (unsigned long long)seed);
+  rng_seed(seed);
+  mem *a, *b;
+  assert_int_equal(use_filter ? mem_new_filtered(4096, &a) : mem_new(&a), LSM_OK);
+  assert_int_equal(use_filter ? mem_new_filtered(4096, &b) : mem_new(&b), LSM_OK);
+  static const int sizes[] = {1, 2, 15, 16, 17, 31, 32, 33, 64, 100, 1000, 3000};
+  static sent e[3000];
+  static mem_ent me[3000];
+  uint64_t seq = 1;
+  for (int round = 0; round < 40; round++) {
+    int n = sizes[rng() % (sizeof sizes / sizeof sizes[0])];
+    for (int i = 0; i < n; i++) {
+      sent *x = &e[i];
+      uint32_t ki = (uint32_t)(rng() % 2000);
+      if (i > 0 && rng() % 6 == 0) { /* the same user key again in this batch */
+        memcpy(x->k, e[i - 1].k, e[i - 1].kn);
+        x->kn = e[i - 1].kn;
+      } else {
+        x->kn = (uint32_t)order_key(x->k, ki);
+        if (rng() % 10 == 0) x->kn = 3 + (uint32_t)(rng() % 6); /* a prefix of other keys */
+      }
+      x->seq = seq++;
+      x->type = rng() % 5 == 0 ? IKEY_DEL : IKEY_VAL;
+      snprintf(x->v, sizeof x->v, "v%llu", (unsigned long long)x->seq);
+    }
+    for (int i = 0; i < n; i++) { /* b: one by one, in batch order */
+      sent *x = &e[i];
+      assert_int_equal(mem_add(b, x->seq, x->type, x->k, x->kn, (const uint8_t *)x->v,
+                               x->type == IKEY_VAL ? strlen(x->v) : 0), LSM_OK);
+    }
+    qsort(e, (size_t)n, sizeof e[0], sent_cmp);
+    for (int i = 0; i < n; i++)
+      me[i] = (mem_ent){e[i].k, (const uint8_t *)e[i].v, e[i].kn, (uint32_t)strlen(e[i].v), e[i].seq, e[i].type};
+    if (mem_add_sorted(a, me, (size_t)n) != LSM_OK)
+      fail_msg("seed %llu round %d: mem_add_sorted of %d: %s", (unsigned long long)seed, round, n, st_errmsg());
+    if (rng() % 3 == 0) { /* a single add after a sorted insert, in both */
+      uint8_t k[40];
+      size_t kn = order_key(k, (uint32_t)(rng() % 2000));
+      assert_int_equal(mem_add(a, seq, IKEY_VAL, k, kn, (const uint8_t *)"s", 1), LSM_OK);
+      assert_int_equal(mem_add(b, seq, IKEY_VAL, k, kn, (const uint8_t *)"s", 1), LSM_OK);
+      seq++;
+    }
+  }
+  same_contents(b, a, seed);
+  mem_unref(a);
+  mem_unref(b);
+}
+
+static void test_sorted_insert(void **state) {
+  (void)state;
+  for (int f = 0; f < 2; f++) sorted_model(777 + (uint64_t)f, f);
+}
+
+static int ment_cmp(const void *x, const void *y) {
+  const mem_ent *a = x, *b = y;
+  size_t m = a->kn < b->kn ? a->kn : b->kn;
+  int c = memcmp(a->k, b->k, m);
+  if (c) return c;
+  if (a->kn != b->kn) return a->kn < b->kn ? -1 : 1;
+  return a->seq > b->seq ? -1 : a->seq < b->seq;
+}
+
+/* The memtable holds exactly e[0..n) (in this order). */
+static void holds_prefix(mem *m, const mem_ent *e, int n) {
+  assert_int_equal(mem_count(m), (uint64_t)n);
+  it_iter *it;
+  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
+  it_seek_first(it);
+  for (int i = 0; i < n; i++, it_next(it)) {
+    assert_true(it_valid(it));
+    const uint8_t *k;
+    size_t kn;
+    it_key(it, &k, &kn);
+    assert_int_equal(kn, e[i].kn + IKEY_TRAILER);
+    assert_memory_equal(k, e[i].k, e[i].kn);
+    assert_int_equal(ikey_seq(k, kn), e[i].seq);
+  }
+  assert_false(it_valid(it));
+  it_free(it);
+}
+
+/* Errors: bad order and bad arguments add nothing; an entry already present and allocation
+** failure leave exactly the entries before it added, and the list consistent and usable. */
+static void test_sorted_insert_errors(void **state) {
+  (void)state;
+  enum { N = 300 };
+  static uint8_t k[N][40], v[3000];
+  static mem_ent e[N];
+  memset(v, 'v', sizeof v);
+  for (int i = 0; i < N; i++) {
+    uint32_t kn = (uint32_t)order_key(k[i], (uint32_t)i);
+    e[i] = (mem_ent){k[i], v, kn, sizeof v, 1000 + (uint64_t)i, IKEY_VAL};
+  }
+  qsort(e, N, sizeof e[0], ment_cmp);
+  mem *m;
+  assert_int_equal(mem_new(&m), LSM_OK);
+  assert_int_equal(mem_add_sorted(m, e, 0), LSM_OK); /* nothing to add */
+  assert_int_equal(mem_count(m), 0);
+  mem_ent t = e[10]; /* out of order */
+  e[10] = e[11];
+  e[11] = t;
+  assert_int_equal(mem_add_sorted(m, e, N), LSM_MISUSE);
+  e[11] = e[10];
+  e[10] = t;
+  mem_ent d = e[20]; /* the same entry twice */
+  e[20] = e[19];
+  assert_int_equal(mem_add_sorted(m, e, N), LSM_MISUSE);
+  e[20] = d;
+  e[150].type = 7; /* a bad type */
+  assert_int_equal(mem_add_sorted(m, e, N), LSM_MISUSE);
+  e[150].type = IKEY_VAL;
+  assert_int_equal(mem_count(m), 0);
+  /* e[77] already present: 0..76 are added, then LSM_MISUSE */
+  assert_int_equal(mem_add(m, e[77].seq, e[77].type, e[77].k, e[77].kn, e[77].v, e[77].vn), LSM_OK);
+  assert_int_equal(mem_add_sorted(m, e, N), LSM_MISUSE);
+  holds_prefix(m, e, 78);
+  mem_unref(m);
+  /* allocation failures at every point of the first few arena chunks: a prefix is added */
+  for (long f = 0; f < 6; f++) {
+    assert_int_equal(mem_new(&m), LSM_OK);
+    mm_fail_after(f);
+    int rc = mem_add_sorted(m, e, N);
+    mm_fail_after(-1);
+    int added = (int)mem_count(m);
+    if (rc == LSM_OK) {
+      assert_int_equal(added, N);
+    } else {
+      assert_int_equal(rc, LSM_NOMEM);
+      assert_true(added < N);
+    }
+    holds_prefix(m, e, added);
+    if (added < N) { /* the rest goes in once memory is back */
+      assert_int_equal(mem_add_sorted(m, e + added, (size_t)(N - added)), LSM_OK);
+      holds_prefix(m, e, N);
+    }
+    mem_unref(m);
+  }
+}
+
 static void test_filter(void **state) {
   (void)state;
   uint64_t seed = 4242;
@@ -719,6 +948,8 @@ static void test_filter(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_insert_orders),
+      cmocka_unit_test(test_sorted_insert),
+      cmocka_unit_test(test_sorted_insert_errors),
       cmocka_unit_test(test_filter),
       cmocka_unit_test(test_arena),
       cmocka_unit_test(test_get_snapshots),

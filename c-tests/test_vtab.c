@@ -187,6 +187,183 @@ static void test_overlay_hint(void **state) {
   ov_unref(o);
 }
 
+/* A cursor-like walk (snapshot, then seek, then ov_next) while the transaction keeps writing new
+** and old keys, and other "cursors" seek (which links the new nodes into the list): the walk
+** sees exactly the keys visible at its snapshot, in order. Then allocation failures at every
+** point of a write leave the overlay unchanged. */
+/* Keys of the walk test: short ones (their first 8 bytes differ) or, every third round, ones
+** that share their first 8 bytes (the sort's tie path); both sort like k. */
+static size_t wkey(char *b, int round, int k) {
+  return (size_t)snprintf(b, 16, round % 3 == 2 ? "key_pref%04d" : "k%04d", k);
+}
+
+static void test_overlay_walk_while_writing(void **state) {
+  (void)state;
+  const uint64_t seed = 0x0e1a0003;
+  rng = seed;
+  enum { NK = 2000 };
+  static int cur[NK], at[NK]; /* value written last (-1: none), and as of the snapshot */
+  for (int round = 0; round < 20; round++) {
+    ov_overlay *o;
+    assert_int_equal(ov_new(&o), LSM_OK);
+    for (int i = 0; i < NK; i++) cur[i] = -1;
+    int w = 0;
+    for (int i = 0; i < 300 + round * 50; i++, w++) { /* some keys before the walk */
+      int k = (int)(rnd() % NK);
+      char kb[16];
+      size_t kn = (size_t)wkey(kb, round, k);
+      assert_int_equal(ov_put(o, kb, kn, &w, sizeof w), LSM_OK);
+      cur[k] = w;
+    }
+    uint64_t snap = ov_snapshot(o);
+    memcpy(at, cur, sizeof at);
+    int from = (int)(rnd() % NK);
+    char fb[16];
+    size_t fn = (size_t)wkey(fb, round, from);
+    ov_node *x = round % 2 ? ov_seek_ge(o, fb, fn) : ov_first(o);
+    if (round % 2 == 0) from = 0;
+    int want = from;
+    for (;;) {
+      /* writes between steps: new keys (pending nodes), old keys (new versions), deletes */
+      for (int j = (int)(rnd() % 4); j > 0; j--, w++) {
+        int k = (int)(rnd() % NK);
+        char kb[16];
+        size_t kn = (size_t)wkey(kb, round, k);
+        if (rnd() % 5 == 0) {
+          assert_int_equal(ov_del(o, kb, kn), LSM_OK);
+          cur[k] = -2;
+        } else {
+          assert_int_equal(ov_put(o, kb, kn, &w, sizeof w), LSM_OK);
+          cur[k] = w;
+        }
+      }
+      if (rnd() % 7 == 0) { /* another cursor positions itself: links what is pending */
+        char kb[16];
+        size_t kn = (size_t)wkey(kb, round, (int)(rnd() % NK));
+        (void)ov_seek_ge(o, kb, kn);
+      }
+      /* the walk's next visible node */
+      const void *v = NULL;
+      size_t vn = 0;
+      int st = OV_ABSENT;
+      while (x && (st = ov_node_state(x, snap, &v, &vn)) == OV_ABSENT) x = ov_next(x);
+      while (want < NK && at[want] == -1) want++;
+      if (!x || want == NK) {
+        if (x || want != NK) fail_msg("seed %#llx round %d: walk ended wrongly (want k%04d)",
+                                      (unsigned long long)seed, round, want);
+        break;
+      }
+      const void *kp;
+      size_t kn;
+      ov_node_key(x, &kp, &kn);
+      char wb[16];
+      size_t wn = (size_t)wkey(wb, round, want);
+      if (kn != wn || memcmp(kp, wb, kn))
+        fail_msg("seed %#llx round %d: walk at %.*s, want %s", (unsigned long long)seed, round,
+                 (int)kn, (const char *)kp, wb);
+      assert_int_equal(st, at[want] == -2 ? OV_DEL : OV_PUT);
+      if (st == OV_PUT) {
+        assert_int_equal(vn, sizeof(int));
+        assert_memory_equal(v, &at[want], sizeof(int));
+      }
+      x = ov_next(x);
+      want++;
+    }
+    /* every key's latest state, and a full ordered walk of the latest state */
+    int n = 0, prevk = -1;
+    for (ov_node *y = ov_first(o); y; y = ov_next(y)) {
+      const void *kp;
+      size_t kn;
+      ov_node_key(y, &kp, &kn);
+      const char *kc = (const char *)kp + kn - 4; /* not NUL-terminated */
+      int k = (kc[0] - '0') * 1000 + (kc[1] - '0') * 100 + (kc[2] - '0') * 10 + (kc[3] - '0');
+      assert_true(k > prevk && k < NK && cur[k] != -1);
+      prevk = k;
+      n++;
+    }
+    int written = 0;
+    for (int i = 0; i < NK; i++) written += cur[i] != -1;
+    assert_int_equal(n, written);
+    assert_int_equal(ov_count(o), (size_t)written);
+    /* allocation failures: nothing changes */
+    for (long f = 0; f < 4; f++) {
+      int k = NK + (int)f; /* a new key */
+      char kb[16];
+      size_t kn = (size_t)wkey(kb, round, k);
+      size_t before = ov_count(o);
+      mm_fail_after(f);
+      int rc = ov_put(o, kb, kn, &w, sizeof w);
+      mm_fail_after(-1);
+      const void *v;
+      size_t vn;
+      if (rc == LSM_OK) {
+        assert_int_equal(ov_get(o, OV_LATEST, kb, kn, &v, &vn), OV_PUT);
+      } else {
+        assert_int_equal(rc, LSM_NOMEM);
+        /* a node without a version may stay (harmless: reads as not written) */
+        assert_int_equal(ov_get(o, OV_LATEST, kb, kn, &v, &vn), OV_ABSENT);
+        assert_true(ov_count(o) <= before + 1);
+      }
+    }
+    ov_unref(o);
+  }
+}
+
+/* One key rewritten with values of changing sizes (small, over a chunk's quarter, in place or
+** not), across snapshots and a savepoint rolled back: every read returns the right bytes; a
+** failed allocation leaves the previous value. */
+static void test_overlay_value_sizes(void **state) {
+  (void)state;
+  static const size_t sizes[] = {10, 20000, 5, 40000, 100, 100, 70000, 3, 0, 17000, 16};
+  enum { NS = sizeof sizes / sizeof sizes[0] };
+  static uint8_t buf[70000];
+  ov_overlay *o;
+  assert_int_equal(ov_new(&o), LSM_OK);
+  uint64_t snap[NS];
+  for (int i = 0; i < NS; i++) {
+    memset(buf, 'a' + i, sizes[i]);
+    if (i == 6) assert_int_equal(ov_savepoint(o, 0), LSM_OK);
+    assert_int_equal(ov_put(o, "key", 3, buf, sizes[i]), LSM_OK);
+    assert_int_equal(ov_put(o, "other", 5, buf, sizes[i] / 2), LSM_OK);
+    const void *v;
+    size_t vn;
+    assert_int_equal(ov_get(o, OV_LATEST, "key", 3, &v, &vn), OV_PUT);
+    assert_int_equal(vn, sizes[i]);
+    for (size_t j = 0; j < vn; j++) assert_int_equal(((const uint8_t *)v)[j], 'a' + i);
+    snap[i] = i % 3 == 0 ? ov_snapshot(o) : 0; /* every third value stays visible at a snapshot */
+  }
+  for (int i = 0; i < NS; i++) {
+    if (!snap[i]) continue;
+    const void *v;
+    size_t vn;
+    assert_int_equal(ov_get(o, snap[i], "key", 3, &v, &vn), OV_PUT);
+    assert_int_equal(vn, sizes[i]);
+    for (size_t j = 0; j < vn; j++) assert_int_equal(((const uint8_t *)v)[j], 'a' + i);
+  }
+  ov_rollback_to(o, 0); /* back to value 5 (written before the savepoint) */
+  const void *v;
+  size_t vn;
+  assert_int_equal(ov_get(o, OV_LATEST, "key", 3, &v, &vn), OV_PUT);
+  assert_int_equal(vn, sizes[5]);
+  for (size_t j = 0; j < vn; j++) assert_int_equal(((const uint8_t *)v)[j], 'a' + 5);
+  ov_release(o, 0);
+  memset(buf, 'z', sizeof buf);
+  for (long f = 0; f < 2; f++) { /* a value larger than anything before: a new allocation */
+    mm_fail_after(f);
+    int rc = ov_put(o, "key", 3, buf, sizeof buf);
+    mm_fail_after(-1);
+    assert_int_equal(ov_get(o, OV_LATEST, "key", 3, &v, &vn), OV_PUT);
+    if (rc == LSM_OK) {
+      assert_int_equal(vn, sizeof buf);
+      assert_memory_equal(v, buf, vn);
+    } else {
+      assert_int_equal(rc, LSM_NOMEM);
+      assert_int_equal(vn, sizes[5]);
+    }
+  }
+  ov_unref(o);
+}
+
 static void test_overlay_refcount(void **state) {
   (void)state;
   ov_overlay *o;
@@ -1292,7 +1469,7 @@ static void test_update_with_two_busy_writers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint),     cmocka_unit_test(test_overlay_refcount),
+      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_refcount),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_two_connections),   cmocka_unit_test(test_other_process_busy),
       cmocka_unit_test(test_drop_removes_files), cmocka_unit_test(test_temp_dir_removed),

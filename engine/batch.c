@@ -243,26 +243,18 @@ static int add_one(void *ctx, uint64_t seq, int type, const uint8_t *k, size_t k
 }
 
 /* Sorted apply: a batch's records in internal-key order (user key ascending, then newest
-** first), so that each insert starts from the previous one's position in the skiplist (the
-** memtable's splice) instead of from its head: for a batch of random keys that turns most of
-** the O(log n) cache-missing walk per insert into a short hop. The order of inserts does not
-** change what the memtable holds (every record has its own sequence number), and readers see
-** none of the batch before the db publishes its last sequence number. */
-typedef struct wb_ent {
-  const uint8_t *k, *v;
-  uint32_t kn, vn;
-  uint64_t seq;
-  int type;
-} wb_ent;
-
+** first), handed to mem_add_sorted, whose skiplist searches overlap their cache misses. The
+** order of inserts does not change what the memtable holds (every record has its own sequence
+** number, so the same key twice in a batch gives two entries, the later record the newer), and
+** readers see none of the batch before the db publishes its last sequence number. */
 typedef struct wb_sorter {
-  wb_ent *e;
+  mem_ent *e;
   uint32_t n;
   int sorted; /* records arrived in order already */
 } wb_sorter;
 
 static int ent_cmp(const void *a, const void *b) {
-  const wb_ent *x = a, *y = b;
+  const mem_ent *x = a, *y = b;
   int c = it_bytes_cmp_inline(x->k, x->kn, y->k, y->kn);
   if (c) return c;
   return x->seq > y->seq ? -1 : x->seq < y->seq; /* newer first */
@@ -271,14 +263,13 @@ static int ent_cmp(const void *a, const void *b) {
 static int collect_one(void *ctx, uint64_t seq, int type, const uint8_t *k, size_t kn,
                        const uint8_t *v, size_t vn) {
   wb_sorter *s = ctx;
-  wb_ent *e = &s->e[s->n++];
+  mem_ent *e = &s->e[s->n++];
   e->k = k, e->kn = (uint32_t)kn, e->v = v, e->vn = (uint32_t)vn, e->seq = seq, e->type = type;
   if (s->n > 1 && ent_cmp(e - 1, e) > 0) s->sorted = 0;
   return LSM_OK;
 }
 
 #define WB_SORT_MIN 16 /* smaller batches: sorting is not worth an allocation */
-#define WB_PREFETCH 4  /* memtable filter lines prefetched this many inserts ahead */
 
 int wb_apply_to_memtable(const uint8_t *p, size_t n, mem *m) {
   size_t need = 0;
@@ -294,11 +285,7 @@ int wb_apply_to_memtable(const uint8_t *p, size_t n, mem *m) {
   if (count >= WB_SORT_MIN && (s.e = mm_malloc(sizeof *s.e * count))) {
     if ((rc = each_record(p, n, collect_one, &s)) == LSM_OK) {
       if (!s.sorted) qsort(s.e, s.n, sizeof *s.e, ent_cmp);
-      for (uint32_t i = 0; i < s.n && !rc; i++) {
-        /* the filter line of a key a few inserts ahead: its cache miss overlaps these inserts */
-        if (i + WB_PREFETCH < s.n) mem_prefetch(m, s.e[i + WB_PREFETCH].k, s.e[i + WB_PREFETCH].kn);
-        rc = mem_add(m, s.e[i].seq, s.e[i].type, s.e[i].k, s.e[i].kn, s.e[i].v, s.e[i].vn);
-      }
+      rc = mem_add_sorted(m, s.e, s.n);
     }
     mm_free(s.e);
     return rc;

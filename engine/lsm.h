@@ -134,7 +134,8 @@ int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **
 ** if not, or an error. No value is copied. Meant for uniqueness checks before an insert, where
 ** most keys are new: a new key is answered "absent" by the memtables' whole-key filters and the
 ** tables' bloom filters, without a skiplist walk or a data block read (only a filter false
-** positive, about 1 %, costs a real lookup). */
+** positive, about 1 %, costs a real lookup). Unlike lsm_get it never counts towards the
+** read-triggered compaction of L0 files (an existence check is a write's, not a read load). */
 int lsm_exists(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn);
 
 /* Batched point lookups: n keys at once; the data-block reads of all keys that miss the cache

@@ -316,24 +316,23 @@ size_t mem_entry_bound(size_t kn, size_t vn) {
 
 int mem_reserve(mem *m, size_t bytes) { return arena_reserve(&m->arena, bytes); }
 
-int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
-            const uint8_t *val, size_t vn) {
+/* Argument checks of mem_add for one entry. */
+static int check_entry(uint64_t seq, int type, size_t kn, size_t vn) {
   if (type != IKEY_VAL && type != IKEY_DEL) return st_err(LSM_MISUSE, "memtable: bad entry type %d", type);
   if (seq > IKEY_MAX_SEQ) return st_err(LSM_MISUSE, "memtable: sequence number %llu too large",
                                         (unsigned long long)seq);
-  if (type == IKEY_DEL) vn = 0;
   if (kn > UINT32_MAX - IKEY_TRAILER || vn > UINT32_MAX)
     return st_err(LSM_TOOBIG, "memtable: key or value too large");
-  target t = {ukey, kn, ikey_pack(seq, type)};
-  mem_node *prev[MEM_MAX_HEIGHT];
-  mem_node *x = find_splice(m, &t, prev);
-  if (x && cmp_node(x, &t) == 0)
-    return st_err(LSM_MISUSE, "memtable: duplicate entry (sequence number %llu)", (unsigned long long)seq);
+  return LSM_OK;
+}
 
-  int h = random_height(m);
+/* A new node of height h for the entry (arguments checked; vn 0 for a tombstone), with its
+** filter bits set and counted, not linked yet. LSM_OK or LSM_NOMEM (nothing changed). */
+static int new_node(mem *m, int h, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
+                    const uint8_t *val, size_t vn, mem_node **out) {
   void *p;
   int rc = arena_alloc(&m->arena, node_size(h, kn + IKEY_TRAILER, vn), &p);
-  if (rc) return rc; /* nothing linked yet: the list is unchanged */
+  if (rc) return rc;
   mem_node *n = p;
   n->klen = (uint32_t)(kn + IKEY_TRAILER);
   n->vlen = (uint32_t)vn;
@@ -343,12 +342,16 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
   if (vn) memcpy(node_val(n), val, vn);
   if (m->filter) filter_add(m, ukey, kn); /* before n is published (see the filter above) */
   /* counted before it is linked too: mem_get takes count == 0 as "empty", so whoever can reach
-  ** n (through the release store below) must see count > 0 */
+  ** n (through the release stores of link_node) must see count > 0 */
   atomic_fetch_add_explicit(&m->count, 1, memory_order_relaxed);
+  *out = n;
+  return LSM_OK;
+}
 
-  int cur = height_now(m);
-  if (h > cur) {
-    /* prev[i] is head for these levels already (find_splice fills every level) */
+/* Link n (height h) after prev[i] at every level i < h: prev[i] is the last node < n at level
+** i, head for levels at or above the current height. */
+static void link_node(mem *m, mem_node *n, int h, mem_node *const *prev) {
+  if (h > height_now(m)) {
     /* Relaxed is enough (as LevelDB): a reader that sees the new height before the node is
     ** linked finds NULL in head's new levels and simply drops down a level. */
     atomic_store_explicit(&m->max_height, h, memory_order_relaxed);
@@ -359,6 +362,23 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
     atomic_init(&n->next[i], atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed));
     atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
   }
+}
+
+int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
+            const uint8_t *val, size_t vn) {
+  if (type == IKEY_DEL) vn = 0;
+  int rc = check_entry(seq, type, kn, vn);
+  if (rc) return rc;
+  target t = {ukey, kn, ikey_pack(seq, type)};
+  mem_node *prev[MEM_MAX_HEIGHT];
+  mem_node *x = find_splice(m, &t, prev);
+  if (x && cmp_node(x, &t) == 0)
+    return st_err(LSM_MISUSE, "memtable: duplicate entry (sequence number %llu)", (unsigned long long)seq);
+
+  int h = random_height(m);
+  mem_node *n;
+  if ((rc = new_node(m, h, seq, type, ukey, kn, val, vn, &n))) return rc; /* list unchanged */
+  link_node(m, n, h, prev); /* prev[i] is head above the height already (find_splice) */
   /* the splice for the next insert: n and its successors where n is linked, the unchanged
   ** (still tight) pairs above */
   for (int i = 0; i < MEM_MAX_HEIGHT; i++) {
@@ -371,6 +391,125 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
     }
   }
   return LSM_OK;
+}
+
+/* ---- sorted insert of many entries ------------------------------------------------------------
+** mem_add_sorted works through the entries in windows of SW. Phase 1 searches the list as it is
+** (the list S before the window) for every entry of the window at once: SW searches from head,
+** advanced round-robin one node each, every step prefetching the node the search reads next, so
+** SW cache misses are in flight instead of one (the walk is memory-bound: a node visited is a
+** miss). It records each entry's predecessors in S at every level. Phase 2 links the entries in
+** order. The predecessor of entry i at level l in S + the entries linked before it is either its
+** predecessor in S, op, or the last entry linked at level l, last[l], whichever is larger; and
+** last[l] is larger exactly when its own predecessor in S at level l was op too (the same gap of
+** S): if last[l]'s predecessor in S is an earlier node p < op, then op, a node of S at level l
+** after p, is also after last[l] (last[l] lies in the gap that starts at p). So no key compare. */
+#define SW 32
+
+typedef struct sw_search {
+  target t;
+  mem_node *x, *next, *bigger; /* the walk: at x on level, next = x->next[level] */
+  int level;
+  mem_node *prev[MEM_MAX_HEIGHT]; /* predecessors in S; head at and above the height */
+  mem_node *succ;                 /* first node >= t in S (level 0) */
+} sw_search;
+
+/* The lines of n a compare reads: its header and next pointers, and its key, which starts
+** 16 + 8 * height bytes in (a node is 8-byte aligned, so the key often begins in the next line). */
+static inline void sw_prefetch(const mem_node *n) {
+  __builtin_prefetch(n);
+  __builtin_prefetch((const char *)n + 48);
+}
+
+static void sw_run(mem *m, sw_search *s, int n) {
+  int top = height_now(m) - 1, active = n;
+  for (int i = 0; i < n; i++) {
+    for (int l = top + 1; l < MEM_MAX_HEIGHT; l++) s[i].prev[l] = m->head;
+    s[i].x = m->head;
+    s[i].level = top;
+    s[i].bigger = NULL;
+    s[i].next = nx(m->head, top);
+    if (s[i].next) sw_prefetch(s[i].next);
+  }
+  while (active) {
+    for (int i = 0; i < n; i++) {
+      sw_search *q = &s[i];
+      if (q->level < 0) continue; /* done */
+      mem_node *next = q->next;
+      /* next == bigger: already known to be >= t from the level above (skip the compare) */
+      if (next && next != q->bigger && cmp_node(next, &q->t) < 0) {
+        q->x = next;
+      } else {
+        q->prev[q->level] = q->x;
+        if (q->level == 0) {
+          q->succ = next;
+          q->level = -1;
+          active--;
+          continue;
+        }
+        q->bigger = next;
+        q->level--;
+      }
+      q->next = nx(q->x, q->level);
+      if (q->next && q->next != q->bigger) sw_prefetch(q->next);
+    }
+  }
+}
+
+static int ent_cmp(const mem_ent *a, const mem_ent *b) {
+  int c = ucmp(a->k, a->kn, b->k, b->kn);
+  if (c) return c;
+  uint64_t x = ikey_pack(a->seq, a->type), y = ikey_pack(b->seq, b->type);
+  return x > y ? -1 : x < y; /* larger trailer first */
+}
+
+int mem_add_sorted(mem *m, const mem_ent *e, size_t n) {
+  int rc = LSM_OK;
+  for (size_t i = 0; i < n; i++) { /* everything checked before anything is added */
+    if ((rc = check_entry(e[i].seq, e[i].type, e[i].kn, e[i].type == IKEY_DEL ? 0 : e[i].vn)))
+      return rc;
+    if (i > 0 && ent_cmp(&e[i - 1], &e[i]) >= 0)
+      return st_err(LSM_MISUSE, "memtable: sorted insert out of order (sequence number %llu)",
+                    (unsigned long long)e[i].seq);
+  }
+  sw_search s[SW];
+  mem_node *last[MEM_MAX_HEIGHT], *last_op[MEM_MAX_HEIGHT];
+  for (size_t w = 0; w < n && !rc; w += SW) {
+    int wn = n - w < SW ? (int)(n - w) : SW;
+    for (int i = 0; i < wn; i++) {
+      const mem_ent *x = &e[w + i];
+      s[i].t = (target){x->k, x->kn, ikey_pack(x->seq, x->type)};
+      mem_prefetch(m, x->k, x->kn); /* the filter line filter_add will write */
+    }
+    sw_run(m, s, wn);
+    for (int l = 0; l < MEM_MAX_HEIGHT; l++) last[l] = last_op[l] = NULL;
+    for (int i = 0; i < wn; i++) {
+      const mem_ent *x = &e[w + i];
+      if (s[i].succ && cmp_node(s[i].succ, &s[i].t) == 0) {
+        rc = st_err(LSM_MISUSE, "memtable: duplicate entry (sequence number %llu)",
+                    (unsigned long long)x->seq);
+        break;
+      }
+      int h = random_height(m);
+      mem_node *node, *prev[MEM_MAX_HEIGHT];
+      if ((rc = new_node(m, h, x->seq, x->type, x->k, x->kn, x->v,
+                         x->type == IKEY_DEL ? 0 : x->vn, &node)))
+        break;
+      for (int l = 0; l < h; l++) {
+        mem_node *op = s[i].prev[l];
+        prev[l] = last[l] && last_op[l] == op ? last[l] : op;
+        last[l] = node;
+        last_op[l] = op;
+      }
+      link_node(m, node, h, prev);
+    }
+  }
+  /* the single-insert splice no longer brackets anything known: back to head (tight pairs) */
+  for (int i = 0; i < MEM_MAX_HEIGHT; i++) {
+    m->sp_prev[i] = m->head;
+    m->sp_next[i] = nx(m->head, i);
+  }
+  return rc;
 }
 
 int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *type,

@@ -261,7 +261,8 @@ int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *t
   ver_file *f, *first_l0 = NULL;
   int probed = 0;
   while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek, sn))) {
-    if (probed++ == 0) first_l0 = c.level == 0 ? f : NULL;
+    /* existence checks (val NULL) charge nothing: see ver_get in version.h */
+    if (probed++ == 0) first_l0 = c.level == 0 && val ? f : NULL;
     else if (first_l0) { /* the first file searched did not answer: charge it */
       ver_seek_charge(first_l0);
       first_l0 = NULL;

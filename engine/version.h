@@ -103,7 +103,11 @@ int ver_file_reader(ver_file *f, sst_reader **out);
 
 /* Point lookup of user key ukey at snapshot seq over the files of v: LSM_OK with *type set
 ** (IKEY_VAL: value copied into *val, with room for one more byte; IKEY_DEL: a tombstone), or
-** LSM_NOTFOUND, or an error. val may be NULL: existence only, nothing copied. */
+** LSM_NOTFOUND, or an error. val may be NULL: existence only, nothing copied, and no L0 file
+** is charged (ver_seek_charge). Existence checks come from writes (lsm_exists: the SQL INSERT's
+** PRIMARY KEY check) and are answered by the filters; charging them made a random fill compact
+** each new L0 file into L1 alone, within a few thousand inserts of its flush, instead of at the
+** file-count trigger (each time rewriting the L1 data it overlaps: all of it for random keys). */
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val);
 
 /* Walking the files a point lookup must search, in order (L0 newest first, then one file per

@@ -4,8 +4,10 @@
 */
 #include "overlay.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "coding.h"
 #include "mm.h"
 #include "status.h"
 
@@ -17,6 +19,7 @@ typedef struct ov_ver {
   uint64_t gen; /* savepoint generation when written (may it be overwritten in place?) */
   int kind;     /* OV_PUT or OV_DEL */
   size_t vn;
+  size_t cap; /* bytes of v[] allocated (an in-place overwrite may reuse them) */
   uint8_t v[];
 } ov_ver;
 
@@ -24,9 +27,16 @@ struct ov_node {
   ov_ver *ver; /* newest first; NULL = no change (after a rollback) */
   size_t kn;
   uint8_t *key;
+  uint64_t hash; /* of the key (the hash index) */
   int h;
   ov_node *next[];
 };
+
+/* A slot of the hash index: the key's hash and its node (NULL = empty). */
+typedef struct ov_slot {
+  uint64_t hash;
+  ov_node *n;
+} ov_slot;
 
 struct ov_overlay {
   int refs;
@@ -38,14 +48,28 @@ struct ov_overlay {
   size_t nundo, capundo;
   size_t *sp; /* sp[i] = nundo when savepoint i was opened */
   int nsp, capsp;
-  ov_ver *parked; /* versions removed by rollback; freed with the overlay */
+  /* Nodes and versions are carved from chunks (newest first), all freed at once with the
+  ** overlay: no allocation call per write and no walk to free. A version replaced in place
+  ** reuses its bytes when the new value fits; otherwise the old bytes stay unused until then. */
+  struct ov_chunk *chunks;
+  size_t nchunks;
   size_t count, bytes;
-  /* The splice (last node < key, per level) of the last lookup, so that the usual sequences
-  ** on one key (INSERT: ov_get then ov_put; UPDATE by key: ov_get, ov_written_since, ov_put)
-  ** walk the list once. Valid while shape == hint_shape (shape counts node insertions;
+  /* The splice (last node < key, per level) of the last walk or link, so that ascending links
+  ** (link_pending) walk nothing. Valid while shape == hint_shape (shape counts node links;
   ** nothing else changes the links). */
   uint64_t shape, hint_shape;
   ov_node *hint[MAX_H];
+  /* Every node is also in a hash index (open addressing, linear probing, at most half full),
+  ** which answers the point lookups (ov_get, ov_written_since, a write's "is the key there")
+  ** without a walk. A new node goes to `pend` first and is linked into the skiplist only when
+  ** an ordered access needs it (link_pending: sorted, then inserted in order, each from the
+  ** previous one's splice): a transaction of random INSERTs then sorts its keys once instead of
+  ** walking the list per row. Pending nodes were created after every snapshot taken before the
+  ** last ordered access, so a cursor walking the list cannot miss a node it could see. */
+  ov_slot *tab;
+  size_t tabcap; /* a power of two, or 0 */
+  ov_node **pend;
+  size_t npend, cappend;
 };
 
 int ov_new(ov_overlay **out) {
@@ -68,24 +92,50 @@ int ov_new(ov_overlay **out) {
 
 void ov_ref(ov_overlay *o) { o->refs++; }
 
-static void free_chain(ov_ver *v) {
-  while (v) {
-    ov_ver *o = v->older;
-    mm_free(v);
-    v = o;
+typedef struct ov_chunk {
+  struct ov_chunk *next;
+  size_t used, cap;
+  _Alignas(16) uint8_t mem[];
+} ov_chunk;
+
+#define OV_CHUNK_MIN 4096
+#define OV_CHUNK_MAX 65536
+
+/* n bytes (16-byte aligned) that live until the overlay is freed, or NULL (LSM_NOMEM). Chunks
+** grow from 4 KiB (a one-row transaction) to 64 KiB; a request over a quarter of that gets a
+** chunk of its own, linked behind the current one so that the current one keeps filling. */
+static void *ov_alloc(ov_overlay *o, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  ov_chunk *c = o->chunks;
+  if (!c || c->cap - c->used < n) {
+    size_t cap = o->nchunks < 5 ? OV_CHUNK_MIN << o->nchunks : OV_CHUNK_MAX;
+    int own = n > OV_CHUNK_MAX / 4;
+    if (own || n > cap) cap = n;
+    if (!(c = mm_malloc(sizeof *c + cap))) return NULL;
+    c->used = 0;
+    c->cap = cap;
+    o->nchunks++;
+    if (own && o->chunks) {
+      c->next = o->chunks->next;
+      o->chunks->next = c;
+    } else {
+      c->next = o->chunks;
+      o->chunks = c;
+    }
   }
+  void *p = c->mem + c->used;
+  c->used += n;
+  return p;
 }
 
 void ov_unref(ov_overlay *o) {
   if (!o || --o->refs > 0) return;
-  ov_node *n = o->head->next[0];
-  while (n) {
-    ov_node *nx = n->next[0];
-    free_chain(n->ver);
-    mm_free(n);
-    n = nx;
+  for (ov_chunk *c = o->chunks, *nx; c; c = nx) {
+    nx = c->next;
+    mm_free(c);
   }
-  free_chain(o->parked);
+  mm_free(o->tab);
+  mm_free(o->pend);
   mm_free(o->head);
   mm_free(o->undo);
   mm_free(o->sp);
@@ -156,31 +206,153 @@ static ov_node *locate(ov_overlay *o, const void *k, size_t kn) {
   return o->hint[0]->next[0];
 }
 
+static inline uint64_t key_hash(const void *k, size_t kn) { return cd_xxh3(k, kn); }
+
+/* The node of key k (hash h), or NULL. */
+static ov_node *lookup(const ov_overlay *o, uint64_t h, const void *k, size_t kn) {
+  if (!o->tabcap) return NULL;
+  size_t mask = o->tabcap - 1;
+  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    const ov_slot *s = &o->tab[i];
+    if (!s->n) return NULL;
+    if (s->hash == h && s->n->kn == kn && memcmp(s->n->key, k, kn) == 0) return s->n;
+  }
+}
+
+static void tab_insert(ov_slot *tab, size_t cap, ov_node *n) {
+  size_t mask = cap - 1, i = (size_t)n->hash & mask;
+  while (tab[i].n) i = (i + 1) & mask;
+  tab[i].hash = n->hash;
+  tab[i].n = n;
+}
+
+/* Room for one more node in the hash index and in pend. LSM_OK or LSM_NOMEM (nothing changed). */
+static int reserve_node(ov_overlay *o) {
+  if (o->npend == o->cappend) {
+    size_t cap = o->cappend ? o->cappend * 2 : 64;
+    ov_node **p = mm_realloc(o->pend, cap * sizeof *p);
+    if (!p) return st_err(LSM_NOMEM, "out of memory");
+    o->pend = p;
+    o->cappend = cap;
+  }
+  if ((o->count + 1) * 2 > o->tabcap) {
+    size_t cap = o->tabcap ? o->tabcap * 2 : 64;
+    ov_slot *t = mm_calloc(cap, sizeof *t);
+    if (!t) return st_err(LSM_NOMEM, "out of memory");
+    for (size_t i = 0; i < o->tabcap; i++)
+      if (o->tab[i].n) tab_insert(t, cap, o->tab[i].n);
+    o->bytes += (cap - o->tabcap) * sizeof *t;
+    mm_free(o->tab);
+    o->tab = t;
+    o->tabcap = cap;
+  }
+  return LSM_OK;
+}
+
+static int pend_cmp(const void *a, const void *b) {
+  const ov_node *x = *(ov_node *const *)a, *y = *(ov_node *const *)b;
+  return cmp(x->key, x->kn, y->key, y->kn);
+}
+
+/* A node with the first 8 bytes of its key as a big-endian number (zero-padded): prefixes that
+** differ order as the keys do; equal prefixes need the full compare. */
+typedef struct ov_pk {
+  uint64_t p;
+  ov_node *n;
+} ov_pk;
+
+static int pk_cmp(const void *a, const void *b) {
+  const ov_node *x = ((const ov_pk *)a)->n, *y = ((const ov_pk *)b)->n;
+  return cmp(x->key, x->kn, y->key, y->kn);
+}
+
+/* Sort o->pend by key (for speed only: link_pending places a node right in any order, but in
+** ascending order each one starts from the previous one's splice): an LSD radix sort of the prefixes (the bytes in which all prefixes agree
+** are skipped), then each run of equal prefixes by full compare. Falls back to qsort without
+** memory for the two work arrays (sorting is an optimisation of linking, which cannot fail). */
+static void sort_pending(ov_overlay *o) {
+  size_t n = o->npend;
+  ov_pk *a = n >= 64 ? mm_malloc(2 * n * sizeof *a) : NULL;
+  if (!a) {
+    qsort(o->pend, n, sizeof *o->pend, pend_cmp);
+    return;
+  }
+  ov_pk *b = a + n;
+  uint64_t any_diff = 0;
+  for (size_t i = 0; i < n; i++) {
+    const ov_node *x = o->pend[i];
+    uint8_t pb[8] = {0};
+    memcpy(pb, x->key, x->kn < 8 ? x->kn : 8);
+    a[i].p = load_be64(pb);
+    a[i].n = o->pend[i];
+    any_diff |= a[i].p ^ a[0].p;
+  }
+  for (int byte = 0; byte < 8; byte++) {
+    int shift = 8 * byte;
+    if (!((any_diff >> shift) & 0xff)) continue; /* every prefix has the same byte here */
+    size_t cnt[256] = {0};
+    for (size_t i = 0; i < n; i++) cnt[(a[i].p >> shift) & 0xff]++;
+    size_t sum = 0;
+    for (int d = 0; d < 256; d++) {
+      size_t c = cnt[d];
+      cnt[d] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; i++) b[cnt[(a[i].p >> shift) & 0xff]++] = a[i];
+    ov_pk *t = a;
+    a = b;
+    b = t;
+  }
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && a[j].p == a[i].p; j++) {}
+    if (j - i > 1) qsort(a + i, j - i, sizeof *a, pk_cmp);
+  }
+  for (size_t i = 0; i < n; i++) o->pend[i] = a[i].n;
+  mm_free(a < b ? a : b); /* the allocation starts at the lower of the two halves */
+}
+
+/* Link the pending nodes into the skiplist (before any ordered access). Cannot fail. */
+static void link_pending(ov_overlay *o) {
+  if (!o->npend) return;
+  sort_pending(o);
+  for (size_t i = 0; i < o->npend; i++) {
+    ov_node *n = o->pend[i];
+    /* ascending: the key usually falls in the gap just after the previous one (the hint) */
+    (void)locate(o, n->key, n->kn);
+    ov_node **prev = o->hint;
+    int h = n->h;
+    for (int l = o->height; l < h; l++) prev[l] = o->head;
+    if (h > o->height) o->height = h;
+    for (int l = 0; l < h; l++) {
+      n->next[l] = prev[l]->next[l];
+      prev[l]->next[l] = n;
+    }
+    o->shape++;
+    /* the splice of the gap just after n (n at its levels, prev above them) */
+    for (int l = 0; l < h; l++) o->hint[l] = n;
+    o->hint_shape = o->shape;
+  }
+  o->npend = 0;
+}
+
 static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
-  ov_node *n = locate(o, k, kn);
-  if (n && cmp(n->key, n->kn, k, kn) == 0) return n;
-  ov_node **prev = o->hint; /* updated below for the levels the new node joins */
+  uint64_t hash = key_hash(k, kn);
+  ov_node *n = lookup(o, hash, k, kn);
+  if (n) return n;
+  if (reserve_node(o)) return NULL;
   int h = rand_height(o);
-  n = mm_malloc(sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
+  n = ov_alloc(o, sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
   if (!n) return NULL;
   n->ver = NULL;
   n->h = h;
   n->kn = kn;
+  n->hash = hash;
   n->key = (uint8_t *)&n->next[h];
   memcpy(n->key, k, kn);
-  for (int l = o->height; l < h; l++) prev[l] = o->head;
-  if (h > o->height) o->height = h;
-  for (int l = 0; l < h; l++) {
-    n->next[l] = prev[l]->next[l];
-    prev[l]->next[l] = n;
-  }
+  for (int l = 0; l < h; l++) n->next[l] = NULL;
+  tab_insert(o->tab, o->tabcap, n);
+  o->pend[o->npend++] = n;
   o->count++;
-  o->shape++;
-  /* The hint becomes the splice of the gap just after n (n at its levels, prev above them):
-  ** the next key of an ascending INSERT falls there, so its lookup and insertion walk
-  ** nothing. */
-  for (int l = 0; l < h; l++) o->hint[l] = n;
-  o->hint_shape = o->shape;
   o->bytes += sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn;
   return n;
 }
@@ -195,22 +367,33 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
   }
   ov_node *n = find_or_insert(o, k, kn);
   if (!n) return st_err(LSM_NOMEM, "out of memory");
-  ov_ver *x = mm_malloc(sizeof *x + vn);
+  ov_ver *h = n->ver;
+  if (h && h->seq == o->seq && h->gen == o->gen && h->cap >= vn) {
+    /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
+    ** since it was written (a rollback pops the newest version): overwrite it in place. */
+    o->bytes = o->bytes - h->vn + vn;
+    h->kind = kind;
+    h->vn = vn;
+    if (vn) memcpy(h->v, v, vn);
+    return LSM_OK;
+  }
+  /* replacing h, which is too small: room for twice h, so that a key rewritten with ever
+  ** longer values leaves at most as many unused bytes behind as its longest value */
+  int replace = h && h->seq == o->seq && h->gen == o->gen;
+  size_t cap = replace && vn < 2 * h->cap ? 2 * h->cap : vn;
+  ov_ver *x = ov_alloc(o, sizeof *x + cap);
   if (!x) return st_err(LSM_NOMEM, "out of memory"); /* an empty node is harmless */
   x->seq = o->seq;
   x->gen = o->gen;
   x->kind = kind;
   x->vn = vn;
+  x->cap = cap;
   if (vn) memcpy(x->v, v, vn);
-  ov_ver *h = n->ver;
   o->bytes += sizeof *x + vn;
-  if (h && h->seq == o->seq && h->gen == o->gen) {
-    /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
-    ** since it was written (a rollback pops the newest version, which now is x): replace it. */
+  if (replace) { /* as above, but the value did not fit in h */
     x->older = h->older;
     n->ver = x;
     o->bytes -= sizeof *h + h->vn;
-    mm_free(h);
     return LSM_OK;
   }
   x->older = h;
@@ -239,30 +422,37 @@ int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn) {
 }
 
 int ov_get(ov_overlay *o, uint64_t s, const void *k, size_t kn, const void **v, size_t *vn) {
-  ov_node *n = locate(o, k, kn);
-  if (!n || cmp(n->key, n->kn, k, kn) != 0) return OV_ABSENT;
+  ov_node *n = lookup(o, key_hash(k, kn), k, kn);
+  if (!n) return OV_ABSENT;
   return ov_node_state(n, s, v, vn);
 }
 
 int ov_written_since(ov_overlay *o, uint64_t s, const void *k, size_t kn) {
-  ov_node *n = locate(o, k, kn);
-  if (!n || cmp(n->key, n->kn, k, kn) != 0) return 0;
-  return n->ver && n->ver->seq > s;
+  ov_node *n = lookup(o, key_hash(k, kn), k, kn);
+  return n && n->ver && n->ver->seq > s;
 }
 
-ov_node *ov_first(ov_overlay *o) { return o->head->next[0]; }
+ov_node *ov_first(ov_overlay *o) {
+  link_pending(o);
+  return o->head->next[0];
+}
 
 ov_node *ov_last(ov_overlay *o) {
+  link_pending(o);
   ov_node *x = o->head;
   for (int l = o->height - 1; l >= 0; l--)
     while (x->next[l]) x = x->next[l];
   return x == o->head ? NULL : x;
 }
 
-ov_node *ov_seek_ge(ov_overlay *o, const void *k, size_t kn) { return find_ge(o, k, kn, NULL); }
+ov_node *ov_seek_ge(ov_overlay *o, const void *k, size_t kn) {
+  link_pending(o);
+  return find_ge(o, k, kn, NULL);
+}
 
 /* Last node with key < k (strict) or <= k. */
 static ov_node *find_before(ov_overlay *o, const void *k, size_t kn, int inclusive) {
+  link_pending(o);
   ov_node *x = o->head;
   for (int l = o->height - 1; l >= 0; l--) {
     while (x->next[l]) {
@@ -310,10 +500,7 @@ void ov_rollback_to(ov_overlay *o, int i) {
   if (i < 0 || i >= o->nsp) return;
   while (o->nundo > o->sp[i]) {
     ov_node *n = o->undo[--o->nundo];
-    ov_ver *x = n->ver;
-    n->ver = x->older;
-    x->older = o->parked;
-    o->parked = x;
+    n->ver = n->ver->older; /* the popped version stays in its chunk (a cursor may hold it) */
   }
   o->nsp = i + 1;
   o->gen++;

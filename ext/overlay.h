@@ -6,7 +6,12 @@
 **   - an undo log, so savepoints (and SQLite's statement rollback) can be rolled back.
 **
 ** Structure: a skiplist of nodes (one per key ever written in the transaction; nodes are never
-** removed before the overlay is freed, so a cursor's node pointer stays valid). Each node holds
+** removed before the overlay is freed, so a cursor's node pointer stays valid), plus a hash
+** index for point lookups; a new node is linked into the skiplist lazily, at the next ordered
+** access (ov_first, ov_last, ov_seek_*, ov_prev), so a transaction of random writes sorts its
+** keys once instead of walking the list per write. ov_next from a node never sees a node created
+** after the ordered access that found it (such a node holds only versions newer than any
+** snapshot taken before that access, so no reader of that snapshot needs it). Each node holds
 ** a chain of versions, newest first; an empty chain means "not written: read the engine".
 ** Each write carries the overlay's current sequence number; ov_snapshot() returns the current
 ** number and starts a new one, and a reader at snapshot s sees, per key, the newest version with
