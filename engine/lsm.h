@@ -196,7 +196,7 @@ typedef struct lsm_stats {
   uint64_t cache_hits, cache_misses, cache_bytes;
   uint64_t open_tables, table_opens;  /* table readers open now / opened since lsm_open
                                       ** (reopens after max_open_files closed one included) */
-  uint64_t max_open_files;            /* the option: open_tables stays below it unless
+  uint64_t max_open_files;            /* the option: open_tables stays at or below it unless
                                       ** iterators pin more (version.h "Table cache") */
   uint64_t stalls, stall_micros, slowdowns;
   uint64_t flushes, compactions;
