@@ -495,8 +495,9 @@ static void test_output_keys_capped(void **state) {
   for (int l = 1; l < VER_LEVELS - 1; l++)
     for (int j = 0; j < cur->n[l]; j++) {
       sst_reader *r;
-      OK(ver_file_reader(cur->f[l][j], &r));
+      OK(ver_file_acquire(cur->f[l][j], &r));
       uint64_t e = sst_reader_props(r)->entries;
+      ver_file_release(cur->f[l][j]);
       if (e > cap) fail_msg("L%d file %llu: %llu entries > cap %zu", l, (unsigned long long)cur->f[l][j]->number,
                             (unsigned long long)e, cap);
       if (e > most) most = e;

@@ -368,9 +368,7 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   size_t ra = readahead_for((c->level == 0 ? c->nin[0] : 1) + (c->nin[1] ? 1 : 0));
   if (c->level == 0) {
     for (int i = 0; i < c->nin[0] && !rc; i++) { /* newest first, as L0 is kept */
-      sst_reader *r;
-      rc = ver_file_reader(c->in[0][i], &r);
-      if (!rc) rc = sst_iter_new(r, ra, &its[n]);
+      rc = ver_level_iter_new(&c->in[0][i], 1, ra, &its[n]); /* pins the file while used */
       if (!rc) n++;
     }
   } else {

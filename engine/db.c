@@ -609,6 +609,7 @@ typedef struct mg_key {
   int pending;
   int probed;        /* files returned by the cursor so far */
   ver_file *first_l0; /* the first of them, if in L0 and not charged yet (ver_seek_charge) */
+  ver_file *pinned;   /* the table of this round's request, pinned until its block is released */
 } mg_key;
 
 /* Set key i's result from a table lookup: fkey/fval found by sst_get / sst_block_get. */
@@ -711,17 +712,19 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
           mk[i].first_l0 = NULL;
         }
         sst_reader *r;
-        int rc = f ? ver_file_reader(f, &r) : LSM_NOTFOUND;
+        int rc = f ? ver_file_acquire(f, &r) : LSM_NOTFOUND;
         if (!rc) {
           atomic_fetch_add_explicit(&db->vctx.files_probed, 1, memory_order_relaxed);
           memset(&reqs[nreq], 0, sizeof reqs[nreq]);
           reqs[nreq].r = r;
           rc = sst_locate(r, mk[i].seek, mk[i].sn, &reqs[nreq].h);
-          if (rc == LSM_NOTFOUND) continue; /* not in this table: the next one */
           if (!rc) {
+            mk[i].pinned = f;
             map[nreq++] = i;
             break;
           }
+          ver_file_release(f);
+          if (rc == LSM_NOTFOUND) continue; /* not in this table: the next one */
         }
         rcs[i] = rc;
         mk[i].pending = 0;
@@ -743,6 +746,8 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
         mk[i].pending = 0;
       }
       sst_block_release(&reqs[j].blk);
+      ver_file_release(mk[i].pinned);
+      mk[i].pinned = NULL;
     }
   }
   cd_buf_free(&fkey);
@@ -1126,6 +1131,7 @@ static void db_free(lsm_db *db) {
   fio_close(db->lock);
   fio_env_free(db->env);
   pthread_mutex_destroy(&db->mu);
+  ver_ctx_destroy(&db->vctx); /* every version is gone: no reader open */
   pthread_cond_destroy(&db->bg_cv);
   pthread_cond_destroy(&db->done_cv);
   mm_free(db->dir);
@@ -1145,6 +1151,7 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
   if (!db) return st_err(LSM_NOMEM, "open: out of memory");
   db->o = *o;
   pthread_mutex_init(&db->mu, NULL);
+  ver_ctx_init(&db->vctx, o->max_open_files);
   pthread_cond_init(&db->bg_cv, NULL);
   pthread_cond_init(&db->done_cv, NULL);
   db->snaps.next = db->snaps.prev = &db->snaps;

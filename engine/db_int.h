@@ -11,8 +11,9 @@
 ** All numbers come from one counter (next_file).
 **
 ** Locking. db->mu protects every field marked [mu]. Lock order: db->mu is taken first; while
-** holding it the code may take a ver_file's open_mu (never the reverse) and the block cache's
-** shard locks (leaves). No db->mu while waiting on IO except: the memtable switch (creates the
+** holding it the code may take a ver_file's open_mu, then the table cache's tc_mu (version.h;
+** never the reverse: an eviction holding tc_mu only trylocks an open_mu), and the block
+** cache's shard locks (leaves). No db->mu while waiting on IO except: the memtable switch (creates the
 ** new WAL, syncs the old one under sync=normal) and recovery at open (single-threaded).
 ** Waiting is only on condition variables: a writer's own cv (group commit queue), db->bg_cv
 ** (the flush thread waits for work), db->done_cv (flush progress: writers waiting for room,

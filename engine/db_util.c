@@ -30,6 +30,7 @@ void lsm_options_default(lsm_options *o) {
   o->l0_stop_trigger = 36;
   o->level1_size = 256u << 20;
   o->background_threads = 1;
+  o->max_open_files = 1000;
 }
 
 #define RANGE(name, v, lo, hi)                                                                  \
@@ -59,6 +60,7 @@ int lsm_options_validate(const lsm_options *o) {
   RANGE(l0_stop_trigger, o->l0_stop_trigger, o->l0_slowdown_trigger, 1000);
   RANGE(level1_size, o->level1_size, 64u << 10, (size_t)1 << 44);
   RANGE(background_threads, o->background_threads, 1, 16);
+  RANGE(max_open_files, o->max_open_files, 16, 1000000);
   return LSM_OK;
 }
 
@@ -93,6 +95,9 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->cache_hits = cs.hits;
   st->cache_misses = cs.misses;
   st->cache_bytes = cs.usage;
+  st->open_tables = (uint64_t)ver_open_readers(&db->vctx);
+  st->table_opens = atomic_load(&db->vctx.tc_opens);
+  st->max_open_files = (uint64_t)db->o.max_open_files;
   st->stalls = atomic_load(&db->st_stalls);
   st->stall_micros = atomic_load(&db->st_stall_us);
   st->flushes = atomic_load(&db->st_flushes);
@@ -131,6 +136,9 @@ int lsm_stats_json(lsm_db *db, char **json) {
       (unsigned long long)s.bloom_useful);
   ADD("\"cache_hits\":%llu,\"cache_misses\":%llu,\"cache_bytes\":%llu,", (unsigned long long)s.cache_hits,
       (unsigned long long)s.cache_misses, (unsigned long long)s.cache_bytes);
+  ADD("\"open_tables\":%llu,\"table_opens\":%llu,\"max_open_files\":%llu,",
+      (unsigned long long)s.open_tables, (unsigned long long)s.table_opens,
+      (unsigned long long)s.max_open_files);
   ADD("\"stalls\":%llu,\"stall_micros\":%llu,\"slowdowns\":%llu,\"flushes\":%llu,\"compactions\":%llu,",
       (unsigned long long)s.stalls, (unsigned long long)s.stall_micros, (unsigned long long)s.slowdowns,
       (unsigned long long)s.flushes, (unsigned long long)s.compactions);

@@ -43,10 +43,13 @@ enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/
 **                                 by default, so 2 x memtable_size
 ** + cache_size x 1.004            block cache and its admission table (plus blocks pinned
 **                                 by live iterators)
-** + table readers                 index + filter of every live table, pinned: bloom_bits / 8
+** + table readers                 index + filter of every OPEN table, pinned: bloom_bits / 8
 **                                 bytes per key + ~40 bytes per data block of index and
 **                                 12 of index search aid (sst.h) (~31 MiB at 10M keys of 116
-**                                 bytes, 4 KiB blocks): the one part that grows with the data
+**                                 bytes, 4 KiB blocks, all tables open): at most
+**                                 max_open_files x that of one table (~0.6 MiB for a 16 MiB
+**                                 table of such keys), plus tables pinned beyond the limit by
+**                                 live iterators (version.h "Table cache")
 ** + flush                         one table builder: 8 bytes per memtable key + ~2 MiB
 ** + background_threads x (target_file_size / 8 + 6 MiB)   compactions (compact.h "Memory")
 ** + 256 KiB WAL buffer, zstd contexts (~1 MiB per thread that compresses), and per open
@@ -74,14 +77,21 @@ typedef struct lsm_options {
   int create_if_missing;     /* default 1 */
   int error_if_exists;       /* default 0 */
   /* Compaction (engine compaction issue): */
-  size_t target_file_size;   /* SST output size of compactions; default 16 MiB (one open
-                             ** descriptor per table: version.h "Table cache") */
+  size_t target_file_size;   /* SST output size of compactions; default 16 MiB */
   int l0_compaction_trigger; /* default 4 */
   int l0_slowdown_trigger;   /* default 20 */
   int l0_stop_trigger;       /* default 36 */
   size_t level1_size;        /* target bytes of L1 (Li = L1 * 10^(i-1)); default 256 MiB */
   int background_threads;    /* compaction threads (1..16), default 1: up to this many
                              ** compactions of disjoint files run at once (plus one flush thread) */
+  int max_open_files;        /* table files kept open at most (LevelDB's max_open_files; each
+                             ** holds a descriptor and its table's index + filter); default
+                             ** 1000; 16 .. 1000000. The least recently used idle table is
+                             ** closed when one more is needed (reopened when read again);
+                             ** tables in use by iterators, lookups or compactions stay open,
+                             ** so the count may exceed it while they are (version.h "Table
+                             ** cache"). The db's other files (WALs, manifest, LOCK, a
+                             ** compaction's or flush's output) are not counted: a few more. */
 } lsm_options;
 
 /* Fill *o with the defaults above. */
@@ -186,6 +196,10 @@ typedef struct lsm_stats {
   uint64_t gets, get_files_probed;    /* files probed per get = probed / gets */
   uint64_t bloom_checked, bloom_useful;
   uint64_t cache_hits, cache_misses, cache_bytes;
+  uint64_t open_tables, table_opens;  /* table readers open now / opened since lsm_open
+                                      ** (reopens after max_open_files closed one included) */
+  uint64_t max_open_files;            /* the option: open_tables stays at or below it unless
+                                      ** iterators pin more (version.h "Table cache") */
   uint64_t stalls, stall_micros, slowdowns;
   uint64_t flushes, compactions;
   const char *io_backend;             /* "uring" or "sync" (static string) */

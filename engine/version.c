@@ -3,6 +3,7 @@
 */
 #include "version.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -37,13 +38,160 @@ static int file_new(ver_ctx *ctx, const man_file *m, ver_file **out) {
   f->ctx = ctx;
   pthread_mutex_init(&f->open_mu, NULL);
   atomic_init(&f->rd, NULL);
+  atomic_init(&f->pins, 0);
+  atomic_init(&f->used, 0);
   *out = f;
   return LSM_OK;
 }
 
+/* ---- table cache (version.h) ---------------------------------------------------------------- */
+
+/* Added to a file's pins while an eviction closes its reader: a fast acquire then sees a
+** negative count and takes the slow path, which waits for open_mu. */
+#define VER_CLOSING (INT_MIN / 2)
+
+void ver_ctx_init(ver_ctx *ctx, int max_open) {
+  ctx->max_open = max_open > 0 ? max_open : 1;
+  pthread_mutex_init(&ctx->tc_mu, NULL);
+  ctx->tc_hand = NULL;
+  atomic_init(&ctx->tc_open, 0);
+  atomic_init(&ctx->tc_opens, 0);
+}
+
+void ver_ctx_destroy(ver_ctx *ctx) { pthread_mutex_destroy(&ctx->tc_mu); }
+
+int ver_open_readers(ver_ctx *ctx) { return atomic_load(&ctx->tc_open); }
+
+/* [tc_mu] Add f (its reader just opened) to the ring, just behind the hand: the hand reaches
+** it last. */
+static void tc_link(ver_ctx *ctx, ver_file *f) {
+  ver_file *h = ctx->tc_hand;
+  if (!h) {
+    f->tc_prev = f->tc_next = f;
+    ctx->tc_hand = f;
+  } else {
+    f->tc_next = h;
+    f->tc_prev = h->tc_prev;
+    h->tc_prev->tc_next = f;
+    h->tc_prev = f;
+  }
+  atomic_fetch_add(&ctx->tc_open, 1);
+}
+
+/* [tc_mu] Remove f (its reader is being closed) from the ring. */
+static void tc_unlink(ver_ctx *ctx, ver_file *f) {
+  if (f->tc_next == f) {
+    ctx->tc_hand = NULL;
+  } else {
+    f->tc_prev->tc_next = f->tc_next;
+    f->tc_next->tc_prev = f->tc_prev;
+    if (ctx->tc_hand == f) ctx->tc_hand = f->tc_next;
+  }
+  f->tc_prev = f->tc_next = NULL;
+  atomic_fetch_sub(&ctx->tc_open, 1);
+}
+
+/* Close unpinned readers, least recently used first (the clock), while more than max_open are
+** open; stop when none can be closed (all pinned or being opened). One reader per lock hold;
+** the close itself runs without locks. */
+static void tc_evict(ver_ctx *ctx) {
+  for (;;) {
+    sst_reader *victim = NULL;
+    pthread_mutex_lock(&ctx->tc_mu);
+    int n = atomic_load(&ctx->tc_open);
+    /* two turns of the hand: the first may only clear used bits */
+    for (int step = 0; n > ctx->max_open && step < 2 * n && !victim; step++) {
+      ver_file *f = ctx->tc_hand;
+      ctx->tc_hand = f->tc_next;
+      if (atomic_load_explicit(&f->pins, memory_order_relaxed) != 0) continue;
+      if (atomic_load_explicit(&f->used, memory_order_relaxed)) {
+        atomic_store_explicit(&f->used, 0, memory_order_relaxed);
+        continue;
+      }
+      if (pthread_mutex_trylock(&f->open_mu)) continue; /* lock order: open_mu before tc_mu */
+      int zero = 0;
+      if (atomic_compare_exchange_strong(&f->pins, &zero, VER_CLOSING)) {
+        victim = atomic_load(&f->rd);
+        atomic_store(&f->rd, NULL);
+        atomic_fetch_sub(&f->pins, VER_CLOSING); /* acquires from now on see rd == NULL */
+        tc_unlink(ctx, f);
+      }
+      pthread_mutex_unlock(&f->open_mu);
+    }
+    pthread_mutex_unlock(&ctx->tc_mu);
+    if (!victim) return;
+    sst_close(victim);
+  }
+}
+
+static int over_limit(ver_ctx *ctx) {
+  return atomic_load_explicit(&ctx->tc_open, memory_order_relaxed) > ctx->max_open;
+}
+
+/* The reader is closed (or being closed): open it under open_mu, and pin it. */
+static int acquire_slow(ver_file *f, sst_reader **out) {
+  ver_ctx *ctx = f->ctx;
+  int rc = LSM_OK, opened = 0;
+  pthread_mutex_lock(&f->open_mu); /* no eviction is half done while we hold it */
+  sst_reader *r = atomic_load_explicit(&f->rd, memory_order_acquire);
+  if (!r) {
+    char path[4096];
+    ver_table_path(path, sizeof path, ctx->dir, f->number);
+    rc = sst_open(ctx->env, path, f->number, &ctx->ropt, &r);
+    if (!rc) {
+      atomic_store_explicit(&f->rd, r, memory_order_release);
+      pthread_mutex_lock(&ctx->tc_mu);
+      tc_link(ctx, f);
+      pthread_mutex_unlock(&ctx->tc_mu);
+      atomic_fetch_add_explicit(&ctx->tc_opens, 1, memory_order_relaxed);
+      opened = 1;
+    }
+  }
+  if (!rc) {
+    atomic_fetch_add(&f->pins, 1);
+    atomic_store_explicit(&f->used, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&f->open_mu);
+  if (opened && over_limit(ctx)) tc_evict(ctx);
+  if (!rc) *out = r;
+  return rc;
+}
+
+int ver_file_acquire(ver_file *f, sst_reader **out) {
+  /* Pin first, then look: an eviction only closes a reader whose pin count it swings from 0 to
+  ** VER_CLOSING, and it clears rd before it restores the count. */
+  if (atomic_fetch_add(&f->pins, 1) >= 0) {
+    sst_reader *r = atomic_load_explicit(&f->rd, memory_order_acquire);
+    if (r) {
+      if (!atomic_load_explicit(&f->used, memory_order_relaxed))
+        atomic_store_explicit(&f->used, 1, memory_order_relaxed);
+      *out = r;
+      return LSM_OK;
+    }
+  }
+  atomic_fetch_sub(&f->pins, 1); /* not a release: the reader was not handed out */
+  return acquire_slow(f, out);
+}
+
+void ver_file_release(ver_file *f) {
+  if (atomic_fetch_sub_explicit(&f->pins, 1, memory_order_release) == 1 && over_limit(f->ctx))
+    tc_evict(f->ctx);
+}
+
 static void file_unref(ver_file *f) {
   if (atomic_fetch_sub(&f->refs, 1) != 1) return;
-  sst_close(atomic_load(&f->rd));
+  /* No version lists f: nothing can acquire it, nothing pins it. An eviction may be closing
+  ** its reader right now; it touches f only while holding open_mu, so taking it here waits
+  ** for that to end. */
+  pthread_mutex_lock(&f->open_mu);
+  sst_reader *r = atomic_exchange(&f->rd, NULL);
+  if (r) {
+    pthread_mutex_lock(&f->ctx->tc_mu);
+    tc_unlink(f->ctx, f);
+    pthread_mutex_unlock(&f->ctx->tc_mu);
+  }
+  pthread_mutex_unlock(&f->open_mu);
+  sst_close(r);
   if (atomic_load(&f->obsolete)) {
     char path[4096];
     ver_table_path(path, sizeof path, f->ctx->dir, f->number);
@@ -55,26 +203,6 @@ static void file_unref(ver_file *f) {
   mm_free(f->smallest);
   mm_free(f->largest);
   mm_free(f);
-}
-
-int ver_file_reader(ver_file *f, sst_reader **out) {
-  sst_reader *r = atomic_load_explicit(&f->rd, memory_order_acquire);
-  if (r) {
-    *out = r;
-    return LSM_OK;
-  }
-  int rc = LSM_OK;
-  pthread_mutex_lock(&f->open_mu);
-  r = atomic_load_explicit(&f->rd, memory_order_acquire);
-  if (!r) {
-    char path[4096];
-    ver_table_path(path, sizeof path, f->ctx->dir, f->number);
-    rc = sst_open(f->ctx->env, path, f->number, &f->ctx->ropt, &r);
-    if (!rc) atomic_store_explicit(&f->rd, r, memory_order_release);
-  }
-  pthread_mutex_unlock(&f->open_mu);
-  if (!rc) *out = r;
-  return rc;
 }
 
 /* ---- versions ------------------------------------------------------------------------------- */
@@ -210,11 +338,13 @@ static int user_in_range(const ver_file *f, const uint8_t *uk, size_t kn) {
 /* Search one file; LSM_OK (found: type set) / LSM_NOTFOUND / error. */
 static int file_get(ver_file *f, const uint8_t *seek, size_t sn, int *type, cd_buf *val) {
   sst_reader *r;
-  int rc = ver_file_reader(f, &r);
+  int rc = ver_file_acquire(f, &r);
   if (rc) return rc;
   atomic_fetch_add_explicit(&f->ctx->files_probed, 1, memory_order_relaxed);
   /* the found key is checked in place; only a live value is copied (val NULL: not even that) */
-  return sst_get_value(r, seek, sn, type, val);
+  rc = sst_get_value(r, seek, sn, type, val);
+  ver_file_release(f);
+  return rc;
 }
 
 ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
@@ -288,15 +418,21 @@ typedef struct lvl_it {
 ** the file already open is kept: a re-seek landing in the same file (every seek in a level of
 ** one file) then costs no allocation, and the table iterator keeps its block if the seek
 ** lands in it again. */
-static int lvl_open(lvl_it *l, int idx) {
-  if (l->cur && idx == l->idx) return LSM_OK;
+static void lvl_close(lvl_it *l) {
+  if (!l->cur) return;
   it_free(l->cur);
   l->cur = NULL;
+  ver_file_release(l->files[l->idx]); /* the pin taken with cur */
+}
+
+static int lvl_open(lvl_it *l, int idx) {
+  if (l->cur && idx == l->idx) return LSM_OK;
+  lvl_close(l);
   l->idx = idx;
   if (idx < 0 || idx >= l->n) return LSM_OK;
   sst_reader *r;
-  int rc = ver_file_reader(l->files[idx], &r);
-  if (!rc) rc = sst_iter_new(r, l->readahead, &l->cur);
+  int rc = ver_file_acquire(l->files[idx], &r);
+  if (!rc && (rc = sst_iter_new(r, l->readahead, &l->cur))) ver_file_release(l->files[idx]);
   if (rc) l->rc = rc;
   return rc;
 }
@@ -375,7 +511,7 @@ static void lvl_value(const it_iter *it, const uint8_t **v, size_t *n) { it_valu
 static int lvl_status(const it_iter *it) { return ((const lvl_it *)it)->rc; }
 static void lvl_destroy(it_iter *it) {
   lvl_it *l = (lvl_it *)it;
-  it_free(l->cur);
+  lvl_close(l);
   mm_free(l);
 }
 
@@ -401,10 +537,8 @@ int ver_iter_count(const ver_version *v) {
 }
 
 int ver_add_iters(ver_version *v, it_iter **its, int *n) {
-  for (int j = 0; j < v->n[0]; j++) {
-    sst_reader *r;
-    int rc = ver_file_reader(v->f[0][j], &r);
-    if (!rc) rc = sst_iter_new(r, 0, &its[*n]);
+  for (int j = 0; j < v->n[0]; j++) { /* a one-file "level": it pins its reader while used */
+    int rc = ver_level_iter_new(&v->f[0][j], 1, 0, &its[*n]);
     if (rc) return rc;
     (*n)++;
   }
@@ -432,8 +566,11 @@ int ver_check(ver_version *v, cd_buf *report) {
       ver_file *f = v->f[l][j];
       sst_reader *r;
       char *rep = NULL;
-      int rc = ver_file_reader(f, &r);
-      if (!rc) rc = sst_verify(r, &rep);
+      int rc = ver_file_acquire(f, &r);
+      if (!rc) {
+        rc = sst_verify(r, &rep);
+        ver_file_release(f);
+      }
       if (rc) {
         snprintf(line, sizeof line, "table %06llu (level %d): %s", (unsigned long long)f->number, l,
                  rep ? rep : st_errmsg());

@@ -13,13 +13,25 @@
 ** dropped from the block cache) when its last reference goes, i.e. when no version — hence no
 ** reader — uses it any more. Files of a version dropped at close are not obsolete: kept.
 **
-** Table cache: each ver_file opens its sst_reader lazily on first use (under a per-file mutex)
-** and keeps it open until the file's last reference goes: one descriptor and one pinned index +
-** filter per live table, no eviction. A database of S bytes holds about S / target_file_size
-** of them (16 MiB default: 64 per GiB), so a database beyond ~15 GiB needs a descriptor limit
-** above the common soft default of 1024 (`ulimit -n`), and the pinned index/filter memory
-** grows with S (lsm.h "Memory"). A bounded table cache (LevelDB's max_open_files) would need
-** readers refcounted by their iterators; not built.
+** Table cache (LevelDB's TableCache with max_open_files): a ver_file opens its sst_reader
+** (one descriptor, the pinned index + filter + index search aid: sst.h) on first use and
+** keeps it while it is used often enough; at most ctx->max_open readers of the db stay open.
+** Every user of a reader holds a pin on its file: ver_file_acquire .. ver_file_release
+** around a point lookup, a multiget's locate+fetch, a level iterator's current table (an SQL
+** cursor may hold one for a long time), a compaction input's iterator, a verification.
+** Opening a reader beyond the limit closes the least recently used UNPINNED readers (a clock:
+** each acquire sets the file's `used` bit, the hand clears it once before closing); readers
+** in use are never closed. If every open reader is pinned the limit is exceeded for as long as
+** they are (no error, no wait), and the count goes back under it as pins are released (the
+** release that drops a file's last pin closes readers while the db is over the limit).
+** A closed reader is reopened on the next acquire, re-reading and re-verifying the footer,
+** properties, index and filter (corruption found then is LSM_CORRUPT, as at a first open).
+** Data blocks in the block cache are keyed by (file number, offset) of an immutable file:
+** they stay valid across a close and reopen; they are dropped when the file is deleted.
+** Cost of a cached acquire: one atomic add and one atomic subtract on the file (no lock);
+** opening and closing take the ctx's tc_mu and the file's open_mu.
+** Descriptors: at most max_open table readers + the pinned overshoot; memory: at most
+** max_open x (index + filter + aid of one table) pinned, plus the overshoot (lsm.h "Memory").
 **
 ** Thread safety: versions are immutable; ver_ref/ver_unref are atomic; lookups and iterators
 ** may run from any number of threads. ver_apply is called by one thread at a time (the db's
@@ -56,7 +68,19 @@ typedef struct ver_ctx {
   _Atomic uint64_t l0_seek_file;
   void (*on_seek_file)(void *arg);
   void *seek_arg;
+  /* Table cache (ver_ctx_init / ver_ctx_destroy). */
+  int max_open;                 /* readers kept open at most (lsm_options.max_open_files) */
+  pthread_mutex_t tc_mu;        /* guards the ring of files with an open reader */
+  struct ver_file *tc_hand;     /* [tc_mu] clock hand: a file of the ring, NULL when empty */
+  _Atomic int tc_open;          /* readers open (changed under tc_mu, read anywhere) */
+  _Atomic uint64_t tc_opens;    /* readers opened since ver_ctx_init (reopens included) */
 } ver_ctx;
+
+/* Before the first reader opens: the table cache of ctx keeps at most max_open readers open
+** (>= 1). ver_ctx_destroy after every version of ctx is gone (all readers closed). A ctx that
+** never opens a reader (tests of version edits) may skip both. */
+void ver_ctx_init(ver_ctx *ctx, int max_open);
+void ver_ctx_destroy(ver_ctx *ctx);
 
 typedef struct ver_file {
   _Atomic int refs;
@@ -68,8 +92,13 @@ typedef struct ver_file {
   uint8_t *smallest, *largest; /* internal keys (mm) */
   size_t smallest_n, largest_n;
   ver_ctx *ctx;
-  pthread_mutex_t open_mu;
-  sst_reader *_Atomic rd;
+  /* Table cache: */
+  pthread_mutex_t open_mu;  /* serialises opening and closing rd */
+  sst_reader *_Atomic rd;   /* the open reader, or NULL */
+  _Atomic int pins;         /* holders of rd (acquire .. release), plus VER_CLOSING while an
+                            ** eviction closes it (a fast acquire seeing that backs off) */
+  _Atomic int used;         /* clock bit: acquired since the hand last passed */
+  struct ver_file *tc_prev, *tc_next; /* [ctx->tc_mu] the ring, while rd is open */
 } ver_file;
 
 typedef struct ver_version {
@@ -98,8 +127,16 @@ void ver_mark_obsolete(const ver_version *base, const man_edit *e);
 /* An edit that recreates v from empty (new manifests start with it). */
 int ver_snapshot_edit(const ver_version *v, man_edit *e);
 
-/* The file's reader (opened on first use; owned by the file). */
-int ver_file_reader(ver_file *f, sst_reader **out);
+/* Pin f's reader (opening it if closed) into *out: it stays open and valid until the matching
+** ver_file_release(f). Every successful acquire needs exactly one release. The caller holds
+** a version listing f. Opening may close other, unpinned readers (the table cache's limit).
+** Errors of sst_open (LSM_CANTOPEN, LSM_IOERR_*, LSM_CORRUPT, LSM_NOMEM): nothing pinned.
+** Thread safe; lock-free when the reader is open. */
+int ver_file_acquire(ver_file *f, sst_reader **out);
+void ver_file_release(ver_file *f);
+
+/* Readers open now (for stats and tests). */
+int ver_open_readers(ver_ctx *ctx);
 
 /* Point lookup of user key ukey at snapshot seq over the files of v: LSM_OK with *type set
 ** (IKEY_VAL: value copied into *val, with room for one more byte; IKEY_DEL: a tombstone), or
@@ -133,8 +170,9 @@ void ver_seek_charge(ver_file *f);
 int ver_iter_count(const ver_version *v);
 int ver_add_iters(ver_version *v, it_iter **its, int *n);
 
-/* A concatenating iterator over non-overlapping sorted files (a level >= 1). files[] must stay
-** alive while it is used. */
+/* A concatenating iterator over non-overlapping sorted files (a level >= 1, or one L0 file).
+** files[] must stay alive while it is used. It pins the reader of the one file it is
+** positioned in (ver_file_acquire), none before the first seek nor once past either end. */
 int ver_level_iter_new(ver_file **files, int n, size_t readahead, it_iter **out);
 
 /* Bytes of the files of a level. */

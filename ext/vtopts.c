@@ -149,7 +149,8 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 static int set_option(opt_table *t, const char *name, const char *val) {
   static const char *const names[] = {"dir",         "memtable_size",     "cache_size",
                                       "block_size",  "compression",       "compression_level",
-                                      "bloom_bits",  "sync",              "io"};
+                                      "bloom_bits",  "sync",              "io",
+                                      "max_open_files"};
   lsm_options *o = &t->lo;
   size_t sz;
   /* An option given twice is ambiguous (which one holds?): refuse it. */
@@ -189,6 +190,11 @@ static int set_option(opt_table *t, const char *name, const char *val) {
   if (!strcasecmp(name, "bloom_bits")) {
     if (parse_int(val, 0, 32, &o->bloom_bits))
       return st_err(LSM_ERROR, "lsm: bad value for option bloom_bits: '%s' (0..32)", val);
+    return LSM_OK;
+  }
+  if (!strcasecmp(name, "max_open_files")) {
+    if (parse_int(val, 16, 1000000, &o->max_open_files))
+      return st_err(LSM_ERROR, "lsm: bad value for option max_open_files: '%s' (16..1000000)", val);
     return LSM_OK;
   }
   if (!strcasecmp(name, "sync")) {

@@ -6,8 +6,9 @@
 **   PRIMARY KEY(a, b...) the key (at most one key declaration in total)
 **   name=value           options: dir, memtable_size, cache_size, block_size, compression
 **                        (zstd|lz4|none), compression_level, bloom_bits, sync (full|normal|off),
-**                        io (uring|sync|auto). Sizes take suffixes k/kb/kib, m/mb/mib, g/gb/gib
-**                        (all binary: 64MB = 64 MiB). Values may be quoted with '' or "".
+**                        io (uring|sync|auto), max_open_files (16..1000000). Sizes take
+**                        suffixes k/kb/kib, m/mb/mib, g/gb/gib (all binary: 64MB = 64 MiB).
+**                        Values may be quoted with '' or "".
 ** Unsupported column constraints (UNIQUE, CHECK, DEFAULT, REFERENCES, GENERATED, COLLATE other
 ** than BINARY on a key column) are errors rather than silently ignored.
 ** The declared type gives the column affinity by SQLite's rules (datatype3.html, 3.1).
