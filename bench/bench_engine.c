@@ -91,6 +91,25 @@ static int half_compressible = 1, compress = 2 /* lz4, the engine's default */, 
 /* -p: the warm phases to run, one bit per phase (default all). Every phase after fillrandom
 ** reads or rewrites its database, so selecting any of them runs fillrandom too. */
 static unsigned phases = (1u << NPHASE) - 1;
+/* -o name=value: lsm options overriding the defaults (lsm only; for A/B runs of tuning knobs) */
+static struct {
+  const char *name;
+  long long val;
+  int set;
+} lsm_opt[] = {{"l0_compaction_trigger", 0, 0}, {"level1_size", 0, 0}, {"target_file_size", 0, 0},
+               {"memtable_size", 0, 0}};
+#define NLSMOPT (int)(sizeof lsm_opt / sizeof lsm_opt[0])
+
+static int parse_lsm_opt(const char *arg) {
+  const char *eq = strchr(arg, '=');
+  for (int i = 0; eq && i < NLSMOPT; i++)
+    if (strlen(lsm_opt[i].name) == (size_t)(eq - arg) && !strncmp(arg, lsm_opt[i].name, (size_t)(eq - arg))) {
+      lsm_opt[i].val = strtoll(eq + 1, NULL, 10);
+      lsm_opt[i].set = 1;
+      return 0;
+    }
+  return 1;
+}
 #define WANT(p) (phases & (1u << (p)))
 
 /* "fillrandom,overwrite" -> a phase mask; 0 if a name is unknown. */
@@ -254,6 +273,10 @@ static int m_open(const char *dir, const kv_conf *c, kv **out) {
   o.sync = LSM_SYNC_NORMAL;
   o.io = c->io;
   o.direct_io = c->direct_io;
+  if (lsm_opt[0].set) o.l0_compaction_trigger = (int)lsm_opt[0].val;
+  if (lsm_opt[1].set) o.level1_size = (size_t)lsm_opt[1].val;
+  if (lsm_opt[2].set) o.target_file_size = (size_t)lsm_opt[2].val;
+  if (lsm_opt[3].set) o.memtable_size = (size_t)lsm_opt[3].val;
   kv *d = calloc(1, sizeof *d);
   if (!d) return 1;
   int rc = lsm_open(dir, &o, &d->db);
@@ -810,7 +833,7 @@ int main(int argc, char **argv) {
   int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1;
   char engines[128] = "lsm,rocksdb,leveldb";
   int warm = 1, cold = 1, opt;
-  while ((opt = getopt(argc, argv, "n:r:R:e:v:z:c:p:CWV")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:R:e:v:z:c:p:o:CWV")) != -1) {
     switch (opt) {
     case 'n': N = strtoull(optarg, NULL, 10); break;
     case 'r': R = strtoull(optarg, NULL, 10); break;
@@ -822,6 +845,12 @@ int main(int argc, char **argv) {
     case 'c': COLD_R = strtoull(optarg, NULL, 10); break;
     case 'C': warm = 0; break;
     case 'W': cold = 0; break;
+    case 'o':
+      if (parse_lsm_opt(optarg)) {
+        fprintf(stderr, "bench_engine: -o: unknown lsm option in %s\n", optarg);
+        return 2;
+      }
+      break;
     case 'p':
       if (!(phases = parse_phases(optarg))) {
         fprintf(stderr, "bench_engine: -p: unknown phase in %s\n", optarg);
@@ -833,7 +862,8 @@ int main(int argc, char **argv) {
                       "[-v half|random] [-z zstd|lz4|none] [-c cold_reads] [-C cold only] [-W warm only] "
                       "[-p phase,phase,... (warm phases to run; default all: fillseq,fillrandom,overwrite,"
                       "readrandom,readmissing,seekrandom,readseq,readreverse,multiget,deleterandom)] "
-                      "[-V (files and lsm stats on stderr)]\n");
+                      "[-V (files and lsm stats on stderr)] [-o lsm_option=value (l0_compaction_trigger, "
+                      "level1_size, target_file_size, memtable_size)]\n");
       return 2;
     }
   }

@@ -851,6 +851,43 @@ static void test_read_triggered_l0_compaction_multiget(void **state) {
   read_triggered_l0_compaction(1);
 }
 
+/* The default L0 trigger (6, lsm.h): five overlapping flushed tables stay in L0 (no
+** compaction, no reads to trigger one), the sixth starts an L0 compaction that takes all six
+** into L1; every key keeps its newest value. */
+static void test_default_l0_trigger(void **state) {
+  (void)state;
+  lsm_options o;
+  lsm_options_default(&o);
+  assert_int_equal(o.l0_compaction_trigger, 6);
+  o.memtable_size = 1u << 20; /* only the explicit flushes below */
+  o.sync = LSM_SYNC_OFF;
+  lsm_db *db;
+  OK(lsm_open("l0trig", &o, &db));
+  char k[32], v[128];
+  lsm_stats st;
+  for (int t = 1; t <= 6; t++) {
+    for (int i = 0; i < 300; i++) OK(lsm_put(db, k, key(k, i * 7 % 300), v, val(v, i * 7 % 300, t)));
+    OK(lsm_flush(db, 1));
+    if (t < 6) {
+      usleep(t == 5 ? 300000 : 10000); /* time for a (wrong) compaction to start */
+      OK(lsm_get_stats(db, &st));
+      assert_int_equal(st.level_files[0], (uint64_t)t);
+      assert_int_equal(st.compactions, 0);
+    }
+  }
+  for (int w = 0; w < 500; w++) { /* up to 10 s */
+    OK(lsm_get_stats(db, &st));
+    if (st.level_files[0] == 0) break;
+    usleep(20000);
+  }
+  assert_int_equal(st.level_files[0], 0);
+  assert_true(st.compactions >= 1);
+  assert_true(st.level_files[1] >= 1);
+  for (int i = 0; i < 300; i++) expect(db, NULL, i, 6);
+  OK(lsm_close(db));
+  OK(lsm_destroy("l0trig"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_space_reclaimed),
@@ -865,6 +902,7 @@ int main(void) {
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),
       cmocka_unit_test(test_level_scores),
+      cmocka_unit_test(test_default_l0_trigger),
       cmocka_unit_test(test_read_triggered_l0_compaction),
       cmocka_unit_test(test_read_triggered_l0_compaction_multiget),
       cmocka_unit_test(test_many_compactions_model),

@@ -945,6 +945,94 @@ static void test_filter(void **state) {
   mem_unref(plain);
 }
 
+/* The memtable's charged size (mem_bytes) is what its nodes really take: for the bench's
+** entries (16-byte key, 100-byte value) a node is its next pointers + the encoded entry
+** (1 + 24 + 1 + 100 bytes) rounded to 8: 136 bytes at height 1, 138.7 on average over the
+** heights (the old layout, with a 16-byte header, took ~154). The arena holds at most one
+** chunk more than it charges. */
+static void test_node_bytes(void **state) {
+  (void)state;
+  uint64_t seed = 777;
+  printf("seed=%llu\n", (unsigned long long)seed);
+  rng_seed(seed);
+  mem *m;
+  assert_int_equal(mem_new(&m), LSM_OK);
+  size_t b0 = mem_bytes(m); /* the head node */
+  assert_int_equal(b0, MEM_MAX_HEIGHT * sizeof(void *) + 8);
+  const int n = 20000;
+  uint8_t val[100];
+  memset(val, 'v', sizeof val);
+  for (int i = 0; i < n; i++) {
+    char k[17];
+    snprintf(k, sizeof k, "%016llu", (unsigned long long)(rng() % 100000000000ull));
+    assert_int_equal(mem_add(m, (uint64_t)i + 1, IKEY_VAL, (const uint8_t *)k, 16, val, sizeof val), LSM_OK);
+  }
+  double per = (double)(mem_bytes(m) - b0) / n;
+  print_message("memtable: %.2f bytes per 16+100-byte entry\n", per);
+  if (per < 136.0 || per > 141.0) fail_msg("seed %llu: %.2f bytes per entry (expected ~138.7)", (unsigned long long)seed, per);
+  assert_true(mem_reserved_bytes(m) >= mem_bytes(m));
+  assert_true(mem_reserved_bytes(m) - mem_bytes(m) <= ARENA_MAX_CHUNK + 64 * 64); /* + chunk headers */
+  assert_true(mem_entry_bound(16, 100) >= 136 + (MEM_MAX_HEIGHT - 1) * sizeof(void *));
+  mem_unref(m);
+}
+
+/* Key and value lengths around the varint boundaries (127/128, 16383/16384 bytes), through
+** mem_get and the iterator in both directions. */
+static void test_length_encoding(void **state) {
+  (void)state;
+  static const size_t kls[] = {1, 119, 120, 127, 128, 200, 16375, 16376, 16383, 16384, 20000};
+  static const size_t vls[] = {0, 1, 127, 128, 16383, 16384, 100000};
+  const int nk = (int)(sizeof kls / sizeof kls[0]), nv = (int)(sizeof vls / sizeof vls[0]);
+  uint8_t *key = malloc(20000), *val = malloc(100000);
+  assert_non_null(key);
+  assert_non_null(val);
+  mem *m;
+  assert_int_equal(mem_new(&m), LSM_OK);
+  /* key i: kls[i] bytes of 'a' + i (distinct first bytes: iteration order = i); value i: vls[i % nv] */
+  for (int i = 0; i < nk; i++) {
+    memset(key, 'a' + i, kls[i]);
+    size_t vn = vls[i % nv];
+    for (size_t j = 0; j < vn; j++) val[j] = (uint8_t)(j * 7 + (size_t)i);
+    assert_int_equal(mem_add(m, (uint64_t)i + 1, IKEY_VAL, key, kls[i], val, vn), LSM_OK);
+  }
+  it_iter *it;
+  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
+  for (int pass = 0; pass < 2; pass++) {
+    int i = pass ? nk - 1 : 0;
+    for (pass ? it_seek_last(it) : it_seek_first(it); it_valid(it); pass ? it_prev(it) : it_next(it), i += pass ? -1 : 1) {
+      const uint8_t *k, *v;
+      size_t kn, vn;
+      it_key(it, &k, &kn);
+      it_value(it, &v, &vn);
+      assert_true(i >= 0 && i < nk);
+      assert_int_equal(kn, kls[i] + IKEY_TRAILER);
+      assert_int_equal(k[0], 'a' + i);
+      assert_int_equal(k[kls[i] - 1], 'a' + i);
+      assert_int_equal(ikey_seq(k, kn), (uint64_t)i + 1);
+      assert_int_equal(vn, vls[i % nv]);
+      for (size_t j = 0; j < vn; j++)
+        if (v[j] != (uint8_t)(j * 7 + (size_t)i)) fail_msg("entry %d: value differs at byte %zu", i, j);
+    }
+    assert_int_equal(i, pass ? -1 : nk);
+  }
+  it_free(it);
+  for (int i = 0; i < nk; i++) {
+    memset(key, 'a' + i, kls[i]);
+    int type;
+    const uint8_t *v;
+    size_t vn;
+    uint64_t seq;
+    assert_int_equal(mem_get(m, key, kls[i], IKEY_MAX_SEQ, &type, &v, &vn, &seq), LSM_OK);
+    assert_int_equal(type, IKEY_VAL);
+    assert_int_equal(seq, (uint64_t)i + 1);
+    assert_int_equal(vn, vls[i % nv]);
+    if (vn) assert_int_equal(v[vn - 1], (uint8_t)((vn - 1) * 7 + (size_t)i));
+  }
+  mem_unref(m);
+  free(key);
+  free(val);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_insert_orders),
@@ -959,6 +1047,8 @@ int main(void) {
       cmocka_unit_test(test_large_values),
       cmocka_unit_test(test_concurrent_readers),
       cmocka_unit_test(test_oom),
+      cmocka_unit_test(test_node_bytes),
+      cmocka_unit_test(test_length_encoding),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ void lsm_options_default(lsm_options *o) {
   o->create_if_missing = 1;
   o->error_if_exists = 0;
   o->target_file_size = 16u << 20;
-  o->l0_compaction_trigger = 4;
+  o->l0_compaction_trigger = 6; /* 4 -> 6: lsm.h */
   o->l0_slowdown_trigger = 20;
   o->l0_stop_trigger = 36;
   o->level1_size = 256u << 20;

@@ -10,14 +10,12 @@
 #include "mm.h"
 #include "status.h"
 
+/* A node is addressed by its level-0 next pointer (see memtable.h "Layout"): the pointers of
+** the higher levels lie below that address, the encoded entry right after it. */
 typedef struct mem_node mem_node;
 struct mem_node {
-  uint32_t klen;   /* internal key length */
-  uint32_t vlen;   /* value length */
-  uint32_t height; /* number of next pointers */
-  uint32_t pad;    /* keeps next[] pointer-aligned */
-  _Atomic(mem_node *) next[];
-  /* then klen key bytes, vlen value bytes */
+  _Atomic(mem_node *) next0;
+  /* then: klen varint32, klen key bytes, vlen varint32, vlen value bytes */
 };
 
 struct mem {
@@ -28,7 +26,7 @@ struct mem {
   _Atomic uint64_t count;
   _Atomic int refs;
   /* Writer-only insert splice (RocksDB's InlineSkipList splice): sp_prev[i] < the last key
-  ** inserted <= ... and sp_next[i] = sp_prev[i]->next[i] at every level (tight). sp_prev[0] is
+  ** inserted <= ... and sp_next[i] = nx(sp_prev[i], i) at every level (tight). sp_prev[0] is
   ** the node inserted last (or head). An ascending insert starts from the lowest level whose
   ** pair still brackets the new key instead of from head. */
   mem_node *sp_prev[MEM_MAX_HEIGHT], *sp_next[MEM_MAX_HEIGHT];
@@ -45,11 +43,34 @@ typedef struct target {
   uint64_t trailer;
 } target;
 
-static inline uint8_t *node_key(const mem_node *n) { return (uint8_t *)&n->next[n->height]; }
-static inline uint8_t *node_val(const mem_node *n) { return node_key(n) + n->klen; }
+/* The next pointer of node n at `level` (< n's height). */
+static inline _Atomic(mem_node *) *link_of(const mem_node *n, int level) {
+  return (_Atomic(mem_node *) *)((uintptr_t)n - (uintptr_t)level * sizeof(_Atomic(mem_node *)));
+}
+
+/* A length varint written by mem_add (trusted: at most 5 bytes); returns the end. */
+static inline const uint8_t *get_len(const uint8_t *p, uint32_t *v) {
+  if (p[0] < 0x80) {
+    *v = p[0];
+    return p + 1;
+  }
+  return cd_get_varint32(p, p + 5, v);
+}
+
+/* The internal key of node n and its length. */
+static inline uint8_t *node_key(const mem_node *n, uint32_t *klen) {
+  return (uint8_t *)get_len((const uint8_t *)(n + 1), klen);
+}
+
+/* The value of node n (after its key of klen bytes) and its length. */
+static inline uint8_t *node_val(const mem_node *n, uint32_t *vlen) {
+  uint32_t kl;
+  const uint8_t *k = node_key(n, &kl);
+  return (uint8_t *)get_len(k + kl, vlen);
+}
 
 static inline mem_node *nx(mem_node *n, int level) {
-  return atomic_load_explicit(&n->next[level], memory_order_acquire);
+  return atomic_load_explicit(link_of(n, level), memory_order_acquire);
 }
 
 static inline int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
@@ -58,8 +79,9 @@ static inline int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 
 /* Internal-key order of node n against t (ikey_cmp without building a key). */
 static inline int cmp_node(const mem_node *n, const target *t) {
-  const uint8_t *k = node_key(n);
-  size_t kn = n->klen - IKEY_TRAILER;
+  uint32_t klen;
+  const uint8_t *k = node_key(n, &klen);
+  size_t kn = klen - IKEY_TRAILER;
   int c = ucmp(k, kn, t->uk, t->ukn);
   if (c) return c;
   uint64_t tr = cd_get_fixed64(k + kn);
@@ -94,8 +116,8 @@ static mem_node *find_ge(mem *m, const target *t, mem_node **prev) {
     if (next && next != bigger) {
       /* Start the cache misses of both possible next steps while next's key is compared: its
       ** successor at this level (next < t) or x's successor one level down (next >= t). */
-      __builtin_prefetch(atomic_load_explicit(&next->next[level], memory_order_relaxed));
-      if (level) __builtin_prefetch(atomic_load_explicit(&x->next[level - 1], memory_order_relaxed));
+      __builtin_prefetch(atomic_load_explicit(link_of(next, level), memory_order_relaxed));
+      if (level) __builtin_prefetch(atomic_load_explicit(link_of(x, level - 1), memory_order_relaxed));
     }
     /* next == bigger: already known to be >= t from the level above (skip the compare) */
     if (next && next != bigger && cmp_node(next, t) < 0) {
@@ -144,8 +166,8 @@ static mem_node *find_splice(mem *m, const target *t, mem_node **prev) {
     for (;;) {
       next = nx(x, level);
       if (next && next != bigger) { /* as in find_ge: start both possible next misses */
-        __builtin_prefetch(atomic_load_explicit(&next->next[level], memory_order_relaxed));
-        if (level) __builtin_prefetch(atomic_load_explicit(&x->next[level - 1], memory_order_relaxed));
+        __builtin_prefetch(atomic_load_explicit(link_of(next, level), memory_order_relaxed));
+        if (level) __builtin_prefetch(atomic_load_explicit(link_of(x, level - 1), memory_order_relaxed));
       }
       if (next && next != bigger && cmp_node(next, t) < 0) x = next;
       else break;
@@ -185,8 +207,18 @@ static mem_node *find_last(mem *m) {
   }
 }
 
+/* Arena bytes of a node (before the arena's rounding): its next pointers and its entry. */
 static size_t node_size(int height, size_t klen, size_t vlen) {
-  return sizeof(mem_node) + (size_t)height * sizeof(_Atomic(mem_node *)) + klen + vlen;
+  return (size_t)height * sizeof(_Atomic(mem_node *)) + (size_t)cd_varint_len(klen) + klen +
+         (size_t)cd_varint_len(vlen) + vlen;
+}
+
+/* Lay out a node of height h in the arena memory p (node_size bytes; the entry is written by
+** the caller after the lengths). Returns the node; its next pointers are not initialised. */
+static mem_node *node_at(void *p, int h, uint32_t klen, uint8_t **key) {
+  mem_node *n = (mem_node *)((uintptr_t)p + (uintptr_t)(h - 1) * sizeof(_Atomic(mem_node *)));
+  *key = cd_put_varint32((uint8_t *)(n + 1), klen);
+  return n;
 }
 
 #define FILTER_LINE 64 /* bytes: one cache line, 8 words */
@@ -218,10 +250,10 @@ int mem_new_filtered(size_t filter_bytes, mem **out) {
     mm_free(m);
     return rc;
   }
-  m->head = p;
-  m->head->klen = m->head->vlen = 0;
-  m->head->height = MEM_MAX_HEIGHT;
-  for (int i = 0; i < MEM_MAX_HEIGHT; i++) atomic_init(&m->head->next[i], NULL);
+  uint8_t *hk;
+  m->head = node_at(p, MEM_MAX_HEIGHT, 0, &hk);
+  cd_put_varint32(hk, 0); /* head: empty key and value, never compared */
+  for (int i = 0; i < MEM_MAX_HEIGHT; i++) atomic_init(link_of(m->head, i), NULL);
   atomic_init(&m->max_height, 1);
   m->rnd = 0x9e3779b97f4a7c15ull; /* fixed: heights are reproducible run to run */
   atomic_init(&m->count, 0);
@@ -332,14 +364,12 @@ static int new_node(mem *m, int h, uint64_t seq, int type, const uint8_t *ukey, 
                     const uint8_t *val, size_t vn, mem_node **out) {
   void *p;
   int rc = arena_alloc(&m->arena, node_size(h, kn + IKEY_TRAILER, vn), &p);
-  if (rc) return rc;
-  mem_node *n = p;
-  n->klen = (uint32_t)(kn + IKEY_TRAILER);
-  n->vlen = (uint32_t)vn;
-  n->height = (uint32_t)h;
-  n->pad = 0;
-  ikey_encode(node_key(n), ukey, kn, seq, type);
-  if (vn) memcpy(node_val(n), val, vn);
+  if (rc) return rc; /* nothing linked yet: the list is unchanged */
+  uint8_t *key;
+  mem_node *n = node_at(p, h, (uint32_t)(kn + IKEY_TRAILER), &key);
+  ikey_encode(key, ukey, kn, seq, type);
+  uint8_t *v = cd_put_varint32(key + kn + IKEY_TRAILER, (uint32_t)vn);
+  if (vn) memcpy(v, val, vn);
   if (m->filter) filter_add(m, ukey, kn); /* before n is published (see the filter above) */
   /* counted before it is linked too: mem_get takes count == 0 as "empty", so whoever can reach
   ** n (through the release stores of link_node) must see count > 0 */
@@ -359,8 +389,8 @@ static void link_node(mem *m, mem_node *n, int h, mem_node *const *prev) {
   for (int i = 0; i < h; i++) {
     /* n is not published yet, so its own next pointers need no ordering; the release store
     ** into prev[i] publishes n with its key, value and next pointers. */
-    atomic_init(&n->next[i], atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed));
-    atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
+    atomic_init(link_of(n, i), atomic_load_explicit(link_of(prev[i], i), memory_order_relaxed));
+    atomic_store_explicit(link_of(prev[i], i), n, memory_order_release);
   }
 }
 
@@ -384,10 +414,10 @@ int mem_add(mem *m, uint64_t seq, int type, const uint8_t *ukey, size_t kn,
   for (int i = 0; i < MEM_MAX_HEIGHT; i++) {
     if (i < h) {
       m->sp_prev[i] = n;
-      m->sp_next[i] = atomic_load_explicit(&n->next[i], memory_order_relaxed);
+      m->sp_next[i] = atomic_load_explicit(link_of(n, i), memory_order_relaxed);
     } else {
       m->sp_prev[i] = prev[i];
-      m->sp_next[i] = atomic_load_explicit(&prev[i]->next[i], memory_order_relaxed);
+      m->sp_next[i] = atomic_load_explicit(link_of(prev[i], i), memory_order_relaxed);
     }
   }
   return LSM_OK;
@@ -414,8 +444,9 @@ typedef struct sw_search {
   mem_node *succ;                 /* first node >= t in S (level 0) */
 } sw_search;
 
-/* The lines of n a compare reads: its header and next pointers, and its key, which starts
-** 16 + 8 * height bytes in (a node is 8-byte aligned, so the key often begins in the next line). */
+/* The lines of n a compare reads: its level-0 link with the key right after it (the key may run
+** into the next line). Its higher links sit below n, in the line before when the search is
+** above level 0; that line is read after the compare, so it is not fetched here. */
 static inline void sw_prefetch(const mem_node *n) {
   __builtin_prefetch(n);
   __builtin_prefetch((const char *)n + 48);
@@ -523,13 +554,15 @@ int mem_get(mem *m, const uint8_t *ukey, size_t kn, uint64_t snapshot_seq, int *
   target t = {ukey, kn, ikey_pack(snapshot_seq, IKEY_SEEK)};
   mem_node *x = find_ge(m, &t, NULL);
   if (!x) return LSM_NOTFOUND;
-  const uint8_t *k = node_key(x);
-  if (ucmp(k, x->klen - IKEY_TRAILER, ukey, kn) != 0) return LSM_NOTFOUND;
-  int ty = ikey_type(k, x->klen);
+  uint32_t klen, vlen;
+  const uint8_t *k = node_key(x, &klen);
+  if (ucmp(k, klen - IKEY_TRAILER, ukey, kn) != 0) return LSM_NOTFOUND;
+  int ty = ikey_type(k, klen);
   *type = ty;
-  if (val) *val = ty == IKEY_VAL ? node_val(x) : NULL;
-  if (vn) *vn = ty == IKEY_VAL ? x->vlen : 0;
-  if (seq_found) *seq_found = ikey_seq(k, x->klen);
+  const uint8_t *v = get_len(k + klen, &vlen);
+  if (val) *val = ty == IKEY_VAL ? v : NULL;
+  if (vn) *vn = ty == IKEY_VAL ? vlen : 0;
+  if (seq_found) *seq_found = ikey_seq(k, klen);
   return LSM_OK;
 }
 
@@ -577,7 +610,9 @@ static int mi_prev(it_iter *it) {
   mem_iter *mi = (mem_iter *)it;
   if (!mi->node) return LSM_OK;
   /* No back pointers: search for the last node before this one (as LevelDB). */
-  target t = target_of(node_key(mi->node), mi->node->klen);
+  uint32_t klen;
+  const uint8_t *k = node_key(mi->node, &klen);
+  target t = target_of(k, klen);
   mem_node *x = find_lt(mi->m, &t);
   mi->node = x == mi->m->head ? NULL : x;
   return LSM_OK;
@@ -586,15 +621,15 @@ static int mi_prev(it_iter *it) {
 static int mi_valid(const it_iter *it) { return ((const mem_iter *)it)->node != NULL; }
 
 static void mi_key(const it_iter *it, const uint8_t **k, size_t *n) {
-  const mem_node *x = ((const mem_iter *)it)->node;
-  *k = node_key(x);
-  *n = x->klen;
+  uint32_t klen;
+  *k = node_key(((const mem_iter *)it)->node, &klen);
+  *n = klen;
 }
 
 static void mi_value(const it_iter *it, const uint8_t **v, size_t *n) {
-  const mem_node *x = ((const mem_iter *)it)->node;
-  *v = node_val(x);
-  *n = x->vlen;
+  uint32_t vlen;
+  *v = node_val(((const mem_iter *)it)->node, &vlen);
+  *n = vlen;
 }
 
 static int mi_status(const it_iter *it) {

@@ -2,13 +2,15 @@
 ** memtable.h — the in-memory write buffer: a skiplist of internal keys (ikey.h) in an arena.
 **
 ** Layout (LevelDB's skiplist): max height MEM_MAX_HEIGHT (12), a node gets height h with
-** probability (1/4)^(h-1). Each node lives in the memtable's arena:
-**   klen   u32          length of the internal key (user key + 8-byte trailer)
-**   vlen   u32          length of the value (0 for a tombstone)
-**   height u32
-**   next   height atomic pointers
+** probability (1/4)^(h-1). Each node lives in the memtable's arena, pointer-aligned (RocksDB's
+** InlineSkipList layout: no height or padding stored, the entry encoded as in LevelDB's memtable):
+**   next   h atomic pointers, level h-1 first; a node is addressed by its level-0 pointer
+**   klen   varint32     length of the internal key (user key + 8-byte trailer)
 **   key    klen bytes   internal key (ikey.h)
+**   vlen   varint32     length of the value (0 for a tombstone)
 **   value  vlen bytes
+** The arena rounds each node up to pointer size: a 16-byte key with a 100-byte value takes
+** 136 bytes at height 1 (the memtable's size counts exactly these bytes, see mem_bytes).
 ** Entries are never removed or modified; the whole memtable is freed at once when its last
 ** reference goes. The writer keeps the previous insert's position at every level (a splice):
 ** ascending inserts (fillseq, sorted batches) start there instead of at head, O(1) instead of
