@@ -98,6 +98,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->open_tables = (uint64_t)ver_open_readers(&db->vctx);
   st->table_opens = atomic_load(&db->vctx.tc_opens);
   st->max_open_files = (uint64_t)db->o.max_open_files;
+  st->l0_compaction_trigger = (uint64_t)db->o.l0_compaction_trigger;
   st->stalls = atomic_load(&db->st_stalls);
   st->stall_micros = atomic_load(&db->st_stall_us);
   st->flushes = atomic_load(&db->st_flushes);
@@ -139,6 +140,7 @@ int lsm_stats_json(lsm_db *db, char **json) {
   ADD("\"open_tables\":%llu,\"table_opens\":%llu,\"max_open_files\":%llu,",
       (unsigned long long)s.open_tables, (unsigned long long)s.table_opens,
       (unsigned long long)s.max_open_files);
+  ADD("\"l0_compaction_trigger\":%llu,", (unsigned long long)s.l0_compaction_trigger);
   ADD("\"stalls\":%llu,\"stall_micros\":%llu,\"slowdowns\":%llu,\"flushes\":%llu,\"compactions\":%llu,",
       (unsigned long long)s.stalls, (unsigned long long)s.stall_micros, (unsigned long long)s.slowdowns,
       (unsigned long long)s.flushes, (unsigned long long)s.compactions);

@@ -204,6 +204,7 @@ typedef struct lsm_stats {
                                       ** (reopens after max_open_files closed one included) */
   uint64_t max_open_files;            /* the option: open_tables stays at or below it unless
                                       ** iterators pin more (version.h "Table cache") */
+  uint64_t l0_compaction_trigger;     /* the option (L0 files that start an L0 compaction) */
   uint64_t stalls, stall_micros, slowdowns;
   uint64_t flushes, compactions;
   const char *io_backend;             /* "uring" or "sync" (static string) */

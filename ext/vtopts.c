@@ -150,7 +150,7 @@ static int set_option(opt_table *t, const char *name, const char *val) {
   static const char *const names[] = {"dir",         "memtable_size",     "cache_size",
                                       "block_size",  "compression",       "compression_level",
                                       "bloom_bits",  "sync",              "io",
-                                      "max_open_files"};
+                                      "max_open_files", "l0_compaction_trigger"};
   lsm_options *o = &t->lo;
   size_t sz;
   /* An option given twice is ambiguous (which one holds?): refuse it. */
@@ -195,6 +195,12 @@ static int set_option(opt_table *t, const char *name, const char *val) {
   if (!strcasecmp(name, "max_open_files")) {
     if (parse_int(val, 16, 1000000, &o->max_open_files))
       return st_err(LSM_ERROR, "lsm: bad value for option max_open_files: '%s' (16..1000000)", val);
+    return LSM_OK;
+  }
+  if (!strcasecmp(name, "l0_compaction_trigger")) {
+    /* at most the engine's default l0_slowdown_trigger (20), which must not be below it */
+    if (parse_int(val, 2, 20, &o->l0_compaction_trigger))
+      return st_err(LSM_ERROR, "lsm: bad value for option l0_compaction_trigger: '%s' (2..20)", val);
     return LSM_OK;
   }
   if (!strcasecmp(name, "sync")) {
@@ -325,6 +331,7 @@ int opt_parse(int argc, const char *const *argv, opt_table *t) {
   memset(t, 0, sizeof *t);
   lsm_options_default(&t->lo);
   t->lo.block_size = OPT_BLOCK_SIZE;
+  t->lo.l0_compaction_trigger = OPT_L0_COMPACTION_TRIGGER;
   char **pk = NULL;
   int npk = 0, inline_pk = 0, rc = LSM_OK;
   for (int a = 0; a < argc && !rc; a++) {
