@@ -742,25 +742,32 @@ static void test_many_compactions_model(void **state) {
   OK(lsm_close(db));
 }
 
-/* Read-triggered L0 compaction (ver_seek_charge): two L0 files, below the trigger of 4, stay
+/* Read-triggered L0 compaction (ver_seek_charge): two L0 files, below the trigger, stay
 ** while gets are few; gets that search the newer file in vain before finding their key in the
 ** older one use up its allowance (100 for a small file) and L0 is then compacted into L1,
 ** every key still reading its value. With `multiget`, the second half of the lookups goes
 ** through lsm_multiget (which charges the same way). */
-static void read_triggered_l0_compaction(int multiget) {
+/* A db in dir with two L0 files of interleaved key sets: even keys 0..398 (older, value
+** version 1), odd keys (newer, version 2). Returns the compaction count so far. */
+static uint64_t open_two_l0_files(const char *dir, lsm_db **db) {
   lsm_options o = opts();
-  lsm_db *db;
-  OK(lsm_open("seekc", &o, &db));
+  OK(lsm_open(dir, &o, db));
   char k[32], v[128];
-  /* interleaved key sets, one L0 file each: even keys (older), odd keys (newer) */
-  for (int i = 0; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
-  OK(lsm_flush(db, 1));
-  for (int i = 1; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 2)));
-  OK(lsm_flush(db, 1));
+  for (int i = 0; i < 400; i += 2) OK(lsm_put(*db, k, key(k, i), v, val(v, i, 1)));
+  OK(lsm_flush(*db, 1));
+  for (int i = 1; i < 400; i += 2) OK(lsm_put(*db, k, key(k, i), v, val(v, i, 2)));
+  OK(lsm_flush(*db, 1));
   lsm_stats st;
-  OK(lsm_get_stats(db, &st));
+  OK(lsm_get_stats(*db, &st));
   assert_int_equal(st.level_files[0], 2);
-  uint64_t c0 = st.compactions;
+  return st.compactions;
+}
+
+static void read_triggered_l0_compaction(int multiget) {
+  lsm_db *db;
+  uint64_t c0 = open_two_l0_files("seekc", &db);
+  char k[32], v[128];
+  lsm_stats st;
   /* 60 gets of even keys: each searches the newer file first, below its allowance of 100 */
   for (int i = 0; i < 120; i += 2) expect(db, NULL, i, 1);
   usleep(200000);
@@ -821,18 +828,10 @@ static void read_triggered_l0_compaction(int multiget) {
 ** alone (a random fill's PRIMARY KEY checks must not compact each new L0 file into L1). */
 static void test_exists_does_not_trigger_l0_compaction(void **state) {
   (void)state;
-  lsm_options o = opts();
   lsm_db *db;
-  OK(lsm_open("seeke", &o, &db));
-  char k[32], v[128];
-  for (int i = 0; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 1)));
-  OK(lsm_flush(db, 1));
-  for (int i = 1; i < 400; i += 2) OK(lsm_put(db, k, key(k, i), v, val(v, i, 2)));
-  OK(lsm_flush(db, 1));
+  uint64_t c0 = open_two_l0_files("seeke", &db);
+  char k[32];
   lsm_stats st;
-  OK(lsm_get_stats(db, &st));
-  assert_int_equal(st.level_files[0], 2);
-  uint64_t c0 = st.compactions;
   for (int r = 0; r < 5; r++) /* 1000 checks of keys in the older file: each searches both */
     for (int i = 0; i < 400; i += 2) assert_int_equal(lsm_exists(db, NULL, k, key(k, i)), LSM_OK);
   usleep(200000);
