@@ -1008,6 +1008,19 @@ static long model_ops(void) {
 ** boundaries in both directions) and the merge's cached keys. */
 #define WK 20000
 static void walk_key(char *b, int i) { snprintf(b, 24, "walk-key-%06d", i); }
+/* Table files of directory `dir` mapped into this process (/proc/self/maps), or -1. */
+static int mapped_tables(const char *dir) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return -1;
+  char line[4096], want[64];
+  snprintf(want, sizeof want, "/%s/", dir);
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, want) && strstr(line, ".sst")) n++;
+  fclose(f);
+  return n;
+}
+
 /* mmap_reads (both backends, lz4 and raw blocks): lsm_get and lsm_exists answer the same for
 ** a row in a lower level, in an L0 table, only in the memtable, overwritten (old version
 ** below, new one in L0), and deleted (tombstone in L0 or the memtable over a row below). */
@@ -1074,8 +1087,24 @@ static void test_mmap_reads(void **state) {
         if (rc != (want ? LSM_OK : LSM_NOTFOUND)) fail_msg("exists %s: rc %d", k, rc);
       }
     }
+    /* the option reached the table readers: their files are mapped (and unmapped at close) */
+    if (sizeof(void *) >= 8) assert_true(mapped_tables(dir) >= 2);
     OK(lsm_close(db));
+    assert_int_equal(mapped_tables(dir), 0);
   }
+  /* and without the option nothing is mapped */
+  lsm_options o = small_opts(LSM_IO_AUTO);
+  lsm_db *db;
+  OK(lsm_open("nomap", &o, &db));
+  for (int i = 0; i < 500; i++) {
+    char k[32];
+    snprintf(k, sizeof k, "key%06d", i);
+    OK(lsm_put(db, k, strlen(k), "v", 1));
+  }
+  OK(lsm_flush(db, 1));
+  get_expect(db, NULL, "key000007", "v");
+  assert_int_equal(mapped_tables("nomap"), 0);
+  OK(lsm_close(db));
 }
 
 static void test_iter_walk(void **state) {
