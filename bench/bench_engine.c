@@ -97,7 +97,7 @@ static struct {
   long long val;
   int set;
 } lsm_opt[] = {{"l0_compaction_trigger", 0, 0}, {"level1_size", 0, 0}, {"target_file_size", 0, 0},
-               {"memtable_size", 0, 0}};
+               {"memtable_size", 0, 0}, {"mmap_reads", 0, 0}};
 #define NLSMOPT (int)(sizeof lsm_opt / sizeof lsm_opt[0])
 
 static int parse_lsm_opt(const char *arg) {
@@ -277,6 +277,7 @@ static int m_open(const char *dir, const kv_conf *c, kv **out) {
   if (lsm_opt[1].set) o.level1_size = (size_t)lsm_opt[1].val;
   if (lsm_opt[2].set) o.target_file_size = (size_t)lsm_opt[2].val;
   if (lsm_opt[3].set) o.memtable_size = (size_t)lsm_opt[3].val;
+  if (lsm_opt[4].set) o.mmap_reads = (int)lsm_opt[4].val;
   kv *d = calloc(1, sizeof *d);
   if (!d) return 1;
   int rc = lsm_open(dir, &o, &d->db);
@@ -863,7 +864,7 @@ int main(int argc, char **argv) {
                       "[-p phase,phase,... (warm phases to run; default all: fillseq,fillrandom,overwrite,"
                       "readrandom,readmissing,seekrandom,readseq,readreverse,multiget,deleterandom)] "
                       "[-V (files and lsm stats on stderr)] [-o lsm_option=value (l0_compaction_trigger, "
-                      "level1_size, target_file_size, memtable_size)]\n");
+                      "level1_size, target_file_size, memtable_size, mmap_reads)]\n");
       return 2;
     }
   }

@@ -493,7 +493,8 @@ static void test_corruption(void **state) {
   lsm_options o = small_opts(LSM_IO_AUTO);
   o.compression = LSM_COMPRESS_NONE;
   o.cache_size = 0;
-  for (int round = 0; round < 3; round++) {
+  for (int round = 0; round < 6; round++) { /* rounds 3..5: the same through mmap_reads */
+    o.mmap_reads = round >= 3;
     lsm_db *db;
     char dir[32];
     snprintf(dir, sizeof dir, "corrupt%d", round);
@@ -516,7 +517,7 @@ static void test_corruption(void **state) {
     assert_true(path[0] != 0);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
-    long off = round == 0 ? 100 : round == 1 ? sb.st_size / 2 : sb.st_size - 200;
+    long off = round % 3 == 0 ? 100 : round % 3 == 1 ? sb.st_size / 2 : sb.st_size - 200;
     FILE *f = fopen(path, "r+b");
     fseek(f, off, SEEK_SET);
     int ch = fgetc(f);
@@ -1007,6 +1008,105 @@ static long model_ops(void) {
 ** boundaries in both directions) and the merge's cached keys. */
 #define WK 20000
 static void walk_key(char *b, int i) { snprintf(b, 24, "walk-key-%06d", i); }
+/* Table files of directory `dir` mapped into this process (/proc/self/maps), or -1. */
+static int mapped_tables(const char *dir) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return -1;
+  char line[4096], want[64];
+  snprintf(want, sizeof want, "/%s/", dir);
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, want) && strstr(line, ".sst")) n++;
+  fclose(f);
+  return n;
+}
+
+/* mmap_reads (both backends, lz4 and raw blocks): lsm_get and lsm_exists answer the same for
+** a row in a lower level, in an L0 table, only in the memtable, overwritten (old version
+** below, new one in L0), and deleted (tombstone in L0 or the memtable over a row below). */
+static void test_mmap_reads(void **state) {
+  (void)state;
+  const int n = 3000;
+  for (int round = 0; round < 4; round++) {
+    lsm_options o = small_opts(round % 2 ? LSM_IO_URING : LSM_IO_SYNC);
+    o.mmap_reads = 1;
+    o.memtable_size = 8u << 20; /* flushes only when asked */
+    o.compression = round < 2 ? LSM_COMPRESS_LZ4 : LSM_COMPRESS_NONE;
+    o.block_size = 1024;
+    char dir[32], k[32], v[64];
+    snprintf(dir, sizeof dir, "mmap%d", round);
+    lsm_db *db;
+    OK(lsm_open(dir, &o, &db));
+    for (int i = 0; i < n; i++) { /* every key, compacted below L0 */
+      snprintf(k, sizeof k, "key%06d", i);
+      snprintf(v, sizeof v, "base-%06d-xxxxxxxxxxxxxxxxxxxx", i);
+      OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+    }
+    OK(lsm_flush(db, 1));
+    OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+    for (int i = 0; i < n; i += 3) { /* L0: overwrite i % 6 == 0, delete i % 6 == 3 */
+      snprintf(k, sizeof k, "key%06d", i);
+      snprintf(v, sizeof v, "l0-%06d", i);
+      if (i % 6 == 0) OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+      else OK(lsm_delete(db, k, strlen(k)));
+    }
+    for (int i = n; i < n + 200; i++) { /* new keys in L0 */
+      snprintf(k, sizeof k, "key%06d", i);
+      snprintf(v, sizeof v, "l0-%06d", i);
+      OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+    }
+    OK(lsm_flush(db, 1));
+    for (int i = 1; i < n; i += 7) { /* memtable: deletes over rows below, new rows */
+      snprintf(k, sizeof k, "key%06d", i);
+      OK(lsm_delete(db, k, strlen(k)));
+    }
+    for (int i = n + 200; i < n + 300; i++) {
+      snprintf(k, sizeof k, "key%06d", i);
+      snprintf(v, sizeof v, "mem-%06d", i);
+      OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+    }
+    lsm_stats st;
+    OK(lsm_get_stats(db, &st));
+    assert_true(st.level_files[0] >= 1);
+    uint64_t below = 0;
+    for (int l = 1; l < LSM_MAX_LEVELS; l++) below += st.level_files[l];
+    assert_true(below >= 1);
+    for (int pass = 0; pass < 3; pass++) { /* the block cache admits on the second miss */
+      for (int i = 0; i < n + 310; i++) {
+        snprintf(k, sizeof k, "key%06d", i);
+        const char *want = v;
+        if (i >= n + 300) want = NULL;
+        else if (i >= n + 200) snprintf(v, sizeof v, "mem-%06d", i);
+        else if (i >= n) snprintf(v, sizeof v, "l0-%06d", i);
+        else if (i % 7 == 1) want = NULL;
+        else if (i % 6 == 0) snprintf(v, sizeof v, "l0-%06d", i);
+        else if (i % 6 == 3) want = NULL;
+        else snprintf(v, sizeof v, "base-%06d-xxxxxxxxxxxxxxxxxxxx", i);
+        get_expect(db, NULL, k, want);
+        int rc = lsm_exists(db, NULL, k, strlen(k));
+        if (rc != (want ? LSM_OK : LSM_NOTFOUND)) fail_msg("exists %s: rc %d", k, rc);
+      }
+    }
+    /* the option reached the table readers: their files are mapped (and unmapped at close) */
+    if (sizeof(void *) >= 8) assert_true(mapped_tables(dir) >= 2);
+    OK(lsm_close(db));
+    assert_int_equal(mapped_tables(dir), 0);
+  }
+  /* and without the option nothing is mapped */
+  lsm_options o = small_opts(LSM_IO_AUTO);
+  lsm_db *db;
+  OK(lsm_open("nomap", &o, &db));
+  for (int i = 0; i < 500; i++) {
+    char k[32];
+    snprintf(k, sizeof k, "key%06d", i);
+    OK(lsm_put(db, k, strlen(k), "v", 1));
+  }
+  OK(lsm_flush(db, 1));
+  get_expect(db, NULL, "key000007", "v");
+  assert_int_equal(mapped_tables("nomap"), 0);
+  OK(lsm_close(db));
+}
+
 static void test_iter_walk(void **state) {
   (void)state;
   for (uint64_t seed = 1; seed <= 2; seed++) {
@@ -1115,6 +1215,7 @@ int main(void) {
       cmocka_unit_test(test_busy),       cmocka_unit_test(test_snapshot),
       cmocka_unit_test(test_concurrent), cmocka_unit_test(test_multiget),
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),
+      cmocka_unit_test(test_mmap_reads),
       cmocka_unit_test(test_iter_walk),  cmocka_unit_test(test_single_sizes),
       cmocka_unit_test(test_model_sync), cmocka_unit_test(test_model_uring),
   };

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -568,13 +569,14 @@ static void test_multiget(void **state) {
   model_make(&m2, 1000, 0);
   for (int b = 0; b < NBACKENDS; b++) {
     fio_env *env = env_for(backends[b]);
-    for (int direct = 0; direct < 2; direct++) {
-      sst_options o = {.block_size = 2048, .compression = direct, .bloom_bits = 10};
+    for (int mode = 0; mode < 3; mode++) { /* buffered raw, direct zstd, mapped lz4 */
+      int direct = mode == 1, mapped = mode == 2;
+      sst_options o = {.block_size = 2048, .compression = mode, .bloom_bits = 10};
       build(env, "a.sst", &m1, &o, NULL);
       build(env, "b.sst", &m2, &o, NULL);
       cache *c;
       assert_int_equal(cache_new(4 << 20, &c), LSM_OK);
-      sst_read_options ro = {.cache = c, .direct_io = direct};
+      sst_read_options ro = {.cache = c, .direct_io = direct, .mmap = mapped};
       sst_reader *ra, *rb;
       assert_int_equal(sst_open(env, "a.sst", 1, &ro, &ra), LSM_OK);
       assert_int_equal(sst_open(env, "b.sst", 2, &ro, &rb), LSM_OK);
@@ -640,7 +642,9 @@ static void test_multiget(void **state) {
       for (int j = 0; j < nreq; j++) sst_block_release(&req[j].blk);
       /* without a cache: duplicates each get their own block */
       sst_close(ra);
-      assert_int_equal(sst_open(env, "a.sst", 1, NULL, &ra), LSM_OK);
+      sst_read_options nro = {.mmap = mapped};
+      assert_int_equal(sst_open(env, "a.sst", 1, &nro, &ra), LSM_OK);
+      assert_int_equal(sst_reader_mapped(ra), mapped && sizeof(void *) >= 8 ? 1 : 0);
       int na = 0;
       for (int j = 0; j < nreq; j++)
         if (req[j].r != rb) {
@@ -812,6 +816,57 @@ static void test_direct_io(void **state) {
   model_free(&m);
 }
 
+/* sst_read_options.mmap: block-cache misses of point reads come from the mapping, with the
+** same answers (gets, sst_get_value, iterators, multiget) for raw, zstd and lz4 blocks; the
+** mapping is refused for direct IO and for a fault env (whose reads must all be seen). */
+static void test_mmap_reads(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 3000, 1);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    for (int comp = 0; comp < 3; comp++) {
+      sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
+      build(env, "m.sst", &m, &o, NULL);
+      for (int withc = 0; withc < 2; withc++) {
+        cache *c = NULL;
+        if (withc) assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+        sst_read_options ro = {.cache = c, .mmap = 1};
+        sst_reader *r;
+        assert_int_equal(sst_open(env, "m.sst", 7, &ro, &r), LSM_OK);
+        assert_int_equal(sst_reader_mapped(r), sizeof(void *) >= 8 ? 1 : 0);
+        uint64_t before = atomic_load(&sst_reader_counters(r)->blocks_read);
+        check_gets(r, &m, 3000);
+        check_gets(r, &m, 3000); /* again: cache hits where admitted */
+        assert_true(atomic_load(&sst_reader_counters(r)->blocks_read) > before);
+        check_iter_all(r, &m, 0);
+        char *rep;
+        assert_int_equal(sst_verify(r, &rep), LSM_OK);
+        mm_free(rep);
+        sst_close(r);
+        cache_free(c);
+      }
+    }
+    /* direct IO wins over mmap (the cache owns caching there) */
+    sst_read_options dro = {.direct_io = 1, .mmap = 1};
+    sst_reader *r;
+    assert_int_equal(sst_open(env, "m.sst", 8, &dro, &r), LSM_OK);
+    if (sst_reader_direct(r)) assert_int_equal(sst_reader_mapped(r), 0);
+    check_gets(r, &m, 3000);
+    sst_close(r);
+    /* a fault env is never bypassed */
+    fio_env *fe;
+    assert_int_equal(fio_env_fault(env, &fe), LSM_OK);
+    sst_read_options fro = {.mmap = 1};
+    assert_int_equal(sst_open(fe, "m.sst", 9, &fro, &r), LSM_OK);
+    assert_int_equal(sst_reader_mapped(r), 0);
+    sst_close(r);
+    fio_env_free(fe);
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
 static void test_empty_and_misuse(void **state) {
   (void)state;
   fio_env *env = env_for(FIO_SYNC);
@@ -898,8 +953,8 @@ static int regions_of(const uint8_t *file, size_t n, region *out, int max) {
 
 /* Open + full scans + every get + verify on the corrupted file. Returns 1 if any reported
 ** LSM_CORRUPT; fails the test if wrong data comes back or another error appears. */
-static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fileno) {
-  sst_read_options ro = {.cache = c};
+static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fileno, int mapped) {
+  sst_read_options ro = {.cache = c, .mmap = mapped};
   sst_reader *r;
   int rc = sst_open(env, "c.sst", fileno, &ro, &r);
   if (rc == LSM_CORRUPT) {
@@ -1006,8 +1061,8 @@ static void test_corruption(void **state) {
           uint64_t at = reg[i].off + pos[p];
           uint8_t orig = file[at], bad = (uint8_t)(orig ^ (1u << (p + i) % 8));
           assert_int_equal(fio_write_at(f, at, &bad, 1), LSM_OK);
-          int rc = probe(env, &m, nkeys, c, fileno++);
-          if (!rc)
+          int rc = probe(env, &m, nkeys, c, fileno++, 0);
+          if (!rc || !probe(env, &m, nkeys, c, fileno++, 1))
             fail_msg("backend %d comp %d: flip of byte %llu of %s block at %llu not detected", b, comp,
                      (unsigned long long)pos[p], reg[i].what, (unsigned long long)reg[i].off);
           assert_int_equal(fio_write_at(f, at, &orig, 1), LSM_OK);
@@ -1022,18 +1077,20 @@ static void test_corruption(void **state) {
         uint64_t at = (uint64_t)rand_r(&seed) % n;
         uint8_t orig = file[at], bad = (uint8_t)(orig ^ (1 + rand_r(&seed) % 255));
         assert_int_equal(fio_write_at(f, at, &bad, 1), LSM_OK);
-        if (!probe(env, &m, nkeys, c, fileno++))
+        if (!probe(env, &m, nkeys, c, fileno++, t % 2))
           fail_msg("seed %u trial %d: damage at byte %llu not detected", 2024u + (unsigned)(b * 3 + comp), t,
                    (unsigned long long)at);
         assert_int_equal(fio_write_at(f, at, &orig, 1), LSM_OK);
       }
       /* and intact again */
-      assert_int_equal(probe(env, &m, nkeys, c, fileno++), 0);
+      assert_int_equal(probe(env, &m, nkeys, c, fileno++, 0), 0);
+      assert_int_equal(probe(env, &m, nkeys, c, fileno++, 1), 0);
       /* truncated files */
       for (uint64_t cut = 0; cut < n; cut += n / 7 + 1) {
         assert_int_equal(fio_truncate(f, cut), LSM_OK);
-        int rc = probe(env, &m, nkeys, c, fileno++);
+        int rc = probe(env, &m, nkeys, c, fileno++, 0);
         assert_int_equal(rc, 1);
+        assert_int_equal(probe(env, &m, nkeys, c, fileno++, 1), 1);
         assert_int_equal(fio_write_at(f, 0, file, (size_t)n), LSM_OK);
       }
       print_message("backend %s comp %d: %d blocks, %d flips detected\n", fio_env_name(env), comp,
@@ -1383,6 +1440,7 @@ int main(void) {
       cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
       cmocka_unit_test(test_index_prefix_search), cmocka_unit_test(test_get_admission),
+      cmocka_unit_test(test_mmap_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1173,6 +1173,7 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
     db->vctx.dir = db->dir;
     db->vctx.ropt.cache = db->bcache;
     db->vctx.ropt.direct_io = o->direct_io;
+    db->vctx.ropt.mmap = o->mmap_reads;
     db->vctx.ropt.counters = &db->vctx.counters;
     db->vctx.on_seek_file = seek_file_wake;
     db->vctx.seek_arg = db;

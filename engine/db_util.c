@@ -22,6 +22,7 @@ void lsm_options_default(lsm_options *o) {
   o->sync = LSM_SYNC_NORMAL;
   o->io = LSM_IO_AUTO;
   o->direct_io = 0;
+  o->mmap_reads = 0;
   o->create_if_missing = 1;
   o->error_if_exists = 0;
   o->target_file_size = 16u << 20;
@@ -52,6 +53,7 @@ int lsm_options_validate(const lsm_options *o) {
   RANGE(sync, o->sync, LSM_SYNC_OFF, LSM_SYNC_FULL);
   RANGE(io, o->io, LSM_IO_AUTO, LSM_IO_URING);
   RANGE(direct_io, o->direct_io, 0, 1);
+  RANGE(mmap_reads, o->mmap_reads, 0, 1);
   RANGE(create_if_missing, o->create_if_missing, 0, 1);
   RANGE(error_if_exists, o->error_if_exists, 0, 1);
   RANGE(target_file_size, o->target_file_size, 64u << 10, (size_t)1 << 40);
@@ -99,6 +101,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->table_opens = atomic_load(&db->vctx.tc_opens);
   st->max_open_files = (uint64_t)db->o.max_open_files;
   st->l0_compaction_trigger = (uint64_t)db->o.l0_compaction_trigger;
+  st->mmap_reads = (uint64_t)db->o.mmap_reads;
   st->stalls = atomic_load(&db->st_stalls);
   st->stall_micros = atomic_load(&db->st_stall_us);
   st->flushes = atomic_load(&db->st_flushes);
@@ -140,7 +143,8 @@ int lsm_stats_json(lsm_db *db, char **json) {
   ADD("\"open_tables\":%llu,\"table_opens\":%llu,\"max_open_files\":%llu,",
       (unsigned long long)s.open_tables, (unsigned long long)s.table_opens,
       (unsigned long long)s.max_open_files);
-  ADD("\"l0_compaction_trigger\":%llu,", (unsigned long long)s.l0_compaction_trigger);
+  ADD("\"l0_compaction_trigger\":%llu,\"mmap_reads\":%llu,", (unsigned long long)s.l0_compaction_trigger,
+      (unsigned long long)s.mmap_reads);
   ADD("\"stalls\":%llu,\"stall_micros\":%llu,\"slowdowns\":%llu,\"flushes\":%llu,\"compactions\":%llu,",
       (unsigned long long)s.stalls, (unsigned long long)s.stall_micros, (unsigned long long)s.slowdowns,
       (unsigned long long)s.flushes, (unsigned long long)s.compactions);

@@ -74,6 +74,15 @@ typedef struct lsm_options {
   int sync;                  /* LSM_SYNC_*; default LSM_SYNC_NORMAL */
   int io;                    /* LSM_IO_*; default LSM_IO_AUTO (uring if available) */
   int direct_io;             /* read SST blocks with O_DIRECT (cache owns caching); default 0 */
+  int mmap_reads;            /* 1: block-cache misses of point reads take the block from a
+                             ** read-only mapping of the table file instead of a pread (no
+                             ** system call, no copy: ~20 % less CPU per SQL point read or
+                             ** UPDATE by key at 5M rows when the file is in the page cache).
+                             ** Mapped pages count in RSS as file pages (reclaimable). Cost:
+                             ** a device IO error while a page is faulted in, or a table file
+                             ** shrunk by someone else while open, kills the process with
+                             ** SIGBUS instead of returning LSM_IOERR/LSM_CORRUPT (as SQLite's
+                             ** mmap_size). Ignored with direct_io. Default 0 */
   int create_if_missing;     /* default 1 */
   int error_if_exists;       /* default 0 */
   /* Compaction (engine compaction issue): */
@@ -205,6 +214,7 @@ typedef struct lsm_stats {
   uint64_t max_open_files;            /* the option: open_tables stays at or below it unless
                                       ** iterators pin more (version.h "Table cache") */
   uint64_t l0_compaction_trigger;     /* the option (L0 files that start an L0 compaction) */
+  uint64_t mmap_reads;                /* the option (point reads through mappings: 0/1) */
   uint64_t stalls, stall_micros, slowdowns;
   uint64_t flushes, compactions;
   const char *io_backend;             /* "uring" or "sync" (static string) */

@@ -154,6 +154,17 @@ typedef struct sst_read_options {
   int direct_io;          /* open with FIO_DIRECT (falls back to buffered where the filesystem
                           ** refuses O_DIRECT, e.g. tmpfs); reads aligned ranges */
   sst_counters *counters; /* NULL = the reader's own (sst_reader_counters) */
+  int mmap;               /* point lookups (get_block: sst_get, sst_get_value, the blocks of
+                          ** iterators and multiget that take it) read data blocks through a
+                          ** read-only shared mapping of the data area instead of a pread:
+                          ** no system call and no copy for a block in the page cache. Only
+                          ** for buffered files of the "sync" and "uring" envs on 64-bit
+                          ** hosts (fault and crash envs, direct IO: ignored; a failed mmap
+                          ** falls back to pread). The checksum and decode are the same, so
+                          ** damage stays LSM_CORRUPT; but an IO error of the device while
+                          ** a page is faulted in, or the file shrinking while open, is a
+                          ** SIGBUS instead of an error code (as with SQLite's mmap_size).
+                          ** Default 0. */
 } sst_read_options;
 
 typedef struct sst_reader sst_reader;
@@ -179,6 +190,8 @@ uint64_t sst_reader_file_size(const sst_reader *r);
 sst_counters *sst_reader_counters(sst_reader *r);
 /* 1 if blocks are read with O_DIRECT (asked for and supported by the filesystem). */
 int sst_reader_direct(const sst_reader *r);
+/* 1 if the reader reads data blocks through a mapping (sst_read_options.mmap took effect). */
+int sst_reader_mapped(const sst_reader *r);
 
 /* Point lookup: find the first entry >= the internal seek key `key`; if its user key equals
 ** key's user key, copy its internal key into *fkey and its value into *fval (cleared first)

@@ -150,7 +150,7 @@ static int set_option(opt_table *t, const char *name, const char *val) {
   static const char *const names[] = {"dir",         "memtable_size",     "cache_size",
                                       "block_size",  "compression",       "compression_level",
                                       "bloom_bits",  "sync",              "io",
-                                      "max_open_files", "l0_compaction_trigger"};
+                                      "max_open_files", "l0_compaction_trigger", "mmap_reads"};
   lsm_options *o = &t->lo;
   size_t sz;
   /* An option given twice is ambiguous (which one holds?): refuse it. */
@@ -201,6 +201,11 @@ static int set_option(opt_table *t, const char *name, const char *val) {
     /* at most the engine's default l0_slowdown_trigger (20), which must not be below it */
     if (parse_int(val, 2, 20, &o->l0_compaction_trigger))
       return st_err(LSM_ERROR, "lsm: bad value for option l0_compaction_trigger: '%s' (2..20)", val);
+    return LSM_OK;
+  }
+  if (!strcasecmp(name, "mmap_reads")) {
+    if (parse_int(val, 0, 1, &o->mmap_reads))
+      return st_err(LSM_ERROR, "lsm: bad value for option mmap_reads: '%s' (0 or 1)", val);
     return LSM_OK;
   }
   if (!strcasecmp(name, "sync")) {
@@ -332,6 +337,7 @@ int opt_parse(int argc, const char *const *argv, opt_table *t) {
   lsm_options_default(&t->lo);
   t->lo.block_size = OPT_BLOCK_SIZE;
   t->lo.l0_compaction_trigger = OPT_L0_COMPACTION_TRIGGER;
+  t->lo.mmap_reads = OPT_MMAP_READS;
   char **pk = NULL;
   int npk = 0, inline_pk = 0, rc = LSM_OK;
   for (int a = 0; a < argc && !rc; a++) {
