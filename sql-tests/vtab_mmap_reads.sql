@@ -1,11 +1,13 @@
 -- mmap_reads: block-cache misses of point reads come from a read-only mapping of the table
--- files (engine lsm.h). SQL tables default to 1 (ext/vtopts.h OPT_MMAP_READS); lsm_stats shows
--- the value in use. The same rows and answers either way: point SELECTs, IN lists, UPDATE and
+-- files (engine lsm.h). Off by default (ext/vtopts.h OPT_MMAP_READS); lsm_stats shows the value
+-- in use (q: the default). The same rows and answers either way: point SELECTs, IN lists, UPDATE and
 -- DELETE by key over rows in a lower level, in L0 and in the memtable; a bad value or one given
 -- twice is a CREATE error that names the option.
-CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v, memtable_size='64KB', cache_size='64KB');
+CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v, memtable_size='64KB', cache_size='64KB', mmap_reads=1);
+CREATE VIRTUAL TABLE q USING lsm(k INTEGER PRIMARY KEY, v);
 CREATE VIRTUAL TABLE p USING lsm(k INTEGER PRIMARY KEY, v, memtable_size='64KB', cache_size='64KB', mmap_reads=0);
-SELECT json_extract(lsm_stats('t'), '$.engine.mmap_reads'), json_extract(lsm_stats('p'), '$.engine.mmap_reads');
+SELECT json_extract(lsm_stats('t'), '$.engine.mmap_reads'), json_extract(lsm_stats('p'), '$.engine.mmap_reads'),
+       json_extract(lsm_stats('q'), '$.engine.mmap_reads');
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
 INSERT INTO t SELECT i, printf('%050d', i * 7) FROM c;
 INSERT INTO p SELECT k, v FROM t;
