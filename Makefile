@@ -18,7 +18,7 @@ OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-LIBS     = -luring -lzstd -llz4 -lpthread -lm
+LIBS     = -luring -lzstd -llz4 -lxxhash -lpthread -lm
 TESTLIBS = -lsqlite3 -lcmocka
 
 ENGINE_SRC := $(wildcard engine/*.c)

@@ -9,6 +9,13 @@
 #include "coding.h"
 #include "status.h"
 
+#include <stdlib.h>
+
+/* The reference: the inlined portable XXH3 (cd_xxh3 hands long inputs to libxxhash's dispatched
+** code; the on-disk checksums must not depend on which one ran). */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 static void test_fixed(void **state) {
   (void)state;
   uint8_t b[8];
@@ -80,13 +87,42 @@ static void test_xxh3(void **state) {
   assert_true(cd_xxh3(s, 5) == cd_xxh3("hello", 5));
   assert_true(cd_xxh3(s, 5) != cd_xxh3("hellp", 5));
   assert_int_not_equal(cd_xxh3_32("a", 1), cd_xxh3_32("b", 1));
+  assert_true(cd_xxh3("", 0) == 0x2D06800538D394C2ull); /* XXH3-64 of nothing, seed 0 */
+}
+
+/* cd_xxh3 equals the portable XXH3 at every length around the short/long switch (240) and the
+** stripe and block sizes, and on a large input; cd_xxh3_cat equals cd_xxh3 of the concatenation
+** for every kind of split (both short, short + long, long + long, empty halves). */
+static void test_xxh3_reference(void **state) {
+  (void)state;
+  size_t big = 1u << 20;
+  uint8_t *p = malloc(big);
+  assert_non_null(p);
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i < big; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    p[i] = (uint8_t)x;
+  }
+  for (size_t n = 0; n <= 4200; n++) {
+    assert_true(cd_xxh3(p + (n & 7), n) == XXH3_64bits(p + (n & 7), n));
+    uint64_t h = XXH3_64bits(p, n);
+    assert_int_equal(cd_xxh3_32(p, n), (uint32_t)(h ^ (h >> 32)));
+  }
+  assert_true(cd_xxh3(p, big) == XXH3_64bits(p, big));
+  size_t lens[] = {0, 1, 4, 100, 236, 240, 241, 1000, 2048, 70000};
+  for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
+    for (size_t j = 0; j < sizeof lens / sizeof *lens; j++) {
+      size_t a = lens[i], b = lens[j];
+      assert_true(cd_xxh3_cat(p, a, p + a, b) == XXH3_64bits(p, a + b));
+    }
+  free(p);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixed),          cmocka_unit_test(test_varint_roundtrip),
       cmocka_unit_test(test_varint_malformed), cmocka_unit_test(test_buf),
-      cmocka_unit_test(test_xxh3),
+      cmocka_unit_test(test_xxh3),           cmocka_unit_test(test_xxh3_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,18 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+/* Long inputs go to libxxhash's dispatcher (xxh_x86dispatch.h declares these two; that header
+** cannot be included next to XXH_INLINE_ALL, whose renamed inline copies serve short inputs).
+** The state type is the inline build's, which has the library's layout: the same header. */
+#if defined(__x86_64__)
+#define CD_XXH_DISPATCH 1
+XXH64_hash_t XXH3_64bits_dispatch(const void *input, size_t len);
+XXH_errorcode XXH3_64bits_update_dispatch(XXH3_state_t *state, const void *input, size_t len);
+#endif
+
+/* Up to here XXH3 is a few multiplies, inlined; past it (XXH3_MIDSIZE_MAX) the stripe loop. */
+#define CD_XXH_SHORT 240
+
 uint8_t *cd_put_varint32(uint8_t *p, uint32_t v) { return cd_put_varint64(p, v); }
 
 uint8_t *cd_put_varint64(uint8_t *p, uint64_t v) {
@@ -48,11 +60,35 @@ const uint8_t *cd_get_varint32(const uint8_t *p, const uint8_t *limit, uint32_t 
   return q;
 }
 
-uint64_t cd_xxh3(const void *p, size_t n) { return XXH3_64bits(p, n); }
+uint64_t cd_xxh3(const void *p, size_t n) {
+#ifdef CD_XXH_DISPATCH
+  if (n > CD_XXH_SHORT) return XXH3_64bits_dispatch(p, n);
+#endif
+  return XXH3_64bits(p, n);
+}
 
 uint32_t cd_xxh3_32(const void *p, size_t n) {
-  uint64_t h = XXH3_64bits(p, n);
+  uint64_t h = cd_xxh3(p, n);
   return (uint32_t)(h ^ (h >> 32));
+}
+
+uint64_t cd_xxh3_cat(const void *a, size_t an, const void *b, size_t bn) {
+  if (an + bn <= CD_XXH_SHORT) { /* one short input: copy it, hash inline */
+    uint8_t t[CD_XXH_SHORT];
+    if (an) memcpy(t, a, an);
+    if (bn) memcpy(t + an, b, bn);
+    return XXH3_64bits(t, an + bn);
+  }
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+#ifdef CD_XXH_DISPATCH
+  XXH3_64bits_update_dispatch(&st, a, an);
+  if (bn) XXH3_64bits_update_dispatch(&st, b, bn);
+#else
+  XXH3_64bits_update(&st, a, an);
+  if (bn) XXH3_64bits_update(&st, b, bn);
+#endif
+  return XXH3_64bits_digest(&st);
 }
 
 int cd_buf_reserve(cd_buf *b, size_t extra) {

@@ -4,9 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include "coding.h"
 #include "mm.h"
 #include "status.h"
@@ -14,11 +11,7 @@
 /* Checksum of a record: xxh3 of (4 length bytes + payload), the same value cd_xxh3 gives over
 ** the concatenation, computed without copying the payload. */
 static uint64_t rec_sum(const uint8_t len[4], const void *p, size_t n) {
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  XXH3_64bits_update(&st, len, 4);
-  if (n) XXH3_64bits_update(&st, p, n);
-  return XXH3_64bits_digest(&st);
+  return cd_xxh3_cat(len, 4, p, n);
 }
 
 /* ---- writer ------------------------------------------------------------------------------ */

@@ -29,7 +29,7 @@ bad=0
 summary=()
 for t in $targets; do
   bin="$OUT/fuzz_$t"
-  $CC $CFL $SAN -fsanitize=fuzzer "fuzz/fuzz_$t.c" "${objs[@]}" -o "$bin" -luring -lzstd -llz4 -lpthread -lm || exit 1
+  $CC $CFL $SAN -fsanitize=fuzzer "fuzz/fuzz_$t.c" "${objs[@]}" -o "$bin" -luring -lzstd -llz4 -lxxhash -lpthread -lm || exit 1
   mkdir -p "$OUT/corpus/$t"
   log="$OUT/fuzz_$t.log"
   before=$(ls fuzz/findings | grep -c "^$t-" || true)
