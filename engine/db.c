@@ -794,7 +794,8 @@ void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s) {
 /* ---- iterators ------------------------------------------------------------------------------ */
 
 struct lsm_iter {
-  it_iter *d; /* dbiter */
+  it_iter *d;    /* dbiter */
+  uint64_t hint; /* lsm_iter_hint: read by the table iterators at each seek */
 };
 
 typedef struct iter_pin {
@@ -828,7 +829,7 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
   if (!its) rc = st_err(LSM_NOMEM, "iterator: out of memory");
   for (int i = 0; i < rv.nmem && !rc; i++)
     if (!(rc = mem_iter_new(rv.mems[i], &its[n]))) n++;
-  if (!rc) rc = ver_add_iters(rv.v, its, &n);
+  if (!rc) rc = ver_add_iters(rv.v, its, &n, &li->hint);
   it_iter *m = NULL;
   if (!rc) rc = merge_new(ikey_cmp, its, n, &m);
   else
@@ -880,6 +881,7 @@ void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn) {
   *v = p;
 }
 int lsm_iter_status(const lsm_iter *it) { return it_status(it->d); }
+void lsm_iter_hint(lsm_iter *it, uint64_t nentries) { it->hint = nentries; }
 void lsm_iter_free(lsm_iter *it) {
   if (!it) return;
   it_free(it->d);

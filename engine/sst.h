@@ -254,6 +254,15 @@ void sst_block_release(sst_block *b);
 ** The iterator must be freed (it_free) before the reader is closed. LSM_NOMEM. */
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
 
+/* Size the reads of each following forward seek (seek, seek_first) of an automatic iterator
+** (readahead == 0) for *nentries entries (read at each seek; 0 = no hint), of which this table is
+** expected to hold the fraction `share`: the first block loaded after the seek that is not in
+** the cache (probed with admission, as without a hint) is read in one read together with the
+** blocks that many entries are expected to span (the table's data bytes per entry, plus a
+** margin; at most SST_AUTO_RA_MAX at a time); blocks past that range load as without a hint.
+** nentries must outlive the iterator. Only IO sizing: what the iterator yields is unchanged. */
+void sst_iter_hint(it_iter *it, const uint64_t *nentries, double share);
+
 /* ---- verification ---- */
 
 /* Read every data block from the file (not the cache), verify checksums, block structure,
