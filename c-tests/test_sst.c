@@ -784,8 +784,8 @@ static void test_auto_readahead(void **state) {
 /* sst_iter_hint: a hinted forward seek reads the blocks the hinted entries span in one read
 ** (counted by a fault env's read counter), where an unhinted one reads block by block; a scan
 ** past the hint, hints far larger or smaller than the data, 0, backward moves after a hinted
-** seek, raw and lz4 blocks, buffered and direct: always exactly the model's entries. A block
-** cached by an earlier scan is still taken from the cache. */
+** seek, raw and lz4 blocks, buffered and direct: always exactly the model's entries. A hot
+** range repeated ends up read from the cache alone. */
 static void test_iter_hint(void **state) {
   (void)state;
   model m;
@@ -844,6 +844,23 @@ static void test_iter_hint(void **state) {
     if (!direct) {
       assert_true(one_read > 50);
       assert_true(unhinted_multi > 10); /* without the hint the same ranges take several reads */
+    }
+    /* the same short hinted range again and again (a hot range): its blocks end up in the
+    ** cache (admitted on a second miss, one more block per pair of runs) and it reads nothing */
+    {
+      hint = 100;
+      size_t start = m.n / 3;
+      long reads = -1;
+      for (int run = 0; run < 40; run++) {
+        long r0 = fio_fault_count(env, FIO_OP_READ);
+        assert_int_equal(it_seek(it, m.e[start].k, m.e[start].kn), LSM_OK);
+        for (size_t i = start; i < start + 50; i++) {
+          if (i > start) assert_int_equal(it_next(it), LSM_OK);
+          check_entry(it, &m.e[i]);
+        }
+        reads = fio_fault_count(env, FIO_OP_READ) - r0;
+      }
+      assert_int_equal(reads, 0);
     }
     /* a full scan after a hinted seek_first is the whole table */
     hint = 10;
