@@ -93,6 +93,9 @@ struct vt_tab {
 #define P_OFFSET (1 << 15) /* an OFFSET value follows the LIMIT */
 #define P_IN_SHIFT 16     /* bits 16..29: key positions bound by an all-at-once IN list */
 #define P_IN_MAX 14
+/* key position k bound by an all-at-once IN list (only the first P_IN_MAX can be: the bits
+** above hold other flags, bit 31 included, so plan is shifted as unsigned) */
+#define P_ISIN(plan, k) ((k) < P_IN_MAX && (((unsigned)(plan) >> P_IN_SHIFT) >> (k)) & 1u)
 #define P_RECHECK (1 << 30) /* SQLite re-checks every constraint: xFilter may widen bounds */
 #define P_HINT_ONLY INT_MIN /* bit 31: the LIMIT/OFFSET values only size the engine's reads
                             ** (lsm_iter_hint); SQLite applies them */
@@ -1170,7 +1173,7 @@ static int filter_one(vt_cur *c, vt_tab *v, sqlite3_value **argv) {
 ** looked up in the overlay, the rest in one lsm_multiget batch. */
 static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   int nk = v->nkeyc;
-  if (!((plan >> P_IN_SHIFT) & ((1 << P_IN_MAX) - 1))) return filter_one(c, v, argv);
+  if (!(((unsigned)plan >> P_IN_SHIFT) & ((1u << P_IN_MAX) - 1))) return filter_one(c, v, argv);
   /* Collect the distinct encoded values of each key position. */
   cd_buf *enc = sqlite3_malloc64(sizeof(cd_buf) * (size_t)nk);
   size_t **offs = sqlite3_malloc64(sizeof(size_t *) * (size_t)nk);
@@ -1189,7 +1192,7 @@ static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   for (int k = 0; k < nk && !rc; k++) {
     int cap = 0;
     sqlite3_value *x = NULL;
-    int isin = (plan >> P_IN_SHIFT) & (1 << k);
+    int isin = P_ISIN(plan, k);
     int src = isin ? sqlite3_vtab_in_first(argv[k], &x) : SQLITE_OK;
     if (!isin) x = argv[k];
     while (src == SQLITE_OK && x) {
@@ -1366,7 +1369,7 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
     /* any ambiguous value: read everything, SQLite filters */
     for (int k = 0; k < neq && (plan & P_LIST); k++) {
       sqlite3_value *x = NULL;
-      int isin = (plan >> P_IN_SHIFT) & (1 << k);
+      int isin = P_ISIN(plan, k);
       int src = isin ? sqlite3_vtab_in_first(argv[k], &x) : SQLITE_OK;
       if (!isin) x = argv[k];
       for (; src == SQLITE_OK && x; src = isin ? sqlite3_vtab_in_next(argv[k], &x) : SQLITE_DONE) {
