@@ -1111,8 +1111,8 @@ static void test_model_uring(void **state) {
 
 /* lsm_iter_hint: iterators over a multi-file level (64 KiB tables), L0 files and the memtable,
 ** hinted with 0, 1, 7, 100, 5000 and 10^9 entries, read 1..3x as many entries as hinted from
-** random seeks (and on past the end, and backward after a hinted seek): exactly what an unhinted
-** iterator yields, with overwritten and deleted keys across the levels. Both IO backends, direct
+** random seeks (and on past the end, and backward after a hinted seek; hinted seek_last and
+** seek_for_prev walking back): exactly what an unhinted iterator yields, with overwritten and deleted keys across the levels. Both IO backends, direct
 ** IO on and off. */
 static void test_iter_hint(void **state) {
   (void)state;
@@ -1153,6 +1153,27 @@ static void test_iter_hint(void **state) {
       uint64_t hint = hints[trial % 6];
       lsm_iter_hint(h, hint);
       int kn = snprintf(k, sizeof k, "k%06d", (int)((unsigned)rand_r(&seed) % 9100u));
+      if (trial % 10 == 5 || trial % 10 == 7) { /* backward positioning, hinted: walk back */
+        if (trial % 10 == 5) {
+          OK(lsm_iter_seek_last(h));
+          OK(lsm_iter_seek_last(p));
+        } else {
+          OK(lsm_iter_seek_for_prev(h, k, (size_t)kn));
+          OK(lsm_iter_seek_for_prev(p, k, (size_t)kn));
+        }
+        for (int j = 0; j < 200 && lsm_iter_valid(p); j++) {
+          assert_true(lsm_iter_valid(h));
+          const void *a, *b;
+          size_t an, bn;
+          lsm_iter_key(h, &a, &an);
+          lsm_iter_key(p, &b, &bn);
+          assert_true(an == bn && !memcmp(a, b, an));
+          OK(lsm_iter_prev(h));
+          OK(lsm_iter_prev(p));
+        }
+        assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+        continue;
+      }
       if (trial % 10 == 0) {
         OK(lsm_iter_seek_first(h));
         OK(lsm_iter_seek_first(p));

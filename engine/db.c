@@ -858,9 +858,23 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
 }
 
 int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) { return it_seek(it->d, k, kn); }
-int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) { return dbi_seek_for_prev(it->d, k, kn); }
+/* Backward positioning seeks the tables forward first (then steps back): no hint for that seek,
+** its window would be read in the wrong direction. */
+int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) {
+  uint64_t h = it->hint;
+  it->hint = 0;
+  int rc = dbi_seek_for_prev(it->d, k, kn);
+  it->hint = h;
+  return rc;
+}
 int lsm_iter_seek_first(lsm_iter *it) { return it_seek_first(it->d); }
-int lsm_iter_seek_last(lsm_iter *it) { return it_seek_last(it->d); }
+int lsm_iter_seek_last(lsm_iter *it) {
+  uint64_t h = it->hint;
+  it->hint = 0;
+  int rc = it_seek_last(it->d);
+  it->hint = h;
+  return rc;
+}
 int lsm_iter_next(lsm_iter *it) {
   if (!it_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_next: not valid");
   return it_next(it->d);
