@@ -845,6 +845,41 @@ static void test_iter_hint(void **state) {
       assert_true(one_read > 50);
       assert_true(unhinted_multi > 10); /* without the hint the same ranges take several reads */
     }
+    /* backward (SST_HINT_BACKWARD: a seek or seek_last that positions a backward scan): the
+    ** window ends with the block landed in; half the hint's entries walked back in one read */
+    long back_one_read = 0;
+    for (int trial = 0; trial < 300; trial++) {
+      uint64_t n = hints[trial % 6];
+      hint = n | SST_HINT_BACKWARD;
+      size_t start = (size_t)rand_r(&seed) % m.n, want = n ? (trial / 6 % 2 ? n / 2 : 2 * n + 5) : 50;
+      if (want == 0) want = 1;
+      long r0 = fio_fault_count(env, FIO_OP_READ);
+      if (trial % 7 == 0) {
+        start = m.n - 1;
+        assert_int_equal(it_seek_last(it), LSM_OK);
+      } else {
+        assert_int_equal(it_seek(it, m.e[start].k, m.e[start].kn), LSM_OK);
+      }
+      size_t i = start, got = 0;
+      for (; got < want; got++, i--) {
+        if (got) assert_int_equal(it_prev(it), LSM_OK);
+        check_entry(it, &m.e[i]);
+        if (i == 0) break;
+      }
+      long reads = fio_fault_count(env, FIO_OP_READ) - r0;
+      if (i == 0 && got < want) {
+        assert_int_equal(it_prev(it), LSM_OK);
+        assert_false(it_valid(it));
+      }
+      if (!direct && (n == 100 || n == 400) && want == n / 2 && start > want) {
+        if (reads > 1)
+          fail_msg("seed %u back trial %d: hint %llu, %zu entries read back in %ld reads",
+                   4242u + (unsigned)t, trial, (unsigned long long)n, want, reads);
+        back_one_read++;
+      }
+      assert_int_equal(it_status(it), LSM_OK);
+    }
+    if (!direct) assert_true(back_one_read > 20);
     /* the same short hinted range again and again (a hot range): its blocks end up in the
     ** cache (admitted on a second miss, one more block per pair of runs) and it reads nothing */
     {

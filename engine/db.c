@@ -858,11 +858,11 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
 }
 
 int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) { return it_seek(it->d, k, kn); }
-/* Backward positioning seeks the tables forward first (then steps back): no hint for that seek,
-** its window would be read in the wrong direction. */
+/* Backward positioning seeks the tables forward, then steps back: the tables are told
+** (SST_HINT_BACKWARD) to read their hinted window backward from the block they land in. */
 int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) {
   uint64_t h = it->hint;
-  it->hint = 0;
+  if (h) it->hint = h | SST_HINT_BACKWARD;
   int rc = dbi_seek_for_prev(it->d, k, kn);
   it->hint = h;
   return rc;
@@ -870,7 +870,7 @@ int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) {
 int lsm_iter_seek_first(lsm_iter *it) { return it_seek_first(it->d); }
 int lsm_iter_seek_last(lsm_iter *it) {
   uint64_t h = it->hint;
-  it->hint = 0;
+  if (h) it->hint = h | SST_HINT_BACKWARD;
   int rc = it_seek_last(it->d);
   it->hint = h;
   return rc;
@@ -895,7 +895,9 @@ void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn) {
   *v = p;
 }
 int lsm_iter_status(const lsm_iter *it) { return it_status(it->d); }
-void lsm_iter_hint(lsm_iter *it, uint64_t nentries) { it->hint = nentries; }
+void lsm_iter_hint(lsm_iter *it, uint64_t nentries) {
+  it->hint = nentries & ~SST_HINT_BACKWARD; /* (2^63 entries or more: as many) */
+}
 void lsm_iter_free(lsm_iter *it) {
   if (!it) return;
   it_free(it->d);

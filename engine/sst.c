@@ -1149,7 +1149,8 @@ typedef struct sst_iter {
                      ** admitted to the cache: get_block's mem, reused block after block */
   const uint64_t *hint; /* entries expected per seek (sst_iter_hint), or NULL */
   double hint_share;    /* this table's level's share of them */
-  int hint_armed;       /* a forward seek ran: the next block missed starts the hinted range */
+  int hint_armed;       /* a hinted seek ran: the next block missed starts the hinted range,
+                        ** read forward (1) or, for a backward scan, backward (2) */
   int ra_hinted;        /* the window was read for a hinted range (not looked up block by block) */
 } sst_iter;
 
@@ -1235,17 +1236,18 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
   return LSM_OK;
 }
 
-/* A data block through the read-ahead window (`win` bytes when it must be refilled). admit:
+/* A data block through the read-ahead window (`win` bytes when it must be refilled, extending
+** forward from the block, or backward when `back`: the window then ends with it). admit:
 ** the cache admitted the block on its probe (cache_probe), it is inserted as get_block would;
 ** else the block is private to the iterator: a raw block is used in place in the window, a compressed
 ** one is decompressed into zbuf; no allocation per block. REQUIRES the current block dropped
 ** (it may live in the window or zbuf). */
-static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit) {
+static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit, int back) {
   sst_reader *r = it->r;
   size_t need = (size_t)h.size + BLK_TRAILER;
   if (!it->ra_p || h.off < it->ra_off || h.off + need > it->ra_off + it->ra_len) {
     uint64_t len = win > need ? win : need, start = h.off;
-    if (it->backward) { /* the window ends with this block */
+    if (back) { /* the window ends with this block */
       start = h.off + need > len ? h.off + need - len : 0;
       len = h.off + need - start;
     } else if (len > r->data_end - h.off) {
@@ -1285,7 +1287,7 @@ static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit
 static uint64_t si_hint_bytes(const sst_iter *it) {
   const sst_props *p = &it->r->props;
   if (!p->entries) return 0;
-  double e = (double)*it->hint * it->hint_share;
+  double e = (double)(*it->hint & ~SST_HINT_BACKWARD) * it->hint_share;
   e += e / 8 + 2;
   double b = e * ((double)p->data_bytes / (double)p->entries);
   return b >= (double)it->r->data_end ? it->r->data_end + 1 : (uint64_t)b;
@@ -1297,7 +1299,7 @@ static uint64_t si_hint_bytes(const sst_iter *it) {
 ** the bytes the hinted entries are expected to span; blocks inside a window already read are
 ** served from it (cache first, admitting as get_block does while the run is short). */
 static int si_load(sst_iter *it, sst_bhandle h) {
-  if (it->readahead) return si_block_readahead(it, h, it->readahead, 0);
+  if (it->readahead) return si_block_readahead(it, h, it->readahead, 0, it->backward);
   uint64_t end = it->cur_h.off + it->cur_h.size + BLK_TRAILER;
   int adjacent = it->have_h && (it->backward ? h.off + h.size + BLK_TRAILER == it->cur_h.off
                                              : h.off == end);
@@ -1312,18 +1314,19 @@ static int si_load(sst_iter *it, sst_bhandle h) {
   /* A hinted window's blocks are decoded from it without a cache lookup: on a table larger
   ** than the cache a lookup (a shard mutex and two cache misses, ~4 % of a 100-row scan)
   ** rarely finds the block, and the read is paid already. */
-  if (inside && it->ra_hinted) return si_block_readahead(it, h, 0, 0);
-  if (it->seq < SST_AUTO_RA_AFTER || (it->hint_armed && !it->backward)) {
-    if (inside || (it->hint_armed && !it->backward)) {
+  if (inside && it->ra_hinted) return si_block_readahead(it, h, 0, 0, 0);
+  int armed = it->hint_armed == 2 || (it->hint_armed == 1 && !it->backward);
+  if (it->seq < SST_AUTO_RA_AFTER || armed) {
+    if (inside || armed) {
       int admit; /* the cache, admitting as get_block does, else the window */
       if (cache_probe(it->r, h, &it->blk, &admit)) return LSM_OK;
       size_t win = 0;
       if (!inside) { /* the hinted range starts here: this block and the rest, one read */
         uint64_t b = si_hint_bytes(it);
         win = (size_t)(b < SST_AUTO_RA_MAX - need ? need + b : SST_AUTO_RA_MAX);
-        it->hint_armed = 0;
       }
-      int rc = si_block_readahead(it, h, win, admit);
+      int rc = si_block_readahead(it, h, win, admit, win && it->hint_armed == 2);
+      if (!inside) it->hint_armed = 0;
       if (!rc && !inside) it->ra_hinted = 1;
       return rc;
     }
@@ -1333,7 +1336,7 @@ static int si_load(sst_iter *it, sst_bhandle h) {
     return get_block(it->r, h, it->bmem, SST_ITER_MEM, &it->blk);
   }
   if (cache_hit(it->r, h, &it->blk)) return LSM_OK;
-  int rc = si_block_readahead(it, h, it->auto_win, 0);
+  int rc = si_block_readahead(it, h, it->auto_win, 0, it->backward);
   if (!rc && !inside) {
     it->ra_hinted = 0;
     if (it->auto_win < SST_AUTO_RA_MAX) it->auto_win *= 2; /* refilled */
@@ -1418,7 +1421,8 @@ static int si_index_seek(sst_iter *it, const uint8_t *k, size_t n) {
 
 /* A forward seek starts a new hinted range (if the caller gave a hint). */
 static void si_arm_hint(sst_iter *it) {
-  it->hint_armed = it->hint && *it->hint;
+  uint64_t v = it->hint ? *it->hint : 0;
+  it->hint_armed = !(v & ~SST_HINT_BACKWARD) ? 0 : v & SST_HINT_BACKWARD ? 2 : 1;
 }
 
 static int si_seek(it_iter *i, const uint8_t *k, size_t n) {
@@ -1438,6 +1442,7 @@ static int si_seek_first(it_iter *i) {
   if (it->rc) return it->rc;
   it->backward = 0;
   si_arm_hint(it);
+  if (it->hint_armed != 1) it->hint_armed = 0; /* a backward hint is for backward seeks */
   int rc = it_seek_first(&it->index.base);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);
@@ -1449,7 +1454,8 @@ static int si_seek_last(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
   it->backward = 1;
-  it->hint_armed = 0;
+  si_arm_hint(it);
+  if (it->hint_armed != 2) it->hint_armed = 0; /* a forward hint is for forward seeks */
   int rc = it_seek_last(&it->index.base);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);

@@ -262,7 +262,10 @@ int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
 ** margin; at most SST_AUTO_RA_MAX at a time). The blocks in that window are decoded from it
 ** without a cache lookup (nor insertion: a hot range's blocks still enter the cache one by one,
 ** each as the first miss of a later run); blocks past it load as without a hint.
-** nentries must outlive the iterator. Only IO sizing: what the iterator yields is unchanged. */
+** nentries must outlive the iterator. Only IO sizing: what the iterator yields is unchanged.
+** *nentries | SST_HINT_BACKWARD: the seeks position a backward scan (seek then prev, or
+** seek_last; seek_first is not hinted): the window read ends with the block loaded. */
+#define SST_HINT_BACKWARD ((uint64_t)1 << 63)
 void sst_iter_hint(it_iter *it, const uint64_t *nentries, double share);
 
 /* ---- verification ---- */
