@@ -1123,6 +1123,11 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
 #define SST_AUTO_RA_AFTER 2
 #define SST_AUTO_RA_MIN (16u << 10)
 #define SST_AUTO_RA_MAX (256u << 10)
+/* The window of a hinted seek (sst_iter_hint) is at most this: the hint counts entries but not
+** the range's upper bound, which only the DB iterator applies (WHERE k BETWEEN a AND b LIMIT
+** 1000000 ends after a few rows): a wrong hint costs at most this copy per table; a scan that
+** goes on past it continues with automatic read-ahead. 32 KiB holds ~300 rows of 100 bytes. */
+#define SST_HINT_RA_MAX (32u << 10)
 
 typedef struct sst_iter {
   it_iter base;
@@ -1323,7 +1328,7 @@ static int si_load(sst_iter *it, sst_bhandle h) {
       size_t win = 0;
       if (!inside) { /* the hinted range starts here: this block and the rest, one read */
         uint64_t b = si_hint_bytes(it);
-        win = (size_t)(b < SST_AUTO_RA_MAX - need ? need + b : SST_AUTO_RA_MAX);
+        win = (size_t)(b < SST_HINT_RA_MAX ? need + b : need + SST_HINT_RA_MAX);
       }
       int rc = si_block_readahead(it, h, win, admit, win && it->hint_armed == 2);
       if (!inside) it->hint_armed = 0;

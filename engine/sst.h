@@ -259,7 +259,8 @@ int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
 ** expected to hold the fraction `share`: the first block loaded after the seek that is not in
 ** the cache (probed with admission, as without a hint) is read in one read together with the
 ** blocks that many entries are expected to span (the table's data bytes per entry, plus a
-** margin; at most SST_AUTO_RA_MAX at a time). The blocks in that window are decoded from it
+** margin; at most that block plus SST_HINT_RA_MAX, 32 KiB: the iterator does not know the
+** range's upper bound). The blocks in that window are decoded from it
 ** without a cache lookup (nor insertion: a hot range's blocks still enter the cache one by one,
 ** each as the first miss of a later run); blocks past it load as without a hint.
 ** nentries must outlive the iterator. Only IO sizing: what the iterator yields is unchanged.

@@ -1443,7 +1443,9 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
   rc = lsm_iter_new(v->ldb, NULL, c->has_lo ? c->lo.p : NULL, c->has_lo ? c->lo.n : 0,
                     c->has_hi ? c->hi.p : NULL, c->has_hi ? c->hi.n : 0, &c->it);
   if (rc) return vt_lsm_err(v, rc);
-  lsm_iter_hint(c->it, hint);
+  /* Not when the range ends on the side the scan moves to: its rows may be far fewer than the
+  ** LIMIT, and the engine's tables cannot see that bound. */
+  lsm_iter_hint(c->it, (c->desc ? c->has_lo : c->has_hi) ? 0 : hint);
   rc = c->desc ? lsm_iter_seek_last(c->it) : lsm_iter_seek_first(c->it);
   if (rc) return vt_lsm_err(v, rc);
   if (c->ov) {
