@@ -1209,6 +1209,117 @@ static void test_model_uring(void **state) {
   model_run(LSM_IO_URING, 2, model_ops());
 }
 
+/* lsm_iter_hint: iterators over a multi-file level (64 KiB tables), L0 files and the memtable,
+** hinted with 0, 1, 7, 100, 5000 and 10^9 entries, read 1..3x as many entries as hinted from
+** random seeks (and on past the end, and backward after a hinted seek; hinted seek_last and
+** seek_for_prev walking back): exactly what an unhinted iterator yields, with overwritten and deleted keys across the levels. Both IO backends, direct
+** IO on and off. */
+static void test_iter_hint(void **state) {
+  (void)state;
+  for (int t = 0; t < 4; t++) {
+    lsm_options o = small_opts(t % 2 ? LSM_IO_URING : LSM_IO_SYNC);
+    o.target_file_size = 64u << 10;
+    o.block_size = 1024;
+    o.direct_io = t / 2;
+    char dir[32];
+    snprintf(dir, sizeof dir, "hint%d", t);
+    lsm_db *db;
+    OK(lsm_open(dir, &o, &db));
+    char k[32], v[300];
+    unsigned seed = 977u + (unsigned)t;
+    for (int round = 0; round < 3; round++) { /* older rounds end up below newer ones */
+      for (int i = 0; i < 3000; i++) {
+        int key = (int)((unsigned)rand_r(&seed) % 9000u);
+        int kn = snprintf(k, sizeof k, "k%06d", key);
+        if (rand_r(&seed) % 10 == 0) {
+          OK(lsm_delete(db, k, (size_t)kn));
+          continue;
+        }
+        int vn = snprintf(v, sizeof v, "r%d-%0*d", round, 1 + rand_r(&seed) % 250, key);
+        OK(lsm_put(db, k, (size_t)kn, v, (size_t)vn));
+      }
+      OK(lsm_flush(db, 1));
+      if (round == 0) OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+    }
+    for (int i = 0; i < 50; i++) { /* and some in the memtable */
+      int kn = snprintf(k, sizeof k, "k%06d", i * 170);
+      OK(lsm_put(db, k, (size_t)kn, "mem", 3));
+    }
+    lsm_iter *h, *p;
+    OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &h));
+    OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &p));
+    static const uint64_t hints[] = {0, 1, 7, 100, 5000, 1000000000};
+    for (int trial = 0; trial < 200; trial++) {
+      uint64_t hint = hints[trial % 6];
+      lsm_iter_hint(h, hint);
+      int kn = snprintf(k, sizeof k, "k%06d", (int)((unsigned)rand_r(&seed) % 9100u));
+      if (trial % 10 == 5 || trial % 10 == 7) { /* backward positioning, hinted: walk back */
+        if (trial % 10 == 5) {
+          OK(lsm_iter_seek_last(h));
+          OK(lsm_iter_seek_last(p));
+        } else {
+          OK(lsm_iter_seek_for_prev(h, k, (size_t)kn));
+          OK(lsm_iter_seek_for_prev(p, k, (size_t)kn));
+        }
+        for (int j = 0; j < 200 && lsm_iter_valid(p); j++) {
+          assert_true(lsm_iter_valid(h));
+          const void *a, *b;
+          size_t an, bn;
+          lsm_iter_key(h, &a, &an);
+          lsm_iter_key(p, &b, &bn);
+          assert_true(an == bn && !memcmp(a, b, an));
+          OK(lsm_iter_prev(h));
+          OK(lsm_iter_prev(p));
+        }
+        assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+        continue;
+      }
+      if (trial % 10 == 0) {
+        OK(lsm_iter_seek_first(h));
+        OK(lsm_iter_seek_first(p));
+      } else {
+        OK(lsm_iter_seek(h, k, (size_t)kn));
+        OK(lsm_iter_seek(p, k, (size_t)kn));
+      }
+      uint64_t want = (hint ? hint : 50) * (1 + (uint64_t)(trial / 6) % 3);
+      if (want > 20000) want = 20000;
+      uint64_t n = 0;
+      for (; n < want && lsm_iter_valid(p); n++) {
+        if (!lsm_iter_valid(h)) fail_msg("seed %u trial %d: hinted iterator ended early", 977u + (unsigned)t, trial);
+        const void *a, *b, *av, *bv;
+        size_t an, bn, avn, bvn;
+        lsm_iter_key(h, &a, &an);
+        lsm_iter_key(p, &b, &bn);
+        lsm_iter_value(h, &av, &avn);
+        lsm_iter_value(p, &bv, &bvn);
+        if (an != bn || memcmp(a, b, an) || avn != bvn || memcmp(av, bv, avn))
+          fail_msg("seed %u trial %d hint %llu: entry %llu differs", 977u + (unsigned)t, trial,
+                   (unsigned long long)hint, (unsigned long long)n);
+        OK(lsm_iter_next(h));
+        OK(lsm_iter_next(p));
+      }
+      assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+      if (trial % 4 == 1 && lsm_iter_valid(h)) { /* backward after a hinted seek */
+        for (int j = 0; j < 30 && lsm_iter_valid(p); j++) {
+          assert_true(lsm_iter_valid(h));
+          const void *a, *b;
+          size_t an, bn;
+          lsm_iter_key(h, &a, &an);
+          lsm_iter_key(p, &b, &bn);
+          assert_true(an == bn && !memcmp(a, b, an));
+          OK(lsm_iter_prev(h));
+          OK(lsm_iter_prev(p));
+        }
+        assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+      }
+      OK(lsm_iter_status(h));
+    }
+    lsm_iter_free(h);
+    lsm_iter_free(p);
+    OK(lsm_close(db));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basic),      cmocka_unit_test(test_options), cmocka_unit_test(test_bad_arguments),
@@ -1217,6 +1328,7 @@ int main(void) {
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),
       cmocka_unit_test(test_mmap_reads),
       cmocka_unit_test(test_iter_walk),  cmocka_unit_test(test_single_sizes),
+      cmocka_unit_test(test_iter_hint),
       cmocka_unit_test(test_model_sync), cmocka_unit_test(test_model_uring),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

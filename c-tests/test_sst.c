@@ -785,6 +785,140 @@ static void test_auto_readahead(void **state) {
   model_free(&m);
 }
 
+/* sst_iter_hint: a hinted forward seek reads the blocks the hinted entries span in one read
+** (counted by a fault env's read counter), where an unhinted one reads block by block; a scan
+** past the hint, hints far larger or smaller than the data, 0, backward moves after a hinted
+** seek, raw and lz4 blocks, buffered and direct: always exactly the model's entries. A hot
+** range repeated ends up read from the cache alone. */
+static void test_iter_hint(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 12000, 0);
+  fio_env *inner = env_for(FIO_SYNC), *env;
+  assert_int_equal(fio_env_fault(inner, &env), LSM_OK);
+  for (int t = 0; t < 4; t++) {
+    int comp = t % 2 ? BLK_LZ4 : BLK_NONE, direct = t / 2; /* none, lz4; buffered, direct */
+    sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
+    build(env, "h.sst", &m, &o, NULL);
+    cache *c;
+    assert_int_equal(cache_new(64 << 20, &c), LSM_OK);
+    sst_read_options ro = {.cache = c, .direct_io = direct};
+    sst_reader *r;
+    assert_int_equal(sst_open(env, "h.sst", 9, &ro, &r), LSM_OK);
+    uint64_t hint = 0;
+    it_iter *it;
+    assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+    sst_iter_hint(it, &hint, 1.0);
+    static const uint64_t hints[] = {0, 1, 10, 100, 400, 1000000};
+    unsigned seed = 4242u + (unsigned)t;
+    long one_read = 0, unhinted_multi = 0;
+    for (int trial = 0; trial < 600; trial++) {
+      hint = hints[trial % 6];
+      size_t start = (size_t)rand_r(&seed) % m.n;
+      /* entries to read: within the hint (half of it), the hint, well past it */
+      size_t want = (trial / 6) % 3 == 0 ? (hint ? hint / 2 : 50)
+                    : (trial / 6) % 3 == 1 ? (hint ? hint : 200) : 3 * hint + 300;
+      if (want == 0) want = 1;
+      long r0 = fio_fault_count(env, FIO_OP_READ);
+      assert_int_equal(it_seek(it, m.e[start].k, m.e[start].kn), LSM_OK);
+      size_t i = start;
+      for (; i < m.n && i < start + want; i++) {
+        if (i > start) assert_int_equal(it_next(it), LSM_OK);
+        check_entry(it, &m.e[i]);
+      }
+      long reads = fio_fault_count(env, FIO_OP_READ) - r0;
+      if (i == m.n) {
+        assert_int_equal(it_next(it), LSM_OK);
+        assert_false(it_valid(it));
+      } else if (trial % 4 == 0) { /* backward from a hinted position */
+        for (size_t j = i - 1; j-- > start && j + 20 > i;) { /* (at entry i - 1) */
+          assert_int_equal(it_prev(it), LSM_OK);
+          check_entry(it, &m.e[j]);
+        }
+      }
+      if (!direct && (hint == 100 || hint == 400) && want == hint / 2) {
+        if (reads > 1)
+          fail_msg("seed %u trial %d: hint %llu, %zu entries read in %ld reads", 4242u + (unsigned)t,
+                   trial, (unsigned long long)hint, want, reads);
+        one_read++;
+      }
+      if (!direct && hint == 0 && want == 200 && reads >= 2) unhinted_multi++;
+      assert_int_equal(it_status(it), LSM_OK);
+    }
+    if (!direct) {
+      assert_true(one_read > 50);
+      assert_true(unhinted_multi > 10); /* without the hint the same ranges take several reads */
+    }
+    /* backward (SST_HINT_BACKWARD: a seek or seek_last that positions a backward scan): the
+    ** window ends with the block landed in; half the hint's entries walked back in one read */
+    long back_one_read = 0;
+    for (int trial = 0; trial < 300; trial++) {
+      uint64_t n = hints[trial % 6];
+      hint = n | SST_HINT_BACKWARD;
+      size_t start = (size_t)rand_r(&seed) % m.n, want = n ? (trial / 6 % 2 ? n / 2 : 2 * n + 5) : 50;
+      if (want == 0) want = 1;
+      long r0 = fio_fault_count(env, FIO_OP_READ);
+      if (trial % 7 == 0) {
+        start = m.n - 1;
+        assert_int_equal(it_seek_last(it), LSM_OK);
+      } else {
+        assert_int_equal(it_seek(it, m.e[start].k, m.e[start].kn), LSM_OK);
+      }
+      size_t i = start, got = 0;
+      for (; got < want; got++, i--) {
+        if (got) assert_int_equal(it_prev(it), LSM_OK);
+        check_entry(it, &m.e[i]);
+        if (i == 0) break;
+      }
+      long reads = fio_fault_count(env, FIO_OP_READ) - r0;
+      if (i == 0 && got < want) {
+        assert_int_equal(it_prev(it), LSM_OK);
+        assert_false(it_valid(it));
+      }
+      if (!direct && (n == 100 || n == 400) && want == n / 2 && start > want) {
+        if (reads > 1)
+          fail_msg("seed %u back trial %d: hint %llu, %zu entries read back in %ld reads",
+                   4242u + (unsigned)t, trial, (unsigned long long)n, want, reads);
+        back_one_read++;
+      }
+      assert_int_equal(it_status(it), LSM_OK);
+    }
+    if (!direct) assert_true(back_one_read > 20);
+    /* the same short hinted range again and again (a hot range): its blocks end up in the
+    ** cache (admitted on a second miss, one more block per pair of runs) and it reads nothing */
+    {
+      hint = 100;
+      size_t start = m.n / 3;
+      long reads = -1;
+      for (int run = 0; run < 40; run++) {
+        long r0 = fio_fault_count(env, FIO_OP_READ);
+        assert_int_equal(it_seek(it, m.e[start].k, m.e[start].kn), LSM_OK);
+        for (size_t i = start; i < start + 50; i++) {
+          if (i > start) assert_int_equal(it_next(it), LSM_OK);
+          check_entry(it, &m.e[i]);
+        }
+        reads = fio_fault_count(env, FIO_OP_READ) - r0;
+      }
+      assert_int_equal(reads, 0);
+    }
+    /* a full scan after a hinted seek_first is the whole table */
+    hint = 10;
+    assert_int_equal(it_seek_first(it), LSM_OK);
+    for (size_t i = 0; i < m.n; i++) {
+      check_entry(it, &m.e[i]);
+      assert_int_equal(it_next(it), LSM_OK);
+    }
+    assert_false(it_valid(it));
+    assert_int_equal(it_status(it), LSM_OK);
+    it_free(it);
+    sst_close(r);
+    cache_free(c);
+  }
+  fio_env_free(env);
+  fio_env_free(inner);
+  model_free(&m);
+}
+
 static void test_direct_io(void **state) {
   (void)state;
   model m;
@@ -977,6 +1111,22 @@ static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fil
     size_t j = m->n;
     for (rc = it_seek_last(it); !rc && it_valid(it); rc = it_prev(it)) check_entry(it, &m->e[--j]);
     if (rc == LSM_CORRUPT) corrupt = 1;
+    it_free(it);
+  }
+  /* hinted seeks (sst_iter_hint): a damaged block inside a hinted window is LSM_CORRUPT too */
+  {
+    uint64_t hint = 40;
+    it_iter *it;
+    assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+    sst_iter_hint(it, &hint, 1.0);
+    for (size_t s = 0; s < m->n; s += 29) {
+      size_t i = s;
+      for (rc = it_seek(it, m->e[s].k, m->e[s].kn); !rc && it_valid(it) && i < s + 30; rc = it_next(it))
+        check_entry(it, &m->e[i++]); /* never wrong data */
+      if (rc == LSM_CORRUPT) corrupt = 1;
+      else assert_int_equal(rc, LSM_OK);
+      if (rc) break; /* the error is sticky */
+    }
     it_free(it);
   }
   cd_buf fk = {0}, fv = {0};
@@ -1441,6 +1591,7 @@ int main(void) {
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
       cmocka_unit_test(test_index_prefix_search), cmocka_unit_test(test_get_admission),
       cmocka_unit_test(test_mmap_reads),
+      cmocka_unit_test(test_iter_hint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

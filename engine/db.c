@@ -794,7 +794,8 @@ void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s) {
 /* ---- iterators ------------------------------------------------------------------------------ */
 
 struct lsm_iter {
-  it_iter *d; /* dbiter */
+  it_iter *d;    /* dbiter */
+  uint64_t hint; /* lsm_iter_hint: read by the table iterators at each seek */
 };
 
 typedef struct iter_pin {
@@ -828,7 +829,7 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
   if (!its) rc = st_err(LSM_NOMEM, "iterator: out of memory");
   for (int i = 0; i < rv.nmem && !rc; i++)
     if (!(rc = mem_iter_new(rv.mems[i], &its[n]))) n++;
-  if (!rc) rc = ver_add_iters(rv.v, its, &n);
+  if (!rc) rc = ver_add_iters(rv.v, its, &n, &li->hint);
   it_iter *m = NULL;
   if (!rc) rc = merge_new(ikey_cmp, its, n, &m);
   else
@@ -857,9 +858,23 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
 }
 
 int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) { return it_seek(it->d, k, kn); }
-int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) { return dbi_seek_for_prev(it->d, k, kn); }
+/* Backward positioning seeks the tables forward, then steps back: the tables are told
+** (SST_HINT_BACKWARD) to read their hinted window backward from the block they land in. */
+int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) {
+  uint64_t h = it->hint;
+  if (h) it->hint = h | SST_HINT_BACKWARD;
+  int rc = dbi_seek_for_prev(it->d, k, kn);
+  it->hint = h;
+  return rc;
+}
 int lsm_iter_seek_first(lsm_iter *it) { return it_seek_first(it->d); }
-int lsm_iter_seek_last(lsm_iter *it) { return it_seek_last(it->d); }
+int lsm_iter_seek_last(lsm_iter *it) {
+  uint64_t h = it->hint;
+  if (h) it->hint = h | SST_HINT_BACKWARD;
+  int rc = it_seek_last(it->d);
+  it->hint = h;
+  return rc;
+}
 int lsm_iter_next(lsm_iter *it) {
   if (!it_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_next: not valid");
   return it_next(it->d);
@@ -880,6 +895,9 @@ void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn) {
   *v = p;
 }
 int lsm_iter_status(const lsm_iter *it) { return it_status(it->d); }
+void lsm_iter_hint(lsm_iter *it, uint64_t nentries) {
+  it->hint = nentries & ~SST_HINT_BACKWARD; /* (2^63 entries or more: as many) */
+}
 void lsm_iter_free(lsm_iter *it) {
   if (!it) return;
   it_free(it->d);

@@ -188,6 +188,16 @@ void lsm_iter_key(const lsm_iter *it, const void **k, size_t *kn);
 void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn);
 int lsm_iter_status(const lsm_iter *it);
 void lsm_iter_free(lsm_iter *it);
+/* Tell the iterator how many entries the caller expects to read from each following seek
+** (forward from lsm_iter_seek / lsm_iter_seek_first, backward from lsm_iter_seek_last /
+** lsm_iter_seek_for_prev): a LIMIT. Each table then reads the blocks it is
+** expected to need (its share of the entries, from its own bytes per entry) in one read when it
+** positions, instead of a block at a time (a block found in the cache first is used). Only IO
+** sizing: any number of entries can still be read (past the hint at the usual cost of automatic
+** read-ahead), and a wrong hint never changes what the iterator yields; a hint far above the
+** entries a bounded range holds costs up to ~32 KiB of extra reading per table (the tables do
+** not see the bounds). 0 (the default) = unknown. */
+void lsm_iter_hint(lsm_iter *it, uint64_t nentries);
 
 /* Freeze the memtable and write it to an L0 SST; wait=1 blocks until it is durable. */
 int lsm_flush(lsm_db *db, int wait);

@@ -1161,6 +1161,11 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
 #define SST_AUTO_RA_AFTER 2
 #define SST_AUTO_RA_MIN (16u << 10)
 #define SST_AUTO_RA_MAX (256u << 10)
+/* The window of a hinted seek (sst_iter_hint) is at most this: the hint counts entries but not
+** the range's upper bound, which only the DB iterator applies (WHERE k BETWEEN a AND b LIMIT
+** 1000000 ends after a few rows): a wrong hint costs at most this copy per table; a scan that
+** goes on past it continues with automatic read-ahead. 32 KiB holds ~300 rows of 100 bytes. */
+#define SST_HINT_RA_MAX (32u << 10)
 
 typedef struct sst_iter {
   it_iter base;
@@ -1185,6 +1190,11 @@ typedef struct sst_iter {
   cd_buf zbuf;       /* its decompressed bytes, reused block after block */
   uint8_t *bmem;     /* SST_ITER_MEM bytes (made on the first miss) for a block read but not
                      ** admitted to the cache: get_block's mem, reused block after block */
+  const uint64_t *hint; /* entries expected per seek (sst_iter_hint), or NULL */
+  double hint_share;    /* this table's level's share of them */
+  int hint_armed;       /* a hinted seek ran: the next block missed starts the hinted range,
+                        ** read forward (1) or, for a backward scan, backward (2) */
+  int ra_hinted;        /* the window was read for a hinted range (not looked up block by block) */
 } sst_iter;
 
 /* A block the cache does not admit is decoded into the iterator's own buffer of this size
@@ -1269,16 +1279,18 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
   return LSM_OK;
 }
 
-/* A data block through the read-ahead window (`win` bytes when it must be refilled). The
-** block is private to the iterator: a raw block is used in place in the window, a compressed
+/* A data block through the read-ahead window (`win` bytes when it must be refilled, extending
+** forward from the block, or backward when `back`: the window then ends with it). admit:
+** the cache admitted the block on its probe (cache_probe), it is inserted as get_block would;
+** else the block is private to the iterator: a raw block is used in place in the window, a compressed
 ** one is decompressed into zbuf; no allocation per block. REQUIRES the current block dropped
 ** (it may live in the window or zbuf). */
-static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win) {
+static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit, int back) {
   sst_reader *r = it->r;
   size_t need = (size_t)h.size + BLK_TRAILER;
   if (!it->ra_p || h.off < it->ra_off || h.off + need > it->ra_off + it->ra_len) {
     uint64_t len = win > need ? win : need, start = h.off;
-    if (it->backward) { /* the window ends with this block */
+    if (back) { /* the window ends with this block */
       start = h.off + need > len ? h.off + need - len : 0;
       len = h.off + need - start;
     } else if (len > r->data_end - h.off) {
@@ -1289,6 +1301,13 @@ static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win) {
   }
   atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
   const uint8_t *p = it->ra_p + (h.off - it->ra_off), *raw = p;
+  if (admit && r->cache) { /* as get_block would: a copy goes into the cache */
+    sst_cblock *c;
+    int rc = make_cblock(r, p, h, 1, NULL, 0, &c);
+    if (rc) return rc;
+    adopt(r, h, c, NULL, &it->blk);
+    return LSM_OK;
+  }
   int type;
   size_t rawn;
   int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);
@@ -1305,10 +1324,25 @@ static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win) {
   return LSM_OK;
 }
 
+/* Bytes past its first block a forward scan of the hinted number of entries is expected to
+** read from this table: its level's share of the entries plus an eighth and two, at the
+** table's own stored bytes per entry (a range the hint underestimates goes on as a scan). */
+static uint64_t si_hint_bytes(const sst_iter *it) {
+  const sst_props *p = &it->r->props;
+  if (!p->entries) return 0;
+  double e = (double)(*it->hint & ~SST_HINT_BACKWARD) * it->hint_share;
+  e += e / 8 + 2;
+  double b = e * ((double)p->data_bytes / (double)p->entries);
+  return b >= (double)it->r->data_end ? it->r->data_end + 1 : (uint64_t)b;
+}
+
 /* Load data block h: the fixed read-ahead, else the cache (or one read), switching to
-** automatic read-ahead once the iterator has moved block to block sequentially. */
+** automatic read-ahead once the iterator has moved block to block sequentially. After a
+** hinted forward seek (sst_iter_hint), the first block not in the cache is read together with
+** the bytes the hinted entries are expected to span; blocks inside a window already read are
+** served from it (cache first, admitting as get_block does while the run is short). */
 static int si_load(sst_iter *it, sst_bhandle h) {
-  if (it->readahead) return si_block_readahead(it, h, it->readahead);
+  if (it->readahead) return si_block_readahead(it, h, it->readahead, 0, it->backward);
   uint64_t end = it->cur_h.off + it->cur_h.size + BLK_TRAILER;
   int adjacent = it->have_h && (it->backward ? h.off + h.size + BLK_TRAILER == it->cur_h.off
                                              : h.off == end);
@@ -1318,16 +1352,38 @@ static int si_load(sst_iter *it, sst_bhandle h) {
   } else if (it->seq < UINT32_MAX) {
     it->seq++;
   }
-  if (it->seq < SST_AUTO_RA_AFTER) {
+  uint64_t need = h.size + BLK_TRAILER;
+  int inside = it->ra_p && h.off >= it->ra_off && h.off + need <= it->ra_off + it->ra_len;
+  /* A hinted window's blocks are decoded from it without a cache lookup: on a table larger
+  ** than the cache a lookup (a shard mutex and two cache misses, ~4 % of a 100-row scan)
+  ** rarely finds the block, and the read is paid already. */
+  if (inside && it->ra_hinted) return si_block_readahead(it, h, 0, 0, 0);
+  int armed = it->hint_armed == 2 || (it->hint_armed == 1 && !it->backward);
+  if (it->seq < SST_AUTO_RA_AFTER || armed) {
+    if (inside || armed) {
+      int admit; /* the cache, admitting as get_block does, else the window */
+      if (cache_probe(it->r, h, &it->blk, &admit)) return LSM_OK;
+      size_t win = 0;
+      if (!inside) { /* the hinted range starts here: this block and the rest, one read */
+        uint64_t b = si_hint_bytes(it);
+        win = (size_t)(b < SST_HINT_RA_MAX ? need + b : need + SST_HINT_RA_MAX);
+      }
+      int rc = si_block_readahead(it, h, win, admit, win && it->hint_armed == 2);
+      if (!inside) it->hint_armed = 0;
+      if (!rc && !inside) it->ra_hinted = 1;
+      return rc;
+    }
     /* (the current block, which may live in bmem, was dropped by the caller) */
     if (!it->bmem && !(it->bmem = mm_malloc(SST_ITER_MEM)))
       return st_err(LSM_NOMEM, "out of memory (sst iterator)");
     return get_block(it->r, h, it->bmem, SST_ITER_MEM, &it->blk);
   }
   if (cache_hit(it->r, h, &it->blk)) return LSM_OK;
-  int inside = it->ra_p && h.off >= it->ra_off && h.off + h.size + BLK_TRAILER <= it->ra_off + it->ra_len;
-  int rc = si_block_readahead(it, h, it->auto_win);
-  if (!rc && !inside && it->auto_win < SST_AUTO_RA_MAX) it->auto_win *= 2; /* refilled */
+  int rc = si_block_readahead(it, h, it->auto_win, 0, it->backward);
+  if (!rc && !inside) {
+    it->ra_hinted = 0;
+    if (it->auto_win < SST_AUTO_RA_MAX) it->auto_win *= 2; /* refilled */
+  }
   return rc;
 }
 
@@ -1406,10 +1462,17 @@ static int si_index_seek(sst_iter *it, const uint8_t *k, size_t n) {
   return it_seek(&it->index.base, k, n);
 }
 
+/* A forward seek starts a new hinted range (if the caller gave a hint). */
+static void si_arm_hint(sst_iter *it) {
+  uint64_t v = it->hint ? *it->hint : 0;
+  it->hint_armed = !(v & ~SST_HINT_BACKWARD) ? 0 : v & SST_HINT_BACKWARD ? 2 : 1;
+}
+
 static int si_seek(it_iter *i, const uint8_t *k, size_t n) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
   it->backward = 0;
+  si_arm_hint(it);
   int rc = si_index_seek(it, k, n);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);
@@ -1421,6 +1484,8 @@ static int si_seek_first(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
   it->backward = 0;
+  si_arm_hint(it);
+  if (it->hint_armed != 1) it->hint_armed = 0; /* a backward hint is for backward seeks */
   int rc = it_seek_first(&it->index.base);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);
@@ -1432,6 +1497,8 @@ static int si_seek_last(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
   it->backward = 1;
+  si_arm_hint(it);
+  if (it->hint_armed != 2) it->hint_armed = 0; /* a forward hint is for forward seeks */
   int rc = it_seek_last(&it->index.base);
   if (!rc) rc = si_init_block(it);
   if (rc) return si_fail(it, rc);
@@ -1511,6 +1578,12 @@ int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out) {
   blk_iter_init(&it->data, &empty, ikey_cmp, IKEY_TRAILER);
   *out = &it->base;
   return LSM_OK;
+}
+
+void sst_iter_hint(it_iter *i, const uint64_t *nentries, double share) {
+  sst_iter *it = (sst_iter *)i;
+  it->hint = nentries;
+  it->hint_share = share;
 }
 
 /* ==== verify ==== */

@@ -267,6 +267,21 @@ void sst_block_release(sst_block *b);
 ** The iterator must be freed (it_free) before the reader is closed. LSM_NOMEM. */
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out);
 
+/* Size the reads of each following forward seek (seek, seek_first) of an automatic iterator
+** (readahead == 0) for *nentries entries (read at each seek; 0 = no hint), of which this table is
+** expected to hold the fraction `share`: the first block loaded after the seek that is not in
+** the cache (probed with admission, as without a hint) is read in one read together with the
+** blocks that many entries are expected to span (the table's data bytes per entry, plus a
+** margin; at most that block plus SST_HINT_RA_MAX, 32 KiB: the iterator does not know the
+** range's upper bound). The blocks in that window are decoded from it
+** without a cache lookup (nor insertion: a hot range's blocks still enter the cache one by one,
+** each as the first miss of a later run); blocks past it load as without a hint.
+** nentries must outlive the iterator. Only IO sizing: what the iterator yields is unchanged.
+** *nentries | SST_HINT_BACKWARD: the seeks position a backward scan (seek then prev, or
+** seek_last; seek_first is not hinted): the window read ends with the block loaded. */
+#define SST_HINT_BACKWARD ((uint64_t)1 << 63)
+void sst_iter_hint(it_iter *it, const uint64_t *nentries, double share);
+
 /* ---- verification ---- */
 
 /* Read every data block from the file (not the cache), verify checksums, block structure,

@@ -412,6 +412,8 @@ typedef struct lvl_it {
   size_t readahead;
   it_iter *cur; /* iterator of files[idx], or NULL */
   int rc;
+  const uint64_t *hint; /* entries expected per seek (ver_add_iters), or NULL */
+  double share;         /* the share of them expected from this level (lvl_set_hint) */
 } lvl_it;
 
 /* Make files[idx]'s iterator current (unpositioned: the caller seeks it). The iterator of
@@ -434,6 +436,7 @@ static int lvl_open(lvl_it *l, int idx) {
   int rc = ver_file_acquire(l->files[idx], &r);
   if (!rc && (rc = sst_iter_new(r, l->readahead, &l->cur))) ver_file_release(l->files[idx]);
   if (rc) l->rc = rc;
+  else if (l->hint) sst_iter_hint(l->cur, l->hint, l->share);
   return rc;
 }
 
@@ -536,16 +539,31 @@ int ver_iter_count(const ver_version *v) {
   return c;
 }
 
-int ver_add_iters(ver_version *v, it_iter **its, int *n) {
+/* The share of a seek's entries a level's iterator is told to expect (sst_iter_hint): an L0
+** file (a flush: keys spread like the writes) its share of the version's bytes; a level >= 1
+** all of them, as its share varies along the key space (compactions move one key range down
+** at a time: 100-row ranges of a 5M-row table split 0/100, 20/80 or 80/20 between L1 and L2). */
+static void lvl_set_hint(it_iter *it, const uint64_t *hint, double share) {
+  lvl_it *l = (lvl_it *)it;
+  l->hint = hint;
+  l->share = share;
+}
+
+int ver_add_iters(ver_version *v, it_iter **its, int *n, const uint64_t *hint) {
+  uint64_t total = 0;
+  for (int l = 0; l < VER_LEVELS; l++)
+    for (int j = 0; j < v->n[l]; j++) total += v->f[l][j]->size;
   for (int j = 0; j < v->n[0]; j++) { /* a one-file "level": it pins its reader while used */
     int rc = ver_level_iter_new(&v->f[0][j], 1, 0, &its[*n]);
     if (rc) return rc;
+    lvl_set_hint(its[*n], hint, total ? (double)v->f[0][j]->size / (double)total : 1.0);
     (*n)++;
   }
   for (int l = 1; l < VER_LEVELS; l++) {
     if (!v->n[l]) continue;
     int rc = ver_level_iter_new(v->f[l], v->n[l], 0, &its[*n]);
     if (rc) return rc;
+    lvl_set_hint(its[*n], hint, 1.0);
     (*n)++;
   }
   return LSM_OK;

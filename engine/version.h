@@ -166,9 +166,12 @@ void ver_seek_charge(ver_file *f);
 
 /* Append to its[*n..] iterators over every file of v (L0 one per file, newest first, then one
 ** concatenating iterator per non-empty level >= 1); `cap` must be >= ver_iter_count(v) + *n.
-** The iterators need v alive (the caller holds a reference until they are freed). */
+** The iterators need v alive (the caller holds a reference until they are freed).
+** hint (may be NULL): the caller's expected number of entries per seek (lsm_iter_hint), read at
+** each seek and passed to each table's iterator with the share expected from its level
+** (sst_iter_hint). It must outlive the iterators. */
 int ver_iter_count(const ver_version *v);
-int ver_add_iters(ver_version *v, it_iter **its, int *n);
+int ver_add_iters(ver_version *v, it_iter **its, int *n, const uint64_t *hint);
 
 /* A concatenating iterator over non-overlapping sorted files (a level >= 1, or one L0 file).
 ** files[] must stay alive while it is used. It pins the reader of the one file it is

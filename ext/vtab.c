@@ -12,6 +12,7 @@ SQLITE_EXTENSION_INIT3
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +93,12 @@ struct vt_tab {
 #define P_OFFSET (1 << 15) /* an OFFSET value follows the LIMIT */
 #define P_IN_SHIFT 16     /* bits 16..29: key positions bound by an all-at-once IN list */
 #define P_IN_MAX 14
+/* key position k bound by an all-at-once IN list (only the first P_IN_MAX can be: the bits
+** above hold other flags, bit 31 included, so plan is shifted as unsigned) */
+#define P_ISIN(plan, k) ((k) < P_IN_MAX && (((unsigned)(plan) >> P_IN_SHIFT) >> (k)) & 1u)
 #define P_RECHECK (1 << 30) /* SQLite re-checks every constraint: xFilter may widen bounds */
+#define P_HINT_ONLY INT_MIN /* bit 31: the LIMIT/OFFSET values only size the engine's reads
+                            ** (lsm_iter_hint); SQLite applies them */
 
 static int vt_err(vt_tab *v, int rc, const char *fmt, ...) {
   va_list ap;
@@ -773,10 +779,14 @@ static int vt_best_index(sqlite3_vtab *pv, sqlite3_index_info *info) {
   ** (a, b) < (3, 'c') to xBestIndex as a plain `a <= 3` and still offers LIMIT/OFFSET, but
   ** evaluates the full row-value comparison itself after xFilter, so rows skipped or cut by
   ** us could be ones SQLite would have dropped. The cursor is lazy, so without the pushdown
-  ** SQLite still stops stepping at the LIMIT; only OFFSET skipping stays with SQLite. */
+  ** SQLite still stops stepping at the LIMIT; only OFFSET skipping stays with SQLite.
+  ** Otherwise, when the order is ours, the values are still taken, not omitted, as a hint only
+  ** (P_HINT_ONLY: SQLite applies them): a range scan reads about as many rows as LIMIT +
+  ** OFFSET, and the engine sizes its reads to that (lsm_iter_hint). */
   {
-    int lim = -1, off = -1, all_ours = info->nOrderBy == 0 || info->orderByConsumed;
-    for (int i = 0; i < info->nConstraint && all_ours; i++) {
+    int lim = -1, off = -1, ordered = info->nOrderBy == 0 || info->orderByConsumed;
+    int all_ours = ordered;
+    for (int i = 0; i < info->nConstraint; i++) {
       int op = info->aConstraint[i].op;
       if (op == SQLITE_INDEX_CONSTRAINT_LIMIT) lim = info->aConstraint[i].usable ? i : lim;
       else if (op == SQLITE_INDEX_CONSTRAINT_OFFSET) off = info->aConstraint[i].usable ? i : off;
@@ -785,14 +795,14 @@ static int vt_best_index(sqlite3_vtab *pv, sqlite3_index_info *info) {
                op == SQLITE_INDEX_CONSTRAINT_LT || op == SQLITE_INDEX_CONSTRAINT_LE)
         all_ours = 0;
     }
-    if (all_ours && lim >= 0) {
+    if (ordered && lim >= 0) {
       info->aConstraintUsage[lim].argvIndex = argi++;
-      info->aConstraintUsage[lim].omit = 1;
-      plan |= P_LIMIT;
-      sqlite3_str_appendall(desc, " limit");
+      info->aConstraintUsage[lim].omit = (unsigned char)all_ours;
+      plan |= P_LIMIT | (all_ours ? 0 : P_HINT_ONLY);
+      sqlite3_str_appendall(desc, all_ours ? " limit" : " limit-hint");
       if (off >= 0) {
         info->aConstraintUsage[off].argvIndex = argi++;
-        info->aConstraintUsage[off].omit = 1;
+        info->aConstraintUsage[off].omit = (unsigned char)all_ours;
         plan |= P_OFFSET;
         sqlite3_str_appendall(desc, " offset");
       }
@@ -1163,7 +1173,7 @@ static int filter_one(vt_cur *c, vt_tab *v, sqlite3_value **argv) {
 ** looked up in the overlay, the rest in one lsm_multiget batch. */
 static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   int nk = v->nkeyc;
-  if (!((plan >> P_IN_SHIFT) & ((1 << P_IN_MAX) - 1))) return filter_one(c, v, argv);
+  if (!(((unsigned)plan >> P_IN_SHIFT) & ((1u << P_IN_MAX) - 1))) return filter_one(c, v, argv);
   /* Collect the distinct encoded values of each key position. */
   cd_buf *enc = sqlite3_malloc64(sizeof(cd_buf) * (size_t)nk);
   size_t **offs = sqlite3_malloc64(sizeof(size_t *) * (size_t)nk);
@@ -1182,7 +1192,7 @@ static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   for (int k = 0; k < nk && !rc; k++) {
     int cap = 0;
     sqlite3_value *x = NULL;
-    int isin = (plan >> P_IN_SHIFT) & (1 << k);
+    int isin = P_ISIN(plan, k);
     int src = isin ? sqlite3_vtab_in_first(argv[k], &x) : SQLITE_OK;
     if (!isin) x = argv[k];
     while (src == SQLITE_OK && x) {
@@ -1329,7 +1339,10 @@ static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   return rc;
 }
 
-static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_value **argv) {
+/* hint: the rows the statement is expected to read (LIMIT + OFFSET), 0 when unknown: sizes the
+** engine iterator's reads (lsm_iter_hint). */
+static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_value **argv,
+                        uint64_t hint) {
   vt_cur *c = (vt_cur *)pc;
   vt_tab *v = (vt_tab *)pc->pVtab;
   cur_reset(c);
@@ -1356,7 +1369,7 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
     /* any ambiguous value: read everything, SQLite filters */
     for (int k = 0; k < neq && (plan & P_LIST); k++) {
       sqlite3_value *x = NULL;
-      int isin = (plan >> P_IN_SHIFT) & (1 << k);
+      int isin = P_ISIN(plan, k);
       int src = isin ? sqlite3_vtab_in_first(argv[k], &x) : SQLITE_OK;
       if (!isin) x = argv[k];
       for (; src == SQLITE_OK && x; src = isin ? sqlite3_vtab_in_next(argv[k], &x) : SQLITE_DONE) {
@@ -1430,6 +1443,9 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
   rc = lsm_iter_new(v->ldb, NULL, c->has_lo ? c->lo.p : NULL, c->has_lo ? c->lo.n : 0,
                     c->has_hi ? c->hi.p : NULL, c->has_hi ? c->hi.n : 0, &c->it);
   if (rc) return vt_lsm_err(v, rc);
+  /* Not when the range ends on the side the scan moves to: its rows may be far fewer than the
+  ** LIMIT, and the engine's tables cannot see that bound. */
+  lsm_iter_hint(c->it, (c->desc ? c->has_lo : c->has_hi) ? 0 : hint);
   rc = c->desc ? lsm_iter_seek_last(c->it) : lsm_iter_seek_first(c->it);
   if (rc) return vt_lsm_err(v, rc);
   if (c->ov) {
@@ -1458,12 +1474,16 @@ static int vt_filter(sqlite3_vtab_cursor *pc, int plan, const char *idxStr, int 
   (void)idxStr;
   vt_cur *c = (vt_cur *)pc;
   c->left = -1;
-  int rc = filter_inner(pc, plan, argc, argv);
-  if (rc || !(plan & P_LIMIT)) return rc;
   int ai = (plan & P_NEQ_MASK) + !!(plan & P_LO) + !!(plan & P_HI);
-  if (ai >= argc) return SQLITE_OK;
-  int64_t lim = sqlite3_value_int64(argv[ai]);
-  int64_t off = (plan & P_OFFSET) && ai + 1 < argc ? sqlite3_value_int64(argv[ai + 1]) : 0;
+  int64_t lim = -1, off = 0;
+  if ((plan & P_LIMIT) && ai < argc) {
+    lim = sqlite3_value_int64(argv[ai]);
+    if ((plan & P_OFFSET) && ai + 1 < argc) off = sqlite3_value_int64(argv[ai + 1]);
+  }
+  /* the rows the engine is expected to yield: LIMIT + OFFSET (none for LIMIT < 0: no limit) */
+  uint64_t hint = lim > 0 ? (uint64_t)lim + (uint64_t)(off > 0 ? off : 0) : 0;
+  int rc = filter_inner(pc, plan, argc, argv, hint);
+  if (rc || !(plan & P_LIMIT) || (plan & P_HINT_ONLY) || ai >= argc) return rc;
   for (; off > 0 && !c->eof && !rc; off--) rc = cur_step(pc);
   if (lim >= 0) c->left = lim;
   if (lim == 0) c->eof = 1;

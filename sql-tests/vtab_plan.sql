@@ -1,6 +1,7 @@
 -- Query plans (xBestIndex): point lookup, IN batch, prefix + range, ORDER BY consumed both ways,
--- LIMIT/OFFSET pushed down, anything else a scan; and lsm_stats' row counters proving that a
--- point lookup or a range reads only the rows it returns.
+-- LIMIT/OFFSET pushed down (with a range: as a hint for the engine's reads only), anything else
+-- a scan; and lsm_stats' row counters proving that a point lookup or a range reads only the
+-- rows it returns.
 CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v);
 CREATE VIRTUAL TABLE c USING lsm(a TEXT, b INTEGER, v, PRIMARY KEY(a, b));
 WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 1000)
@@ -12,6 +13,7 @@ EXPLAIN QUERY PLAN SELECT * FROM t WHERE k > 5 AND k <= 10;
 EXPLAIN QUERY PLAN SELECT * FROM t WHERE k BETWEEN 5 AND 10 ORDER BY k DESC;
 EXPLAIN QUERY PLAN SELECT * FROM t ORDER BY k DESC LIMIT 3;
 EXPLAIN QUERY PLAN SELECT * FROM t LIMIT 3 OFFSET 10;
+EXPLAIN QUERY PLAN SELECT * FROM t WHERE k >= 5 ORDER BY k LIMIT 3 OFFSET 1;
 EXPLAIN QUERY PLAN SELECT * FROM t WHERE v = 'v5';
 EXPLAIN QUERY PLAN SELECT * FROM t ORDER BY v;
 EXPLAIN QUERY PLAN SELECT * FROM c WHERE a = 'b' AND b = 6;
