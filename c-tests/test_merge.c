@@ -54,6 +54,7 @@ static void merge_round(uint64_t seed) {
       if (exp_src[i] < 0) exp_src[i] = s;
     }
     src[s] = vec_iter_new(it_bytes_cmp, kv, n);
+    vec_iter_use_kv(src[s], (seed >> s) & 1); /* a mix of sources with and without next_kv */
   }
   int ek[MK], en = 0;
   for (int i = 0; i < MK; i++)
@@ -77,9 +78,21 @@ static void merge_round(uint64_t seed) {
     } else if (r == 2) {
       it_seek_last(m);
       pos = en - 1;
-    } else if (pos >= 0 && r < 6) {
+    } else if (pos >= 0 && r < 4) {
       assert_int_equal(it_next(m), LSM_OK);
       pos = pos + 1 < en ? pos + 1 : -1;
+    } else if (pos >= 0 && r < 6) { /* the merge's own next_kv: its entry = key and value */
+      it_kv e;
+      int valid = it_next_kv(m, &e);
+      pos = pos + 1 < en ? pos + 1 : -1;
+      assert_int_equal(valid, pos >= 0);
+      if (valid) {
+        const uint8_t *kk, *vv;
+        size_t kn, vn;
+        it_key(m, &kk, &kn);
+        it_value(m, &vv, &vn);
+        assert_true(e.k == kk && e.kn == kn && e.v == vv && e.vn == vn);
+      }
     } else if (pos >= 0) {
       assert_int_equal(it_prev(m), LSM_OK);
       pos = pos - 1;
@@ -317,6 +330,7 @@ static void dbi_round(uint64_t seed) {
     src[s] = vec_iter_new(ikey_cmp_fn, kv[s], kn[s]);
     /* seeds 3 mod 4: keys that die at the next move, like a block iterator's */
     ((vec_iter *)src[s])->scratch_key = seed % 4 == 3;
+    vec_iter_use_kv(src[s], ((seed >> 2) + (uint64_t)s) % 3 != 0); /* mostly with next_kv */
   }
   it_iter *m, *d;
   /* odd seeds: ikey_cmp itself, which the merge compares inline; even: through a pointer */

@@ -111,7 +111,20 @@ static void vec_destroy(it_iter *it) {
   free(v);
 }
 static const it_ops vec_ops = {vec_seek, vec_first, vec_last, vec_next, vec_prev,
-                               vec_valid, vec_key, vec_value, vec_status, vec_destroy};
+                               vec_valid, vec_key, vec_value, vec_status, vec_destroy, NULL};
+
+/* The optional next_kv (iter.h), for sources that offer it: vec_iter_use_kv switches it on. */
+static int vec_next_kv(it_iter *it, it_kv *e) {
+  vec_next(it);
+  if (!vec_valid(it)) return 0;
+  vec_key(it, &e->k, &e->kn);
+  vec_value(it, &e->v, &e->vn);
+  return 1;
+}
+static const it_ops vec_ops_kv = {vec_seek,  vec_first, vec_last,  vec_next,   vec_prev,
+                                  vec_valid, vec_key,   vec_value, vec_status, vec_destroy,
+                                  vec_next_kv};
+static inline void vec_iter_use_kv(it_iter *it, int on) { it->ops = on ? &vec_ops_kv : &vec_ops; }
 
 static const it_cmp_fn *vec_sort_cmp;
 static int vec_qsort_cmp(const void *a, const void *b) {

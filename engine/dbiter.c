@@ -1,7 +1,8 @@
 /*
 ** dbiter.c — user-key view of an internal-key iterator; see dbiter.h. A port of LevelDB's
 ** DBIter state machine:
-**   forward: the internal iterator is AT the entry being yielded (key = its user key).
+**   forward: the internal iterator is AT the entry being yielded (key = its user key); its
+**            entry (key and value) is held in `e`, fetched with the move (it_next_kv).
 **   reverse: the internal iterator is positioned BEFORE all entries of the yielded user key,
 **            whose key and value are copied in saved_key / saved_val.
 */
@@ -19,8 +20,7 @@ typedef struct dbi {
   cd_buf lower, upper;
   cd_buf saved_key, saved_val; /* reverse: current entry; forward: scratch (skip key) */
   cd_buf tmp;                  /* seek keys */
-  const uint8_t *ik;           /* forward and valid: the internal key of the yielded entry, */
-  size_t ikn;                  /* borrowed from `in` (which does not move until we move it) */
+  it_kv e;                     /* forward: the internal entry `in` is at, borrowed from it */
   int reverse, valid, rc;
   void (*release)(void *);
   void *arg;
@@ -76,30 +76,31 @@ static int below_lower(const dbi *d, const uint8_t *uk, size_t un) {
   return d->has_lower && ucmp(uk, un, d->lower.p, d->lower.n) < 0;
 }
 
-/* Forward: from the current internal position, find the next visible live entry. With
-** `skipping`, user keys <= saved_key are hidden (already yielded or deleted). */
-static int find_next(dbi *d, int skipping) {
+/* Forward: from the current internal position (have: `in` is valid and its entry is in e),
+** find the next visible live entry. With `skipping`, user keys <= saved_key are hidden
+** (already yielded or deleted). */
+static int find_next(dbi *d, int have, int skipping) {
   d->valid = 0;
-  while (in_ok(d)) {
-    const uint8_t *uk;
-    size_t un;
-    uint64_t seq;
-    int type;
-    if (!parse(d, &uk, &un, &seq, &type)) break;
+  for (; have; have = it_next_kv(d->in, &d->e)) {
+    const uint8_t *uk = d->e.k;
+    size_t n = d->e.kn;
+    if (!ikey_valid(uk, n)) {
+      d->rc = ST_CORRUPT("bad internal key of %zu bytes in iterator", n);
+      break;
+    }
+    size_t un = ikey_user_len(n);
     if (above_upper(d, uk, un)) break;
-    if (seq <= d->seq) {
-      if (type == IKEY_DEL) {
+    if (ikey_seq(uk, n) <= d->seq) {
+      if (ikey_type(uk, n) == IKEY_DEL) {
         if (save(&d->saved_key, uk, un)) return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
         skipping = 1;
       } else if (!skipping || ucmp(uk, un, d->saved_key.p, d->saved_key.n) > 0) {
-        d->ik = uk;
-        d->ikn = un + IKEY_TRAILER;
         d->valid = 1;
         return LSM_OK;
       }
     }
-    it_next(d->in);
   }
+  if (!have && !d->rc) d->rc = it_status(d->in);
   return finish(d);
 }
 
@@ -160,7 +161,7 @@ static int d_seek(it_iter *it, const uint8_t *k, size_t n) {
     n = d->lower.n;
   }
   if (in_seek(d, k, n, d->seq)) return finish(d);
-  return find_next(d, 0);
+  return find_next(d, it_cur_kv(d->in, &d->e), 0);
 }
 
 static int d_seek_first(it_iter *it) {
@@ -172,7 +173,7 @@ static int d_seek_first(it_iter *it) {
   } else {
     it_seek_first(d->in);
   }
-  return find_next(d, 0);
+  return find_next(d, it_cur_kv(d->in, &d->e), 0);
 }
 
 /* Position the internal iterator at the last entry with user key < k (exclusive), or at the
@@ -221,12 +222,11 @@ static int d_next(it_iter *it) {
     d->reverse = 0;
     if (it_valid(d->in)) it_next(d->in);
     else if (!it_status(d->in)) it_seek_first(d->in);
-  } else {
-    if (save(&d->saved_key, d->ik, ikey_user_len(d->ikn)))
-      return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
-    it_next(d->in);
+    return find_next(d, it_cur_kv(d->in, &d->e), 1);
   }
-  return find_next(d, 1);
+  if (save(&d->saved_key, d->e.k, ikey_user_len(d->e.kn)))
+    return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
+  return find_next(d, it_next_kv(d->in, &d->e), 1);
 }
 
 static int d_prev(it_iter *it) {
@@ -263,8 +263,8 @@ static void d_key(const it_iter *it, const uint8_t **k, size_t *n) {
     *k = d->saved_key.p;
     *n = d->saved_key.n;
   } else {
-    *k = d->ik;
-    *n = ikey_user_len(d->ikn);
+    *k = d->e.k;
+    *n = ikey_user_len(d->e.kn);
   }
 }
 
@@ -275,7 +275,8 @@ static void d_value(const it_iter *it, const uint8_t **v, size_t *n) {
     *v = d->saved_val.p ? d->saved_val.p : (const uint8_t *)"";
     *n = d->saved_val.n;
   } else {
-    it_value(d->in, v, n);
+    *v = d->e.v;
+    *n = d->e.vn;
   }
 }
 
@@ -294,7 +295,7 @@ static void d_destroy(it_iter *it) {
 }
 
 static const it_ops dbi_ops = {d_seek, d_seek_first, d_seek_last, d_next, d_prev,
-                               d_valid, d_key, d_value, d_status, d_destroy};
+                               d_valid, d_key, d_value, d_status, d_destroy, NULL};
 
 int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_n,
             const uint8_t *upper, size_t upper_n, void (*release)(void *), void *arg,

@@ -1413,6 +1413,24 @@ static int si_next(it_iter *i) {
   return si_skip_forward(it);
 }
 
+/* next + valid + key + value (it_ops.next_kv): the per-row path of a scan. */
+static int si_next_kv(it_iter *i, it_kv *e) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return 0;
+  int rc = blk_iter_next(&it->data);
+  if (rc) {
+    si_data_rc(it, rc);
+    return 0;
+  }
+  if (!blk_iter_valid(&it->data)) { /* off the block's end: the next block, if any */
+    if (si_skip_forward(it) || !it->blk.blk || !blk_iter_valid(&it->data)) return 0;
+  }
+  it->backward = 0;
+  blk_iter_key(&it->data, &e->k, &e->kn);
+  blk_iter_value(&it->data, &e->v, &e->vn);
+  return 1;
+}
+
 static int si_prev(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
@@ -1459,6 +1477,7 @@ static const it_ops sst_iter_ops = {
     .value = si_value,
     .status = si_status,
     .destroy = si_destroy,
+    .next_kv = si_next_kv,
 };
 
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out) {

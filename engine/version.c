@@ -494,6 +494,14 @@ static int lvl_next(it_iter *it) {
   return lvl_skip_fwd(l);
 }
 
+/* next_kv: forwards to the table iterator's own next_kv; files are changed only at their ends. */
+static int lvl_next_kv(it_iter *it, it_kv *e) {
+  lvl_it *l = (lvl_it *)it;
+  if (l->rc || !l->cur) return 0;
+  if (it_next_kv(l->cur, e)) return 1;
+  return !lvl_skip_fwd(l) && l->cur && it_cur_kv(l->cur, e);
+}
+
 static int lvl_prev(it_iter *it) {
   lvl_it *l = (lvl_it *)it;
   if (l->rc || !l->cur) return l->rc;
@@ -516,7 +524,8 @@ static void lvl_destroy(it_iter *it) {
 }
 
 static const it_ops lvl_ops = {lvl_seek, lvl_seek_first, lvl_seek_last, lvl_next, lvl_prev,
-                               lvl_valid, lvl_key, lvl_value, lvl_status, lvl_destroy};
+                               lvl_valid, lvl_key,  lvl_value,      lvl_status, lvl_destroy,
+                               lvl_next_kv};
 
 int ver_level_iter_new(ver_file **files, int n, size_t readahead, it_iter **out) {
   lvl_it *l = mm_calloc(1, sizeof *l);
