@@ -9,6 +9,7 @@
 #include "dbiter.h"
 
 #include "ikey.h"
+#include "merge.h"
 #include "mm.h"
 #include "status.h"
 
@@ -21,6 +22,7 @@ typedef struct dbi {
   cd_buf saved_key, saved_val; /* reverse: current entry; forward: scratch (skip key) */
   cd_buf tmp;                  /* seek keys */
   it_kv e;                     /* forward: the internal entry `in` is at, borrowed from it */
+  int in_merge;                /* `in` is a merge iterator: step it with merge_next_kv */
   int reverse, valid, rc;
   void (*release)(void *);
   void *arg;
@@ -76,12 +78,17 @@ static int below_lower(const dbi *d, const uint8_t *uk, size_t un) {
   return d->has_lower && ucmp(uk, un, d->lower.p, d->lower.n) < 0;
 }
 
+/* Step `in` forward and fetch its entry into e (1 = valid): a direct call for the merge. */
+static inline int in_next_kv(dbi *d) {
+  return d->in_merge ? merge_next_kv(d->in, &d->e) : it_next_kv(d->in, &d->e);
+}
+
 /* Forward: from the current internal position (have: `in` is valid and its entry is in e),
 ** find the next visible live entry. With `skipping`, user keys <= saved_key are hidden
 ** (already yielded or deleted). */
 static int find_next(dbi *d, int have, int skipping) {
   d->valid = 0;
-  for (; have; have = it_next_kv(d->in, &d->e)) {
+  for (; have; have = in_next_kv(d)) {
     const uint8_t *uk = d->e.k;
     size_t n = d->e.kn;
     if (!ikey_valid(uk, n)) {
@@ -213,7 +220,7 @@ int dbi_seek_for_prev(it_iter *it, const uint8_t *k, size_t n) {
   return find_prev(d);
 }
 
-static int d_next(it_iter *it) {
+int dbi_next(it_iter *it) {
   dbi *d = (dbi *)it;
   if (d->rc || !d->valid) return finish(d);
   if (d->reverse) {
@@ -226,7 +233,7 @@ static int d_next(it_iter *it) {
   }
   if (save(&d->saved_key, d->e.k, ikey_user_len(d->e.kn)))
     return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
-  return find_next(d, it_next_kv(d->in, &d->e), 1);
+  return find_next(d, in_next_kv(d), 1);
 }
 
 static int d_prev(it_iter *it) {
@@ -252,12 +259,12 @@ static int d_prev(it_iter *it) {
   return find_prev(d);
 }
 
-static int d_valid(const it_iter *it) {
+int dbi_valid(const it_iter *it) {
   const dbi *d = (const dbi *)it;
   return d->valid && !d->rc;
 }
 
-static void d_key(const it_iter *it, const uint8_t **k, size_t *n) {
+void dbi_key(const it_iter *it, const uint8_t **k, size_t *n) {
   const dbi *d = (const dbi *)it;
   if (d->reverse) {
     *k = d->saved_key.p;
@@ -268,7 +275,7 @@ static void d_key(const it_iter *it, const uint8_t **k, size_t *n) {
   }
 }
 
-static void d_value(const it_iter *it, const uint8_t **v, size_t *n) {
+void dbi_value(const it_iter *it, const uint8_t **v, size_t *n) {
   const dbi *d = (const dbi *)it;
   if (d->reverse) {
     /* never NULL, even for an empty value (callers may pass it to memcmp or SQLite) */
@@ -294,8 +301,9 @@ static void d_destroy(it_iter *it) {
   mm_free(d);
 }
 
-static const it_ops dbi_ops = {d_seek, d_seek_first, d_seek_last, d_next, d_prev,
-                               d_valid, d_key, d_value, d_status, d_destroy, NULL};
+static const it_ops dbi_ops = {d_seek,    d_seek_first, d_seek_last, dbi_next, d_prev,
+                               dbi_valid, dbi_key,      dbi_value,   d_status, d_destroy,
+                               NULL};
 
 int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_n,
             const uint8_t *upper, size_t upper_n, void (*release)(void *), void *arg,
@@ -323,6 +331,7 @@ int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_
   }
   d->base.ops = &dbi_ops;
   d->in = internal;
+  d->in_merge = merge_is(internal);
   d->seq = seq;
   d->release = release;
   d->arg = arg;

@@ -234,7 +234,7 @@ static int m_next(it_iter *it) {
 }
 
 /* next_kv: m_next, then cur's cached entry. */
-static int m_next_kv(it_iter *it, it_kv *e) {
+int merge_next_kv(it_iter *it, it_kv *e) {
   merge_it *m = (merge_it *)it;
   if (m_next(it) || m->cur < 0) return 0;
   *e = m->kv[m->cur];
@@ -299,7 +299,9 @@ static void m_destroy(it_iter *it) {
 
 static const it_ops merge_ops = {m_seek,  m_seek_first, m_seek_last, m_next,    m_prev,
                                  m_valid, m_key,        m_value,     m_status,  m_destroy,
-                                 m_next_kv};
+                                 merge_next_kv};
+
+int merge_is(const it_iter *it) { return it->ops == &merge_ops; }
 
 int merge_new(it_cmp_fn cmp, it_iter **src, int n, it_iter **out) {
   merge_it *m = mm_calloc(1, sizeof *m);
