@@ -82,16 +82,16 @@ static void merge_round(uint64_t seed) {
       assert_int_equal(it_next(m), LSM_OK);
       pos = pos + 1 < en ? pos + 1 : -1;
     } else if (pos >= 0 && r < 6) { /* the merge's own next_kv: its entry = key and value */
-      it_kv e;
-      int valid = it_next_kv(m, &e);
+      it_kv buf;
+      const it_kv *e = it_next_kv(m, &buf);
       pos = pos + 1 < en ? pos + 1 : -1;
-      assert_int_equal(valid, pos >= 0);
-      if (valid) {
+      assert_int_equal(e != NULL, pos >= 0);
+      if (e) {
         const uint8_t *kk, *vv;
         size_t kn, vn;
         it_key(m, &kk, &kn);
         it_value(m, &vv, &vn);
-        assert_true(e.k == kk && e.kn == kn && e.v == vv && e.vn == vn);
+        assert_true(e->k == kk && e->kn == kn && e->v == vv && e->vn == vn);
       }
     } else if (pos >= 0) {
       assert_int_equal(it_prev(m), LSM_OK);

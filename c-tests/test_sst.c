@@ -155,11 +155,11 @@ static void check_iter_all(sst_reader *r, const model *m, size_t readahead) {
   assert_int_equal(it_seek_first(it), LSM_OK);
   for (size_t i = 0; i < m->n; i++) {
     check_entry(it, &m->e[i]);
-    it_kv e;
-    int valid = it_next_kv(it, &e);
-    assert_int_equal(valid, i + 1 < m->n);
-    assert_int_equal(valid, it_valid(it));
-    if (valid) check_kv(&e, &m->e[i + 1]);
+    it_kv buf;
+    const it_kv *e = it_next_kv(it, &buf);
+    assert_int_equal(e != NULL, i + 1 < m->n);
+    assert_int_equal(e != NULL, it_valid(it));
+    if (e) check_kv(e, &m->e[i + 1]);
   }
   assert_int_equal(it_status(it), LSM_OK);
   assert_int_equal(it_seek_last(it), LSM_OK);
@@ -944,10 +944,11 @@ static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fil
     i = 0;
     if ((rc = it_seek_first(it)) == LSM_OK && it_valid(it)) {
       check_entry(it, &m->e[i++]);
-      it_kv e;
-      while (it_next_kv(it, &e)) {
+      it_kv buf;
+      const it_kv *e;
+      while ((e = it_next_kv(it, &buf))) {
         assert_true(i < m->n);
-        check_kv(&e, &m->e[i]);
+        check_kv(e, &m->e[i]);
         check_entry(it, &m->e[i++]);
       }
       rc = it_status(it);

@@ -28,6 +28,7 @@ typedef struct vec_iter {
   int scratch_key;
   uint8_t *kbuf;
   size_t kbn;
+  it_kv e; /* vec_next_kv's entry */
 } vec_iter;
 
 static void vec_drop_kbuf(vec_iter *v) {
@@ -114,12 +115,13 @@ static const it_ops vec_ops = {vec_seek, vec_first, vec_last, vec_next, vec_prev
                                vec_valid, vec_key, vec_value, vec_status, vec_destroy, NULL};
 
 /* The optional next_kv (iter.h), for sources that offer it: vec_iter_use_kv switches it on. */
-static int vec_next_kv(it_iter *it, it_kv *e) {
+static const it_kv *vec_next_kv(it_iter *it) {
+  vec_iter *v = (vec_iter *)it;
   vec_next(it);
-  if (!vec_valid(it)) return 0;
-  vec_key(it, &e->k, &e->kn);
-  vec_value(it, &e->v, &e->vn);
-  return 1;
+  if (!vec_valid(it)) return NULL;
+  vec_key(it, &v->e.k, &v->e.kn);
+  vec_value(it, &v->e.v, &v->e.vn);
+  return &v->e;
 }
 static const it_ops vec_ops_kv = {vec_seek,  vec_first, vec_last,  vec_next,   vec_prev,
                                   vec_valid, vec_key,   vec_value, vec_status, vec_destroy,

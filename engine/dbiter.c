@@ -2,7 +2,7 @@
 ** dbiter.c — user-key view of an internal-key iterator; see dbiter.h. A port of LevelDB's
 ** DBIter state machine:
 **   forward: the internal iterator is AT the entry being yielded (key = its user key); its
-**            entry (key and value) is held in `e`, fetched with the move (it_next_kv).
+**            entry (key and value) is `e`, returned by the move (it_next_kv), borrowed.
 **   reverse: the internal iterator is positioned BEFORE all entries of the yielded user key,
 **            whose key and value are copied in saved_key / saved_val.
 */
@@ -21,7 +21,8 @@ typedef struct dbi {
   cd_buf lower, upper;
   cd_buf saved_key, saved_val; /* reverse: current entry; forward: scratch (skip key) */
   cd_buf tmp;                  /* seek keys */
-  it_kv e;                     /* forward: the internal entry `in` is at, borrowed from it */
+  const it_kv *e;              /* forward: the internal entry `in` is at (NULL: not valid), */
+  it_kv ebuf;                  /* borrowed from `in` or filled into ebuf */
   int in_merge;                /* `in` is a merge iterator: step it with merge_next_kv */
   int reverse, valid, rc;
   void (*release)(void *);
@@ -79,18 +80,23 @@ static int below_lower(const dbi *d, const uint8_t *uk, size_t un) {
 }
 
 /* Step `in` forward and fetch its entry into e (1 = valid): a direct call for the merge. */
-static inline int in_next_kv(dbi *d) {
-  return d->in_merge ? merge_next_kv(d->in, &d->e) : it_next_kv(d->in, &d->e);
+static inline const it_kv *in_next_kv(dbi *d) {
+  return d->e = d->in_merge ? merge_next_kv(d->in) : it_next_kv(d->in, &d->ebuf);
 }
 
-/* Forward: from the current internal position (have: `in` is valid and its entry is in e),
+/* e = `in`'s current entry after a seek (NULL when not valid). */
+static inline const it_kv *in_cur_kv(dbi *d) {
+  return d->e = it_cur_kv(d->in, &d->ebuf) ? &d->ebuf : NULL;
+}
+
+/* Forward: from the current internal position (e: `in`'s entry, NULL when it is not valid),
 ** find the next visible live entry. With `skipping`, user keys <= saved_key are hidden
 ** (already yielded or deleted). */
-static int find_next(dbi *d, int have, int skipping) {
+static int find_next(dbi *d, const it_kv *e, int skipping) {
   d->valid = 0;
-  for (; have; have = in_next_kv(d)) {
-    const uint8_t *uk = d->e.k;
-    size_t n = d->e.kn;
+  for (; e; e = in_next_kv(d)) {
+    const uint8_t *uk = e->k;
+    size_t n = e->kn;
     if (!ikey_valid(uk, n)) {
       d->rc = ST_CORRUPT("bad internal key of %zu bytes in iterator", n);
       break;
@@ -107,7 +113,7 @@ static int find_next(dbi *d, int have, int skipping) {
       }
     }
   }
-  if (!have && !d->rc) d->rc = it_status(d->in);
+  if (!e && !d->rc) d->rc = it_status(d->in);
   return finish(d);
 }
 
@@ -168,7 +174,7 @@ static int d_seek(it_iter *it, const uint8_t *k, size_t n) {
     n = d->lower.n;
   }
   if (in_seek(d, k, n, d->seq)) return finish(d);
-  return find_next(d, it_cur_kv(d->in, &d->e), 0);
+  return find_next(d, in_cur_kv(d), 0);
 }
 
 static int d_seek_first(it_iter *it) {
@@ -180,7 +186,7 @@ static int d_seek_first(it_iter *it) {
   } else {
     it_seek_first(d->in);
   }
-  return find_next(d, it_cur_kv(d->in, &d->e), 0);
+  return find_next(d, in_cur_kv(d), 0);
 }
 
 /* Position the internal iterator at the last entry with user key < k (exclusive), or at the
@@ -229,9 +235,9 @@ int dbi_next(it_iter *it) {
     d->reverse = 0;
     if (it_valid(d->in)) it_next(d->in);
     else if (!it_status(d->in)) it_seek_first(d->in);
-    return find_next(d, it_cur_kv(d->in, &d->e), 1);
+    return find_next(d, in_cur_kv(d), 1);
   }
-  if (save(&d->saved_key, d->e.k, ikey_user_len(d->e.kn)))
+  if (save(&d->saved_key, d->e->k, ikey_user_len(d->e->kn)))
     return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
   return find_next(d, in_next_kv(d), 1);
 }
@@ -270,8 +276,8 @@ void dbi_key(const it_iter *it, const uint8_t **k, size_t *n) {
     *k = d->saved_key.p;
     *n = d->saved_key.n;
   } else {
-    *k = d->e.k;
-    *n = ikey_user_len(d->e.kn);
+    *k = d->e->k;
+    *n = ikey_user_len(d->e->kn);
   }
 }
 
@@ -282,8 +288,8 @@ void dbi_value(const it_iter *it, const uint8_t **v, size_t *n) {
     *v = d->saved_val.p ? d->saved_val.p : (const uint8_t *)"";
     *n = d->saved_val.n;
   } else {
-    *v = d->e.v;
-    *n = d->e.vn;
+    *v = d->e->v;
+    *n = d->e->vn;
   }
 }
 

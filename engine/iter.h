@@ -19,8 +19,10 @@
 ** - next_kv (optional, NULL = not provided; callers use it_next_kv): next, then valid, key
 **   and value in one call, for the per-row path of composed iterators (merge -> level ->
 **   table) where three more indirect calls per layer were a third of a scan's iteration
-**   cost. Same contract as next; returns 1 and fills *e when valid after the step, 0 when
-**   not (status() then tells an error from the end). e's bytes live as key/value's do.
+**   cost. Same contract as next; returns the new current entry, a pointer to the iterator's
+**   own it_kv (no copy: a caller re-reading a struct just written field by field stalls on
+**   store forwarding), or NULL when not valid after the step (status() then tells an error
+**   from the end). The entry and its bytes live as key/value's do.
 **
 ** Thread safety: an iterator is used by one thread at a time.
 */
@@ -50,7 +52,7 @@ typedef struct it_ops {
   void (*value)(const it_iter *it, const uint8_t **val, size_t *n);
   int (*status)(const it_iter *it);
   void (*destroy)(it_iter *it);
-  int (*next_kv)(it_iter *it, it_kv *e); /* optional: see the contract above */
+  const it_kv *(*next_kv)(it_iter *it); /* optional: see the contract above */
 } it_ops;
 
 /* Base struct: the first member of every concrete iterator. */
@@ -74,11 +76,12 @@ static inline int it_cur_kv(const it_iter *it, it_kv *e) {
   it->ops->value(it, &e->v, &e->vn);
   return 1;
 }
-/* next, then it_cur_kv: through the iterator's next_kv when it has one. REQUIRES valid(). */
-static inline int it_next_kv(it_iter *it, it_kv *e) {
-  if (it->ops->next_kv) return it->ops->next_kv(it, e);
+/* next, then the current entry (NULL when not valid): the iterator's own through its next_kv
+** when it has one, else filled into *buf. REQUIRES valid(). */
+static inline const it_kv *it_next_kv(it_iter *it, it_kv *buf) {
+  if (it->ops->next_kv) return it->ops->next_kv(it);
   it->ops->next(it);
-  return it_cur_kv(it, e);
+  return it_cur_kv(it, buf) ? buf : NULL;
 }
 static inline void it_free(it_iter *it) {
   if (it) it->ops->destroy(it);

@@ -9,10 +9,11 @@
 ** Fast path: after cur moves, if it is still strictly before the heap's top it stays cur with
 ** one comparison and no heap work (scans where one source holds a run of keys); otherwise the
 ** top becomes cur and the moved source replaces it with one sift-down (step_cur).
-** Entry cache: a source's current key and value are fetched once after it moves (kv[i]: with
-** the same call as the move when the source has next_kv) and reused by every heap comparison
-** and by m_key / m_value: a source does not move while it sits in the heap or is cur, so the
-** borrowed bytes stay valid, and each row saves calls down the level/table/block chain.
+** Entry cache: a source's current key and value are fetched once after it moves (kv[i]: the
+** source's own entry returned by the move when it has next_kv, else filled into buf[i]) and
+** reused by every heap comparison and by m_key / m_value: a source does not move while it
+** sits in the heap or is cur, so the borrowed entry stays valid, and each row saves calls
+** down the level/table/block chain.
 */
 #include "merge.h"
 
@@ -25,7 +26,8 @@ typedef struct merge_it {
   it_cmp_fn cmp;
   int n;
   it_iter **src;
-  it_kv *kv;     /* kv[i]: source i's current entry, valid while i is in the heap or cur */
+  const it_kv **kv; /* kv[i]: source i's current entry, valid while i is in the heap or cur */
+  it_kv *buf;       /* buf[i]: where kv[i] points for a source without next_kv */
   int *heap, hn; /* source indices */
   int cur;       /* -1 = not valid */
   int reverse;
@@ -34,8 +36,8 @@ typedef struct merge_it {
 
 /* Source i's cached key (see the entry cache above). */
 static inline void src_key(const merge_it *m, int i, const uint8_t **k, size_t *n) {
-  *k = m->kv[i].k;
-  *n = m->kv[i].kn;
+  *k = m->kv[i]->k;
+  *n = m->kv[i]->kn;
 }
 
 /* The comparator; the engine's own internal-key order (every merge the db builds) is inlined
@@ -49,7 +51,10 @@ static inline int mcmp(const merge_it *m, const uint8_t *a, size_t an, const uin
 }
 
 /* Fetch source i's entry after it moved. REQUIRES it valid. */
-static void load_kv(merge_it *m, int i) { it_cur_kv(m->src[i], &m->kv[i]); }
+static void load_kv(merge_it *m, int i) {
+  it_cur_kv(m->src[i], &m->buf[i]);
+  m->kv[i] = &m->buf[i];
+}
 
 /* Heap order: forward = smaller key first, reverse = larger key first; ties: newer (lower
 ** index) first, so the newest of equal keys is popped first and the others are skipped. */
@@ -129,7 +134,7 @@ static int skip_dups(merge_it *m) {
       it_prev(m->src[j]);
       if (check(m, j)) return fail(m);
       if (it_valid(m->src[j])) heap_push(m, j);
-    } else if (it_next_kv(m->src[j], &m->kv[j])) {
+    } else if ((m->kv[j] = it_next_kv(m->src[j], &m->buf[j]))) {
       heap_add(m, j);
     } else if (check(m, j)) {
       return fail(m);
@@ -228,17 +233,16 @@ static int m_next(it_iter *it) {
     it_next(m->src[c]);
     return rebuild(m);
   }
-  if (it_next_kv(m->src[c], &m->kv[c])) return step_cur(m, c); /* (m->rc is 0 here) */
+  if ((m->kv[c] = it_next_kv(m->src[c], &m->buf[c]))) return step_cur(m, c); /* (m->rc is 0) */
   if (check(m, c)) return fail(m);
   return pick(m);
 }
 
 /* next_kv: m_next, then cur's cached entry. */
-int merge_next_kv(it_iter *it, it_kv *e) {
+const it_kv *merge_next_kv(it_iter *it) {
   merge_it *m = (merge_it *)it;
-  if (m_next(it) || m->cur < 0) return 0;
-  *e = m->kv[m->cur];
-  return 1;
+  if (m_next(it) || m->cur < 0) return NULL;
+  return m->kv[m->cur];
 }
 
 static int m_prev(it_iter *it) {
@@ -282,8 +286,8 @@ static void m_key(const it_iter *it, const uint8_t **k, size_t *n) {
 
 static void m_value(const it_iter *it, const uint8_t **v, size_t *n) {
   const merge_it *m = (const merge_it *)it;
-  *v = m->kv[m->cur].v;
-  *n = m->kv[m->cur].vn;
+  *v = m->kv[m->cur]->v;
+  *n = m->kv[m->cur]->vn;
 }
 
 static int m_status(const it_iter *it) { return ((const merge_it *)it)->rc; }
@@ -294,6 +298,7 @@ static void m_destroy(it_iter *it) {
   mm_free(m->src);
   mm_free(m->heap);
   mm_free(m->kv);
+  mm_free(m->buf);
   mm_free(m);
 }
 
@@ -308,14 +313,16 @@ int merge_new(it_cmp_fn cmp, it_iter **src, int n, it_iter **out) {
   if (m) {
     m->src = mm_malloc(sizeof(it_iter *) * (size_t)(n ? n : 1));
     m->heap = mm_malloc(sizeof(int) * (size_t)(n ? n : 1));
-    m->kv = mm_calloc((size_t)(n ? n : 1), sizeof(it_kv));
+    m->kv = mm_calloc((size_t)(n ? n : 1), sizeof(it_kv *));
+    m->buf = mm_calloc((size_t)(n ? n : 1), sizeof(it_kv));
   }
-  if (!m || !m->src || !m->heap || !m->kv) {
+  if (!m || !m->src || !m->heap || !m->kv || !m->buf) {
     for (int i = 0; i < n; i++) it_free(src[i]);
     if (m) {
       mm_free(m->src);
       mm_free(m->heap);
       mm_free(m->kv);
+      mm_free(m->buf);
       mm_free(m);
     }
     return st_err(LSM_NOMEM, "merge iterator: out of memory");

@@ -1147,6 +1147,7 @@ typedef struct sst_iter {
   cd_buf zbuf;       /* its decompressed bytes, reused block after block */
   uint8_t *bmem;     /* SST_ITER_MEM bytes (made on the first miss) for a block read but not
                      ** admitted to the cache: get_block's mem, reused block after block */
+  it_kv e;           /* the entry si_next_kv returns */
 } sst_iter;
 
 /* A block the cache does not admit is decoded into the iterator's own buffer of this size
@@ -1414,21 +1415,21 @@ static int si_next(it_iter *i) {
 }
 
 /* next + valid + key + value (it_ops.next_kv): the per-row path of a scan. */
-static int si_next_kv(it_iter *i, it_kv *e) {
+static const it_kv *si_next_kv(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
-  if (it->rc) return 0;
+  if (it->rc) return NULL;
   int rc = blk_iter_next(&it->data);
   if (rc) {
     si_data_rc(it, rc);
-    return 0;
+    return NULL;
   }
   if (!blk_iter_valid(&it->data)) { /* off the block's end: the next block, if any */
-    if (si_skip_forward(it) || !it->blk.blk || !blk_iter_valid(&it->data)) return 0;
+    if (si_skip_forward(it) || !it->blk.blk || !blk_iter_valid(&it->data)) return NULL;
   }
   it->backward = 0;
-  blk_iter_key(&it->data, &e->k, &e->kn);
-  blk_iter_value(&it->data, &e->v, &e->vn);
-  return 1;
+  blk_iter_key(&it->data, &it->e.k, &it->e.kn);
+  blk_iter_value(&it->data, &it->e.v, &it->e.vn);
+  return &it->e;
 }
 
 static int si_prev(it_iter *i) {

@@ -412,6 +412,7 @@ typedef struct lvl_it {
   size_t readahead;
   it_iter *cur; /* iterator of files[idx], or NULL */
   int rc;
+  it_kv e;      /* lvl_next_kv's entry when cur does not give its own */
 } lvl_it;
 
 /* Make files[idx]'s iterator current (unpositioned: the caller seeks it). The iterator of
@@ -495,11 +496,12 @@ static int lvl_next(it_iter *it) {
 }
 
 /* next_kv: forwards to the table iterator's own next_kv; files are changed only at their ends. */
-static int lvl_next_kv(it_iter *it, it_kv *e) {
+static const it_kv *lvl_next_kv(it_iter *it) {
   lvl_it *l = (lvl_it *)it;
-  if (l->rc || !l->cur) return 0;
-  if (it_next_kv(l->cur, e)) return 1;
-  return !lvl_skip_fwd(l) && l->cur && it_cur_kv(l->cur, e);
+  if (l->rc || !l->cur) return NULL;
+  const it_kv *e = it_next_kv(l->cur, &l->e);
+  if (e) return e;
+  return !lvl_skip_fwd(l) && l->cur && it_cur_kv(l->cur, &l->e) ? &l->e : NULL;
 }
 
 static int lvl_prev(it_iter *it) {
