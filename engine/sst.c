@@ -1129,6 +1129,7 @@ typedef struct sst_iter {
   sst_reader *r;
   blk_iter index;
   blk_iter data;
+  it_kv e;           /* the entry si_next_kv returns */
   sst_block blk;     /* current data block (blk.blk == NULL: none) */
   sst_bhandle cur_h; /* its handle (kept after the block is dropped, for the adjacency test) */
   int have_h;        /* cur_h is set */
@@ -1147,7 +1148,6 @@ typedef struct sst_iter {
   cd_buf zbuf;       /* its decompressed bytes, reused block after block */
   uint8_t *bmem;     /* SST_ITER_MEM bytes (made on the first miss) for a block read but not
                      ** admitted to the cache: get_block's mem, reused block after block */
-  it_kv e;           /* the entry si_next_kv returns */
 } sst_iter;
 
 /* A block the cache does not admit is decoded into the iterator's own buffer of this size

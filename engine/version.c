@@ -408,11 +408,11 @@ int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *t
 typedef struct lvl_it {
   it_iter base;
   ver_file **files;
+  it_kv e; /* lvl_next_kv's entry when cur does not give its own */
   int n, idx;
   size_t readahead;
   it_iter *cur; /* iterator of files[idx], or NULL */
   int rc;
-  it_kv e;      /* lvl_next_kv's entry when cur does not give its own */
 } lvl_it;
 
 /* Make files[idx]'s iterator current (unpositioned: the caller seeks it). The iterator of
