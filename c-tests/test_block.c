@@ -493,6 +493,66 @@ static void test_random_walk(void **state) {
   }
 }
 
+/* The forward step's short-suffix key copy (a fixed 16 bytes into the inline key): keys of
+** 1..70 bytes over a two-letter alphabet (shared prefixes of every length, around the inline
+** buffer's 64 bytes), values of 0..2 bytes, so entries end right before the restart array. The
+** block is copied into a buffer of its exact size: ASan reports any read past it. */
+static int tiny_cmp(const void *a, const void *b) {
+  const uint8_t *x = a, *y = b;
+  return it_bytes_cmp(x + 1, x[0], y + 1, y[0]);
+}
+static void test_short_suffix_keys(void **state) {
+  (void)state;
+  enum { NK = 400 };
+  static uint8_t keys[NK][72]; /* keys[i][0] = length */
+  for (unsigned seed = 1; seed <= 40; seed++) {
+    srand(seed);
+    for (int i = 0; i < NK; i++) {
+      int n = 1 + rand() % 70;
+      keys[i][0] = (uint8_t)n;
+      for (int j = 0; j < n; j++) keys[i][1 + j] = (uint8_t)(rand() % 8 ? 'a' : 'b');
+    }
+    qsort(keys, NK, sizeof keys[0], tiny_cmp);
+    int interval = seed % 2 ? 1000 : 16;
+    blk_builder b;
+    blk_builder_init(&b, interval);
+    int nk = 0;
+    static int kept[NK];
+    for (int i = 0; i < NK; i++) {
+      if (i && !tiny_cmp(keys[i], keys[i - 1])) continue; /* duplicates */
+      assert_int_equal(blk_builder_add(&b, keys[i] + 1, keys[i][0], (const uint8_t *)"vv", (size_t)(i % 3)),
+                       LSM_OK);
+      kept[nk++] = i;
+    }
+    const uint8_t *data;
+    size_t n;
+    assert_int_equal(blk_builder_finish(&b, &data, &n), LSM_OK);
+    uint8_t *exact = malloc(n);
+    memcpy(exact, data, n);
+    blk_block blk;
+    assert_int_equal(blk_parse(exact, n, &blk), LSM_OK);
+    blk_iter it;
+    blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+    int j = 0;
+    for (assert_int_equal(it_seek_first(&it.base), LSM_OK); it_valid(&it.base); j++) {
+      const uint8_t *k, *v;
+      size_t kn, vn;
+      it_key(&it.base, &k, &kn);
+      it_value(&it.base, &v, &vn);
+      assert_true(j < nk);
+      int i = kept[j];
+      if (kn != keys[i][0] || memcmp(k, keys[i] + 1, kn) || vn != (size_t)(i % 3))
+        fail_msg("seed %u entry %d: wrong key or value", seed, j);
+      assert_int_equal(blk_iter_next(&it), LSM_OK);
+    }
+    assert_int_equal(j, nk);
+    assert_int_equal(it_status(&it.base), LSM_OK);
+    blk_iter_fini(&it);
+    free(exact);
+    blk_builder_free(&b);
+  }
+}
+
 static void test_nomem(void **state) {
   (void)state;
   for (long k = 0; k < 50; k++) {
@@ -522,6 +582,7 @@ int main(void) {
       cmocka_unit_test(test_internal_keys),  cmocka_unit_test(test_seal),
       cmocka_unit_test(test_malformed),      cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_random_walk),
+      cmocka_unit_test(test_short_suffix_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,7 @@ static void merge_round(uint64_t seed) {
       if (exp_src[i] < 0) exp_src[i] = s;
     }
     src[s] = vec_iter_new(it_bytes_cmp, kv, n);
+    vec_iter_use_kv(src[s], (seed >> s) & 1); /* a mix of sources with and without next_kv */
   }
   int ek[MK], en = 0;
   for (int i = 0; i < MK; i++)
@@ -77,9 +78,21 @@ static void merge_round(uint64_t seed) {
     } else if (r == 2) {
       it_seek_last(m);
       pos = en - 1;
-    } else if (pos >= 0 && r < 6) {
+    } else if (pos >= 0 && r < 4) {
       assert_int_equal(it_next(m), LSM_OK);
       pos = pos + 1 < en ? pos + 1 : -1;
+    } else if (pos >= 0 && r < 6) { /* the merge's own next_kv: its entry = key and value */
+      it_kv buf;
+      const it_kv *e = it_next_kv(m, &buf);
+      pos = pos + 1 < en ? pos + 1 : -1;
+      assert_int_equal(e != NULL, pos >= 0);
+      if (e) {
+        const uint8_t *kk, *vv;
+        size_t kn, vn;
+        it_key(m, &kk, &kn);
+        it_value(m, &vv, &vn);
+        assert_true(e->k == kk && e->kn == kn && e->v == vv && e->vn == vn);
+      }
     } else if (pos >= 0) {
       assert_int_equal(it_prev(m), LSM_OK);
       pos = pos - 1;
@@ -303,7 +316,7 @@ static void dbi_round(uint64_t seed) {
   int kn[3] = {0, 0, 0};
   for (int s = 0; s < ns; s++) kv[s] = malloc(sizeof(vec_kv) * (DN + 1));
   for (int s = 1; s <= nops; s++) {
-    int which = (int)(rnd() % 3);
+    int which = seed % 5 == 0 ? 0 : (int)(rnd() % 3); /* seeds 0 mod 5: one source, no merge */
     char k[8];
     uint8_t ik[16];
     fmt_key(k, key[s]);
@@ -317,10 +330,17 @@ static void dbi_round(uint64_t seed) {
     src[s] = vec_iter_new(ikey_cmp_fn, kv[s], kn[s]);
     /* seeds 3 mod 4: keys that die at the next move, like a block iterator's */
     ((vec_iter *)src[s])->scratch_key = seed % 4 == 3;
+    vec_iter_use_kv(src[s], ((seed >> 2) + (uint64_t)s) % 3 != 0); /* mostly with next_kv */
   }
   it_iter *m, *d;
   /* odd seeds: ikey_cmp itself, which the merge compares inline; even: through a pointer */
-  assert_int_equal(merge_new(seed % 2 ? ikey_cmp : ikey_cmp_fn, src, ns, &m), LSM_OK);
+  if (seed % 5 == 0) { /* the dbiter straight over one source (its it_next_kv path) */
+    it_free(src[1]);
+    it_free(src[2]);
+    m = src[0];
+  } else {
+    assert_int_equal(merge_new(seed % 2 ? ikey_cmp : ikey_cmp_fn, src, ns, &m), LSM_OK);
+  }
   char lob[8], hib[8];
   fmt_key(lob, lo);
   fmt_key(hib, hi);

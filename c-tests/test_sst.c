@@ -135,6 +135,13 @@ static void check_entry(it_iter *it, const ent *e) {
   if (vn) assert_memory_equal(v, e->v, vn);
 }
 
+static void check_kv(const it_kv *kv, const ent *e) {
+  assert_int_equal(kv->kn, e->kn);
+  assert_memory_equal(kv->k, e->k, kv->kn);
+  assert_int_equal(kv->vn, e->vn);
+  if (kv->vn) assert_memory_equal(kv->v, e->v, kv->vn);
+}
+
 static void check_iter_all(sst_reader *r, const model *m, size_t readahead) {
   it_iter *it;
   assert_int_equal(sst_iter_new(r, readahead, &it), LSM_OK);
@@ -145,6 +152,17 @@ static void check_iter_all(sst_reader *r, const model *m, size_t readahead) {
     assert_int_equal(it_next(it), LSM_OK);
   }
   assert_false(it_valid(it));
+  /* the same walk through next_kv (the per-row path of scans), across every block boundary */
+  assert_int_equal(it_seek_first(it), LSM_OK);
+  for (size_t i = 0; i < m->n; i++) {
+    check_entry(it, &m->e[i]);
+    it_kv buf;
+    const it_kv *e = it_next_kv(it, &buf);
+    assert_int_equal(e != NULL, i + 1 < m->n);
+    assert_int_equal(e != NULL, it_valid(it));
+    if (e) check_kv(e, &m->e[i + 1]);
+  }
+  assert_int_equal(it_status(it), LSM_OK);
   assert_int_equal(it_seek_last(it), LSM_OK);
   for (size_t i = m->n; i-- > 0;) {
     check_entry(it, &m->e[i]);
@@ -1111,6 +1129,21 @@ static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fil
     size_t j = m->n;
     for (rc = it_seek_last(it); !rc && it_valid(it); rc = it_prev(it)) check_entry(it, &m->e[--j]);
     if (rc == LSM_CORRUPT) corrupt = 1;
+    /* next_kv: the same entries, and a stop before the end only with LSM_CORRUPT */
+    i = 0;
+    if ((rc = it_seek_first(it)) == LSM_OK && it_valid(it)) {
+      check_entry(it, &m->e[i++]);
+      it_kv buf;
+      const it_kv *e;
+      while ((e = it_next_kv(it, &buf))) {
+        assert_true(i < m->n);
+        check_kv(e, &m->e[i]);
+        check_entry(it, &m->e[i++]);
+      }
+      rc = it_status(it);
+    }
+    if (rc == LSM_CORRUPT) corrupt = 1;
+    else assert_int_equal(i, m->n);
     it_free(it);
   }
   /* hinted seeks (sst_iter_hint): a damaged block inside a hinted window is LSM_CORRUPT too */

@@ -28,6 +28,7 @@ typedef struct vec_iter {
   int scratch_key;
   uint8_t *kbuf;
   size_t kbn;
+  it_kv e; /* vec_next_kv's entry */
 } vec_iter;
 
 static void vec_drop_kbuf(vec_iter *v) {
@@ -111,7 +112,21 @@ static void vec_destroy(it_iter *it) {
   free(v);
 }
 static const it_ops vec_ops = {vec_seek, vec_first, vec_last, vec_next, vec_prev,
-                               vec_valid, vec_key, vec_value, vec_status, vec_destroy};
+                               vec_valid, vec_key, vec_value, vec_status, vec_destroy, NULL};
+
+/* The optional next_kv (iter.h), for sources that offer it: vec_iter_use_kv switches it on. */
+static const it_kv *vec_next_kv(it_iter *it) {
+  vec_iter *v = (vec_iter *)it;
+  vec_next(it);
+  if (!vec_valid(it)) return NULL;
+  vec_key(it, &v->e.k, &v->e.kn);
+  vec_value(it, &v->e.v, &v->e.vn);
+  return &v->e;
+}
+static const it_ops vec_ops_kv = {vec_seek,  vec_first, vec_last,  vec_next,   vec_prev,
+                                  vec_valid, vec_key,   vec_value, vec_status, vec_destroy,
+                                  vec_next_kv};
+static inline void vec_iter_use_kv(it_iter *it, int on) { it->ops = on ? &vec_ops_kv : &vec_ops; }
 
 static const it_cmp_fn *vec_sort_cmp;
 static int vec_qsort_cmp(const void *a, const void *b) {

@@ -166,6 +166,7 @@ typedef struct blk_iter {
   uint32_t cur;     /* offset of the current entry; == restart_off when invalid */
   uint32_t next;    /* offset just past the current entry */
   uint32_t rindex;  /* restart region containing cur */
+  uint32_t rnext;   /* offset where region rindex + 1 starts (restart_off after the last) */
   const uint8_t *kp; /* current key */
   size_t kn;
   uint8_t kin[BLK_KEY_INLINE]; /* materialised key when it fits */

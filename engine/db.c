@@ -876,22 +876,22 @@ int lsm_iter_seek_last(lsm_iter *it) {
   return rc;
 }
 int lsm_iter_next(lsm_iter *it) {
-  if (!it_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_next: not valid");
-  return it_next(it->d);
+  if (!dbi_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_next: not valid");
+  return dbi_next(it->d);
 }
 int lsm_iter_prev(lsm_iter *it) {
   if (!it_valid(it->d)) return it_status(it->d) ? it_status(it->d) : st_err(LSM_MISUSE, "lsm_iter_prev: not valid");
   return it_prev(it->d);
 }
-int lsm_iter_valid(const lsm_iter *it) { return it_valid(it->d); }
+int lsm_iter_valid(const lsm_iter *it) { return dbi_valid(it->d); }
 void lsm_iter_key(const lsm_iter *it, const void **k, size_t *kn) {
   const uint8_t *p;
-  it_key(it->d, &p, kn);
+  dbi_key(it->d, &p, kn);
   *k = p;
 }
 void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn) {
   const uint8_t *p;
-  it_value(it->d, &p, vn);
+  dbi_value(it->d, &p, vn);
   *v = p;
 }
 int lsm_iter_status(const lsm_iter *it) { return it_status(it->d); }

@@ -1,13 +1,15 @@
 /*
 ** dbiter.c — user-key view of an internal-key iterator; see dbiter.h. A port of LevelDB's
 ** DBIter state machine:
-**   forward: the internal iterator is AT the entry being yielded (key = its user key).
+**   forward: the internal iterator is AT the entry being yielded (key = its user key); its
+**            entry (key and value) is `e`, returned by the move (it_next_kv), borrowed.
 **   reverse: the internal iterator is positioned BEFORE all entries of the yielded user key,
 **            whose key and value are copied in saved_key / saved_val.
 */
 #include "dbiter.h"
 
 #include "ikey.h"
+#include "merge.h"
 #include "mm.h"
 #include "status.h"
 
@@ -19,8 +21,9 @@ typedef struct dbi {
   cd_buf lower, upper;
   cd_buf saved_key, saved_val; /* reverse: current entry; forward: scratch (skip key) */
   cd_buf tmp;                  /* seek keys */
-  const uint8_t *ik;           /* forward and valid: the internal key of the yielded entry, */
-  size_t ikn;                  /* borrowed from `in` (which does not move until we move it) */
+  const it_kv *e;              /* forward: the internal entry `in` is at (NULL: not valid), */
+  it_kv ebuf;                  /* borrowed from `in` or filled into ebuf */
+  int in_merge;                /* `in` is a merge iterator: step it with merge_next_kv */
   int reverse, valid, rc;
   void (*release)(void *);
   void *arg;
@@ -76,30 +79,41 @@ static int below_lower(const dbi *d, const uint8_t *uk, size_t un) {
   return d->has_lower && ucmp(uk, un, d->lower.p, d->lower.n) < 0;
 }
 
-/* Forward: from the current internal position, find the next visible live entry. With
-** `skipping`, user keys <= saved_key are hidden (already yielded or deleted). */
-static int find_next(dbi *d, int skipping) {
+/* Step `in` forward and fetch its entry into e (1 = valid): a direct call for the merge. */
+static inline const it_kv *in_next_kv(dbi *d) {
+  return d->e = d->in_merge ? merge_next_kv(d->in) : it_next_kv(d->in, &d->ebuf);
+}
+
+/* e = `in`'s current entry after a seek (NULL when not valid). */
+static inline const it_kv *in_cur_kv(dbi *d) {
+  return d->e = it_cur_kv(d->in, &d->ebuf) ? &d->ebuf : NULL;
+}
+
+/* Forward: from the current internal position (e: `in`'s entry, NULL when it is not valid),
+** find the next visible live entry. With `skipping`, user keys <= saved_key are hidden
+** (already yielded or deleted). */
+static int find_next(dbi *d, const it_kv *e, int skipping) {
   d->valid = 0;
-  while (in_ok(d)) {
-    const uint8_t *uk;
-    size_t un;
-    uint64_t seq;
-    int type;
-    if (!parse(d, &uk, &un, &seq, &type)) break;
+  for (; e; e = in_next_kv(d)) {
+    const uint8_t *uk = e->k;
+    size_t n = e->kn;
+    if (!ikey_valid(uk, n)) {
+      d->rc = ST_CORRUPT("bad internal key of %zu bytes in iterator", n);
+      break;
+    }
+    size_t un = ikey_user_len(n);
     if (above_upper(d, uk, un)) break;
-    if (seq <= d->seq) {
-      if (type == IKEY_DEL) {
+    if (ikey_seq(uk, n) <= d->seq) {
+      if (ikey_type(uk, n) == IKEY_DEL) {
         if (save(&d->saved_key, uk, un)) return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
         skipping = 1;
       } else if (!skipping || ucmp(uk, un, d->saved_key.p, d->saved_key.n) > 0) {
-        d->ik = uk;
-        d->ikn = un + IKEY_TRAILER;
         d->valid = 1;
         return LSM_OK;
       }
     }
-    it_next(d->in);
   }
+  if (!e && !d->rc) d->rc = it_status(d->in);
   return finish(d);
 }
 
@@ -160,7 +174,7 @@ static int d_seek(it_iter *it, const uint8_t *k, size_t n) {
     n = d->lower.n;
   }
   if (in_seek(d, k, n, d->seq)) return finish(d);
-  return find_next(d, 0);
+  return find_next(d, in_cur_kv(d), 0);
 }
 
 static int d_seek_first(it_iter *it) {
@@ -172,7 +186,7 @@ static int d_seek_first(it_iter *it) {
   } else {
     it_seek_first(d->in);
   }
-  return find_next(d, 0);
+  return find_next(d, in_cur_kv(d), 0);
 }
 
 /* Position the internal iterator at the last entry with user key < k (exclusive), or at the
@@ -212,7 +226,7 @@ int dbi_seek_for_prev(it_iter *it, const uint8_t *k, size_t n) {
   return find_prev(d);
 }
 
-static int d_next(it_iter *it) {
+int dbi_next(it_iter *it) {
   dbi *d = (dbi *)it;
   if (d->rc || !d->valid) return finish(d);
   if (d->reverse) {
@@ -221,12 +235,11 @@ static int d_next(it_iter *it) {
     d->reverse = 0;
     if (it_valid(d->in)) it_next(d->in);
     else if (!it_status(d->in)) it_seek_first(d->in);
-  } else {
-    if (save(&d->saved_key, d->ik, ikey_user_len(d->ikn)))
-      return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
-    it_next(d->in);
+    return find_next(d, in_cur_kv(d), 1);
   }
-  return find_next(d, 1);
+  if (save(&d->saved_key, d->e->k, ikey_user_len(d->e->kn)))
+    return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
+  return find_next(d, in_next_kv(d), 1);
 }
 
 static int d_prev(it_iter *it) {
@@ -252,30 +265,31 @@ static int d_prev(it_iter *it) {
   return find_prev(d);
 }
 
-static int d_valid(const it_iter *it) {
+int dbi_valid(const it_iter *it) {
   const dbi *d = (const dbi *)it;
   return d->valid && !d->rc;
 }
 
-static void d_key(const it_iter *it, const uint8_t **k, size_t *n) {
+void dbi_key(const it_iter *it, const uint8_t **k, size_t *n) {
   const dbi *d = (const dbi *)it;
   if (d->reverse) {
     *k = d->saved_key.p;
     *n = d->saved_key.n;
   } else {
-    *k = d->ik;
-    *n = ikey_user_len(d->ikn);
+    *k = d->e->k;
+    *n = ikey_user_len(d->e->kn);
   }
 }
 
-static void d_value(const it_iter *it, const uint8_t **v, size_t *n) {
+void dbi_value(const it_iter *it, const uint8_t **v, size_t *n) {
   const dbi *d = (const dbi *)it;
   if (d->reverse) {
     /* never NULL, even for an empty value (callers may pass it to memcmp or SQLite) */
     *v = d->saved_val.p ? d->saved_val.p : (const uint8_t *)"";
     *n = d->saved_val.n;
   } else {
-    it_value(d->in, v, n);
+    *v = d->e->v;
+    *n = d->e->vn;
   }
 }
 
@@ -293,8 +307,9 @@ static void d_destroy(it_iter *it) {
   mm_free(d);
 }
 
-static const it_ops dbi_ops = {d_seek, d_seek_first, d_seek_last, d_next, d_prev,
-                               d_valid, d_key, d_value, d_status, d_destroy};
+static const it_ops dbi_ops = {d_seek,    d_seek_first, d_seek_last, dbi_next, d_prev,
+                               dbi_valid, dbi_key,      dbi_value,   d_status, d_destroy,
+                               NULL};
 
 int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_n,
             const uint8_t *upper, size_t upper_n, void (*release)(void *), void *arg,
@@ -322,6 +337,7 @@ int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_
   }
   d->base.ops = &dbi_ops;
   d->in = internal;
+  d->in_merge = merge_is(internal);
   d->seq = seq;
   d->release = release;
   d->arg = arg;

@@ -9,10 +9,11 @@
 ** Fast path: after cur moves, if it is still strictly before the heap's top it stays cur with
 ** one comparison and no heap work (scans where one source holds a run of keys); otherwise the
 ** top becomes cur and the moved source replaces it with one sift-down (step_cur).
-** Key cache: a source's current key is fetched once after it moves (key[i]) and reused by
-** every heap comparison and by m_key: a source does not move while it sits in the heap or is
-** cur, so the borrowed bytes stay valid, and each comparison saves two calls down the
-** level/table/block iterator chain.
+** Entry cache: a source's current key and value are fetched once after it moves (kv[i]: the
+** source's own entry returned by the move when it has next_kv, else filled into buf[i]) and
+** reused by every heap comparison and by m_key / m_value: a source does not move while it
+** sits in the heap or is cur, so the borrowed entry stays valid, and each row saves calls
+** down the level/table/block chain.
 */
 #include "merge.h"
 
@@ -20,27 +21,23 @@
 #include "mm.h"
 #include "status.h"
 
-typedef struct merge_key {
-  const uint8_t *p;
-  size_t n;
-} merge_key;
-
 typedef struct merge_it {
   it_iter base;
   it_cmp_fn cmp;
   int n;
   it_iter **src;
-  merge_key *key; /* key[i]: source i's current key, valid while i is in the heap or cur */
+  const it_kv **kv; /* kv[i]: source i's current entry, valid while i is in the heap or cur */
+  it_kv *buf;       /* buf[i]: where kv[i] points for a source without next_kv */
   int *heap, hn; /* source indices */
   int cur;       /* -1 = not valid */
   int reverse;
   int rc;        /* sticky first error */
 } merge_it;
 
-/* Source i's cached key (see the key cache above). */
-static void src_key(const merge_it *m, int i, const uint8_t **k, size_t *n) {
-  *k = m->key[i].p;
-  *n = m->key[i].n;
+/* Source i's cached key (see the entry cache above). */
+static inline void src_key(const merge_it *m, int i, const uint8_t **k, size_t *n) {
+  *k = m->kv[i]->k;
+  *n = m->kv[i]->kn;
 }
 
 /* The comparator; the engine's own internal-key order (every merge the db builds) is inlined
@@ -53,8 +50,11 @@ static inline int mcmp(const merge_it *m, const uint8_t *a, size_t an, const uin
   return ta > tb ? -1 : ta < tb ? 1 : 0; /* newer (larger seq, then type) first */
 }
 
-/* Fetch source i's key after it moved. REQUIRES it valid. */
-static void load_key(merge_it *m, int i) { it_key(m->src[i], &m->key[i].p, &m->key[i].n); }
+/* Fetch source i's entry after it moved. REQUIRES it valid. */
+static void load_kv(merge_it *m, int i) {
+  it_cur_kv(m->src[i], &m->buf[i]);
+  m->kv[i] = &m->buf[i];
+}
 
 /* Heap order: forward = smaller key first, reverse = larger key first; ties: newer (lower
 ** index) first, so the newest of equal keys is popped first and the others are skipped. */
@@ -81,9 +81,8 @@ static void heap_down(merge_it *m, int i) {
   }
 }
 
-/* Push a valid source; its key is fetched here (it has just moved or been positioned). */
-static void heap_push(merge_it *m, int src) {
-  load_key(m, src);
+/* Push a valid source whose entry is in kv[src]. */
+static void heap_add(merge_it *m, int src) {
   int i = m->hn++;
   m->heap[i] = src;
   while (i > 0) {
@@ -94,6 +93,12 @@ static void heap_push(merge_it *m, int src) {
     m->heap[p] = t;
     i = p;
   }
+}
+
+/* Push a valid source; its entry is fetched here (it has just moved or been positioned). */
+static void heap_push(merge_it *m, int src) {
+  load_kv(m, src);
+  heap_add(m, src);
 }
 
 static int heap_pop(merge_it *m) {
@@ -125,10 +130,15 @@ static int skip_dups(merge_it *m) {
     src_key(m, j, &k, &n);
     if (mcmp(m, k, n, ck, cn) != 0) break;
     heap_pop(m);
-    if (m->reverse) it_prev(m->src[j]);
-    else it_next(m->src[j]);
-    if (check(m, j)) return fail(m);
-    if (it_valid(m->src[j])) heap_push(m, j);
+    if (m->reverse) {
+      it_prev(m->src[j]);
+      if (check(m, j)) return fail(m);
+      if (it_valid(m->src[j])) heap_push(m, j);
+    } else if ((m->kv[j] = it_next_kv(m->src[j], &m->buf[j]))) {
+      heap_add(m, j);
+    } else if (check(m, j)) {
+      return fail(m);
+    }
   }
   return LSM_OK;
 }
@@ -223,13 +233,16 @@ static int m_next(it_iter *it) {
     it_next(m->src[c]);
     return rebuild(m);
   }
-  it_next(m->src[c]);
-  if (it_valid(m->src[c])) { /* (m->rc is 0 here: checked on entry) */
-    load_key(m, c);
-    return step_cur(m, c);
-  }
+  if ((m->kv[c] = it_next_kv(m->src[c], &m->buf[c]))) return step_cur(m, c); /* (m->rc is 0) */
   if (check(m, c)) return fail(m);
   return pick(m);
+}
+
+/* next_kv: m_next, then cur's cached entry. */
+const it_kv *merge_next_kv(it_iter *it) {
+  merge_it *m = (merge_it *)it;
+  if (m_next(it) || m->cur < 0) return NULL;
+  return m->kv[m->cur];
 }
 
 static int m_prev(it_iter *it) {
@@ -254,7 +267,7 @@ static int m_prev(it_iter *it) {
   }
   it_prev(m->src[c]);
   if (it_valid(m->src[c])) { /* (m->rc is 0 here: checked on entry) */
-    load_key(m, c);
+    load_kv(m, c);
     return step_cur(m, c);
   }
   if (check(m, c)) return fail(m);
@@ -273,7 +286,8 @@ static void m_key(const it_iter *it, const uint8_t **k, size_t *n) {
 
 static void m_value(const it_iter *it, const uint8_t **v, size_t *n) {
   const merge_it *m = (const merge_it *)it;
-  it_value(m->src[m->cur], v, n);
+  *v = m->kv[m->cur]->v;
+  *n = m->kv[m->cur]->vn;
 }
 
 static int m_status(const it_iter *it) { return ((const merge_it *)it)->rc; }
@@ -283,26 +297,32 @@ static void m_destroy(it_iter *it) {
   for (int i = 0; i < m->n; i++) it_free(m->src[i]);
   mm_free(m->src);
   mm_free(m->heap);
-  mm_free(m->key);
+  mm_free(m->kv);
+  mm_free(m->buf);
   mm_free(m);
 }
 
-static const it_ops merge_ops = {m_seek, m_seek_first, m_seek_last, m_next, m_prev,
-                                 m_valid, m_key,  m_value,      m_status, m_destroy};
+static const it_ops merge_ops = {m_seek,  m_seek_first, m_seek_last, m_next,    m_prev,
+                                 m_valid, m_key,        m_value,     m_status,  m_destroy,
+                                 merge_next_kv};
+
+int merge_is(const it_iter *it) { return it->ops == &merge_ops; }
 
 int merge_new(it_cmp_fn cmp, it_iter **src, int n, it_iter **out) {
   merge_it *m = mm_calloc(1, sizeof *m);
   if (m) {
     m->src = mm_malloc(sizeof(it_iter *) * (size_t)(n ? n : 1));
     m->heap = mm_malloc(sizeof(int) * (size_t)(n ? n : 1));
-    m->key = mm_calloc((size_t)(n ? n : 1), sizeof(merge_key));
+    m->kv = mm_calloc((size_t)(n ? n : 1), sizeof(it_kv *));
+    m->buf = mm_calloc((size_t)(n ? n : 1), sizeof(it_kv));
   }
-  if (!m || !m->src || !m->heap || !m->key) {
+  if (!m || !m->src || !m->heap || !m->kv || !m->buf) {
     for (int i = 0; i < n; i++) it_free(src[i]);
     if (m) {
       mm_free(m->src);
       mm_free(m->heap);
-      mm_free(m->key);
+      mm_free(m->kv);
+      mm_free(m->buf);
       mm_free(m);
     }
     return st_err(LSM_NOMEM, "merge iterator: out of memory");

@@ -25,4 +25,9 @@
 ** itself is copied. LSM_OK or LSM_NOMEM. */
 int merge_new(it_cmp_fn cmp, it_iter **src, int n, it_iter **out);
 
+/* 1 if it was made by merge_new. merge_next_kv is its it_ops.next_kv as a direct call (for
+** the dbiter's per-row step); REQUIRES merge_is(it), same contract as it_next_kv. */
+int merge_is(const it_iter *it);
+const it_kv *merge_next_kv(it_iter *it);
+
 #endif

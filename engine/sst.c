@@ -1172,6 +1172,7 @@ typedef struct sst_iter {
   sst_reader *r;
   blk_iter index;
   blk_iter data;
+  it_kv e;           /* the entry si_next_kv returns */
   sst_block blk;     /* current data block (blk.blk == NULL: none) */
   sst_bhandle cur_h; /* its handle (kept after the block is dropped, for the adjacency test) */
   int have_h;        /* cur_h is set */
@@ -1518,6 +1519,24 @@ static int si_next(it_iter *i) {
   return si_skip_forward(it);
 }
 
+/* next + valid + key + value (it_ops.next_kv): the per-row path of a scan. */
+static const it_kv *si_next_kv(it_iter *i) {
+  sst_iter *it = (sst_iter *)i;
+  if (it->rc) return NULL;
+  int rc = blk_iter_next(&it->data);
+  if (rc) {
+    si_data_rc(it, rc);
+    return NULL;
+  }
+  if (!blk_iter_valid(&it->data)) { /* off the block's end: the next block, if any */
+    if (si_skip_forward(it) || !it->blk.blk || !blk_iter_valid(&it->data)) return NULL;
+  }
+  it->backward = 0;
+  blk_iter_key(&it->data, &it->e.k, &it->e.kn);
+  blk_iter_value(&it->data, &it->e.v, &it->e.vn);
+  return &it->e;
+}
+
 static int si_prev(it_iter *i) {
   sst_iter *it = (sst_iter *)i;
   if (it->rc) return it->rc;
@@ -1564,6 +1583,7 @@ static const it_ops sst_iter_ops = {
     .value = si_value,
     .status = si_status,
     .destroy = si_destroy,
+    .next_kv = si_next_kv,
 };
 
 int sst_iter_new(sst_reader *r, size_t readahead, it_iter **out) {

@@ -408,6 +408,7 @@ int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *t
 typedef struct lvl_it {
   it_iter base;
   ver_file **files;
+  it_kv e; /* lvl_next_kv's entry when cur does not give its own */
   int n, idx;
   size_t readahead;
   it_iter *cur; /* iterator of files[idx], or NULL */
@@ -497,6 +498,15 @@ static int lvl_next(it_iter *it) {
   return lvl_skip_fwd(l);
 }
 
+/* next_kv: forwards to the table iterator's own next_kv; files are changed only at their ends. */
+static const it_kv *lvl_next_kv(it_iter *it) {
+  lvl_it *l = (lvl_it *)it;
+  if (l->rc || !l->cur) return NULL;
+  const it_kv *e = it_next_kv(l->cur, &l->e);
+  if (e) return e;
+  return !lvl_skip_fwd(l) && l->cur && it_cur_kv(l->cur, &l->e) ? &l->e : NULL;
+}
+
 static int lvl_prev(it_iter *it) {
   lvl_it *l = (lvl_it *)it;
   if (l->rc || !l->cur) return l->rc;
@@ -519,7 +529,8 @@ static void lvl_destroy(it_iter *it) {
 }
 
 static const it_ops lvl_ops = {lvl_seek, lvl_seek_first, lvl_seek_last, lvl_next, lvl_prev,
-                               lvl_valid, lvl_key, lvl_value, lvl_status, lvl_destroy};
+                               lvl_valid, lvl_key,  lvl_value,      lvl_status, lvl_destroy,
+                               lvl_next_kv};
 
 int ver_level_iter_new(ver_file **files, int n, size_t readahead, it_iter **out) {
   lvl_it *l = mm_calloc(1, sizeof *l);
