@@ -65,7 +65,7 @@ struct vt_tab {
   ov_overlay *ov; /* the open transaction's writes, or NULL */
   int64_t next_rowid;
   int have_next_rowid;
-  size_t ov_last; /* keys of the last transaction applied (a size hint for the next one) */
+  size_t ov_last; /* keys of the last transaction's overlay (a size hint for the next one) */
   cd_buf kb, vb, kb2; /* scratch for xUpdate */
   /* counters shown by lsm_stats (tests use them to prove plans touch few rows) */
   uint64_t rows_read, point_lookups, scans;
@@ -1969,6 +1969,7 @@ static int vt_commit(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
   int rc = vt_sync(pv); /* no-op if xSync already applied it */
+  if (v->ov) v->ov_last = ov_count(v->ov); /* a transaction that wrote nothing: hint 0 */
   ov_unref(v->ov);
   v->ov = NULL;
   v->have_next_rowid = 0;
@@ -1978,6 +1979,7 @@ static int vt_commit(sqlite3_vtab *pv) {
 static int vt_rollback(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
+  if (v->ov) v->ov_last = ov_count(v->ov);
   ov_unref(v->ov);
   v->ov = NULL;
   v->have_next_rowid = 0;
