@@ -1107,6 +1107,115 @@ static void test_mmap_reads(void **state) {
   OK(lsm_close(db));
 }
 
+/* lsm_exists fetches the filter lines of every candidate table before probing any, in windows
+** of VER_EXQ_MAX (16) files: it must still answer exactly as lsm_get for keys only in the
+** memtable, only in an L0 file (the oldest ones are past the first window), only deep, deleted
+** (a tombstone newer than the value, in the memtable or in a newer table), resurrected, under a
+** snapshot, longer than the stack seek key, and absent (with bloom false positives: bloom_bits 1,
+** and without filters), with more L0 files than one window and a table cache that must reopen. */
+static void exists_agrees(lsm_db *db, const lsm_snapshot *s, const char *k, size_t kn, int want) {
+  void *v = NULL;
+  size_t vn = 0;
+  int grc = lsm_get(db, s, k, kn, &v, &vn);
+  if (grc == LSM_OK) lsm_free(v);
+  int erc = lsm_exists(db, s, k, kn);
+  if (erc != grc || erc != (want ? LSM_OK : LSM_NOTFOUND))
+    fail_msg("key %.*s: exists %d, get %d, want %s", (int)(kn > 40 ? 40 : kn), k, erc, grc,
+             want ? "present" : "absent");
+}
+
+static void exists_layers_run(int bloom_bits) {
+  char dir[32], k[400];
+  snprintf(dir, sizeof dir, "exists-%d", bloom_bits);
+  lsm_options o = small_opts(LSM_IO_SYNC);
+  o.bloom_bits = bloom_bits;
+  o.l0_compaction_trigger = 30; /* keep every flushed table in L0 */
+  o.l0_slowdown_trigger = 40;
+  o.l0_stop_trigger = 50;
+  o.max_open_files = 16; /* fewer than the tables: acquiring reopens some */
+  lsm_db *db;
+  OK(lsm_open(dir, &o, &db));
+  enum { NL0 = 20, PER = 20 };
+  /* deep: "deep-*" and "del-*" values, compacted below L0 */
+  for (int i = 0; i < 200; i++) {
+    int n = snprintf(k, sizeof k, "deep-%04d", i * 2);
+    OK(lsm_put(db, k, (size_t)n, "v", 1));
+    n = snprintf(k, sizeof k, "del-%04d", i);
+    OK(lsm_put(db, k, (size_t)n, "v", 1));
+  }
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+  lsm_snapshot *snap;
+  OK(lsm_snapshot_new(db, &snap));
+  /* NL0 flushed L0 tables "l0-FF-*", all overlapping; file 5 deletes the even "del-*",
+  ** file 10 puts back del-0000, file 2 holds a long key */
+  memset(k, 'L', sizeof k);
+  for (int f = 0; f < NL0; f++) {
+    for (int i = 0; i < PER; i++) {
+      int n = snprintf(k, sizeof k, "l0-%02d-%04d", f, i * 2);
+      OK(lsm_put(db, k, (size_t)n, "v", 1));
+    }
+    if (f == 5)
+      for (int i = 0; i < 200; i += 2) {
+        int n = snprintf(k, sizeof k, "del-%04d", i);
+        OK(lsm_delete(db, k, (size_t)n));
+      }
+    /* every table spans all keys: each lookup has every L0 file as a candidate */
+    OK(lsm_put(db, "A", 1, "v", 1));
+    OK(lsm_put(db, "zz", 2, "v", 1));
+    if (f == 10) OK(lsm_put(db, "del-0000", 8, "w", 1));
+    if (f == 2) {
+      memset(k, 'L', sizeof k);
+      OK(lsm_put(db, k, 300, "v", 1));
+    }
+    OK(lsm_flush(db, 1));
+  }
+  lsm_stats st;
+  OK(lsm_get_stats(db, &st));
+  if (st.level_files[0] <= 16) fail_msg("only %llu L0 files", (unsigned long long)st.level_files[0]);
+  /* memtable: "mem-*", and tombstones over an L0 key and a deep key */
+  for (int i = 0; i < 50; i++) {
+    int n = snprintf(k, sizeof k, "mem-%04d", i * 2);
+    OK(lsm_put(db, k, (size_t)n, "v", 1));
+  }
+  OK(lsm_delete(db, "l0-03-0002", 10));
+  OK(lsm_delete(db, "deep-0004", 9));
+  for (int i = 0; i < 100; i++) { /* present (even) and absent (odd) in each layer */
+    int n = snprintf(k, sizeof k, "mem-%04d", i);
+    exists_agrees(db, NULL, k, (size_t)n, i % 2 == 0);
+  }
+  for (int f = 0; f < NL0; f++)
+    for (int i = 0; i < 2 * PER; i++) {
+      int n = snprintf(k, sizeof k, "l0-%02d-%04d", f, i);
+      int live = i % 2 == 0 && !(f == 3 && i == 2);
+      exists_agrees(db, NULL, k, (size_t)n, live);
+      if (f == 3 && i == 2) exists_agrees(db, snap, k, (size_t)n, 0); /* not yet written */
+    }
+  for (int i = 0; i < 400; i++) {
+    int n = snprintf(k, sizeof k, "deep-%04d", i);
+    exists_agrees(db, NULL, k, (size_t)n, i % 2 == 0 && i != 4);
+    exists_agrees(db, snap, k, (size_t)n, i % 2 == 0); /* before the memtable's tombstone */
+  }
+  for (int i = 0; i < 200; i++) {
+    int n = snprintf(k, sizeof k, "del-%04d", i);
+    exists_agrees(db, NULL, k, (size_t)n, i % 2 == 1 || i == 0);
+    exists_agrees(db, snap, k, (size_t)n, 1); /* before the tombstones */
+  }
+  memset(k, 'L', sizeof k);
+  exists_agrees(db, NULL, k, 300, 1);
+  exists_agrees(db, snap, k, 300, 0);
+  exists_agrees(db, NULL, k, 299, 0);
+  exists_agrees(db, NULL, k, 301, 0);
+  lsm_snapshot_free(db, snap);
+  OK(lsm_close(db));
+}
+
+static void test_exists_layers(void **state) {
+  (void)state;
+  exists_layers_run(10);
+  exists_layers_run(1); /* many false positives: a may-contain answer reads the block */
+  exists_layers_run(0); /* no filters */
+}
+
 static void test_iter_walk(void **state) {
   (void)state;
   for (uint64_t seed = 1; seed <= 2; seed++) {
@@ -1326,7 +1435,7 @@ int main(void) {
       cmocka_unit_test(test_busy),       cmocka_unit_test(test_snapshot),
       cmocka_unit_test(test_concurrent), cmocka_unit_test(test_multiget),
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),
-      cmocka_unit_test(test_mmap_reads),
+      cmocka_unit_test(test_mmap_reads), cmocka_unit_test(test_exists_layers),
       cmocka_unit_test(test_iter_walk),  cmocka_unit_test(test_single_sizes),
       cmocka_unit_test(test_iter_hint),
       cmocka_unit_test(test_model_sync), cmocka_unit_test(test_model_uring),

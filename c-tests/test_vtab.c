@@ -77,6 +77,9 @@ static void test_overlay_model(void **state) {
   for (int r = 0; r < rounds; r++) {
     ov_overlay *o;
     assert_int_equal(ov_new(&o), LSM_OK);
+    /* presized (the vtab's hint from the last transaction): none, some, over the cap */
+    if (r % 3 == 1) assert_int_equal(ov_reserve(o, (size_t)r * 7), LSM_OK);
+    if (r % 3 == 2) assert_int_equal(ov_reserve(o, SIZE_MAX), LSM_OK);
     model cur = {0}, sp[8];
     int nsp = 0;
     /* open snapshots: the overlay snapshot and the model as of then */
@@ -117,6 +120,8 @@ static void test_overlay_model(void **state) {
       } else if (nsnap > 0) {
         nsnap--;
       }
+      /* a reserve with nodes present rehashes them: every lookup below must still find them */
+      if (it == 200) assert_int_equal(ov_reserve(o, 4096 + (size_t)r), LSM_OK);
       check_model(o, OV_LATEST, &cur, seed, it);
       for (int s = 0; s < nsnap; s++) check_model(o, snaps[s], &snapm[s], seed, it);
     }

@@ -107,6 +107,11 @@ int bloom_may_contain_hash(const uint8_t *f, size_t n, uint64_t h) {
   return 1;
 }
 
+void bloom_prefetch_hash(const uint8_t *f, size_t n, uint64_t h) {
+  if (n < 9 || !(f[n - 1] & BLOOM_LOCAL) || (n - 1) % BLOOM_BLOCK != 0) return;
+  __builtin_prefetch(local_block(f, (n - 1) / BLOOM_BLOCK, h));
+}
+
 int bloom_may_contain(const uint8_t *f, size_t n, const uint8_t *key, size_t kn) {
   return bloom_may_contain_hash(f, n, bloom_hash(key, kn));
 }

@@ -76,6 +76,11 @@ int bloom_may_contain(const uint8_t *f, size_t n, const uint8_t *key, size_t kn)
 
 /* The same from a precomputed XXH3-64 of the key (probe many tables with one hash). */
 int bloom_may_contain_hash(const uint8_t *f, size_t n, uint64_t h);
+/* A hint, no effect: start loading the line bloom_may_contain_hash(f, n, h) will read first
+** (the key's block of a cache-local filter; nothing for the spread layout or a malformed filter),
+** so that the misses of several filters overlap. Never reads the filter's bits. */
+void bloom_prefetch_hash(const uint8_t *f, size_t n, uint64_t h);
+
 static inline uint64_t bloom_hash(const uint8_t *key, size_t kn) { return cd_xxh3(key, kn); }
 
 #endif

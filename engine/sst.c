@@ -865,6 +865,10 @@ static int index_find(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle 
   return LSM_OK;
 }
 
+void sst_prefetch_filter(const sst_reader *r, uint64_t h) {
+  if (r->filter) bloom_prefetch_hash(r->filter, r->filter_n, h);
+}
+
 int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h) {
   if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_locate: not an internal key");
   if (r->filter) {

@@ -240,6 +240,11 @@ typedef struct sst_fetch {
 
 int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h);
 
+/* A hint, no effect: start loading the filter line a point lookup of a user key whose
+** bloom_hash is h will probe first (lsm_exists fetches the lines of every candidate table before
+** probing any, so that their misses overlap). REQUIRES r pinned. */
+void sst_prefetch_filter(const sst_reader *r, uint64_t h);
+
 /* Returns the first failing request's status (each has its own rc), else LSM_OK. All readers
 ** must belong to one fio_env. */
 int sst_fetch_blocks(sst_fetch *reqs, int n);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bloom.h"
 #include "ikey.h"
 #include "mm.h"
 #include "status.h"
@@ -401,6 +402,72 @@ int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *t
   }
   if (seek != small) mm_free(seek);
   return rc;
+}
+
+/* Pin and prefetch the next window of candidate files (see ver_exists_q). */
+static void exq_fill(ver_exists_q *q) {
+  q->n = q->next = 0;
+  ver_file *f;
+  while (q->n < VER_EXQ_MAX) {
+    if (!(f = ver_next_file(q->v, &q->c, q->ukey, q->kn, q->seek, q->sn))) {
+      q->done = 1;
+      return;
+    }
+    sst_reader *r;
+    int rc = ver_file_acquire(f, &r);
+    if (rc) { /* reported only if the files before it do not answer */
+      q->rc = rc;
+      q->done = 1;
+      return;
+    }
+    sst_prefetch_filter(r, q->h);
+    q->f[q->n] = f;
+    q->r[q->n++] = r;
+  }
+}
+
+static void exq_release(ver_exists_q *q) {
+  for (int i = 0; i < q->n; i++) ver_file_release(q->f[i]);
+  q->n = q->next = 0;
+}
+
+void ver_exists_start(ver_exists_q *q, ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq) {
+  q->v = v;
+  q->ukey = ukey;
+  q->kn = kn;
+  q->n = q->next = q->done = 0;
+  q->rc = LSM_OK;
+  q->c = (ver_cursor){0, -1};
+  q->seek = q->small;
+  if (kn + IKEY_TRAILER > sizeof q->small && !(q->seek = mm_malloc(kn + IKEY_TRAILER))) {
+    q->rc = st_err(LSM_NOMEM, "get: out of memory");
+    q->done = 1;
+    return;
+  }
+  q->sn = ikey_seek_key(q->seek, ukey, kn, seq);
+  q->h = bloom_hash(ukey, kn);
+  exq_fill(q);
+}
+
+int ver_exists(ver_exists_q *q, int *type) {
+  for (;;) {
+    while (q->next < q->n) {
+      ver_file *f = q->f[q->next];
+      sst_reader *r = q->r[q->next++];
+      atomic_fetch_add_explicit(&f->ctx->files_probed, 1, memory_order_relaxed);
+      int rc = sst_get_value(r, q->seek, q->sn, type, NULL);
+      if (rc != LSM_NOTFOUND) return rc;
+    }
+    if (q->done) return q->rc ? q->rc : LSM_NOTFOUND;
+    exq_release(q);
+    exq_fill(q);
+  }
+}
+
+void ver_exists_end(ver_exists_q *q) {
+  exq_release(q);
+  if (q->seek != q->small) mm_free(q->seek);
+  q->seek = q->small;
 }
 
 /* ---- level iterator ------------------------------------------------------------------------- */

@@ -147,12 +147,41 @@ int ver_open_readers(ver_ctx *ctx);
 ** file-count trigger (each time rewriting the L1 data it overlaps: all of it for random keys). */
 int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val);
 
-/* Walking the files a point lookup must search, in order (L0 newest first, then one file per
-** level): start with a cursor {0, -1}; each call returns the next file whose range may hold
-** ukey (seek = the internal seek key of ukey), or NULL when there is none. */
+/* An existence check (ver_get with val NULL) in three steps, so that the filter lines of all
+** candidate tables are loading at once, while the caller probes its memtables (lsm_exists):
+** ver_exists_start pins the readers of the first VER_EXQ_MAX files ver_next_file returns and
+** prefetches the key's line of each one's filter; ver_exists then searches them in that order,
+** the next window after them, and answers exactly as ver_get(v, ukey, kn, seq, type, NULL)
+** (LSM_OK with *type, LSM_NOTFOUND, or an error; a table that cannot be opened, or a seek key
+** that cannot be allocated, is an error only if no file before it answered; nothing charged);
+** ver_exists_end releases every pin and must always follow ver_exists_start (ver_exists may
+** be skipped). REQUIRES v pinned from start to end; q is used by one thread. */
+#define VER_EXQ_MAX 16
 typedef struct ver_cursor {
   int level, idx;
 } ver_cursor;
+typedef struct ver_exists_q {
+  ver_version *v;
+  const uint8_t *ukey;
+  size_t kn;
+  uint8_t *seek; /* the internal seek key: small, or an allocation */
+  size_t sn;
+  uint64_t h;    /* bloom_hash(ukey) */
+  ver_cursor c;
+  int n, next;   /* files pinned in f/r, index of the next to search */
+  int done;      /* the cursor has no more files after f[n - 1] */
+  int rc;        /* error met after f[n - 1], or LSM_OK */
+  ver_file *f[VER_EXQ_MAX];
+  sst_reader *r[VER_EXQ_MAX];
+  uint8_t small[256];
+} ver_exists_q;
+void ver_exists_start(ver_exists_q *q, ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq);
+int ver_exists(ver_exists_q *q, int *type);
+void ver_exists_end(ver_exists_q *q);
+
+/* Walking the files a point lookup must search, in order (L0 newest first, then one file per
+** level): start with a cursor {0, -1}; each call returns the next file whose range may hold
+** ukey (seek = the internal seek key of ukey), or NULL when there is none. */
 ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
                         const uint8_t *seek, size_t sn);
 

@@ -226,6 +226,20 @@ static void tab_insert(ov_slot *tab, size_t cap, ov_node *n) {
   tab[i].n = n;
 }
 
+/* Rehash into a table of cap slots (a power of two, > tabcap). LSM_OK or LSM_NOMEM (nothing
+** changed). */
+static int tab_grow(ov_overlay *o, size_t cap) {
+  ov_slot *t = mm_calloc(cap, sizeof *t);
+  if (!t) return st_err(LSM_NOMEM, "out of memory");
+  for (size_t i = 0; i < o->tabcap; i++)
+    if (o->tab[i].n) tab_insert(t, cap, o->tab[i].n);
+  o->bytes += (cap - o->tabcap) * sizeof *t;
+  mm_free(o->tab);
+  o->tab = t;
+  o->tabcap = cap;
+  return LSM_OK;
+}
+
 /* Room for one more node in the hash index and in pend. LSM_OK or LSM_NOMEM (nothing changed). */
 static int reserve_node(ov_overlay *o) {
   if (o->npend == o->cappend) {
@@ -235,18 +249,21 @@ static int reserve_node(ov_overlay *o) {
     o->pend = p;
     o->cappend = cap;
   }
-  if ((o->count + 1) * 2 > o->tabcap) {
-    size_t cap = o->tabcap ? o->tabcap * 2 : 64;
-    ov_slot *t = mm_calloc(cap, sizeof *t);
-    if (!t) return st_err(LSM_NOMEM, "out of memory");
-    for (size_t i = 0; i < o->tabcap; i++)
-      if (o->tab[i].n) tab_insert(t, cap, o->tab[i].n);
-    o->bytes += (cap - o->tabcap) * sizeof *t;
-    mm_free(o->tab);
-    o->tab = t;
-    o->tabcap = cap;
-  }
+  if ((o->count + 1) * 2 > o->tabcap) return tab_grow(o, o->tabcap ? o->tabcap * 2 : 64);
   return LSM_OK;
+}
+
+int ov_reserve(ov_overlay *o, size_t n) {
+  if (n > OV_RESERVE_MAX) n = OV_RESERVE_MAX;
+  if (n > o->cappend) {
+    ov_node **p = mm_realloc(o->pend, n * sizeof *p);
+    if (!p) return st_err(LSM_NOMEM, "out of memory");
+    o->pend = p;
+    o->cappend = n;
+  }
+  size_t cap = o->tabcap ? o->tabcap : 64;
+  while (cap < 2 * n) cap *= 2;
+  return cap > o->tabcap ? tab_grow(o, cap) : LSM_OK;
 }
 
 static int pend_cmp(const void *a, const void *b) {

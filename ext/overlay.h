@@ -38,6 +38,11 @@ typedef struct ov_node ov_node;
 enum { OV_ABSENT = 0, OV_PUT = 1, OV_DEL = 2 };
 
 int ov_new(ov_overlay **out);
+/* A hint: make room for n keys in all up front (n is capped at OV_RESERVE_MAX), so that a
+** transaction about the size of the previous one does not grow its hash index by doubling
+** (each step a rehash of every node). LSM_OK or LSM_NOMEM (nothing changed, still usable). */
+#define OV_RESERVE_MAX 16384
+int ov_reserve(ov_overlay *o, size_t n);
 void ov_ref(ov_overlay *o);
 void ov_unref(ov_overlay *o); /* frees at zero; NULL is a no-op */
 

@@ -65,6 +65,7 @@ struct vt_tab {
   ov_overlay *ov; /* the open transaction's writes, or NULL */
   int64_t next_rowid;
   int have_next_rowid;
+  size_t ov_last; /* keys of the last transaction's overlay (a size hint for the next one) */
   cd_buf kb, vb, kb2; /* scratch for xUpdate */
   /* counters shown by lsm_stats (tests use them to prove plans touch few rows) */
   uint64_t rows_read, point_lookups, scans;
@@ -1563,7 +1564,10 @@ static int vt_rowid(sqlite3_vtab_cursor *pc, sqlite3_int64 *out) {
 static int ensure_txn(vt_tab *v) {
   if (v->ov) return SQLITE_OK;
   int rc = ov_new(&v->ov);
-  return rc ? SQLITE_NOMEM : SQLITE_OK;
+  if (rc) return SQLITE_NOMEM;
+  /* a hint (a bulk load's transactions are alike): a failure leaves the index to grow */
+  if (v->ov_last) (void)ov_reserve(v->ov, v->ov_last);
+  return SQLITE_OK;
 }
 
 /* Does key exist (overlay, then the engine's latest state)? 1/0 or -errcode. */
@@ -1955,6 +1959,7 @@ static int vt_sync(sqlite3_vtab *pv) {
   lsm_batch_free(b);
   if (rc) return vt_lsm_err(v, rc);
   /* Applied: a later xCommit only drops the overlay. */
+  v->ov_last = ov_count(v->ov);
   ov_unref(v->ov);
   v->ov = NULL;
   return SQLITE_OK;
@@ -1964,6 +1969,7 @@ static int vt_commit(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
   int rc = vt_sync(pv); /* no-op if xSync already applied it */
+  if (v->ov) v->ov_last = ov_count(v->ov); /* a transaction that wrote nothing: hint 0 */
   ov_unref(v->ov);
   v->ov = NULL;
   v->have_next_rowid = 0;
@@ -1973,6 +1979,7 @@ static int vt_commit(sqlite3_vtab *pv) {
 static int vt_rollback(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
+  if (v->ov) v->ov_last = ov_count(v->ov);
   ov_unref(v->ov);
   v->ov = NULL;
   v->have_next_rowid = 0;
