@@ -1323,6 +1323,21 @@ static void test_model_uring(void **state) {
 ** random seeks (and on past the end, and backward after a hinted seek; hinted seek_last and
 ** seek_for_prev walking back): exactly what an unhinted iterator yields, with overwritten and deleted keys across the levels. Both IO backends, direct
 ** IO on and off. */
+/* Step h and p back together up to max times: the same keys, and both end together. */
+static void walk_back_same(lsm_iter *h, lsm_iter *p, int max) {
+  for (int j = 0; j < max && lsm_iter_valid(p); j++) {
+    assert_true(lsm_iter_valid(h));
+    const void *a, *b;
+    size_t an, bn;
+    lsm_iter_key(h, &a, &an);
+    lsm_iter_key(p, &b, &bn);
+    assert_true(an == bn && !memcmp(a, b, an));
+    OK(lsm_iter_prev(h));
+    OK(lsm_iter_prev(p));
+  }
+  assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+}
+
 static void test_iter_hint(void **state) {
   (void)state;
   for (int t = 0; t < 4; t++) {
@@ -1370,17 +1385,7 @@ static void test_iter_hint(void **state) {
           OK(lsm_iter_seek_for_prev(h, k, (size_t)kn));
           OK(lsm_iter_seek_for_prev(p, k, (size_t)kn));
         }
-        for (int j = 0; j < 200 && lsm_iter_valid(p); j++) {
-          assert_true(lsm_iter_valid(h));
-          const void *a, *b;
-          size_t an, bn;
-          lsm_iter_key(h, &a, &an);
-          lsm_iter_key(p, &b, &bn);
-          assert_true(an == bn && !memcmp(a, b, an));
-          OK(lsm_iter_prev(h));
-          OK(lsm_iter_prev(p));
-        }
-        assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+        walk_back_same(h, p, 200);
         continue;
       }
       if (trial % 10 == 0) {
@@ -1409,17 +1414,7 @@ static void test_iter_hint(void **state) {
       }
       assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
       if (trial % 4 == 1 && lsm_iter_valid(h)) { /* backward after a hinted seek */
-        for (int j = 0; j < 30 && lsm_iter_valid(p); j++) {
-          assert_true(lsm_iter_valid(h));
-          const void *a, *b;
-          size_t an, bn;
-          lsm_iter_key(h, &a, &an);
-          lsm_iter_key(p, &b, &bn);
-          assert_true(an == bn && !memcmp(a, b, an));
-          OK(lsm_iter_prev(h));
-          OK(lsm_iter_prev(p));
-        }
-        assert_int_equal(lsm_iter_valid(h), lsm_iter_valid(p));
+        walk_back_same(h, p, 30);
       }
       OK(lsm_iter_status(h));
     }

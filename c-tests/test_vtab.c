@@ -780,6 +780,19 @@ static void rows_text(sqlite3_stmt *st, char *out, size_t cap) {
   assert_true(n < cap);
 }
 
+/* Prepare each query of qs (a format with one %s for the table) on the lsm table t (into
+** lsm[]) and on its native twin n (into nat[]). */
+static void prepare_twins(sqlite3 *db, const char *const *qs, int nq, sqlite3_stmt **lsm,
+                          sqlite3_stmt **nat) {
+  char sql[512];
+  for (int q = 0; q < nq; q++)
+    for (int w = 0; w < 2; w++) {
+      snprintf(sql, sizeof sql, qs[q], w ? "n" : "t");
+      if (sqlite3_prepare_v2(db, sql, -1, w ? &nat[q] : &lsm[q], NULL) != SQLITE_OK)
+        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
+    }
+}
+
 static void scan_vs_native(const char *file, const char *keydecl, uint64_t seed) {
   rng = seed;
   sqlite3 *db = open_db(file);
@@ -812,12 +825,7 @@ static void scan_vs_native(const char *file, const char *keydecl, uint64_t seed)
   };
   enum { NQ = sizeof qs / sizeof qs[0] };
   sqlite3_stmt *st[2][NQ];
-  for (int q = 0; q < NQ; q++)
-    for (int w = 0; w < 2; w++) {
-      snprintf(sql, sizeof sql, qs[q], w ? "n" : "t");
-      if (sqlite3_prepare_v2(db, sql, -1, &st[w][q], NULL) != SQLITE_OK)
-        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
-    }
+  prepare_twins(db, qs, NQ, st[0], st[1]);
   static char a[1 << 16], b[1 << 16];
   int steps = is_long() ? 20000 : 2000;
   for (int it = 0; it < steps; it++) {
@@ -927,12 +935,7 @@ static void test_limit_hint_vs_native(void **state) {
   enum { NQ = sizeof qs / sizeof qs[0] };
   static const int limits[] = {0, 1, 3, 40, 100, 250, 5000, -1};
   sqlite3_stmt *st[2][NQ];
-  for (int q = 0; q < NQ; q++)
-    for (int w = 0; w < 2; w++) {
-      snprintf(sql, sizeof sql, qs[q], w ? "n" : "t");
-      if (sqlite3_prepare_v2(db, sql, -1, &st[w][q], NULL) != SQLITE_OK)
-        fail_msg("prepare %s: %s", sql, sqlite3_errmsg(db));
-    }
+  prepare_twins(db, qs, NQ, st[0], st[1]);
   static char a[1 << 20], b[1 << 20];
   for (int it = 0; it < 600; it++) {
     if (it == 300) { /* the second half inside a transaction that wrote: the overlay merged in */
