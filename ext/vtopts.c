@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,31 +183,26 @@ static int set_option(opt_table *t, const char *name, const char *val) {
     else return st_err(LSM_ERROR, "lsm: bad value for option compression: '%s' (zstd, lz4 or none)", val);
     return LSM_OK;
   }
-  if (!strcasecmp(name, "compression_level")) {
-    if (parse_int(val, 1, 22, &o->compression_level))
-      return st_err(LSM_ERROR, "lsm: bad value for option compression_level: '%s' (1..22)", val);
-    return LSM_OK;
-  }
-  if (!strcasecmp(name, "bloom_bits")) {
-    if (parse_int(val, 0, 32, &o->bloom_bits))
-      return st_err(LSM_ERROR, "lsm: bad value for option bloom_bits: '%s' (0..32)", val);
-    return LSM_OK;
-  }
-  if (!strcasecmp(name, "max_open_files")) {
-    if (parse_int(val, 16, 1000000, &o->max_open_files))
-      return st_err(LSM_ERROR, "lsm: bad value for option max_open_files: '%s' (16..1000000)", val);
-    return LSM_OK;
-  }
-  if (!strcasecmp(name, "l0_compaction_trigger")) {
-    /* at most the engine's default l0_slowdown_trigger (20), which must not be below it */
-    if (parse_int(val, 2, 20, &o->l0_compaction_trigger))
-      return st_err(LSM_ERROR, "lsm: bad value for option l0_compaction_trigger: '%s' (2..20)", val);
-    return LSM_OK;
-  }
-  if (!strcasecmp(name, "mmap_reads")) {
-    if (parse_int(val, 0, 1, &o->mmap_reads))
-      return st_err(LSM_ERROR, "lsm: bad value for option mmap_reads: '%s' (0 or 1)", val);
-    return LSM_OK;
+  /* integer options: name, field, range (l0_compaction_trigger at most the engine's default
+  ** l0_slowdown_trigger, 20, which must not be below it) */
+  static const struct {
+    const char *name;
+    size_t off;
+    int lo, hi;
+  } ints[] = {
+      {"compression_level", offsetof(lsm_options, compression_level), 1, 22},
+      {"bloom_bits", offsetof(lsm_options, bloom_bits), 0, 32},
+      {"max_open_files", offsetof(lsm_options, max_open_files), 16, 1000000},
+      {"l0_compaction_trigger", offsetof(lsm_options, l0_compaction_trigger), 2, 20},
+      {"mmap_reads", offsetof(lsm_options, mmap_reads), 0, 1},
+  };
+  for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+    if (strcasecmp(name, ints[i].name)) continue;
+    if (!parse_int(val, ints[i].lo, ints[i].hi, (int *)((char *)o + ints[i].off))) return LSM_OK;
+    if (ints[i].lo == 0 && ints[i].hi == 1)
+      return st_err(LSM_ERROR, "lsm: bad value for option %s: '%s' (0 or 1)", ints[i].name, val);
+    return st_err(LSM_ERROR, "lsm: bad value for option %s: '%s' (%d..%d)", ints[i].name, val,
+                  ints[i].lo, ints[i].hi);
   }
   if (!strcasecmp(name, "sync")) {
     if (!strcasecmp(val, "full")) o->sync = LSM_SYNC_FULL;
