@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bloom.h"
 #include "ikey.h"
@@ -1246,6 +1247,7 @@ static void si_drop_block(sst_iter *it) {
 ** and a ring round trip of 4 page-cache copies costs more than one pread: 18 % of a 100-row
 ** SQL range scan went there). The buffer is kept and reused while big enough. */
 #define SST_RA_CHUNKS 4
+#define SST_MAP_WILLNEED (64u << 10) /* a window copied from the mapping: madvise from here on */
 static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
   sst_reader *r = it->r;
   it->ra_p = NULL;
@@ -1264,6 +1266,25 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
     it->ra_cap = len;
   }
   uint8_t *buf = it->ra.io;
+  if (r->map && !it->readahead && off + n <= r->data_end) {
+    /* A scan's automatic or hinted window of a mapped table: a copy out of the mapping under
+    ** the guard instead of a pread (no system call, no page-cache lookup per page once the
+    ** pages are mapped). The mapping is MADV_RANDOM (a cold page faulted in reads only
+    ** itself), so a large window (a long scan's) first asks for its pages in one go
+    ** (MADV_WILLNEED: the kernel reads the missing ones at once, as pread's read-ahead would;
+    ** advisory). Fixed windows (compaction) keep pread. */
+    if (n >= SST_MAP_WILLNEED) {
+      uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)(r->map + off) & ~(pg - 1);
+      (void)madvise((void *)a, (uintptr_t)(r->map + off + n) - a, MADV_WILLNEED);
+    }
+    int rc = mg_copy(buf, r->map + off, n, r->name, off);
+    if (rc) return rc;
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, n, memory_order_relaxed);
+    it->ra_p = buf;
+    it->ra_off = off;
+    it->ra_len = n;
+    return LSM_OK;
+  }
   uint64_t need_end = off + n - start; /* bytes that must arrive (direct IO's tail may not) */
   uint64_t chunk = (len / SST_RA_CHUNKS + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1);
   int rc = LSM_OK;
