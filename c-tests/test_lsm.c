@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lsm.h"
+#include "mg_util.h"
 #include "vg_util.h"
 
 #define OK(x)                                                                                 \
@@ -490,6 +491,7 @@ static void test_multiget(void **state) {
 ** returns wrong data. */
 static void test_corruption(void **state) {
   (void)state;
+  mg_test_own(); /* the mapped rounds map (mg_util.h) */
   lsm_options o = small_opts(LSM_IO_AUTO);
   o.compression = LSM_COMPRESS_NONE;
   o.cache_size = 0;
@@ -1026,6 +1028,7 @@ static int mapped_tables(const char *dir) {
 ** below, new one in L0), and deleted (tombstone in L0 or the memtable over a row below). */
 static void test_mmap_reads(void **state) {
   (void)state;
+  mg_test_own(); /* the mapped rounds map (mg_util.h) */
   const int n = 3000;
   for (int round = 0; round < 4; round++) {
     lsm_options o = small_opts(round % 2 ? LSM_IO_URING : LSM_IO_SYNC);
@@ -1105,6 +1108,74 @@ static void test_mmap_reads(void **state) {
   get_expect(db, NULL, "key000007", "v");
   assert_int_equal(mapped_tables("nomap"), 0);
   OK(lsm_close(db));
+}
+
+/* mmap_reads over a table file truncated by someone else while the db has it open and mapped:
+** lsm_get, lsm_multiget and an iterator's seek that need a block from the lost part return
+** LSM_IOERR (mapguard: an error code, not a SIGBUS), again and again; rows in the memtable
+** still read and the db closes. */
+static void test_mmap_truncated(void **state) {
+  (void)state;
+  mg_test_own();
+  if (sizeof(void *) < 8) return;
+  lsm_options o = small_opts(LSM_IO_SYNC);
+  o.mmap_reads = 1;
+  o.memtable_size = 8u << 20;
+  o.cache_size = 0; /* every get reads its block */
+  o.block_size = 1024;
+  o.compression = LSM_COMPRESS_LZ4;
+  lsm_db *db;
+  OK(lsm_open("mtrunc", &o, &db));
+  char k[32], v[64];
+  for (int i = 0; i < 3000; i++) {
+    snprintf(k, sizeof k, "key%06d", i);
+    snprintf(v, sizeof v, "value-%06d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i);
+    OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+  }
+  OK(lsm_flush(db, 1));
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+  get_expect(db, NULL, "key000010", "value-000010-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+  assert_true(mapped_tables("mtrunc") >= 1);
+  DIR *d = opendir("mtrunc");
+  assert_non_null(d);
+  struct dirent *de;
+  int ntrunc = 0;
+  while ((de = readdir(d))) {
+    if (!strstr(de->d_name, ".sst")) continue;
+    char path[300];
+    snprintf(path, sizeof path, "mtrunc/%s", de->d_name);
+    assert_int_equal(truncate(path, 4096), 0); /* as another process would */
+    ntrunc++;
+  }
+  closedir(d);
+  assert_true(ntrunc >= 1);
+  OK(lsm_put(db, "zmem", 4, "m", 1));
+  for (int rep = 0; rep < 3; rep++) {
+    void *val = NULL;
+    size_t vn = 0;
+    int rc = lsm_get(db, NULL, "key002500", 9, &val, &vn);
+    if ((rc & 0xff) != LSM_IOERR) fail_msg("get: rc %d (%s), want LSM_IOERR", rc, lsm_errmsg());
+    assert_null(val);
+    const void *keys[2] = {"key002000", "key002999"};
+    size_t kl[2] = {9, 9};
+    void *vals[2] = {NULL, NULL};
+    size_t vl[2];
+    int rcs[2];
+    rc = lsm_multiget(db, NULL, 2, keys, kl, vals, vl, rcs);
+    if ((rc & 0xff) != LSM_IOERR || (rcs[0] & 0xff) != LSM_IOERR || (rcs[1] & 0xff) != LSM_IOERR)
+      fail_msg("multiget: rc %d, rcs %d %d (%s)", rc, rcs[0], rcs[1], lsm_errmsg());
+    lsm_free(vals[0]);
+    lsm_free(vals[1]);
+    lsm_iter *it;
+    OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+    rc = lsm_iter_seek(it, "key001500", 9);
+    if (!rc) rc = lsm_iter_status(it);
+    if ((rc & 0xff) != LSM_IOERR) fail_msg("seek: rc %d (%s), want LSM_IOERR", rc, lsm_errmsg());
+    assert_false(lsm_iter_valid(it));
+    lsm_iter_free(it);
+    get_expect(db, NULL, "zmem", "m");
+  }
+  lsm_close(db); /* whatever it says about the damaged files: it returns */
 }
 
 /* lsm_exists fetches the filter lines of every candidate table before probing any, in windows
@@ -1430,7 +1501,8 @@ int main(void) {
       cmocka_unit_test(test_busy),       cmocka_unit_test(test_snapshot),
       cmocka_unit_test(test_concurrent), cmocka_unit_test(test_multiget),
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),
-      cmocka_unit_test(test_mmap_reads), cmocka_unit_test(test_exists_layers),
+      cmocka_unit_test(test_mmap_reads), cmocka_unit_test(test_mmap_truncated),
+      cmocka_unit_test(test_exists_layers),
       cmocka_unit_test(test_iter_walk),  cmocka_unit_test(test_single_sizes),
       cmocka_unit_test(test_iter_hint),
       cmocka_unit_test(test_model_sync), cmocka_unit_test(test_model_uring),

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include "mm.h"
 #include "sst.h"
 #include "status.h"
+#include "mg_util.h"
+#include <unistd.h>
 
 /* ---- the model: entries of a table, sorted by ikey_cmp ---- */
 
@@ -582,6 +585,7 @@ static void test_get_bloom_cache(void **state) {
 
 static void test_multiget(void **state) {
   (void)state;
+  mg_test_own(); /* the mapped cases map (mg_util.h) */
   model m1, m2;
   model_make(&m1, 4000, 0);
   model_make(&m2, 1000, 0);
@@ -973,6 +977,7 @@ static void test_direct_io(void **state) {
 ** mapping is refused for direct IO and for a fault env (whose reads must all be seen). */
 static void test_mmap_reads(void **state) {
   (void)state;
+  mg_test_own(); /* the mapped cases map (mg_util.h) */
   model m;
   model_make(&m, 3000, 1);
   for (int b = 0; b < NBACKENDS; b++) {
@@ -1016,6 +1021,118 @@ static void test_mmap_reads(void **state) {
     fio_env_free(fe);
     fio_env_free(env);
   }
+  model_free(&m);
+}
+
+/* A table file truncated (as by another process) while its reader has it mapped: gets,
+** sst_get_value, multiget and an iterator's seek into the lost part return LSM_IOERR_READ
+** naming the file (mapguard: the SIGBUS of the copy becomes an error code), again and again
+** in this thread, as does a scan running into it (read-ahead windows copied from the mapping);
+** what lies before the new end still reads. Raw blocks (copied straight into
+** their block) and lz4 ones (copied to a buffer, then decoded), both backends, no cache. */
+static void test_mmap_truncated(void **state) {
+  (void)state;
+  mg_test_own();
+  model m;
+  const int nkeys = 3000;
+  model_make(&m, nkeys, 0);
+  for (int b = 0; b < NBACKENDS; b++) {
+    fio_env *env = env_for(backends[b]);
+    for (int comp = 0; comp <= 2; comp += 2) {
+      sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
+      build(env, "tr.sst", &m, &o, NULL);
+      sst_read_options ro = {.mmap = 1};
+      sst_reader *r;
+      assert_int_equal(sst_open(env, "tr.sst", 1, &ro, &r), LSM_OK);
+      if (sizeof(void *) < 8) {
+        sst_close(r);
+        continue;
+      }
+      assert_int_equal(sst_reader_mapped(r), 1);
+      assert_true(sst_reader_props(r)->data_bytes > 64 * 1024);
+      assert_int_equal(truncate("tr.sst", 8192), 0);
+      uint8_t lk[32], mk[32], fk0[32];
+      char uk[16];
+      int un = sprintf(uk, "key%08d", 3 * (nkeys - 1)); /* in the last block */
+      size_t lkn = ikey_seek_key(lk, (uint8_t *)uk, (size_t)un, UINT64_MAX >> 8);
+      un = sprintf(uk, "key%08d", 3 * (nkeys / 2));
+      size_t mkn = ikey_seek_key(mk, (uint8_t *)uk, (size_t)un, UINT64_MAX >> 8);
+      un = sprintf(uk, "key%08d", 3); /* in the first block: before the new end */
+      size_t fkn = ikey_seek_key(fk0, (uint8_t *)uk, (size_t)un, UINT64_MAX >> 8);
+      cd_buf fk = {0}, fv = {0};
+      for (int rep = 0; rep < 3; rep++) {
+        assert_int_equal(sst_get(r, lk, lkn, &fk, &fv), LSM_IOERR_READ);
+        assert_non_null(strstr(st_errmsg(), "tr.sst"));
+        assert_non_null(strstr(st_errmsg(), "under the mapping"));
+        int type;
+        assert_int_equal(sst_get_value(r, mk, mkn, &type, &fv), LSM_IOERR_READ);
+        sst_fetch q[2] = {{.r = r}, {.r = r}};
+        assert_int_equal(sst_locate(r, lk, lkn, &q[0].h), LSM_OK);
+        assert_int_equal(sst_locate(r, mk, mkn, &q[1].h), LSM_OK);
+        assert_int_equal(sst_fetch_blocks(q, 2), LSM_IOERR_READ);
+        assert_int_equal(q[0].rc, LSM_IOERR_READ);
+        assert_int_equal(q[1].rc, LSM_IOERR_READ);
+        it_iter *it;
+        assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+        assert_int_equal(it_seek(it, mk, mkn), LSM_IOERR_READ);
+        assert_false(it_valid(it));
+        assert_int_equal(it_status(it), LSM_IOERR_READ);
+        it_free(it);
+        /* a scan from the first block (before the new end) on into the lost part: its
+        ** read-ahead windows are copies from the mapping too, so the error is the same */
+        assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+        int rc = it_seek_first(it), rows = 0;
+        while (!rc && it_valid(it)) {
+          rows++;
+          rc = it_next(it);
+        }
+        if (!rc) rc = it_status(it);
+        if (rc != LSM_IOERR_READ) fail_msg("scan: rc %d after %d rows (%s)", rc, rows, st_errmsg());
+        assert_true(rows > 0);
+        it_free(it);
+        /* the bytes before the new end are still there */
+        assert_int_equal(sst_get(r, fk0, fkn, &fk, &fv), LSM_OK);
+        assert_int_equal(fk.n, fkn);
+        assert_memory_equal(fk.p, uk, (size_t)un);
+      }
+      cd_buf_free(&fk);
+      cd_buf_free(&fv);
+      sst_close(r);
+    }
+    fio_env_free(env);
+  }
+  model_free(&m);
+}
+
+static void host_bus_handler(int sig) { (void)sig; }
+
+/* A host that installed its own SIGBUS handler after the engine's: the next table opens
+** unmapped (pread, no error) and reads the same; with the engine's handler back it maps again. */
+static void test_mmap_replaced_handler(void **state) {
+  (void)state;
+  mg_test_own();
+  model m;
+  model_make(&m, 2000, 0);
+  fio_env *env = env_for(FIO_SYNC);
+  sst_options o = {.block_size = 2048, .compression = 2, .bloom_bits = 10};
+  build(env, "rh.sst", &m, &o, NULL);
+  struct sigaction sa, saved;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = host_bus_handler;
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGBUS, &sa, &saved), 0);
+  sst_read_options ro = {.mmap = 1};
+  sst_reader *r;
+  assert_int_equal(sst_open(env, "rh.sst", 1, &ro, &r), LSM_OK);
+  assert_int_equal(sst_reader_mapped(r), 0);
+  check_gets(r, &m, 2000);
+  sst_close(r);
+  assert_int_equal(sigaction(SIGBUS, &saved, NULL), 0);
+  assert_int_equal(sst_open(env, "rh.sst", 2, &ro, &r), LSM_OK);
+  assert_int_equal(sst_reader_mapped(r), sizeof(void *) >= 8 ? 1 : 0);
+  check_gets(r, &m, 2000);
+  sst_close(r);
+  fio_env_free(env);
   model_free(&m);
 }
 
@@ -1214,6 +1331,7 @@ static int probe(fio_env *env, const model *m, int nkeys, cache *c, uint64_t fil
 
 static void test_corruption(void **state) {
   (void)state;
+  mg_test_own(); /* the mapped cases map (mg_util.h) */
   const int nkeys = 600;
   model m;
   model_make(&m, nkeys, 0);
@@ -1624,6 +1742,8 @@ int main(void) {
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
       cmocka_unit_test(test_index_prefix_search), cmocka_unit_test(test_get_admission),
       cmocka_unit_test(test_mmap_reads),
+      cmocka_unit_test(test_mmap_truncated),
+      cmocka_unit_test(test_mmap_replaced_handler),
       cmocka_unit_test(test_iter_hint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

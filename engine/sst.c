@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bloom.h"
 #include "ikey.h"
+#include "mapguard.h"
 #include "mm.h"
 #include "status.h"
 
@@ -541,12 +543,16 @@ static int load(sst_reader *r) {
 
 /* Map the data area for point reads (sst_read_options.mmap) where that is safe to do: a plain
 ** buffered file of a real backend (the fault and crash envs must see every read), 64-bit
-** address space. No mapping (and no error) otherwise or when mmap fails: reads use pread. */
+** address space, the mapguard SIGBUS handler in place. No mapping (and no error) otherwise or
+** when mmap fails: reads use pread. */
 static void map_data(sst_reader *r) {
   const char *env = fio_env_name(r->env);
   if (sizeof(void *) < 8 || r->direct || r->data_end == 0 || r->data_end > r->size ||
       (strcmp(env, "sync") && strcmp(env, "uring")))
     return;
+  /* Reads from the mapping go through mg_copy, which needs the SIGBUS handler installed and
+  ** still in place (a host that replaced it keeps its own handler: then no mapping). */
+  if (!mg_ready()) return;
   void *m = mmap(NULL, (size_t)r->data_end, PROT_READ, MAP_SHARED, fio_fd(r->f), 0);
   if (m == MAP_FAILED) return;
   /* Point reads are random: a page fault reads only its page, not the default read-around
@@ -703,8 +709,29 @@ static int cache_probe(sst_reader *r, sst_bhandle h, sst_block *b, int *admit) {
 ** buffer on a cache miss: no allocation besides the cache entry itself. */
 #define SST_SCRATCH (4 * FIO_ALIGN)
 
+/* A block that missed the cache, from the mapping (check_data_handle: within data_end): the
+** stored bytes (block + trailer) are copied out under the guard (mg_copy: a SIGBUS of a page
+** that cannot be read becomes LSM_IOERR_READ), into a stack buffer when they fit, then
+** verified and decoded from the copy as after a pread. */
+static int map_cblock(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
+                      sst_cblock **out) {
+  size_t n = (size_t)h.size + BLK_TRAILER;
+  _Alignas(16) uint8_t scratch[SST_SCRATCH];
+  uint8_t *p = n <= sizeof scratch ? scratch : mm_malloc(n);
+  if (!p) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
+  int rc = mg_copy(p, r->map + h.off, n, r->name, h.off);
+  if (!rc) {
+    atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, n, memory_order_relaxed);
+    rc = make_cblock(r, p, h, admit, mem, mem_n, out);
+  }
+  if (p != scratch) mm_free(p);
+  return rc;
+}
+
 /* A miss on a table built without compression, whose blocks are all stored raw: the stored
-** block is read straight into its cblock allocation and parsed in place, so the bytes are not
+** block is read (or copied from the mapping, under the guard) straight into its cblock
+** allocation and parsed in place, so the bytes are not
 ** copied from a read buffer (the checksum and trailer stay, charged). A block that is not raw
 ** after all (only a damaged or foreign table) takes the general path from the bytes read. */
 static int get_block_raw(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
@@ -715,8 +742,9 @@ static int get_block_raw(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, 
   if (!admit && mem && hdr + sn <= mem_n) c = (sst_cblock *)mem;
   else if (!(c = mm_malloc(hdr + sn))) return st_err(LSM_NOMEM, "out of memory (block)");
   uint8_t *data = (uint8_t *)c + hdr;
-  size_t got;
-  int rc = fio_read_at(r->f, h.off, data, sn, &got);
+  size_t got = sn;
+  int rc = r->map ? mg_copy(data, r->map + h.off, sn, r->name, h.off)
+                  : fio_read_at(r->f, h.off, data, sn, &got);
   if (!rc) {
     atomic_fetch_add_explicit(&r->ctr->bytes_read, got, memory_order_relaxed);
     if (got < sn)
@@ -763,15 +791,13 @@ static int get_block(sst_reader *r, sst_bhandle h, uint8_t *mem, size_t mem_n, s
   int admit;
   if (cache_probe(r, h, b, &admit)) return LSM_OK;
   sst_cblock *c;
-  if (r->map) { /* the stored bytes are in the mapping (check_data_handle: within data_end) */
-    atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&r->ctr->bytes_read, h.size + BLK_TRAILER, memory_order_relaxed);
-    if ((rc = make_cblock(r, r->map + h.off, h, admit, mem, mem_n, &c))) return rc;
+  /* direct IO needs aligned buffers and offsets: the general path below handles that */
+  if (r->props.compression == BLK_NONE && !r->direct) return get_block_raw(r, h, admit, mem, mem_n, b);
+  if (r->map) {
+    if ((rc = map_cblock(r, h, admit, mem, mem_n, &c))) return rc;
     adopt(r, h, c, mem, b);
     return LSM_OK;
   }
-  /* direct IO needs aligned buffers and offsets: the general path below handles that */
-  if (r->props.compression == BLK_NONE && !r->direct) return get_block_raw(r, h, admit, mem, mem_n, b);
   _Alignas(FIO_ALIGN) uint8_t scratch[SST_SCRATCH];
   rblock rb;
   const uint8_t *p;
@@ -1087,10 +1113,7 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
       admit = f->r->cache != NULL;
     if (f->r->map) { /* mapped (sst_read_options.mmap): no read to batch */
       sst_cblock *c;
-      atomic_fetch_add_explicit(&f->r->ctr->blocks_read, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&f->r->ctr->bytes_read, f->h.size + BLK_TRAILER, memory_order_relaxed);
-      if (!(f->rc = make_cblock(f->r, f->r->map + f->h.off, f->h, admit, NULL, 0, &c)))
-        adopt(f->r, f->h, c, NULL, &f->blk);
+      if (!(f->rc = map_cblock(f->r, f->h, admit, NULL, 0, &c))) adopt(f->r, f->h, c, NULL, &f->blk);
       continue;
     }
     pending_read *p = &pr[np++];
@@ -1224,6 +1247,7 @@ static void si_drop_block(sst_iter *it) {
 ** and a ring round trip of 4 page-cache copies costs more than one pread: 18 % of a 100-row
 ** SQL range scan went there). The buffer is kept and reused while big enough. */
 #define SST_RA_CHUNKS 4
+#define SST_MAP_WILLNEED (64u << 10) /* a window copied from the mapping: madvise from here on */
 static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
   sst_reader *r = it->r;
   it->ra_p = NULL;
@@ -1242,6 +1266,25 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
     it->ra_cap = len;
   }
   uint8_t *buf = it->ra.io;
+  if (r->map && !it->readahead && off + n <= r->data_end) {
+    /* A scan's automatic or hinted window of a mapped table: a copy out of the mapping under
+    ** the guard instead of a pread (no system call, no page-cache lookup per page once the
+    ** pages are mapped). The mapping is MADV_RANDOM (a cold page faulted in reads only
+    ** itself), so a large window (a long scan's) first asks for its pages in one go
+    ** (MADV_WILLNEED: the kernel reads the missing ones at once, as pread's read-ahead would;
+    ** advisory). Fixed windows (compaction) keep pread. */
+    if (n >= SST_MAP_WILLNEED) {
+      uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)(r->map + off) & ~(pg - 1);
+      (void)madvise((void *)a, (uintptr_t)(r->map + off + n) - a, MADV_WILLNEED);
+    }
+    int rc = mg_copy(buf, r->map + off, n, r->name, off);
+    if (rc) return rc;
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, n, memory_order_relaxed);
+    it->ra_p = buf;
+    it->ra_off = off;
+    it->ra_len = n;
+    return LSM_OK;
+  }
   uint64_t need_end = off + n - start; /* bytes that must arrive (direct IO's tail may not) */
   uint64_t chunk = (len / SST_RA_CHUNKS + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1);
   int rc = LSM_OK;

@@ -155,16 +155,17 @@ typedef struct sst_read_options {
                           ** refuses O_DIRECT, e.g. tmpfs); reads aligned ranges */
   sst_counters *counters; /* NULL = the reader's own (sst_reader_counters) */
   int mmap;               /* point lookups (get_block: sst_get, sst_get_value, the blocks of
-                          ** iterators and multiget that take it) read data blocks through a
-                          ** read-only shared mapping of the data area instead of a pread:
-                          ** no system call and no copy for a block in the page cache. Only
-                          ** for buffered files of the "sync" and "uring" envs on 64-bit
-                          ** hosts (fault and crash envs, direct IO: ignored; a failed mmap
-                          ** falls back to pread). The checksum and decode are the same, so
-                          ** damage stays LSM_CORRUPT; but an IO error of the device while
-                          ** a page is faulted in, or the file shrinking while open, is a
-                          ** SIGBUS instead of an error code (as with SQLite's mmap_size).
-                          ** Default 0. */
+                          ** iterators and multiget that take it) and iterators' automatic and
+                          ** hinted read-ahead windows (not fixed ones) copy data blocks out of a
+                          ** read-only shared mapping of the data area instead of a pread: no
+                          ** system call for a block in the page cache. Only for buffered files of
+                          ** the "sync" and "uring" envs on 64-bit hosts, with the mapguard SIGBUS
+                          ** handler in place (mg_ready; fault and crash envs, direct IO, a host's
+                          ** own SIGBUS handler: ignored; a failed mmap falls back to pread). The
+                          ** copy runs under mg_copy: an IO error of the device while a page is
+                          ** faulted in, or the file shrinking while open, is LSM_IOERR_READ
+                          ** naming the file and offset; the checksum and decode run on the copy,
+                          ** so damage stays LSM_CORRUPT. Default 0. */
 } sst_read_options;
 
 typedef struct sst_reader sst_reader;

@@ -38,15 +38,18 @@
 ** scan) with 4, fillrandom 565k -> 533k rows/s. l0_compaction_trigger=6 gives the engine's. */
 #define OPT_L0_COMPACTION_TRIGGER 4
 
-/* The default mmap_reads of a table: 0, as the engine's (lsm.h). With 1, a point statement that
-** misses the block cache (8 MiB over a table of hundreds of MiB: nearly all of them) takes its
-** block from a read-only mapping of the table file instead of a pread: no system call, no copy.
-** bench_sql 5M rows, bench thread, 3 alternating pairs (session 6): readrandom 6.80/6.84/6.85 ->
-** 5.42/5.49/5.61 us, UPDATE by key 5.85/5.79/5.74 -> 4.48/4.04/4.62. Not the default because a
-** device IO error on a mapped page, or a table file shrunk by another process, is a SIGBUS that
-** kills the host process instead of an SQLITE_IOERR: the reason SQLite keeps its own mmap_size
-** at 0 (LevelDB maps table files by default). Opt in per table with mmap_reads=1. */
-#define OPT_MMAP_READS 0
+/* The default mmap_reads of a table: 1, where the engine's is 0 (lsm.h: its peak-RSS target
+** counts mapped file pages). A point statement that misses the block cache (8 MiB over a table
+** of hundreds of MiB: nearly all of them) copies its block from a read-only mapping of the table
+** file instead of a pread: no system call. bench_sql 5M rows, bench thread, 3 alternating pairs
+** (session 6): readrandom 6.80/6.84/6.85 -> 5.42/5.49/5.61 us, UPDATE by key 5.85/5.79/5.74 ->
+** 4.48/4.04/4.62. A device IO error on a mapped page, or a table file shrunk by another process,
+** is a SIGBUS; the engine's mapguard (engine/mapguard.h) turns it into SQLITE_IOERR_READ for the
+** statement (the copy out of the mapping runs under a guard; its SIGBUS handler chains to any
+** the host installed before). Limit: a host that installs its own SIGBUS handler after a table
+** was mapped (SQLite installs none) gets those SIGBUS; tables opened after that are read with
+** pread. mmap_reads=0 reads every table with pread. */
+#define OPT_MMAP_READS 1
 
 /* Affinities, with SQLite's SQLITE_AFF_* letters. */
 enum { OPT_AFF_BLOB = 'A', OPT_AFF_TEXT = 'B', OPT_AFF_NUMERIC = 'C', OPT_AFF_INTEGER = 'D',

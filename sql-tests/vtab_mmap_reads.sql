@@ -1,6 +1,6 @@
 -- mmap_reads: block-cache misses of point reads come from a read-only mapping of the table
--- files (engine lsm.h). Off by default (ext/vtopts.h OPT_MMAP_READS); lsm_stats shows the value
--- in use (q: the default). The same rows and answers either way: point SELECTs, IN lists, UPDATE and
+-- files (engine lsm.h). On by default for SQL tables (ext/vtopts.h OPT_MMAP_READS); lsm_stats
+-- shows the value in use (q: the default). The same rows and answers either way: point SELECTs, IN lists, UPDATE and
 -- DELETE by key over rows in a lower level, in L0 and in the memtable; a bad value or one given
 -- twice is a CREATE error that names the option.
 CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v, memtable_size='64KB', cache_size='64KB', mmap_reads=1);
