@@ -558,6 +558,39 @@ static void test_corruption(void **state) {
       lsm_iter_free(it);
     }
     assert_int_equal(LSM_PRIMARY(irc), LSM_CORRUPT);
+    /* The same through lsm_iter_next_row / lsm_iter_prev_row: every row before the bad block
+    ** in order and right, then the step that reaches it fails with k NULL, and so does the next
+    ** call. */
+    for (int back = 0; back < 2; back++) {
+      irc = lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it);
+      if (irc) {
+        assert_int_equal(LSM_PRIMARY(irc), LSM_CORRUPT);
+        continue;
+      }
+      irc = back ? lsm_iter_seek_last(it) : lsm_iter_seek_first(it);
+      const void *rk = NULL, *rv = NULL;
+      size_t rkn = 0, rvn = 0;
+      if (!irc && lsm_iter_valid(it)) {
+        lsm_iter_key(it, &rk, &rkn);
+        lsm_iter_value(it, &rv, &rvn);
+      }
+      for (int i = back ? 499 : 0; !irc && rk; i += back ? -1 : 1) {
+        assert_true(i >= 0 && i < 500);
+        snprintf(k, sizeof k, "key%05d", i);
+        snprintf(v, sizeof v, "value-%05d-xxxxxxxxxxxxxxxxxxxxxxxx", i);
+        assert_true(rkn == strlen(k) && !memcmp(rk, k, rkn));
+        assert_true(rvn == strlen(v) && !memcmp(rv, v, rvn));
+        irc = back ? lsm_iter_prev_row(it, &rk, &rkn, &rv, &rvn) : lsm_iter_next_row(it, &rk, &rkn, &rv, &rvn);
+        if (irc) assert_null(rk);
+      }
+      if (!irc) irc = lsm_iter_status(it);
+      assert_int_equal(LSM_PRIMARY(irc), LSM_CORRUPT);
+      assert_false(lsm_iter_valid(it));
+      rk = "x";
+      assert_int_equal(LSM_PRIMARY(lsm_iter_next_row(it, &rk, &rkn, &rv, &rvn)), LSM_CORRUPT);
+      assert_null(rk);
+      lsm_iter_free(it);
+    }
     char *rep;
     assert_int_equal(LSM_PRIMARY(lsm_check(db, &rep)), LSM_CORRUPT);
     assert_non_null(strstr(rep, ".sst") ? rep : strstr(rep, "table"));
@@ -748,7 +781,20 @@ static void check_scan(lsm_db *db, const lsm_snapshot *s, const model *m, uint64
         }
       }
     }
-    if (reverse) {
+    if (rnd() % 2) { /* the one-call form: the row it returns is the iterator's new entry */
+      const void *rk, *rv;
+      size_t rkn, rvn;
+      OK(reverse ? lsm_iter_prev_row(it, &rk, &rkn, &rv, &rvn) : lsm_iter_next_row(it, &rk, &rkn, &rv, &rvn));
+      pos += reverse ? -1 : 1;
+      if (!rk) {
+        assert_false(lsm_iter_valid(it));
+      } else {
+        assert_true(lsm_iter_valid(it));
+        lsm_iter_key(it, &k, &kn);
+        lsm_iter_value(it, &v, &vn);
+        assert_true(k == rk && kn == rkn && v == rv && vn == rvn);
+      }
+    } else if (reverse) {
       OK(lsm_iter_prev(it));
       pos--;
     } else {
@@ -981,6 +1027,27 @@ static void model_run(int io, uint64_t seed, long nops) {
   }
   OK(lsm_iter_status(it));
   assert_int_equal(i, m.n);
+  /* again through lsm_iter_next_row and, backward, lsm_iter_prev_row */
+  for (int back = 0; back < 2; back++) {
+    const void *kk = NULL, *vv = NULL;
+    size_t kn = 0, vn = 0;
+    OK(back ? lsm_iter_seek_last(it) : lsm_iter_seek_first(it));
+    if (lsm_iter_valid(it)) {
+      lsm_iter_key(it, &kk, &kn);
+      lsm_iter_value(it, &vv, &vn);
+    }
+    int cnt = 0;
+    for (i = back ? m.n - 1 : 0; kk; i += back ? -1 : 1, cnt++) {
+      if (i < 0 || i >= m.n || mcmp(kk, kn, m.a[i].k, m.a[i].kn) || vn != m.a[i].vn ||
+          memcmp(vv, m.a[i].v, vn))
+        fail_msg("seed %llu: final %s row scan differs at entry %d", (unsigned long long)seed,
+                 back ? "backward" : "forward", i);
+      OK(back ? lsm_iter_prev_row(it, &kk, &kn, &vv, &vn) : lsm_iter_next_row(it, &kk, &kn, &vv, &vn));
+    }
+    assert_int_equal(cnt, m.n);
+    assert_false(lsm_iter_valid(it));
+    assert_int_equal(lsm_iter_next_row(it, &kk, &kn, &vv, &vn), LSM_MISUSE); /* not valid */
+  }
   lsm_iter_free(it);
   char *rep;
   OK(lsm_check(db, &rep));

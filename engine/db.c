@@ -906,6 +906,27 @@ void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn) {
   *v = p;
 }
 int lsm_iter_status(const lsm_iter *it) { return it_status(it->d); }
+static int iter_row(lsm_iter *it, int back, const void **k, size_t *kn, const void **v,
+                    size_t *vn) {
+  *k = NULL;
+  if (!dbi_valid(it->d))
+    return it_status(it->d) ? it_status(it->d)
+                            : st_err(LSM_MISUSE, "lsm_iter_%s_row: not valid", back ? "prev" : "next");
+  it_kv e;
+  int rc = back ? dbi_prev_row(it->d, &e) : dbi_next_row(it->d, &e);
+  if (rc || !e.k) return rc;
+  *k = e.k;
+  *kn = e.kn;
+  *v = e.v;
+  *vn = e.vn;
+  return LSM_OK;
+}
+int lsm_iter_next_row(lsm_iter *it, const void **k, size_t *kn, const void **v, size_t *vn) {
+  return iter_row(it, 0, k, kn, v, vn);
+}
+int lsm_iter_prev_row(lsm_iter *it, const void **k, size_t *kn, const void **v, size_t *vn) {
+  return iter_row(it, 1, k, kn, v, vn);
+}
 void lsm_iter_hint(lsm_iter *it, uint64_t nentries) {
   it->hint = nentries & ~SST_HINT_BACKWARD; /* (2^63 entries or more: as many) */
 }

@@ -265,6 +265,38 @@ static int d_prev(it_iter *it) {
   return find_prev(d);
 }
 
+int dbi_next_row(it_iter *it, it_kv *row) {
+  dbi *d = (dbi *)it;
+  int rc;
+  if (d->valid && !d->rc && !d->reverse) { /* dbi_next's forward step, without its checks */
+    if (save(&d->saved_key, d->e->k, ikey_user_len(d->e->kn)))
+      return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
+    rc = find_next(d, in_next_kv(d), 1);
+  } else {
+    rc = dbi_next(it);
+  }
+  if (rc || !d->valid) {
+    row->k = NULL;
+    return rc;
+  }
+  row->k = d->e->k; /* dbi_next leaves the iterator forward */
+  row->kn = ikey_user_len(d->e->kn);
+  row->v = d->e->v;
+  row->vn = d->e->vn;
+  return LSM_OK;
+}
+
+int dbi_prev_row(it_iter *it, it_kv *row) {
+  int rc = d_prev(it);
+  if (rc || !dbi_valid(it)) {
+    row->k = NULL;
+    return rc;
+  }
+  dbi_key(it, &row->k, &row->kn);
+  dbi_value(it, &row->v, &row->vn);
+  return LSM_OK;
+}
+
 int dbi_valid(const it_iter *it) {
   const dbi *d = (const dbi *)it;
   return d->valid && !d->rc;

@@ -34,4 +34,12 @@ int dbi_valid(const it_iter *it);
 void dbi_key(const it_iter *it, const uint8_t **k, size_t *n);
 void dbi_value(const it_iter *it, const uint8_t **v, size_t *n);
 
+/* A step and the new current entry in one call (the per-row path of lsm_iter_next_row /
+** lsm_iter_prev_row): dbi_next (d_prev), then on LSM_OK row->k is NULL when the iterator is no
+** longer valid (the end: not an error), else row holds dbi_key and dbi_value, borrowed as
+** theirs. Returns the step's error (row->k NULL). dbi_next_row's forward step is dbi_next's
+** without its checks when the iterator is valid and forward. */
+int dbi_next_row(it_iter *it, it_kv *row);
+int dbi_prev_row(it_iter *it, it_kv *row);
+
 #endif

@@ -190,6 +190,13 @@ int lsm_iter_valid(const lsm_iter *it);
 void lsm_iter_key(const lsm_iter *it, const void **k, size_t *kn);
 void lsm_iter_value(const lsm_iter *it, const void **v, size_t *vn);
 int lsm_iter_status(const lsm_iter *it);
+/* lsm_iter_next (lsm_iter_prev) and then, while the iterator is still valid, lsm_iter_key and
+** lsm_iter_value, in one call: the per-row path of a scan. On LSM_OK *k is NULL when the step
+** ran off the end (not valid, not an error), else *k, *kn and *v, *vn are the new current key and
+** value, borrowed as lsm_iter_key's. On an error *k is NULL and the iterator is not valid.
+** REQUIRES valid (else LSM_MISUSE, or the error that ended the iteration, as lsm_iter_next). */
+int lsm_iter_next_row(lsm_iter *it, const void **k, size_t *kn, const void **v, size_t *vn);
+int lsm_iter_prev_row(lsm_iter *it, const void **k, size_t *kn, const void **v, size_t *vn);
 void lsm_iter_free(lsm_iter *it);
 /* Tell the iterator how many entries the caller expects to read from each following seek
 ** (forward from lsm_iter_seek / lsm_iter_seek_first, backward from lsm_iter_seek_last /

@@ -1071,6 +1071,21 @@ static int cur_step(sqlite3_vtab_cursor *pc) {
     }
     return SQLITE_OK;
   }
+  if (!c->ov && c->it) { /* no transaction writes: the engine's next row as it is */
+    const void *k, *val;
+    int rc = c->desc ? lsm_iter_prev_row(c->it, &k, &c->kn, &val, &c->vn)
+                     : lsm_iter_next_row(c->it, &k, &c->kn, &val, &c->vn);
+    if (rc) return vt_lsm_err(v, rc);
+    c->decoded = 0;
+    if (!k) {
+      c->eof = 1;
+      return SQLITE_OK;
+    }
+    c->k = k;
+    c->val = val;
+    v->rows_read++;
+    return SQLITE_OK;
+  }
   if (c->from_ov) on_step(c);
   if (c->from_it) {
     int rc = it_step(c);
