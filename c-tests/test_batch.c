@@ -477,6 +477,127 @@ static void test_apply_to_memtable(void **state) {
 }
 
 
+/* Apply a batch of nk ascending keys "io%05d" (every 7th a delete) at seq base, with key
+** `swap` (>= 0) and key swap + 1 exchanged (out of order) or, with `twice`, key `swap` written
+** again right after itself (a repeated key: not in order); then check every key's newest
+** version at base + count. */
+static void apply_keys(mem *m, int nk, int swap, int twice, uint64_t base) {
+  lsm_batch *b;
+  assert_int_equal(lsm_batch_new(&b), LSM_OK);
+  int order[1200], nops = 0;
+  for (int i = 0; i < nk; i++) {
+    order[nops++] = i;
+    if (twice && i == swap) order[nops++] = i;
+  }
+  if (swap >= 0 && !twice) order[swap] = swap + 1, order[swap + 1] = swap;
+  for (int j = 0; j < nops; j++) {
+    char kb[16], vb[24];
+    snprintf(kb, sizeof kb, "io%05d", order[j]);
+    snprintf(vb, sizeof vb, "v%d.%d", order[j], j);
+    if (order[j] % 7 == 3) assert_int_equal(lsm_batch_delete(b, kb, strlen(kb)), LSM_OK);
+    else assert_int_equal(lsm_batch_put(b, kb, strlen(kb), vb, strlen(vb)), LSM_OK);
+  }
+  wb_set_seq(b, base);
+  const uint8_t *p;
+  size_t n;
+  wb_rep(b, &p, &n);
+  uint64_t before = mem_count(m);
+  assert_int_equal(wb_apply_to_memtable(p, n, m), LSM_OK);
+  assert_int_equal(mem_count(m), before + (uint64_t)nops);
+  for (int j = 0; j < nops; j++) {
+    if (j + 1 < nops && order[j + 1] == order[j]) continue; /* the later record is the newest */
+    char kb[16], vb[24];
+    snprintf(kb, sizeof kb, "io%05d", order[j]);
+    snprintf(vb, sizeof vb, "v%d.%d", order[j], j);
+    int type;
+    const uint8_t *v;
+    size_t vn;
+    uint64_t seq;
+    assert_int_equal(mem_get(m, (const uint8_t *)kb, strlen(kb), base + (uint64_t)nops, &type, &v, &vn, &seq), LSM_OK);
+    assert_int_equal(seq, base + (uint64_t)j);
+    if (order[j] % 7 == 3) {
+      assert_int_equal(type, IKEY_DEL);
+    } else {
+      assert_int_equal(type, IKEY_VAL);
+      assert_int_equal(vn, strlen(vb));
+      assert_memory_equal(v, vb, vn);
+    }
+  }
+  /* the same sequence numbers again: refused before anything is added */
+  before = mem_count(m);
+  assert_int_equal(wb_apply_to_memtable(p, n, m), LSM_MISUSE);
+  assert_int_equal(mem_count(m), before);
+  lsm_batch_free(b);
+}
+
+/* A rep whose records are in key order already (the vtab's commits) is applied run by run
+** without a sort array; one with a repeated key or a pair out of order anywhere (also after
+** the first run of WB_RUN records) must take the sorting path and give the same result. */
+static void test_apply_in_order(void **state) {
+  (void)state;
+  mem *m;
+  assert_int_equal(mem_new(&m), LSM_OK);
+  apply_keys(m, 1000, -1, 0, 1000);  /* in order: 8 runs */
+  apply_keys(m, 1000, 700, 0, 3000); /* out of order in the 6th run */
+  apply_keys(m, 1000, 300, 1, 5000); /* a repeated key */
+  apply_keys(m, 20, 18, 0, 7000);    /* out of order at the end */
+  apply_keys(m, 15, -1, 0, 8000);    /* below WB_SORT_MIN: one by one */
+  apply_keys(m, 128, -1, 0, 9000);   /* exactly one run */
+  apply_keys(m, 129, -1, 0, 10000);  /* one run and one record */
+  /* strict internal-key order over everything */
+  it_iter *it;
+  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
+  uint8_t prev[64];
+  size_t pn = 0;
+  uint64_t cnt = 0;
+  for (it_seek_first(it); it_valid(it); it_next(it), cnt++) {
+    const uint8_t *k;
+    size_t kn;
+    it_key(it, &k, &kn);
+    if (cnt) assert_true(ikey_cmp(prev, pn, k, kn) < 0);
+    memcpy(prev, k, kn);
+    pn = kn;
+  }
+  assert_int_equal(cnt, mem_count(m));
+  it_free(it);
+  /* out of memory: all or nothing on the in-order path too */
+  int applied = 0, failed = 0;
+  for (long f = 0; f < 10 && !applied; f++) {
+    mem *m2;
+    assert_int_equal(mem_new(&m2), LSM_OK);
+    lsm_batch *b;
+    assert_int_equal(lsm_batch_new(&b), LSM_OK);
+    char val[300];
+    memset(val, 'x', sizeof val);
+    for (int i = 0; i < 500; i++) {
+      char kb[16];
+      snprintf(kb, sizeof kb, "o%05d", i);
+      assert_int_equal(lsm_batch_put(b, kb, strlen(kb), val, sizeof val), LSM_OK);
+    }
+    wb_set_seq(b, 1);
+    const uint8_t *p;
+    size_t n;
+    wb_rep(b, &p, &n);
+    mm_fail_after(f);
+    int rc = wb_apply_to_memtable(p, n, m2);
+    mm_fail_after(-1);
+    if (rc == LSM_OK) {
+      applied = 1;
+      assert_int_equal(mem_count(m2), 500);
+    } else {
+      assert_int_equal(rc, LSM_NOMEM);
+      assert_int_equal(mem_count(m2), 0);
+      failed++;
+    }
+    lsm_batch_free(b);
+    mem_unref(m2);
+  }
+  assert_true(applied);
+  assert_true(failed > 0);
+  mem_unref(m);
+}
+
+
 /* A big batch of random puts and deletes (many records per key) is applied in sorted order
 ** (and a small one in batch order): at every sequence number, every key's newest visible
 ** version must be the model's, and a full scan must be in strict internal-key order. */
@@ -580,6 +701,7 @@ int main(void) {
       cmocka_unit_test(test_one_and_frame),
       cmocka_unit_test(test_apply_to_memtable),
       cmocka_unit_test(test_apply_sorted),
+      cmocka_unit_test(test_apply_in_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

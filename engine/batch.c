@@ -161,26 +161,36 @@ static int parse_record(const uint8_t *base, const uint8_t **pp, const uint8_t *
   return LSM_OK;
 }
 
-/* wb_validate; with need, also add up mem_entry_bound of every record into *need. */
-static int scan_rep(const uint8_t *p, size_t n, size_t *need) {
+/* wb_validate; with need, also add up mem_entry_bound of every record into *need and set
+** *sorted to whether the records are in internal-key order already (user keys strictly
+** ascending: records of one key have ascending sequence numbers, so a repeated key is out of
+** the order's newest-first). */
+static int scan_rep(const uint8_t *p, size_t n, size_t *need, int *sorted) {
   if (n < WB_HEADER) return ST_CORRUPT("batch: %zu bytes, shorter than its %d-byte header", n, WB_HEADER);
   uint64_t seq = cd_get_fixed64(p);
   uint32_t count = rep_count(p);
   if (count > 0 && (seq > IKEY_MAX_SEQ || count - 1 > IKEY_MAX_SEQ - seq))
     return ST_CORRUPT("batch: sequence numbers %llu + %u out of range", (unsigned long long)seq, count);
-  const uint8_t *q = p + WB_HEADER, *end = p + n;
+  const uint8_t *q = p + WB_HEADER, *end = p + n, *pk = NULL;
+  size_t pkn = 0;
+  int in_order = 1;
   for (uint32_t i = 0; i < count; i++) {
     wb_rec r;
     int rc = parse_record(p, &q, end, &r);
     if (rc) return rc;
-    if (need) *need += mem_entry_bound(r.kn, r.vn);
+    if (need) {
+      *need += mem_entry_bound(r.kn, r.vn);
+      if (in_order && pk && it_bytes_cmp_inline(pk, pkn, r.k, r.kn) >= 0) in_order = 0;
+      pk = r.k, pkn = r.kn;
+    }
   }
+  if (sorted) *sorted = in_order;
   if (q != end)
     return ST_CORRUPT("batch: %zu bytes after the %u records it counts", (size_t)(end - q), count);
   return LSM_OK;
 }
 
-int wb_validate(const uint8_t *p, size_t n) { return scan_rep(p, n, NULL); }
+int wb_validate(const uint8_t *p, size_t n) { return scan_rep(p, n, NULL, NULL); }
 
 int wb_from_rep(const uint8_t *p, size_t n, lsm_batch **out) {
   *out = NULL;
@@ -270,16 +280,41 @@ static int collect_one(void *ctx, uint64_t seq, int type, const uint8_t *k, size
 }
 
 #define WB_SORT_MIN 16 /* smaller batches: sorting is not worth an allocation */
+#define WB_RUN 128     /* entries of an in-order rep handed to mem_add_sorted at a time */
+
+/* A validated rep whose records are in order already (the vtab's commits: its overlay is
+** sorted): parsed WB_RUN records at a time into an array on the stack, each run handed to
+** mem_add_sorted; the same inserts as one call with every record, without a heap array. */
+static int apply_in_order(const uint8_t *p, size_t n, mem *m) {
+  mem_ent e[WB_RUN];
+  uint64_t seq = cd_get_fixed64(p);
+  uint32_t count = rep_count(p);
+  const uint8_t *q = p + WB_HEADER, *end = p + n;
+  for (uint32_t i = 0; i < count;) {
+    uint32_t k = 0;
+    for (; k < WB_RUN && i < count; k++, i++) {
+      wb_rec r;
+      int rc = parse_record(p, &q, end, &r);
+      if (rc) return rc; /* cannot happen after validation */
+      e[k] = (mem_ent){r.k, r.v, (uint32_t)r.kn, (uint32_t)r.vn, seq + i, r.type};
+    }
+    int rc = mem_add_sorted(m, e, k);
+    if (rc) return rc;
+  }
+  return LSM_OK;
+}
 
 int wb_apply_to_memtable(const uint8_t *p, size_t n, mem *m) {
   size_t need = 0;
-  int rc = scan_rep(p, n, &need); /* validates: the records below are parsed without checks */
+  int sorted;
+  int rc = scan_rep(p, n, &need, &sorted); /* validates: the records below are parsed without checks */
   if (rc) return rc;
   if (need == 0) return LSM_OK;
   rc = mem_reserve(m, need);
   if (rc) return rc;
   /* Validated and reserved: mem_add can only fail on a duplicate sequence number now. */
   uint32_t count = rep_count(p);
+  if (count >= WB_SORT_MIN && sorted) return apply_in_order(p, n, m);
   wb_sorter s = {NULL, 0, 1};
   /* the sort array is an optimisation: without memory for it, apply in batch order */
   if (count >= WB_SORT_MIN && (s.e = mm_malloc(sizeof *s.e * count))) {
