@@ -23,7 +23,9 @@
 **   -p fillseq,fillrandom,readrandom,readseq,scanrange,in32,update,delete: run only these phases
 **      (fillrandom runs anyway when the reads need a table that does not exist yet)
 **   -K keep <kind>.db after the run and reuse it if it exists (no fill): A/B runs of two builds
-**      on the same files. A run with the delete phase removes it (its keys are gone).
+**      on the same files. A run with the delete phase removes it (its keys are gone). A reused
+**      lsm table keeps the options it was created with: -o with options its stored CREATE
+**      lacks is an error.
 ** (R is smaller than the engine bench's: native random updates/deletes run at ~10-35k rows/s.)
 ** Needs LSMVTAB_EXT (the extension path without .so; scripts/run-bench.sh sets it).
 */
@@ -180,6 +182,21 @@ static sqlite3 *open_db(const char *file, int kind, const char *table, int reuse
     if (sqlite3_load_extension(db, ext, NULL, &err) != SQLITE_OK) {
       fprintf(stderr, "bench_sql: load %s: %s\n", ext, err ? err : "?");
       exit(1);
+    }
+    /* A kept table (-K) keeps the options it was created with: CREATE ... IF NOT EXISTS below
+    ** does nothing then, so an -o that the stored CREATE lacks would be silently ignored. */
+    if (reuse && lsm_opts[0]) {
+      sqlite3_stmt *q = prep(db, "SELECT sql FROM sqlite_schema WHERE name = ?1");
+      sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+      if (sqlite3_step(q) == SQLITE_ROW) {
+        const char *stored = (const char *)sqlite3_column_text(q, 0);
+        if (!stored || !strstr(stored, lsm_opts)) {
+          fprintf(stderr, "bench_sql: -K reuses %s as created (%s); -o '%s' would not apply\n",
+                  file, stored ? stored : "?", lsm_opts);
+          exit(1);
+        }
+      }
+      sqlite3_finalize(q);
     }
     snprintf(sql, sizeof sql,
              "CREATE VIRTUAL TABLE IF NOT EXISTS %s USING lsm(k INTEGER PRIMARY KEY, v BLOB%s%s)",

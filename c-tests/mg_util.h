@@ -10,6 +10,8 @@
 #define LSMVTAB_MG_UTIL_H
 
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "mapguard.h"
 
@@ -24,6 +26,19 @@ static inline void mg_test_own(void) {
     assert_int_equal(sigaction(SIGBUS, &ours, NULL), 0);
   }
   assert_int_equal(mg_ready(), 1);
+}
+
+/* Table files (.sst) of directory `dir` mapped into this process (/proc/self/maps), or -1. */
+static inline int mg_mapped_tables(const char *dir) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return -1;
+  char line[4096], want[64];
+  snprintf(want, sizeof want, "/%s/", dir);
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, want) && strstr(line, ".sst")) n++;
+  fclose(f);
+  return n;
 }
 
 #endif

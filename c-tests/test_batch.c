@@ -476,6 +476,25 @@ static void test_apply_to_memtable(void **state) {
   lsm_batch_free(b);
 }
 
+/* Walk memtable m: its internal keys strictly ascending, as many as mem_count; returns it. */
+static uint64_t check_mem_order(mem *m) {
+  it_iter *it;
+  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
+  uint8_t prev[64];
+  size_t pn = 0;
+  uint64_t cnt = 0;
+  for (it_seek_first(it); it_valid(it); it_next(it), cnt++) {
+    const uint8_t *k;
+    size_t kn;
+    it_key(it, &k, &kn);
+    if (cnt) assert_true(ikey_cmp(prev, pn, k, kn) < 0);
+    memcpy(prev, k, kn);
+    pn = kn;
+  }
+  assert_int_equal(cnt, mem_count(m));
+  it_free(it);
+  return cnt;
+}
 
 /* Apply a batch of nk ascending keys "io%05d" (every 7th a delete) at seq base, with key
 ** `swap` (>= 0) and key swap + 1 exchanged (out of order) or, with `twice`, key `swap` written
@@ -544,22 +563,7 @@ static void test_apply_in_order(void **state) {
   apply_keys(m, 15, -1, 0, 8000);    /* below WB_SORT_MIN: one by one */
   apply_keys(m, 128, -1, 0, 9000);   /* exactly one run */
   apply_keys(m, 129, -1, 0, 10000);  /* one run and one record */
-  /* strict internal-key order over everything */
-  it_iter *it;
-  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
-  uint8_t prev[64];
-  size_t pn = 0;
-  uint64_t cnt = 0;
-  for (it_seek_first(it); it_valid(it); it_next(it), cnt++) {
-    const uint8_t *k;
-    size_t kn;
-    it_key(it, &k, &kn);
-    if (cnt) assert_true(ikey_cmp(prev, pn, k, kn) < 0);
-    memcpy(prev, k, kn);
-    pn = kn;
-  }
-  assert_int_equal(cnt, mem_count(m));
-  it_free(it);
+  check_mem_order(m);
   /* out of memory: all or nothing on the in-order path too */
   int applied = 0, failed = 0;
   for (long f = 0; f < 10 && !applied; f++) {
@@ -667,23 +671,7 @@ static void test_apply_sorted(void **state) {
     }
     lsm_batch_free(b);
   }
-  /* strict internal-key order over everything */
-  it_iter *it;
-  assert_int_equal(mem_iter_new(m, &it), LSM_OK);
-  uint8_t prev[64];
-  size_t pn = 0;
-  uint64_t cnt = 0;
-  for (it_seek_first(it); it_valid(it); it_next(it), cnt++) {
-    const uint8_t *k;
-    size_t kn;
-    it_key(it, &k, &kn);
-    if (cnt) assert_true(ikey_cmp(prev, pn, k, kn) < 0);
-    memcpy(prev, k, kn);
-    pn = kn;
-  }
-  assert_int_equal(cnt, mem_count(m));
-  assert_int_equal(cnt, 100 + NOPS + 12);
-  it_free(it);
+  assert_int_equal(check_mem_order(m), 100 + NOPS + 12);
   mem_unref(m);
 #undef NK
 #undef NOPS

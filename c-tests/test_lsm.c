@@ -1077,18 +1077,6 @@ static long model_ops(void) {
 ** boundaries in both directions) and the merge's cached keys. */
 #define WK 20000
 static void walk_key(char *b, int i) { snprintf(b, 24, "walk-key-%06d", i); }
-/* Table files of directory `dir` mapped into this process (/proc/self/maps), or -1. */
-static int mapped_tables(const char *dir) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (!f) return -1;
-  char line[4096], want[64];
-  snprintf(want, sizeof want, "/%s/", dir);
-  int n = 0;
-  while (fgets(line, sizeof line, f))
-    if (strstr(line, want) && strstr(line, ".sst")) n++;
-  fclose(f);
-  return n;
-}
 
 /* mmap_reads (both backends, lz4 and raw blocks): lsm_get and lsm_exists answer the same for
 ** a row in a lower level, in an L0 table, only in the memtable, overwritten (old version
@@ -1158,9 +1146,9 @@ static void test_mmap_reads(void **state) {
       }
     }
     /* the option reached the table readers: their files are mapped (and unmapped at close) */
-    if (sizeof(void *) >= 8) assert_true(mapped_tables(dir) >= 2);
+    if (sizeof(void *) >= 8) assert_true(mg_mapped_tables(dir) >= 2);
     OK(lsm_close(db));
-    assert_int_equal(mapped_tables(dir), 0);
+    assert_int_equal(mg_mapped_tables(dir), 0);
   }
   /* and without the option nothing is mapped */
   lsm_options o = small_opts(LSM_IO_AUTO);
@@ -1173,7 +1161,7 @@ static void test_mmap_reads(void **state) {
   }
   OK(lsm_flush(db, 1));
   get_expect(db, NULL, "key000007", "v");
-  assert_int_equal(mapped_tables("nomap"), 0);
+  assert_int_equal(mg_mapped_tables("nomap"), 0);
   OK(lsm_close(db));
 }
 
@@ -1202,7 +1190,7 @@ static void test_mmap_truncated(void **state) {
   OK(lsm_flush(db, 1));
   OK(lsm_compact_range(db, NULL, 0, NULL, 0));
   get_expect(db, NULL, "key000010", "value-000010-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
-  assert_true(mapped_tables("mtrunc") >= 1);
+  assert_true(mg_mapped_tables("mtrunc") >= 1);
   DIR *d = opendir("mtrunc");
   assert_non_null(d);
   struct dirent *de;

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mg_util.h"
 #include "../ext/keyenc.c"
 #include "../ext/overlay.c"
 #include "../ext/record.c"
@@ -467,18 +468,6 @@ static const char *q1(sqlite3 *db, const char *sql) {
 
 static long long qi(sqlite3 *db, const char *sql) { return atoll(q1(db, sql)); }
 
-/* Table files of directory `dir` mapped into this process (/proc/self/maps). */
-static int mapped_ssts(const char *dir) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (!f) return -1;
-  char line[4096], want[64];
-  snprintf(want, sizeof want, "/%s/", dir);
-  int n = 0;
-  while (fgets(line, sizeof line, f))
-    if (strstr(line, want) && strstr(line, ".sst")) n++;
-  fclose(f);
-  return n;
-}
 
 /* A table file truncated by another process while the table has it mapped (mmap_reads, the
 ** default): statements that need a block from the lost part fail with SQLITE_IOERR and a
@@ -495,7 +484,7 @@ static void test_mmap_truncated_sql(void **state) {
               "SELECT lsm_flush('t'), lsm_compact('t');");
   assert_int_equal(qi(db, "SELECT json_extract(lsm_stats('t'), '$.engine.mmap_reads')"), 1);
   assert_string_equal(q1(db, "SELECT v FROM t WHERE k = 5"), "00000000000000000000000000000000000000000000000035");
-  if (mapped_ssts("mtr") < 1) fail_msg("the table files are not mapped: the test tests nothing");
+  if (mg_mapped_tables("mtr") < 1) fail_msg("the table files are not mapped: the test tests nothing");
   DIR *d = opendir("mtr");
   assert_non_null(d);
   struct dirent *de;
