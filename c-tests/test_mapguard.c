@@ -28,6 +28,7 @@
 #include "mapguard.h"
 #include "mg_util.h"
 #include "status.h"
+#include "vg_util.h"
 
 static size_t pg;
 
@@ -155,10 +156,14 @@ static void test_default_action(void **state) {
   memset(&sa, 0, sizeof sa);
   sigemptyset(&sa.sa_mask);
   sa.sa_handler = SIG_DFL;
-  expect_sigbus_death(in_child(&sa, body_die_fault), "SIG_DFL, fault");
+  /* valgrind does not re-execute a faulting load after a SIGBUS handler returns (the child
+  ** "survives" its fault), so the fault cases only run natively and under ASan. */
+  int faults = !vg_running();
+  if (!faults) fprintf(stderr, "test_default_action: fault cases skipped under valgrind\n");
+  if (faults) expect_sigbus_death(in_child(&sa, body_die_fault), "SIG_DFL, fault");
   expect_sigbus_death(in_child(&sa, body_die_kill), "SIG_DFL, kill");
   sa.sa_handler = SIG_IGN; /* a fault's SIGBUS cannot be ignored */
-  expect_sigbus_death(in_child(&sa, body_die_fault), "SIG_IGN, fault");
+  if (faults) expect_sigbus_death(in_child(&sa, body_die_fault), "SIG_IGN, fault");
 }
 
 /* ---- in this process ---- */
