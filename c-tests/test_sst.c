@@ -1089,6 +1089,14 @@ static void test_mmap_truncated(void **state) {
           for (int k = 0; k < 2; k++) {
             assert_int_equal(sst_get(r, ck, ckn, &fk, &fv), LSM_IOERR_READ);
             assert_non_null(strstr(st_errmsg(), "under the mapping"));
+            sst_fetch q[2] = {{.r = r}, {.r = r}}; /* the cut block and one before the end */
+            assert_int_equal(sst_locate(r, ck, ckn, &q[0].h), LSM_OK);
+            assert_int_equal(sst_locate(r, fk0, fkn, &q[1].h), LSM_OK);
+            assert_int_equal(sst_fetch_blocks(q, 2), LSM_IOERR_READ);
+            assert_int_equal(q[0].rc, LSM_IOERR_READ);
+            assert_int_equal(q[1].rc, LSM_OK);
+            sst_block_release(&q[0].blk);
+            sst_block_release(&q[1].blk);
           }
           /* a backward hinted seek landing in it: the window ends with that block */
           it_iter *bt;
