@@ -1026,10 +1026,15 @@ static void test_mmap_reads(void **state) {
 
 /* A table file truncated (as by another process) while its reader has it mapped: gets,
 ** sst_get_value, multiget and an iterator's seek into the lost part return LSM_IOERR_READ
-** naming the file (mapguard: the SIGBUS of the copy becomes an error code), again and again
-** in this thread, as does a scan running into it (read-ahead windows copied from the mapping);
-** what lies before the new end still reads. Raw blocks (copied straight into
-** their block) and lz4 ones (copied to a buffer, then decoded), both backends, no cache. */
+** naming the file (mapguard: the SIGBUS of the guarded copy, checksum or decode becomes an
+** error code), again and again in this thread, as does a scan running into it (read-ahead
+** windows are views of the mapping: each block verified and decoded from it under the guard),
+** a hinted scan forward into it, a hinted backward seek landing in the block cut by the new
+** end, and a get of that block (its first bytes readable, the rest lost: the fault comes in
+** the middle of the checksum of the mapped bytes); what lies before the new end still reads.
+** Raw blocks (copied out), zstd and lz4 ones (verified and decoded from the mapping), both
+** backends, without a cache and with one (blocks admitted on their second miss: made from the
+** mapping into a cache entry, which must not be inserted when the decode faults). */
 static void test_mmap_truncated(void **state) {
   (void)state;
   mg_test_own();
@@ -1038,14 +1043,18 @@ static void test_mmap_truncated(void **state) {
   model_make(&m, nkeys, 0);
   for (int b = 0; b < NBACKENDS; b++) {
     fio_env *env = env_for(backends[b]);
-    for (int comp = 0; comp <= 2; comp += 2) {
+    for (int cc = 0; cc < 6; cc++) {
+      int comp = cc % 3, withc = cc / 3;
       sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
       build(env, "tr.sst", &m, &o, NULL);
-      sst_read_options ro = {.mmap = 1};
+      cache *c = NULL;
+      if (withc) assert_int_equal(cache_new(1 << 20, &c), LSM_OK);
+      sst_read_options ro = {.mmap = 1, .cache = c};
       sst_reader *r;
       assert_int_equal(sst_open(env, "tr.sst", 1, &ro, &r), LSM_OK);
       if (sizeof(void *) < 8) {
         sst_close(r);
+        cache_free(c);
         continue;
       }
       assert_int_equal(sst_reader_mapped(r), 1);
@@ -1060,7 +1069,61 @@ static void test_mmap_truncated(void **state) {
       un = sprintf(uk, "key%08d", 3); /* in the first block: before the new end */
       size_t fkn = ikey_seek_key(fk0, (uint8_t *)uk, (size_t)un, UINT64_MAX >> 8);
       cd_buf fk = {0}, fv = {0};
+      /* the first key of the block cut by the new end (8192 falls inside its stored bytes) */
+      int cut = -1;
+      uint8_t ck[32];
+      size_t ckn = 0;
+      for (int i = 0; i < nkeys && cut < 0; i++) {
+        un = sprintf(uk, "key%08d", 3 * i);
+        ckn = ikey_seek_key(ck, (uint8_t *)uk, (size_t)un, UINT64_MAX >> 8);
+        sst_bhandle h;
+        assert_int_equal(sst_locate(r, ck, ckn, &h), LSM_OK);
+        if (h.off + h.size + BLK_TRAILER > 8192) {
+          if (h.off < 8192) cut = i;
+          else break;
+        }
+      }
+      un = sprintf(uk, "key%08d", 3); /* (uk again: the first block's key) */
       for (int rep = 0; rep < 3; rep++) {
+        if (cut >= 0) { /* twice: with a cache, the second miss is admitted (cache entry) */
+          for (int k = 0; k < 2; k++) {
+            assert_int_equal(sst_get(r, ck, ckn, &fk, &fv), LSM_IOERR_READ);
+            assert_non_null(strstr(st_errmsg(), "under the mapping"));
+            sst_fetch q[2] = {{.r = r}, {.r = r}}; /* the cut block and one before the end */
+            assert_int_equal(sst_locate(r, ck, ckn, &q[0].h), LSM_OK);
+            assert_int_equal(sst_locate(r, fk0, fkn, &q[1].h), LSM_OK);
+            assert_int_equal(sst_fetch_blocks(q, 2), LSM_IOERR_READ);
+            assert_int_equal(q[0].rc, LSM_IOERR_READ);
+            assert_int_equal(q[1].rc, LSM_OK);
+            sst_block_release(&q[0].blk);
+            sst_block_release(&q[1].blk);
+          }
+          /* a backward hinted seek landing in it: the window ends with that block */
+          it_iter *bt;
+          uint64_t bh = 40 | SST_HINT_BACKWARD;
+          assert_int_equal(sst_iter_new(r, 0, &bt), LSM_OK);
+          sst_iter_hint(bt, &bh, 1.0);
+          assert_int_equal(it_seek(bt, ck, ckn), LSM_IOERR_READ);
+          assert_false(it_valid(bt));
+          it_free(bt);
+        }
+        /* a hinted scan from the first block on: its window (a view of the mapping, up to
+        ** 32 KiB) reaches past the new end; the blocks before it read, then the error */
+        {
+          it_iter *ht;
+          uint64_t hn = 1000;
+          assert_int_equal(sst_iter_new(r, 0, &ht), LSM_OK);
+          sst_iter_hint(ht, &hn, 1.0);
+          int rc = it_seek(ht, fk0, fkn), rows = 0;
+          while (!rc && it_valid(ht)) {
+            rows++;
+            rc = it_next(ht);
+          }
+          if (!rc) rc = it_status(ht);
+          if (rc != LSM_IOERR_READ) fail_msg("hinted scan: rc %d after %d rows (%s)", rc, rows, st_errmsg());
+          assert_true(rows > 0);
+          it_free(ht);
+        }
         assert_int_equal(sst_get(r, lk, lkn, &fk, &fv), LSM_IOERR_READ);
         assert_non_null(strstr(st_errmsg(), "tr.sst"));
         assert_non_null(strstr(st_errmsg(), "under the mapping"));
@@ -1098,6 +1161,7 @@ static void test_mmap_truncated(void **state) {
       cd_buf_free(&fk);
       cd_buf_free(&fv);
       sst_close(r);
+      cache_free(c);
     }
     fio_env_free(env);
   }

@@ -198,7 +198,12 @@ int blk_stored_info(const uint8_t *p, size_t n, int *type, size_t *rawn) {
   return LSM_OK;
 }
 
-int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn) {
+blk_dctx *blk_dctx_get(void) { return (blk_dctx *)dctx_get(); }
+void blk_dctx_put(blk_dctx *d) {
+  if (d) dctx_put((ZSTD_DCtx *)d);
+}
+
+int blk_decode_with(const uint8_t *p, size_t n, uint8_t *out, size_t rawn, blk_dctx *dctx) {
   if (p[n] == BLK_NONE) {
     if (rawn != n) return ST_CORRUPT("block size mismatch");
     if (n) memcpy(out, p, n);
@@ -215,13 +220,20 @@ int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn) {
       return ST_CORRUPT("lz4 block does not decompress to its %zu bytes", rawn);
     return LSM_OK;
   }
-  ZSTD_DCtx *d = dctx_get();
-  if (!d) return st_err(LSM_NOMEM, "out of memory (zstd context)");
-  size_t got = ZSTD_decompressDCtx(d, out, rawn, q, (size_t)(p + n - q));
-  dctx_put(d);
+  if (!dctx) return st_err(LSM_MISUSE, "zstd block decoded without a context");
+  size_t got = ZSTD_decompressDCtx((ZSTD_DCtx *)dctx, out, rawn, q, (size_t)(p + n - q));
   if (ZSTD_isError(got) || got != rawn)
     return ST_CORRUPT("zstd block does not decompress to its %zu bytes", rawn);
   return LSM_OK;
+}
+
+int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn) {
+  if (p[n] != BLK_ZSTD) return blk_decode_with(p, n, out, rawn, NULL);
+  ZSTD_DCtx *d = dctx_get();
+  if (!d) return st_err(LSM_NOMEM, "out of memory (zstd context)");
+  int rc = blk_decode_with(p, n, out, rawn, (blk_dctx *)d);
+  dctx_put(d);
+  return rc;
 }
 
 int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, uint8_t **alloc) {

@@ -116,6 +116,17 @@ int blk_unseal(const uint8_t *p, size_t n, const uint8_t **raw, size_t *rawn, ui
 int blk_stored_info(const uint8_t *p, size_t n, int *type, size_t *rawn);
 int blk_decode_into(const uint8_t *p, size_t n, uint8_t *out, size_t rawn);
 
+/* blk_decode_into with the zstd context supplied by the caller, so that the decode itself
+** takes no lock and allocates nothing (it may run under mapguard's mg_run, reading a mapped
+** block): dctx from blk_dctx_get (NULL on out of memory; needed only for BLK_ZSTD blocks:
+** LSM_MISUSE without one), given back with blk_dctx_put (NULL ok) after the decode, also after
+** a decode abandoned half-way (zstd resets the context at the start of every decode).
+** Contexts come from a process-wide pool (a mutex); any thread may use one at a time. */
+typedef struct blk_dctx blk_dctx;
+blk_dctx *blk_dctx_get(void);
+void blk_dctx_put(blk_dctx *d);
+int blk_decode_with(const uint8_t *p, size_t n, uint8_t *out, size_t rawn, blk_dctx *dctx);
+
 /* Optional reusable zstd compression context for blk_seal (saves a context set-up per
 ** block). Used by one thread at a time. */
 int blk_zctx_new(blk_zctx **out); /* LSM_NOMEM */

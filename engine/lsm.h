@@ -75,13 +75,13 @@ typedef struct lsm_options {
   int io;                    /* LSM_IO_*; default LSM_IO_AUTO (uring if available) */
   int direct_io;             /* read SST blocks with O_DIRECT (cache owns caching); default 0 */
   int mmap_reads;            /* 1: block-cache misses of point reads (and scans' read-ahead
-                             ** windows) copy from a read-only mapping of the table file instead
+                             ** windows) read from a read-only mapping of the table file instead
                              ** of a pread (no system call: ~20 % less CPU per SQL point read or
                              ** UPDATE by key at 5M rows when the file is in the page cache).
                              ** Mapped pages count in RSS as file pages (reclaimable). A device IO
                              ** error while a page is faulted in, or a table file shrunk by
                              ** someone else while open, is LSM_IOERR_READ (mapguard.h turns the
-                             ** SIGBUS of the guarded copy into an error code; its SIGBUS handler
+                             ** SIGBUS of the guarded read into an error code; its SIGBUS handler
                              ** is installed once per process and chains to the one before).
                              ** Limit: a SIGBUS handler the host installs after a table was mapped
                              ** takes those faults (tables opened after that use pread). Ignored

@@ -75,23 +75,40 @@ int mg_ready(void) {
   return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == mg_handler;
 }
 
+/* The end of a guarded call that faulted: SIGBUS unblocked again (the handler's mask stayed on
+** the jump: sigsetjmp(env, 0) saves none), the error recorded. */
+static int mg_fault(const char *name, uint64_t off) {
+  sigset_t bus;
+  sigemptyset(&bus);
+  sigaddset(&bus, SIGBUS);
+  pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+  return st_err(LSM_IOERR_READ,
+                "%s: device IO error or file truncated under the mapping at offset %llu", name,
+                (unsigned long long)off);
+}
+
 int mg_copy(void *dst, const void *src, size_t n, const char *name, uint64_t off) {
   mg_guard g;
   g.lo = src;
   g.hi = (const char *)src + n;
-  if (sigsetjmp(g.env, 0)) { /* no mask saved or restored: no system call per copy */
-    sigset_t bus;
-    sigemptyset(&bus);
-    sigaddset(&bus, SIGBUS);
-    pthread_sigmask(SIG_UNBLOCK, &bus, NULL); /* the handler's mask stayed on the jump */
-    return st_err(LSM_IOERR_READ,
-                  "%s: device IO error or file truncated under the mapping at offset %llu",
-                  name, (unsigned long long)off);
-  }
+  if (sigsetjmp(g.env, 0)) return mg_fault(name, off); /* no mask saved: no system call */
   mg_cur = &g;
   atomic_signal_fence(memory_order_seq_cst); /* the guard is set before the copy starts */
   memcpy(dst, src, n);
   atomic_signal_fence(memory_order_seq_cst); /* ... and cleared after it ends */
   mg_cur = NULL;
   return LSM_OK;
+}
+
+int mg_run(mg_fn fn, void *ctx, const void *src, size_t n, const char *name, uint64_t off) {
+  mg_guard g;
+  g.lo = src;
+  g.hi = (const char *)src + n;
+  if (sigsetjmp(g.env, 0)) return mg_fault(name, off);
+  mg_cur = &g;
+  atomic_signal_fence(memory_order_seq_cst);
+  int rc = fn(ctx);
+  atomic_signal_fence(memory_order_seq_cst);
+  mg_cur = NULL;
+  return rc;
 }

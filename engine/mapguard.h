@@ -1,13 +1,17 @@
 /*
-** mapguard.h — copies out of read-only file mappings that return an error code instead of
-** killing the process (prefix mg_).
+** mapguard.h — reads of read-only file mappings that return an error code instead of killing
+** the process (prefix mg_).
 **
 ** A page of a MAP_SHARED file mapping that cannot be read (a device IO error while it is
 ** faulted in, or the file truncated by another process below the mapped range) raises SIGBUS
-** in the thread touching it. The engine reads a mapping only through mg_copy: a plain memcpy
-** into the caller's buffer under a per-thread guard. The process's SIGBUS handler (installed
-** once by mg_ready) jumps out of a guarded copy whose source range holds the faulting address,
-** and mg_copy returns LSM_IOERR_READ; every checksum, decode and parse then runs on the copy.
+** in the thread touching it. The engine reads a mapping only under a per-thread guard: mg_copy
+** (a plain memcpy into the caller's buffer) or mg_run (a small function that only reads the
+** source range and writes memory its caller owns: the engine's block checksum and lz4/zstd
+** decode). The process's SIGBUS handler (installed once by mg_ready) jumps out of a guarded
+** call whose source range holds the faulting address, and the call returns LSM_IOERR_READ.
+** Everything that keeps pointers into the data it read (block parsing, iteration) runs after
+** the guarded call, on memory the caller owns (a copy or the decoded block), never on the
+** mapping.
 **
 ** Contract:
 ** - mg_ready() before mapping a file: installs the handler on the first call (pthread_once),
@@ -19,6 +23,17 @@
 **   lock, so a jump out of it leaves no state behind. On a fault the thread's SIGBUS is
 **   unblocked again (sigsetjmp saves no mask, and the handler ran with SIGBUS blocked), so
 **   the next fault in the same thread is caught too.
+** - mg_run(fn, ctx, src, n, ...) calls fn(ctx) under the guard for [src, src+n) and returns
+**   its result. A jump can leave fn at any of its loads from the source range, so fn must be
+**   safe to abandon there: REQUIRES that it takes no lock, allocates and frees nothing, changes
+**   no shared state, and writes only memory its caller owns and treats as garbage after an
+**   error (a jump leaves such output half-written); that it reads the mapping only inside
+**   [src, src+n) (a fault elsewhere is not ours: it is chained as below); that it does not call
+**   mg_copy or mg_run (no nesting). Recording an error message (st_err / ST_CORRUPT: a
+**   thread-local buffer) is fine: it reads no mapped byte, so it cannot be jumped out of. The
+**   block checksum (XXH3: pure computation) and decoders (LZ4_decompress_safe; zstd's single
+**   decode into the caller's buffer with a context the caller took from its pool beforehand
+**   and returns afterwards, reset at the start of every decode) satisfy this.
 ** - Chaining: a SIGBUS that is not ours (no guarded copy in the faulting thread, or an address
 **   outside its source range, or one sent by kill) goes to the handler installed before ours
 **   (SA_SIGINFO or plain, called as it expects). If that was SIG_DFL or SIG_IGN, SIG_DFL is
@@ -52,5 +67,14 @@ int mg_ready(void);
 ** with a message naming `name` and file offset `off` (of src) when a page could not be read.
 ** REQUIRES mg_ready() returned 1 before the mapping was made. */
 int mg_copy(void *dst, const void *src, size_t n, const char *name, uint64_t off);
+
+/* A function run under the guard by mg_run (see the contract above). */
+typedef int (*mg_fn)(void *ctx);
+
+/* fn(ctx) under the guard for the mapped source range [src, src+n): fn's return value, or
+** LSM_IOERR_READ (message naming `name` and offset `off`) when a page of the range could not be
+** read while fn ran (fn's output is then undefined). REQUIRES mg_ready() returned 1 before the
+** mapping was made; fn as in the contract above. */
+int mg_run(mg_fn fn, void *ctx, const void *src, size_t n, const char *name, uint64_t off);
 
 #endif

@@ -634,25 +634,120 @@ static void cblock_drop(sst_cblock *c, const uint8_t *mem) {
   if ((const uint8_t *)c != mem) mm_free(c);
 }
 
+/* ---- blocks read straight from the mapping ----
+** A compressed block of a mapped table is verified (XXH3 over the stored bytes and trailer)
+** and decoded (lz4/zstd) straight from the mapping into memory the engine owns, with no copy
+** of the stored bytes: both steps run under mapguard's mg_run, which turns a SIGBUS of a page
+** that cannot be read (device IO error, file truncated underneath) into LSM_IOERR_READ naming
+** the file and block offset. They are safe to jump out of (mapguard.h's contract): they read
+** only [block, block + size + trailer), take no lock and allocate nothing (the destination is
+** allocated between the two steps, outside the guard; zstd's context is taken from its pool
+** before and given back after); a jump leaves only a half-written destination, which the
+** caller frees or reuses, and no cache entry (inserted only after a whole decode and parse).
+** An uncompressed block is not parsed in place in the mapping (parsing and iteration run
+** outside the guard): it is copied under the guard into engine memory and verified there.
+** Limit: the checksum is verified on the mapping and the decode reads the mapping again, so the
+** bytes decoded are the bytes checked unless another process modifies the (immutable) table
+** file between the two reads; then the decode is of unverified bytes. Both decoders are
+** bounds-safe on any input and blk_parse validates the decoded block, so that can give wrong
+** rows or LSM_CORRUPT, never a read or write outside the buffers. (A pread copy has the same
+** exposure to a file modified before the read.) */
+
+/* p lies in the reader's mapping. */
+static inline int in_map(const sst_reader *r, const uint8_t *p) {
+  return r->map && (uintptr_t)p >= (uintptr_t)r->map &&
+         (uintptr_t)p < (uintptr_t)r->map + (uintptr_t)r->data_end;
+}
+
+typedef struct map_dec {
+  const uint8_t *p; /* the stored block in the mapping (n bytes, then the trailer) */
+  size_t n;
+  int type;
+  size_t rawn;
+  uint8_t *out;     /* decode: rawn bytes of engine memory */
+  blk_dctx *dctx;   /* decode of a zstd block: a context taken before the guard */
+} map_dec;
+
+static int md_info(void *v) {
+  map_dec *d = v;
+  return blk_stored_info(d->p, d->n, &d->type, &d->rawn);
+}
+
+static int md_decode(void *v) {
+  map_dec *d = v;
+  return blk_decode_with(d->p, d->n, d->out, d->rawn, d->dctx);
+}
+
+/* blk_stored_info of the mapped stored block at p, under the guard. */
+static int map_info(sst_reader *r, const uint8_t *p, sst_bhandle h, int *type, size_t *rawn) {
+  map_dec d = {.p = p, .n = (size_t)h.size};
+  int rc = mg_run(md_info, &d, p, (size_t)h.size + BLK_TRAILER, r->name, h.off);
+  if (rc) return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+  *type = d.type;
+  *rawn = d.rawn;
+  return LSM_OK;
+}
+
+/* blk_decode_into of the mapped compressed block at p (REQUIRES map_info gave type, rawn)
+** into out, under the guard. */
+static int map_decode(sst_reader *r, const uint8_t *p, sst_bhandle h, int type, uint8_t *out,
+                      size_t rawn) {
+  map_dec d = {.p = p, .n = (size_t)h.size, .type = type, .rawn = rawn, .out = out};
+  if (type == BLK_ZSTD && !(d.dctx = blk_dctx_get()))
+    return st_err(LSM_NOMEM, "out of memory (zstd context)");
+  int rc = mg_run(md_decode, &d, p, (size_t)h.size + BLK_TRAILER, r->name, h.off);
+  blk_dctx_put(d.dctx);
+  return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+}
+
+/* Blocks up to this size (stored, with direct IO's alignment slack) are read into a stack
+** buffer on a cache miss: no allocation besides the cache entry itself. */
+#define SST_SCRATCH (4 * FIO_ALIGN)
+
+static int make_cblock(sst_reader *r, const uint8_t *p, sst_bhandle h, int with_entry,
+                       uint8_t *mem, size_t mem_n, sst_cblock **out);
+
+/* make_cblock of an uncompressed block in the mapping: the stored bytes (block + trailer) are
+** copied out under the guard, into a stack buffer when they fit, then verified and parsed from
+** the copy. */
+static int make_cblock_copy(sst_reader *r, const uint8_t *p, sst_bhandle h, int with_entry,
+                            uint8_t *mem, size_t mem_n, sst_cblock **out) {
+  size_t n = (size_t)h.size + BLK_TRAILER;
+  _Alignas(16) uint8_t scratch[SST_SCRATCH];
+  uint8_t *q = n <= sizeof scratch ? scratch : mm_malloc(n);
+  if (!q) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
+  int rc = mg_copy(q, p, n, r->name, h.off);
+  if (!rc) rc = make_cblock(r, q, h, with_entry, mem, mem_n, out);
+  if (q != scratch) mm_free(q);
+  return rc;
+}
+
 /* Verify the stored block at p (h.size + trailer bytes) and make a cblock of it (one
 ** allocation; the bytes at p are not kept). with_entry: leave room for the cache's entry.
 ** Without it, a block that fits the caller's buffer mem (mem_n bytes, 16-byte aligned; NULL
-** for none) is made there instead of in an allocation (*out == (void *)mem). */
+** for none) is made there instead of in an allocation (*out == (void *)mem). p may lie in the
+** reader's mapping: then a compressed block is verified and decoded from it under the guard,
+** an uncompressed one copied out first (see "blocks read straight from the mapping"). */
 static int make_cblock(sst_reader *r, const uint8_t *p, sst_bhandle h, int with_entry,
                        uint8_t *mem, size_t mem_n, sst_cblock **out) {
   *out = NULL;
+  int mapped = in_map(r, p);
   int type;
   size_t rawn;
-  int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);
-  if (rc) return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+  int rc = mapped ? map_info(r, p, h, &type, &rawn) : blk_stored_info(p, (size_t)h.size, &type, &rawn);
+  if (rc) return rc == LSM_CORRUPT && !mapped ? corrupt_in(r->name, "block", h.off) : rc;
+  if (mapped && type == BLK_NONE) return make_cblock_copy(r, p, h, with_entry, mem, mem_n, out);
   size_t hdr = CBLOCK_HDR + (with_entry ? cache_entry_size() : 0);
   sst_cblock *c;
   if (!with_entry && mem && hdr + rawn <= mem_n) c = (sst_cblock *)mem;
   else if (!(c = mm_malloc(hdr + (rawn ? rawn : 1)))) return st_err(LSM_NOMEM, "out of memory (block)");
   uint8_t *data = (uint8_t *)c + hdr;
-  if ((rc = blk_decode_into(p, (size_t)h.size, data, rawn))) {
+  if (mapped) rc = map_decode(r, p, h, type, data, rawn);
+  else if ((rc = blk_decode_into(p, (size_t)h.size, data, rawn)) == LSM_CORRUPT)
+    rc = corrupt_in(r->name, "block", h.off);
+  if (rc) {
     cblock_drop(c, mem);
-    return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+    return rc;
   }
   if (blk_parse(data, rawn, &c->blk)) {
     cblock_drop(c, mem);
@@ -705,28 +800,13 @@ static int cache_probe(sst_reader *r, sst_bhandle h, sst_block *b, int *admit) {
   return 1;
 }
 
-/* Blocks up to this size (stored, with direct IO's alignment slack) are read into a stack
-** buffer on a cache miss: no allocation besides the cache entry itself. */
-#define SST_SCRATCH (4 * FIO_ALIGN)
-
-/* A block that missed the cache, from the mapping (check_data_handle: within data_end): the
-** stored bytes (block + trailer) are copied out under the guard (mg_copy: a SIGBUS of a page
-** that cannot be read becomes LSM_IOERR_READ), into a stack buffer when they fit, then
-** verified and decoded from the copy as after a pread. */
+/* A block that missed the cache, from the mapping (check_data_handle: within data_end):
+** verified and decoded straight from the mapping under the guard (make_cblock). */
 static int map_cblock(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
                       sst_cblock **out) {
-  size_t n = (size_t)h.size + BLK_TRAILER;
-  _Alignas(16) uint8_t scratch[SST_SCRATCH];
-  uint8_t *p = n <= sizeof scratch ? scratch : mm_malloc(n);
-  if (!p) return st_err(LSM_NOMEM, "out of memory reading %zu bytes of %s", n, r->name);
-  int rc = mg_copy(p, r->map + h.off, n, r->name, h.off);
-  if (!rc) {
-    atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&r->ctr->bytes_read, n, memory_order_relaxed);
-    rc = make_cblock(r, p, h, admit, mem, mem_n, out);
-  }
-  if (p != scratch) mm_free(p);
-  return rc;
+  atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&r->ctr->bytes_read, (size_t)h.size + BLK_TRAILER, memory_order_relaxed);
+  return make_cblock(r, r->map + h.off, h, admit, mem, mem_n, out);
 }
 
 /* A miss on a table built without compression, whose blocks are all stored raw: the stored
@@ -1256,6 +1336,23 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
     start = off & ~(uint64_t)(FIO_ALIGN - 1);
     len = ((off + n + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1)) - start;
   }
+  if (r->map && !it->readahead && off + n <= r->data_end) {
+    /* A scan's automatic or hinted window of a mapped table: a view of the mapping, no copy
+    ** and no system call (si_block_readahead verifies and decodes each block from it under
+    ** the guard). The mapping is MADV_RANDOM (a cold page faulted in reads only itself), so
+    ** a large window (a long scan's) first asks for its pages in one go (MADV_WILLNEED: the
+    ** kernel reads the missing ones at once, as pread's read-ahead would; advisory). Fixed
+    ** windows (compaction) keep pread. */
+    if (n >= SST_MAP_WILLNEED) {
+      uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)(r->map + off) & ~(pg - 1);
+      (void)madvise((void *)a, (uintptr_t)(r->map + off + n) - a, MADV_WILLNEED);
+    }
+    atomic_fetch_add_explicit(&r->ctr->bytes_read, n, memory_order_relaxed);
+    it->ra_p = r->map + off;
+    it->ra_off = off;
+    it->ra_len = n;
+    return LSM_OK;
+  }
   if (len > it->ra_cap) {
     rblock_free(&it->ra);
     it->ra_cap = 0;
@@ -1266,25 +1363,6 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
     it->ra_cap = len;
   }
   uint8_t *buf = it->ra.io;
-  if (r->map && !it->readahead && off + n <= r->data_end) {
-    /* A scan's automatic or hinted window of a mapped table: a copy out of the mapping under
-    ** the guard instead of a pread (no system call, no page-cache lookup per page once the
-    ** pages are mapped). The mapping is MADV_RANDOM (a cold page faulted in reads only
-    ** itself), so a large window (a long scan's) first asks for its pages in one go
-    ** (MADV_WILLNEED: the kernel reads the missing ones at once, as pread's read-ahead would;
-    ** advisory). Fixed windows (compaction) keep pread. */
-    if (n >= SST_MAP_WILLNEED) {
-      uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)(r->map + off) & ~(pg - 1);
-      (void)madvise((void *)a, (uintptr_t)(r->map + off + n) - a, MADV_WILLNEED);
-    }
-    int rc = mg_copy(buf, r->map + off, n, r->name, off);
-    if (rc) return rc;
-    atomic_fetch_add_explicit(&r->ctr->bytes_read, n, memory_order_relaxed);
-    it->ra_p = buf;
-    it->ra_off = off;
-    it->ra_len = n;
-    return LSM_OK;
-  }
   uint64_t need_end = off + n - start; /* bytes that must arrive (direct IO's tail may not) */
   uint64_t chunk = (len / SST_RA_CHUNKS + FIO_ALIGN - 1) & ~(uint64_t)(FIO_ALIGN - 1);
   int rc = LSM_OK;
@@ -1327,12 +1405,48 @@ static int si_ra_fill(sst_iter *it, uint64_t off, size_t n) {
   return LSM_OK;
 }
 
+/* A block of a window that is a view of the mapping, private to the iterator (it->blk): a
+** compressed block verified and decoded from the mapping into zbuf under the guard; an
+** uncompressed one (or any block of a table stored without compression) copied into zbuf
+** under the guard and verified and parsed there (parsing and iteration run outside the
+** guard). */
+static int si_map_private(sst_iter *it, const uint8_t *p, sst_bhandle h) {
+  sst_reader *r = it->r;
+  size_t sn = (size_t)h.size + BLK_TRAILER, rawn;
+  int type = BLK_NONE, rc;
+  it->zbuf.n = 0;
+  if (r->props.compression != BLK_NONE) {
+    if ((rc = map_info(r, p, h, &type, &rawn))) return rc;
+    if (type != BLK_NONE) {
+      if ((rc = cd_buf_reserve(&it->zbuf, rawn ? rawn : 1))) return rc;
+      if ((rc = map_decode(r, p, h, type, it->zbuf.p, rawn))) return rc;
+    }
+  }
+  if (type == BLK_NONE) {
+    if ((rc = cd_buf_reserve(&it->zbuf, sn))) return rc;
+    if ((rc = mg_copy(it->zbuf.p, p, sn, r->name, h.off))) return rc;
+    if ((rc = blk_stored_info(it->zbuf.p, (size_t)h.size, &type, &rawn)))
+      return rc == LSM_CORRUPT ? corrupt_in(r->name, "block", h.off) : rc;
+    if (type != BLK_NONE) { /* compressed in a table stored raw (damaged or foreign): held
+                            ** privately, decoded from the copy */
+      sst_cblock *c;
+      if ((rc = make_cblock(r, it->zbuf.p, h, 0, NULL, 0, &c))) return rc;
+      adopt(r, h, c, NULL, &it->blk);
+      return LSM_OK;
+    }
+  }
+  if (blk_parse(it->zbuf.p, rawn, &it->pblk)) return corrupt_in(r->name, "data block", h.off);
+  it->blk.r = r;
+  it->blk.blk = &it->pblk;
+  return LSM_OK;
+}
+
 /* A data block through the read-ahead window (`win` bytes when it must be refilled, extending
 ** forward from the block, or backward when `back`: the window then ends with it). admit:
 ** the cache admitted the block on its probe (cache_probe), it is inserted as get_block would;
 ** else the block is private to the iterator: a raw block is used in place in the window, a compressed
-** one is decompressed into zbuf; no allocation per block. REQUIRES the current block dropped
-** (it may live in the window or zbuf). */
+** one is decompressed into zbuf; no allocation per block (a window of the mapping:
+** si_map_private). REQUIRES the current block dropped (it may live in the window or zbuf). */
 static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit, int back) {
   sst_reader *r = it->r;
   size_t need = (size_t)h.size + BLK_TRAILER;
@@ -1356,6 +1470,7 @@ static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit
     adopt(r, h, c, NULL, &it->blk);
     return LSM_OK;
   }
+  if (in_map(r, p)) return si_map_private(it, p, h);
   int type;
   size_t rawn;
   int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);

@@ -156,16 +156,19 @@ typedef struct sst_read_options {
   sst_counters *counters; /* NULL = the reader's own (sst_reader_counters) */
   int mmap;               /* point lookups (get_block: sst_get, sst_get_value, the blocks of
                           ** iterators and multiget that take it) and iterators' automatic and
-                          ** hinted read-ahead windows (not fixed ones) copy data blocks out of a
+                          ** hinted read-ahead windows (not fixed ones) read data blocks from a
                           ** read-only shared mapping of the data area instead of a pread: no
                           ** system call for a block in the page cache. Only for buffered files of
                           ** the "sync" and "uring" envs on 64-bit hosts, with the mapguard SIGBUS
                           ** handler in place (mg_ready; fault and crash envs, direct IO, a host's
-                          ** own SIGBUS handler: ignored; a failed mmap falls back to pread). The
-                          ** copy runs under mg_copy: an IO error of the device while a page is
-                          ** faulted in, or the file shrinking while open, is LSM_IOERR_READ
-                          ** naming the file and offset; the checksum and decode run on the copy,
-                          ** so damage stays LSM_CORRUPT. Default 0. */
+                          ** own SIGBUS handler: ignored; a failed mmap falls back to pread). A
+                          ** compressed block is checksummed and decoded straight from the
+                          ** mapping, an uncompressed one copied out and checked on the copy,
+                          ** all under mapguard (mg_run / mg_copy): an IO error of the device
+                          ** while a page is faulted in, or the file shrinking while open, is
+                          ** LSM_IOERR_READ naming the file and offset; damage stays
+                          ** LSM_CORRUPT (sst.c, "blocks read straight from the mapping", for
+                          ** what that checksum covers). Default 0. */
 } sst_read_options;
 
 typedef struct sst_reader sst_reader;
