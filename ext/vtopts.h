@@ -40,12 +40,13 @@
 
 /* The default mmap_reads of a table: 1, where the engine's is 0 (lsm.h: its peak-RSS target
 ** counts mapped file pages). A point statement that misses the block cache (8 MiB over a table
-** of hundreds of MiB: nearly all of them) copies its block from a read-only mapping of the table
-** file instead of a pread: no system call. bench_sql 5M rows, bench thread, 3 alternating pairs
-** (session 6): readrandom 6.80/6.84/6.85 -> 5.42/5.49/5.61 us, UPDATE by key 5.85/5.79/5.74 ->
+** of hundreds of MiB: nearly all of them) checksums and decodes its block straight from a
+** read-only mapping of the table file instead of a pread: no system call, no copy of the stored
+** bytes. bench_sql 5M rows, bench thread, 3 alternating pairs (session 6, pread vs a copy out of
+** the mapping): readrandom 6.80/6.84/6.85 -> 5.42/5.49/5.61 us, UPDATE by key 5.85/5.79/5.74 ->
 ** 4.48/4.04/4.62. A device IO error on a mapped page, or a table file shrunk by another process,
 ** is a SIGBUS; the engine's mapguard (engine/mapguard.h) turns it into SQLITE_IOERR_READ for the
-** statement (the copy out of the mapping runs under a guard; its SIGBUS handler chains to any
+** statement (every read of the mapping runs under a guard; its SIGBUS handler chains to any
 ** the host installed before). Limit: a host that installs its own SIGBUS handler after a table
 ** was mapped (SQLite installs none) gets those SIGBUS; tables opened after that are read with
 ** pread. mmap_reads=0 reads every table with pread. */
