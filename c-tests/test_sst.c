@@ -1024,6 +1024,17 @@ static void test_mmap_reads(void **state) {
   model_free(&m);
 }
 
+/* Step a positioned iterator (rc: the positioning's status) to its end or first error:
+** the final status, *rows = the rows it was valid on. */
+static int scan_rows(it_iter *it, int rc, int *rows) {
+  *rows = 0;
+  while (!rc && it_valid(it)) {
+    (*rows)++;
+    rc = it_next(it);
+  }
+  return rc ? rc : it_status(it);
+}
+
 /* A table file truncated (as by another process) while its reader has it mapped: gets,
 ** sst_get_value, multiget and an iterator's seek into the lost part return LSM_IOERR_READ
 ** naming the file (mapguard: the SIGBUS of the guarded copy, checksum or decode becomes an
@@ -1114,12 +1125,7 @@ static void test_mmap_truncated(void **state) {
           uint64_t hn = 1000;
           assert_int_equal(sst_iter_new(r, 0, &ht), LSM_OK);
           sst_iter_hint(ht, &hn, 1.0);
-          int rc = it_seek(ht, fk0, fkn), rows = 0;
-          while (!rc && it_valid(ht)) {
-            rows++;
-            rc = it_next(ht);
-          }
-          if (!rc) rc = it_status(ht);
+          int rows, rc = scan_rows(ht, it_seek(ht, fk0, fkn), &rows);
           if (rc != LSM_IOERR_READ) fail_msg("hinted scan: rc %d after %d rows (%s)", rc, rows, st_errmsg());
           assert_true(rows > 0);
           it_free(ht);
@@ -1142,14 +1148,10 @@ static void test_mmap_truncated(void **state) {
         assert_int_equal(it_status(it), LSM_IOERR_READ);
         it_free(it);
         /* a scan from the first block (before the new end) on into the lost part: its
-        ** read-ahead windows are copies from the mapping too, so the error is the same */
+        ** read-ahead windows are read from the mapping under the guard too, so the error is
+        ** the same */
         assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
-        int rc = it_seek_first(it), rows = 0;
-        while (!rc && it_valid(it)) {
-          rows++;
-          rc = it_next(it);
-        }
-        if (!rc) rc = it_status(it);
+        int rows, rc = scan_rows(it, it_seek_first(it), &rows);
         if (rc != LSM_IOERR_READ) fail_msg("scan: rc %d after %d rows (%s)", rc, rows, st_errmsg());
         assert_true(rows > 0);
         it_free(it);
