@@ -188,6 +188,75 @@ static void test_internal_keys(void **state) {
   blk_builder_free(&b);
 }
 
+/* The builder's entry encoding (one reserve, inlined varints, key copy for the next prefix)
+** against a reference written with the coding module's buffer functions: keys and values whose
+** lengths take 1, 2 and 3 varint bytes, empty values, shared prefixes of every length, restart
+** points and buffer growth; the bytes must be identical and read back. */
+static void test_encoding_reference(void **state) {
+  (void)state;
+  static const size_t vlens[] = {0, 1, 127, 128, 300, 16383, 16384, 70000};
+  static const size_t klens[] = {1, 5, 127, 128, 129, 200, 16384, 16400};
+  uint8_t *val = malloc(70000);
+  for (size_t i = 0; i < 70000; i++) val[i] = (uint8_t)(i * 31 + 7);
+  for (int interval = 1; interval <= 4; interval += 3) {
+    blk_builder b;
+    blk_builder_init(&b, interval);
+    cd_buf ref = {0}, rst = {0}, last = {0};
+    uint8_t *key = calloc(1, 16400 + 8);
+    int n = 0;
+    for (size_t ki = 0; ki < sizeof klens / sizeof klens[0]; ki++)
+      for (size_t vi = 0; vi < sizeof vlens / sizeof vlens[0]; vi++, n++) {
+        size_t kn = klens[ki];
+        memset(key, 'a' + (int)ki, kn); /* increasing: a run of one letter per length, then a last
+                                         ** byte that grows (shared prefixes up to kn - 1) */
+        key[kn - 1] = (uint8_t)('b' + vi);
+        assert_int_equal(blk_builder_add(&b, key, kn, val, vlens[vi]), LSM_OK);
+        size_t shared = 0;
+        if (n % interval == 0) {
+          assert_int_equal(cd_buf_put_fixed32(&rst, (uint32_t)ref.n), LSM_OK);
+        } else {
+          while (shared < kn && shared < last.n && last.p[shared] == key[shared]) shared++;
+        }
+        assert_int_equal(cd_buf_put_varint32(&ref, (uint32_t)shared), LSM_OK);
+        assert_int_equal(cd_buf_put_varint32(&ref, (uint32_t)(kn - shared)), LSM_OK);
+        assert_int_equal(cd_buf_put_varint32(&ref, (uint32_t)vlens[vi]), LSM_OK);
+        assert_int_equal(cd_buf_append(&ref, key + shared, kn - shared), LSM_OK);
+        assert_int_equal(cd_buf_append(&ref, val, vlens[vi]), LSM_OK);
+        cd_buf_clear(&last);
+        assert_int_equal(cd_buf_append(&last, key, kn), LSM_OK);
+      }
+    assert_int_equal(cd_buf_append(&ref, rst.p, rst.n), LSM_OK);
+    assert_int_equal(cd_buf_put_fixed32(&ref, (uint32_t)(rst.n / 4)), LSM_OK);
+    const uint8_t *raw;
+    size_t rawn;
+    assert_int_equal(blk_builder_size(&b), ref.n);
+    assert_int_equal(blk_builder_finish(&b, &raw, &rawn), LSM_OK);
+    assert_int_equal(rawn, ref.n);
+    assert_memory_equal(raw, ref.p, rawn);
+    blk_block blk;
+    assert_int_equal(blk_parse(raw, rawn, &blk), LSM_OK);
+    it_iter *it;
+    assert_int_equal(blk_iter_new(&blk, it_bytes_cmp, 1, &it), LSM_OK);
+    int m = 0;
+    for (it_seek_first(it); it_valid(it); it_next(it), m++) {
+      const uint8_t *v;
+      size_t vn;
+      it_value(it, &v, &vn);
+      assert_int_equal(vn, vlens[m % 8]);
+      if (vn) assert_memory_equal(v, val, vn);
+    }
+    assert_int_equal(it_status(it), LSM_OK);
+    assert_int_equal(m, n);
+    it_free(it);
+    free(key);
+    cd_buf_free(&ref);
+    cd_buf_free(&rst);
+    cd_buf_free(&last);
+    blk_builder_free(&b);
+  }
+  free(val);
+}
+
 static void test_seal(void **state) {
   (void)state;
   blk_builder b;
@@ -582,7 +651,7 @@ int main(void) {
       cmocka_unit_test(test_internal_keys),  cmocka_unit_test(test_seal),
       cmocka_unit_test(test_malformed),      cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_random_walk),
-      cmocka_unit_test(test_short_suffix_keys),
+      cmocka_unit_test(test_short_suffix_keys), cmocka_unit_test(test_encoding_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

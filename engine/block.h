@@ -21,8 +21,9 @@
 **
 **   contents     n bytes    type 0: the raw block
 **                           type 1: varint64 raw size, then one zstd frame of the raw block
-**                           type 2: varint64 raw size, then one lz4 block (LZ4_compress_default
-**                                   format, no frame) of the raw block
+**                           type 2: varint64 raw size, then one lz4 block (LZ4's block format,
+**                                   no frame; written with acceleration 2 since session 8,
+**                                   1 before: the same format) of the raw block
 **   type         1 byte     0 = none, 1 = zstd, 2 = lz4 (type 2 only in tables of format
 **                           version 2: sst.h)
 **   checksum     fixed32    cd_xxh3_32 over contents and the type byte

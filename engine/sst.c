@@ -215,8 +215,10 @@ int sst_builder_add(sst_builder *b, const uint8_t *key, size_t kn, const uint8_t
   if (b->o.bloom_bits && (rc = bloom_builder_add(&b->bloom, key, kn - IKEY_TRAILER)))
     return b->rc = rc;
   if ((rc = blk_builder_add(&b->data, key, kn, val, vn))) return b->rc = rc;
-  cd_buf_clear(&b->last);
-  if ((rc = cd_buf_append(&b->last, key, kn))) return b->rc = rc;
+  b->last.n = 0; /* b->last = key: a plain copy unless it must grow */
+  if (b->last.cap < kn && (rc = cd_buf_reserve(&b->last, kn))) return b->rc = rc;
+  memcpy(b->last.p, key, kn);
+  b->last.n = kn;
   if (b->props.entries == 0 && (rc = cd_buf_append(&b->first, key, kn))) return b->rc = rc;
   uint64_t seq = ikey_seq(key, kn);
   if (b->props.entries == 0 || seq < b->props.min_seq) b->props.min_seq = seq;
