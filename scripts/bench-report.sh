@@ -2,7 +2,8 @@
 # Regenerates the Engine and SQL figures of docs/BENCHMARKS.md: builds the bench binaries, runs
 # bench_engine (lsm vs RocksDB vs LevelDB, then the cold phase if root) and bench_sql (native
 # rowid / WITHOUT ROWID / lsm, then bench_vtfloor: the virtual-table interface alone) RUNS
-# times each (medians; default 3), in a scratch directory on the real disk, and writes the Markdown to $OUT (default $BUILD/bench-report.md).
+# times each (medians; default 3), in a scratch directory on the real disk, and writes the
+# Markdown to $OUT (default $BUILD/bench-report.md).
 # With --docs it also replaces the text between the "bench-report" markers in
 # docs/BENCHMARKS.md (only those two regions; the other sections are left alone).
 #
