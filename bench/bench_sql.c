@@ -372,6 +372,22 @@ static void settle(sqlite3 *db, int kind, const char *file) {
   }
 }
 
+/* stderr only: the lsm table's files per level and the compaction work done so far, so a run's
+** read figures can be told apart by the shape they ran on (the read-triggered L0 compaction may
+** run during any read phase, or not at all). */
+static void shape_note(sqlite3 *db, int kind, const char *when) {
+  if (kind != K_LSM) return;
+  sqlite3_stmt *st = prep(db,
+                          "SELECT (SELECT group_concat(json_extract(value, '$.files'), '/') FROM "
+                          "json_each(lsm_stats('t'), '$.engine.levels')), "
+                          "json_extract(lsm_stats('t'), '$.engine.compactions'), "
+                          "json_extract(lsm_stats('t'), '$.engine.compact_bytes_written') / 1048576.0");
+  if (sqlite3_step(st) == SQLITE_ROW)
+    fprintf(stderr, "    %-12s files per level %s, compactions %d (%.0f MiB written)\n", when,
+            (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_double(st, 2));
+  sqlite3_finalize(st);
+}
+
 static void one_kind(int kind, double *res, double *cpu, double *thr) {
   char file[64];
   rng_state = SEED;
@@ -399,10 +415,11 @@ static void one_kind(int kind, double *res, double *cpu, double *thr) {
     fprintf(stderr, "  %s: reusing %s\n", kname[kind], file);
   }
   fprintf(stderr, "  %s reads\n", kname[kind]);
-  if (phase_on[S_READRANDOM]) res[S_READRANDOM] = readrandom(db);
-  if (phase_on[S_READSEQ]) res[S_READSEQ] = readseq(db);
-  if (phase_on[S_SCANRANGE]) res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1);
-  if (phase_on[S_IN32]) inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]);
+  shape_note(db, kind, "before reads");
+  if (phase_on[S_READRANDOM]) res[S_READRANDOM] = readrandom(db), shape_note(db, kind, "readrandom");
+  if (phase_on[S_READSEQ]) res[S_READSEQ] = readseq(db), shape_note(db, kind, "readseq");
+  if (phase_on[S_SCANRANGE]) res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1), shape_note(db, kind, "scanrange");
+  if (phase_on[S_IN32]) inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]), shape_note(db, kind, "in32");
   uint64_t u = R;
   fprintf(stderr, "  %s update/delete\n", kname[kind]);
   if (phase_on[S_UPDATE]) res[S_UPDATE] = modify(db, 0, u, SEED + 2);

@@ -2,7 +2,8 @@
 ** delete-everything + full compaction; snapshots taken before a compaction still read their
 ** data after it (versions/tombstones they need are kept); an open iterator keeps reading files
 ** a compaction replaced (they are deleted only after it is freed); L0 stays bounded by the stop
-** trigger under a write burst; concurrent readers during compactions see consistent data. */
+** trigger under a write burst; concurrent readers during compactions see consistent data; the
+** tables of each level are written with that level's codec (l1_compression). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -512,6 +513,141 @@ static void test_output_keys_capped(void **state) {
   OK(lsm_close(db));
 }
 
+/* Codecs of the tables written at each level (db_level_codec): flushes (L0) and the levels below
+** L1 use `compression`; compactions into L1 use `l1_compression` unless it is LSM_COMPRESS_SAME.
+** Scattered keys with l0_compaction_trigger 2 make every L0 compaction merge two or more
+** overlapping tables, so no L1 table is a moved one; an L1 table is rewritten, not moved, into L2
+** when the two codecs differ (compact.c movable), so deeper levels hold `compression` only (with
+** the same scattered keys an L1 table often overlaps nothing in L2: the zstd/none cases moved
+** tables before this rule). A manual compaction then rewrites
+** every table into the last level with `compression`. Every key reads back, before and after
+** reopening, and lsm_check verifies every block. */
+static void check_level_codecs(int compression, int l1, int want_l0, int want_l1) {
+  lsm_options o = opts();
+  o.compression = compression;
+  o.l1_compression = l1;
+  o.l0_compaction_trigger = 2;
+  o.l0_slowdown_trigger = 8;
+  o.l0_stop_trigger = 12;
+  lsm_db *db;
+  OK(lsm_open("codecs", &o, &db));
+  char k[32], v[128];
+  const int n = 40000; /* L1 (256 KiB) spills into L2 whatever the codec */
+  for (int i = 0; i < n; i++) {
+    int j = (int)(((long)i * 7919) % n);
+    OK(lsm_put(db, k, key(k, j), v, val(v, j, 1)));
+  }
+  OK(lsm_flush(db, 1));
+  lsm_stats st;
+  for (int t = 0; t < 3000; t++) { /* background compactions settle (at most 30 s) */
+    OK(lsm_get_stats(db, &st));
+    int busy = st.immutables > 0;
+    for (int l = 0; l < LSM_MAX_LEVELS; l++) busy |= st.level_score[l] >= 1.0;
+    if (!busy) break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  const char *names[] = {"none", "zstd", "lz4"};
+  assert_string_equal(st.compression, names[compression]);
+  assert_string_equal(st.l1_compression, names[want_l1]);
+  int count[VER_LEVELS][3] = {{0}};
+  pthread_mutex_lock(&db->mu);
+  ver_version *cur = db->cur;
+  ver_ref(cur);
+  pthread_mutex_unlock(&db->mu);
+  for (int l = 0; l < VER_LEVELS; l++)
+    for (int j = 0; j < cur->n[l]; j++) {
+      sst_reader *r;
+      OK(ver_file_acquire(cur->f[l][j], &r));
+      uint32_t c = sst_reader_props(r)->compression;
+      ver_file_release(cur->f[l][j]);
+      assert_true(c <= 2);
+      count[l][c]++;
+    }
+  ver_unref(cur);
+  int deeper[3] = {0};
+  for (int l = 2; l < VER_LEVELS; l++)
+    for (int c = 0; c < 3; c++) deeper[c] += count[l][c];
+  print_message("compression %s, l1 %s: L0 %d/%d/%d, L1 %d/%d/%d, L2+ %d/%d/%d (none/zstd/lz4)\n",
+                names[compression], names[want_l1], count[0][0], count[0][1], count[0][2], count[1][0],
+                count[1][1], count[1][2], deeper[0], deeper[1], deeper[2]);
+  for (int c = 0; c < 3; c++) {
+    if (c != want_l0) assert_int_equal(count[0][c], 0);
+    if (c != want_l1) assert_int_equal(count[1][c], 0);
+    if (c != compression) assert_int_equal(deeper[c], 0); /* L1's codec is not moved down */
+  }
+  assert_true(count[1][want_l1] > 0);  /* L1 was written by compactions */
+  assert_true(deeper[compression] > 0); /* and spilled into L2 */
+  for (int i = 0; i < n; i += 7) expect(db, NULL, i, 1);
+  char *rep;
+  OK(lsm_check(db, &rep));
+  lsm_free(rep);
+  /* a manual compaction rewrites everything into the last level: `compression` throughout */
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0));
+  pthread_mutex_lock(&db->mu);
+  cur = db->cur;
+  ver_ref(cur);
+  pthread_mutex_unlock(&db->mu);
+  assert_true(cur->n[VER_LEVELS - 1] > 0);
+  for (int l = 0; l < VER_LEVELS; l++)
+    for (int j = 0; j < cur->n[l]; j++) {
+      sst_reader *r;
+      OK(ver_file_acquire(cur->f[l][j], &r));
+      assert_int_equal(sst_reader_props(r)->compression, (uint32_t)compression);
+      ver_file_release(cur->f[l][j]);
+    }
+  ver_unref(cur);
+  OK(lsm_close(db));
+  OK(lsm_open("codecs", &o, &db));
+  for (int i = 3; i < n; i += 7) expect(db, NULL, i, 1);
+  OK(lsm_close(db));
+  OK(lsm_destroy("codecs"));
+}
+
+static void test_level_codecs(void **state) {
+  (void)state;
+  check_level_codecs(LSM_COMPRESS_LZ4, LSM_COMPRESS_NONE, LSM_COMPRESS_LZ4, LSM_COMPRESS_NONE);
+  check_level_codecs(LSM_COMPRESS_LZ4, LSM_COMPRESS_SAME, LSM_COMPRESS_LZ4, LSM_COMPRESS_LZ4);
+  check_level_codecs(LSM_COMPRESS_NONE, LSM_COMPRESS_ZSTD, LSM_COMPRESS_NONE, LSM_COMPRESS_ZSTD);
+  check_level_codecs(LSM_COMPRESS_ZSTD, LSM_COMPRESS_LZ4, LSM_COMPRESS_ZSTD, LSM_COMPRESS_LZ4);
+}
+
+/* A flush writes L0 with `compression` whatever l1_compression is; a bad l1_compression is
+** refused by name. */
+static void test_level_codec_option(void **state) {
+  (void)state;
+  lsm_options o = opts();
+  o.compression = LSM_COMPRESS_ZSTD;
+  o.l1_compression = LSM_COMPRESS_NONE;
+  o.l0_compaction_trigger = o.l0_slowdown_trigger = o.l0_stop_trigger = 1000; /* L0 stays */
+  lsm_db *fdb;
+  OK(lsm_open("flushcodec", &o, &fdb));
+  char k[32], v[128];
+  for (int i = 0; i < 500; i++) OK(lsm_put(fdb, k, key(k, i), v, val(v, i, 1)));
+  OK(lsm_flush(fdb, 1));
+  pthread_mutex_lock(&fdb->mu);
+  ver_version *cur = fdb->cur;
+  ver_ref(cur);
+  pthread_mutex_unlock(&fdb->mu);
+  assert_true(cur->n[0] >= 1);
+  for (int j = 0; j < cur->n[0]; j++) {
+    sst_reader *r;
+    OK(ver_file_acquire(cur->f[0][j], &r));
+    assert_int_equal(sst_reader_props(r)->compression, LSM_COMPRESS_ZSTD);
+    ver_file_release(cur->f[0][j]);
+  }
+  for (int l = 1; l < VER_LEVELS; l++) assert_int_equal(cur->n[l], 0);
+  ver_unref(cur);
+  OK(lsm_close(fdb));
+  o = opts();
+  o.l1_compression = 3;
+  lsm_db *db = NULL;
+  assert_int_equal(lsm_open("badcodec", &o, &db), LSM_ERROR);
+  assert_non_null(strstr(lsm_errmsg(), "l1_compression"));
+  o.l1_compression = -2;
+  assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
+}
+
 /* background_threads = 2 under a write-heavy load with tiny files and levels: at some point two
 ** compactions run at once (db->max_compacting), and every key holds what a model says, before
 ** and after a manual compaction racing the background ones and after reopening. Close while
@@ -897,6 +1033,8 @@ int main(void) {
       cmocka_unit_test(test_manifest_rotation),
       cmocka_unit_test(test_readahead_batched),
       cmocka_unit_test(test_output_keys_capped),
+      cmocka_unit_test(test_level_codecs),
+      cmocka_unit_test(test_level_codec_option),
       cmocka_unit_test(test_parallel_compactions),
       cmocka_unit_test(test_background_threads_option),
       cmocka_unit_test(test_pick_min_overlap),

@@ -122,6 +122,18 @@ static void range_of(ver_file **f, int n, const uint8_t **lo, size_t *ln, const 
   }
 }
 
+/* May the inputs of c move down as they are? Not when that would carry level 1's own codec
+** (l1_compression) below L1: what L1 holds in it stays bounded by level1_size (lsm.h). So an L1
+** table moves into L2 only if it is known (written by this process: ver_file.codec) to have
+** L2's codec; otherwise it is rewritten. Moves between levels of one codec are unaffected. */
+static int movable(const lsm_db *db, const compaction *c) {
+  int to = c->level + 1, want = db_level_codec(&db->o, to);
+  if (to == 1 || want == db_level_codec(&db->o, c->level)) return 1;
+  for (int j = 0; j < c->nin[0]; j++)
+    if (c->in[0][j]->codec != want) return 0;
+  return 1;
+}
+
 /* 1 if no two of files[0..n) share a user key (their user-key ranges are disjoint). */
 static int disjoint(ver_file **f, int n) {
   for (int i = 0; i < n; i++)
@@ -343,7 +355,8 @@ static int out_open(out_state *o) {
   out_path(o->db, o->number, path, sizeof path);
   int rc = fio_create(o->db->env, path, FIO_WRONLY, &o->f);
   if (rc) return rc;
-  sst_options so = {o->db->o.block_size, o->db->o.compression, o->db->o.compression_level, o->db->o.bloom_bits};
+  sst_options so;
+  db_sst_options(o->db, o->level, &so);
   return sst_builder_new(o->f, &so, &o->b);
 }
 
@@ -352,6 +365,7 @@ static int out_finish(out_state *o) {
   int rc = sst_builder_finish(o->b, &props);
   if (!rc) rc = man_edit_add(o->e, o->level, o->number, props.file_size, props.smallest, props.smallest_n,
                              props.largest, props.largest_n);
+  if (!rc) o->e->adds[o->e->nadd - 1].codec = (int)props.compression;
   if (!rc) o->written += props.file_size;
   sst_builder_free(o->b);
   o->b = NULL;
@@ -470,7 +484,7 @@ static int run(lsm_db *db, compaction *c) {
   o.db = db;
   o.level = c->level + 1;
   o.e = &e;
-  if (!rc && !c->manual && c->nin[1] == 0 && disjoint(c->in[0], c->nin[0])) {
+  if (!rc && !c->manual && c->nin[1] == 0 && disjoint(c->in[0], c->nin[0]) && movable(db, c)) {
     /* trivial move: the inputs overlap nothing in level + 1 nor each other (e.g. several L0
     ** files of a sequential load), so they can move down as they are */
     for (int j = 0; j < c->nin[0] && !rc; j++) {

@@ -43,9 +43,13 @@ static int bg_err(lsm_db *db) {
 
 /* ---- tables -------------------------------------------------------------------------------- */
 
-static void sst_opts(const lsm_db *db, sst_options *so) {
+int db_level_codec(const lsm_options *o, int level) {
+  return level == 1 && o->l1_compression != LSM_COMPRESS_SAME ? o->l1_compression : o->compression;
+}
+
+void db_sst_options(const lsm_db *db, int level, sst_options *so) {
   so->block_size = db->o.block_size;
-  so->compression = db->o.compression;
+  so->compression = db_level_codec(&db->o, level);
   so->compression_level = db->o.compression_level;
   so->bloom_bits = db->o.bloom_bits;
 }
@@ -61,7 +65,7 @@ static int write_table(lsm_db *db, mem *m, uint64_t number, man_edit *e, int *ad
   int rc = fio_create(db->env, path, FIO_WRONLY, &f);
   if (rc) return rc;
   sst_options so;
-  sst_opts(db, &so);
+  db_sst_options(db, 0, &so);
   sst_builder *b = NULL;
   it_iter *it = NULL;
   rc = sst_builder_new(f, &so, &b);
@@ -81,6 +85,7 @@ static int write_table(lsm_db *db, mem *m, uint64_t number, man_edit *e, int *ad
   if (!rc) rc = sst_builder_finish(b, &props);
   if (!rc) rc = man_edit_add(e, 0, number, props.file_size, props.smallest, props.smallest_n,
                              props.largest, props.largest_n);
+  if (!rc) e->adds[e->nadd - 1].codec = (int)props.compression;
   if (!rc) atomic_fetch_add_explicit(&db->st_flush_bytes, props.file_size, memory_order_relaxed);
   it_free(it);
   sst_builder_free(b);

@@ -18,6 +18,7 @@ void lsm_options_default(lsm_options *o) {
   o->block_size = 4096;
   o->compression = LSM_COMPRESS_LZ4;
   o->compression_level = 3;
+  o->l1_compression = LSM_COMPRESS_SAME;
   o->bloom_bits = 10;
   o->sync = LSM_SYNC_NORMAL;
   o->io = LSM_IO_AUTO;
@@ -49,6 +50,7 @@ int lsm_options_validate(const lsm_options *o) {
   RANGE(block_size, o->block_size, 256, 1u << 20);
   RANGE(compression, o->compression, LSM_COMPRESS_NONE, LSM_COMPRESS_LZ4);
   RANGE(compression_level, o->compression_level, 1, 22);
+  RANGE(l1_compression, o->l1_compression, LSM_COMPRESS_SAME, LSM_COMPRESS_LZ4);
   RANGE(bloom_bits, o->bloom_bits, 0, 32);
   RANGE(sync, o->sync, LSM_SYNC_OFF, LSM_SYNC_FULL);
   RANGE(io, o->io, LSM_IO_AUTO, LSM_IO_URING);
@@ -64,6 +66,10 @@ int lsm_options_validate(const lsm_options *o) {
   RANGE(background_threads, o->background_threads, 1, 16);
   RANGE(max_open_files, o->max_open_files, 16, 1000000);
   return LSM_OK;
+}
+
+static const char *codec_name(int c) {
+  return c == LSM_COMPRESS_ZSTD ? "zstd" : c == LSM_COMPRESS_LZ4 ? "lz4" : "none";
 }
 
 int lsm_get_stats(lsm_db *db, lsm_stats *st) {
@@ -102,6 +108,8 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->max_open_files = (uint64_t)db->o.max_open_files;
   st->l0_compaction_trigger = (uint64_t)db->o.l0_compaction_trigger;
   st->mmap_reads = (uint64_t)db->o.mmap_reads;
+  st->compression = codec_name(db->o.compression);
+  st->l1_compression = codec_name(db_level_codec(&db->o, 1));
   st->stalls = atomic_load(&db->st_stalls);
   st->stall_micros = atomic_load(&db->st_stall_us);
   st->flushes = atomic_load(&db->st_flushes);
@@ -145,6 +153,7 @@ int lsm_stats_json(lsm_db *db, char **json) {
       (unsigned long long)s.max_open_files);
   ADD("\"l0_compaction_trigger\":%llu,\"mmap_reads\":%llu,", (unsigned long long)s.l0_compaction_trigger,
       (unsigned long long)s.mmap_reads);
+  ADD("\"compression\":\"%s\",\"l1_compression\":\"%s\",", s.compression, s.l1_compression);
   ADD("\"stalls\":%llu,\"stall_micros\":%llu,\"slowdowns\":%llu,\"flushes\":%llu,\"compactions\":%llu,",
       (unsigned long long)s.stalls, (unsigned long long)s.stall_micros, (unsigned long long)s.slowdowns,
       (unsigned long long)s.flushes, (unsigned long long)s.compactions);

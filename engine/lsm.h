@@ -33,7 +33,7 @@ typedef struct lsm_batch lsm_batch;
 typedef struct lsm_snapshot lsm_snapshot;
 
 enum { LSM_SYNC_OFF = 0, LSM_SYNC_NORMAL = 1, LSM_SYNC_FULL = 2 };
-enum { LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1, LSM_COMPRESS_LZ4 = 2 };
+enum { LSM_COMPRESS_SAME = -1, LSM_COMPRESS_NONE = 0, LSM_COMPRESS_ZSTD = 1, LSM_COMPRESS_LZ4 = 2 };
 enum { LSM_IO_AUTO = 0, LSM_IO_SYNC = 1, LSM_IO_URING = 2 }; /* = FIO_AUTO/SYNC/URING */
 
 /* Memory. Everything the engine allocates goes through mm.h (mm_live_bytes counts it); an
@@ -70,6 +70,18 @@ typedef struct lsm_options {
                              ** 30-40 % less CPU at 3M keys); its tables need this version or
                              ** later to read. LSM_COMPRESS_ZSTD: the smallest files. */
   int compression_level;     /* zstd level 1..22; default 3 (unused by lz4) */
+  int l1_compression;        /* codec of the tables compactions write into level 1:
+                             ** LSM_COMPRESS_SAME (the default: as `compression`) or an
+                             ** LSM_COMPRESS_* of its own. L1 is the one level whose size is
+                             ** bounded by a setting (level1_size) and the level every L0
+                             ** compaction rewrites whole (random keys), so storing it raw costs
+                             ** at most ~level1_size x (1 - the codec's ratio) of disk whatever
+                             ** the data size, and saves the compression of every L0 compaction's
+                             ** output and the decode of every read served from L1 (SQL tables
+                             ** default to raw L1 under lz4: ext/vtopts.h). Flushes (L0) and
+                             ** deeper levels use `compression`. A table moved down unrewritten
+                             ** keeps its codec, but an L1 table of l1_compression is rewritten
+                             ** rather than moved into L2, so the bound holds. */
   int bloom_bits;            /* bloom filter bits per key, 0 = none; default 10; <= 32 */
   int sync;                  /* LSM_SYNC_*; default LSM_SYNC_NORMAL */
   int io;                    /* LSM_IO_*; default LSM_IO_AUTO (uring if available) */
@@ -235,6 +247,9 @@ typedef struct lsm_stats {
                                       ** iterators pin more (version.h "Table cache") */
   uint64_t l0_compaction_trigger;     /* the option (L0 files that start an L0 compaction) */
   uint64_t mmap_reads;                /* the option (point reads through mappings: 0/1) */
+  const char *compression;            /* the option: "none", "zstd" or "lz4" (static string) */
+  const char *l1_compression;         /* the codec level-1 tables are written with (the same
+                                      ** names; l1_compression resolved) */
   uint64_t stalls, stall_micros, slowdowns;
   uint64_t flushes, compactions;
   const char *io_backend;             /* "uring" or "sync" (static string) */

@@ -53,6 +53,7 @@ int man_edit_add(man_edit *e, int level, uint64_t number, uint64_t size, const u
   f->level = level;
   f->number = number;
   f->size = size;
+  f->codec = -1;
   f->smallest = mm_dup(smallest, sn);
   f->largest = mm_dup(largest, ln);
   if (!f->smallest || !f->largest) {

@@ -62,6 +62,9 @@ typedef struct man_file {
   uint64_t number, size;
   uint8_t *smallest, *largest; /* internal keys, owned by the edit (mm) */
   size_t smallest_n, largest_n;
+  int codec; /* in memory only, not encoded: the LSM_COMPRESS_* the table was just built with
+             ** (its writer sets it after man_edit_add), or -1 (man_edit_add's value, and every
+             ** decoded record's): unknown without reading the table */
 } man_file;
 
 typedef struct man_del {

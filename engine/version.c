@@ -36,6 +36,7 @@ static int file_new(ver_ctx *ctx, const man_file *m, ver_file **out) {
   atomic_init(&f->allowed_seeks, m->size / 16384 > 100 ? (int64_t)(m->size / 16384) : 100);
   f->smallest_n = m->smallest_n;
   f->largest_n = m->largest_n;
+  f->codec = m->codec;
   f->ctx = ctx;
   pthread_mutex_init(&f->open_mu, NULL);
   atomic_init(&f->rd, NULL);

@@ -91,6 +91,7 @@ typedef struct ver_file {
   uint64_t number, size;
   uint8_t *smallest, *largest; /* internal keys (mm) */
   size_t smallest_n, largest_n;
+  int codec;                   /* man_file.codec: LSM_COMPRESS_* if written by this process, else -1 */
   ver_ctx *ctx;
   /* Table cache: */
   pthread_mutex_t open_mu;  /* serialises opening and closing rd */

@@ -151,7 +151,8 @@ static int set_option(opt_table *t, const char *name, const char *val) {
   static const char *const names[] = {"dir",         "memtable_size",     "cache_size",
                                       "block_size",  "compression",       "compression_level",
                                       "bloom_bits",  "sync",              "io",
-                                      "max_open_files", "l0_compaction_trigger", "mmap_reads"};
+                                      "max_open_files", "l0_compaction_trigger", "mmap_reads",
+                                      "l1_compression"};
   lsm_options *o = &t->lo;
   size_t sz;
   /* An option given twice is ambiguous (which one holds?): refuse it. */
@@ -181,6 +182,16 @@ static int set_option(opt_table *t, const char *name, const char *val) {
     else if (!strcasecmp(val, "lz4")) o->compression = LSM_COMPRESS_LZ4;
     else if (!strcasecmp(val, "none")) o->compression = LSM_COMPRESS_NONE;
     else return st_err(LSM_ERROR, "lsm: bad value for option compression: '%s' (zstd, lz4 or none)", val);
+    return LSM_OK;
+  }
+  if (!strcasecmp(name, "l1_compression")) {
+    if (!strcasecmp(val, "zstd")) o->l1_compression = LSM_COMPRESS_ZSTD;
+    else if (!strcasecmp(val, "lz4")) o->l1_compression = LSM_COMPRESS_LZ4;
+    else if (!strcasecmp(val, "none")) o->l1_compression = LSM_COMPRESS_NONE;
+    else if (!strcasecmp(val, "auto")) o->l1_compression = OPT_L1_AUTO;
+    else
+      return st_err(LSM_ERROR, "lsm: bad value for option l1_compression: '%s' (auto, zstd, lz4 or none)",
+                    val);
     return LSM_OK;
   }
   /* integer options: name, field, range (l0_compaction_trigger at most the engine's default
@@ -334,6 +345,7 @@ int opt_parse(int argc, const char *const *argv, opt_table *t) {
   t->lo.block_size = OPT_BLOCK_SIZE;
   t->lo.l0_compaction_trigger = OPT_L0_COMPACTION_TRIGGER;
   t->lo.mmap_reads = OPT_MMAP_READS;
+  t->lo.l1_compression = OPT_L1_AUTO;
   char **pk = NULL;
   int npk = 0, inline_pk = 0, rc = LSM_OK;
   for (int a = 0; a < argc && !rc; a++) {
@@ -394,6 +406,8 @@ int opt_parse(int argc, const char *const *argv, opt_table *t) {
     if (c->collate && strcasecmp(c->collate, "BINARY"))
       rc = st_err(LSM_ERROR, "lsm: key column %s: only BINARY collation is supported", c->name);
   }
+  if (t->lo.l1_compression == OPT_L1_AUTO) /* after every option: compression may come later */
+    t->lo.l1_compression = t->lo.compression == LSM_COMPRESS_LZ4 ? LSM_COMPRESS_NONE : LSM_COMPRESS_SAME;
   if (!rc && lsm_options_validate(&t->lo) != LSM_OK) {
     char msg[256]; /* the engine's message lives in the buffer st_err writes to */
     snprintf(msg, sizeof msg, "%s", lsm_errmsg());

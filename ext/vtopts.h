@@ -5,7 +5,8 @@
 **   column definitions   name [type] [NOT NULL | NULL | PRIMARY KEY [ASC|DESC] | COLLATE BINARY]
 **   PRIMARY KEY(a, b...) the key (at most one key declaration in total)
 **   name=value           options: dir, memtable_size, cache_size, block_size, compression
-**                        (zstd|lz4|none), compression_level, bloom_bits, sync (full|normal|off),
+**                        (zstd|lz4|none), l1_compression (auto|zstd|lz4|none),
+**                        compression_level, bloom_bits, sync (full|normal|off),
 **                        io (uring|sync|auto), max_open_files (16..1000000),
 **                        l0_compaction_trigger (2..20), mmap_reads (0|1). Sizes take
 **                        suffixes k/kb/kib, m/mb/mib, g/gb/gib (all binary: 64MB = 64 MiB).
@@ -51,6 +52,19 @@
 ** was mapped (SQLite installs none) gets those SIGBUS; tables opened after that are read with
 ** pread. mmap_reads=0 reads every table with pread. */
 #define OPT_MMAP_READS 1
+
+/* The default l1_compression of a table, `auto`: level-1 tables stored raw when compression is lz4
+** (the default), as `compression` otherwise (zstd is asked for by size; none is none anyway). The
+** engine's default is its `compression` on every level (lsm.h: l1_compression, which says why L1
+** is the level to leave raw: bounded by level1_size, rewritten whole by every L0 compaction).
+** bench_sql at 5M rows, lsm only, 3 alternating pairs (session 9; bench thread): readseq
+** 0.195/0.182/0.198 -> 0.182/0.152/0.154 us per row, scanrange 23.9/23.3/23.2 -> 20.8/21.9/21.2
+** us per scan, fillrandom 1.65/1.78/1.48 -> 1.48/1.45/1.43 us per row; the read-triggered L0 -> L1
+** compaction after the fill finished within readrandom in all three runs (in none before): it
+** neither compresses its ~256 MiB of L1 output nor decodes L1's input. Cost: size on disk 473.3
+** -> 576.9 MiB (native SQLite: 606.8), bounded by ~level1_size x 0.3 whatever the table's size.
+** l1_compression=lz4 gives the engine's behaviour. */
+#define OPT_L1_AUTO (-2)
 
 /* Affinities, with SQLite's SQLITE_AFF_* letters. */
 enum { OPT_AFF_BLOB = 'A', OPT_AFF_TEXT = 'B', OPT_AFF_NUMERIC = 'C', OPT_AFF_INTEGER = 'D',

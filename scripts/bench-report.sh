@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates the Engine and SQL figures of docs/BENCHMARKS.md: builds the bench binaries, runs
 # bench_engine (lsm vs RocksDB vs LevelDB, then the cold phase if root) and bench_sql (native
-# rowid / WITHOUT ROWID / lsm) RUNS times each (medians; default 3), in a scratch directory on
-# the real disk, and writes the Markdown to $OUT (default $BUILD/bench-report.md).
+# rowid / WITHOUT ROWID / lsm, then bench_vtfloor: the virtual-table interface alone) RUNS
+# times each (medians; default 3), in a scratch directory on the real disk, and writes the
+# Markdown to $OUT (default $BUILD/bench-report.md).
 # With --docs it also replaces the text between the "bench-report" markers in
 # docs/BENCHMARKS.md (only those two regions; the other sections are left alone).
 #
@@ -24,7 +25,7 @@ DOCS=0
 [ "${1:-}" = "--docs" ] && DOCS=1
 
 make --no-print-directory BUILD="$BUILD" "$BUILD/lsmvtab.so" "$BUILD/bench/bench_engine" \
-  "$BUILD/bench/bench_sql" >&2
+  "$BUILD/bench/bench_sql" "$BUILD/bench/bench_vtfloor" >&2
 DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/lsmvtab-report.XXXXXX)}
 trap 'rm -rf "$DIR"' EXIT
 export LSMVTAB_EXT="$ROOT/$BUILD/lsmvtab"
@@ -55,6 +56,12 @@ run_sql() {
   echo "Command: \`RUNS=$RUNS BENCH_SQL_N=$SQL_N scripts/bench-report.sh\` → \`bench_sql -n $SQL_N -R $RUNS\`"
   echo
   (cd "$DIR" && "$ROOT/$BUILD/bench/bench_sql" -n "$SQL_N" -R "$RUNS")
+  echo
+  echo "The floor: SQLite's virtual-table interface alone (\`bench_vtfloor -n $SQL_N -R $RUNS\`: the"
+  echo "same statements on a virtual table whose rows cost nothing; what lsm and native each pay above it is"
+  echo "their own part):"
+  echo
+  (cd "$DIR" && "$ROOT/$BUILD/bench/bench_vtfloor" -n "$SQL_N" -R "$RUNS" | sed '1,2d')
   echo "<!-- bench-report sql end -->"
 }
 : > "$OUT"
