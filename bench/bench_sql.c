@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "sql_phases.h"
 
 #define VAL_LEN 100
 #define TXN 10000
@@ -267,17 +268,8 @@ static double scanrange(sqlite3 *db, uint64_t count) {
   double t0 = now(), c0 = cpu_secs();
   thr0 = thr_secs();
   for (uint64_t i = 0; i < count; i++) {
-    uint64_t k0 = rnd() % N, want = N - k0 < 100 ? N - k0 : 100, n = 0;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * k0));
-    sqlite3_int64 prev = -1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      sqlite3_int64 k = sqlite3_column_int64(st, 0);
-      if (k <= prev) die(db, "scanrange: keys out of order");
-      prev = k;
-      n++;
-    }
-    sqlite3_reset(st);
-    if (n != want) die(db, "scanrange: wrong number of rows");
+    const char *err = sqlp_scan100(st, rnd() % N, N);
+    if (err) die(db, err);
   }
   double r = (double)count / (now() - t0);
   cpu_note(S_SCANRANGE, c0, count);

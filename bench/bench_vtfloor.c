@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sql_phases.h"
+
 static int64_t nrows = 5000000;
 static unsigned char blob[100];
 
@@ -182,17 +184,8 @@ static double scanrange(sqlite3 *db, int64_t count) {
   sqlite3_stmt *st = prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
   double t0 = thr_secs();
   for (int64_t i = 0; i < count; i++) {
-    uint64_t k0 = rnd() % (uint64_t)nrows, want = (uint64_t)nrows - k0 < 100 ? (uint64_t)nrows - k0 : 100, n = 0;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * k0));
-    sqlite3_int64 prev = -1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      sqlite3_int64 k = sqlite3_column_int64(st, 0);
-      if (k <= prev) die(db, "scanrange: keys out of order");
-      prev = k;
-      n++;
-    }
-    sqlite3_reset(st);
-    if (n != want) die(db, "scanrange: wrong number of rows");
+    const char *err = sqlp_scan100(st, rnd() % (uint64_t)nrows, (uint64_t)nrows);
+    if (err) die(db, err);
   }
   double us = (thr_secs() - t0) * 1e6 / (double)count;
   sqlite3_finalize(st);

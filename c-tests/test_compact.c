@@ -71,6 +71,19 @@ static size_t val(char *b, int i, int ver) {
   return (size_t)n;
 }
 
+/* Wait (at most 30 s) until no memtable waits for a flush and no level's score asks for a
+** compaction; *st is the last statistics read. */
+static void settle_scores(lsm_db *db, lsm_stats *st) {
+  for (int t = 0; t < 3000; t++) {
+    OK(lsm_get_stats(db, st));
+    int busy = st->immutables > 0;
+    for (int l = 0; l < LSM_MAX_LEVELS; l++) busy |= st->level_score[l] >= 1.0;
+    if (!busy) break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 static void expect(lsm_db *db, const lsm_snapshot *s, int i, int ver) {
   char k[32], v[128];
   size_t kn = key(k, i);
@@ -476,15 +489,8 @@ static void test_output_keys_capped(void **state) {
   ** move would carry a flushed file, capped by the memtable's size instead) */
   for (int i = 0; i < n; i++) OK(lsm_delete(db, k, key(k, (int)(((long)i * 7919) % n))));
   OK(lsm_flush(db, 1));
-  for (int t = 0; t < 3000; t++) { /* background compactions settle (at most 30 s) */
-    lsm_stats st;
-    OK(lsm_get_stats(db, &st));
-    int busy = st.immutables > 0;
-    for (int l = 0; l < LSM_MAX_LEVELS; l++) busy |= st.level_score[l] >= 1.0;
-    if (!busy) break;
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-  }
+  lsm_stats st;
+  settle_scores(db, &st);
   size_t cap = compact_output_max_keys(&o);
   assert_int_equal(cap, 1024);
   uint64_t most = 0;
@@ -539,14 +545,7 @@ static void check_level_codecs(int compression, int l1, int want_l0, int want_l1
   }
   OK(lsm_flush(db, 1));
   lsm_stats st;
-  for (int t = 0; t < 3000; t++) { /* background compactions settle (at most 30 s) */
-    OK(lsm_get_stats(db, &st));
-    int busy = st.immutables > 0;
-    for (int l = 0; l < LSM_MAX_LEVELS; l++) busy |= st.level_score[l] >= 1.0;
-    if (!busy) break;
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-  }
+  settle_scores(db, &st);
   const char *names[] = {"none", "zstd", "lz4"};
   assert_string_equal(st.compression, names[compression]);
   assert_string_equal(st.l1_compression, names[want_l1]);
