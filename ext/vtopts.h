@@ -57,13 +57,15 @@
 ** (the default), as `compression` otherwise (zstd is asked for by size; none is none anyway). The
 ** engine's default is its `compression` on every level (lsm.h: l1_compression, which says why L1
 ** is the level to leave raw: bounded by level1_size, rewritten whole by every L0 compaction).
-** bench_sql at 5M rows, lsm only, 3 alternating pairs (session 9; bench thread): readseq
-** 0.195/0.182/0.198 -> 0.182/0.152/0.154 us per row, scanrange 23.9/23.3/23.2 -> 20.8/21.9/21.2
-** us per scan, fillrandom 1.65/1.78/1.48 -> 1.48/1.45/1.43 us per row; the read-triggered L0 -> L1
-** compaction after the fill finished within readrandom in all three runs (in none before): it
-** neither compresses its ~256 MiB of L1 output nor decodes L1's input. Cost: size on disk 473.3
-** -> 576.9 MiB (native SQLite: 606.8), bounded by ~level1_size x 0.3 whatever the table's size.
-** l1_compression=lz4 gives the engine's behaviour. */
+** bench_sql at 5M rows, lsm only, 6 alternating pairs (session 9; docs/PERF-NOTES.md "Level 1's
+** codec ..."): readseq 4.50 -> 6.00M rows/s (bench thread 0.206 -> 0.162 us per row), scanrange
+** +4 %, UPDATE +5 %, DELETE +3 %, fillrandom equal, readrandom -14 %: the read-triggered L0 -> L1
+** compaction after the fill neither compresses its ~256 MiB of L1 output nor decodes L1's input,
+** so it now ends inside readrandom (before: it ran on through readseq) and, moving its bytes at
+** memory speed, slows the reader beside it more while it runs. Size on disk 473.3 -> 529.0 MiB
+** (native SQLite: 606.8), bounded by ~level1_size x 0.3 whatever the table's size (an L1 table
+** is rewritten, not moved, into L2: compact.c movable). l1_compression=lz4 gives the engine's
+** behaviour. */
 #define OPT_L1_AUTO (-2)
 
 /* Affinities, with SQLite's SQLITE_AFF_* letters. */
