@@ -490,11 +490,13 @@ static int bi_fill_prev(blk_iter *it, uint32_t r, uint32_t end) {
       it->pent_cap = cap;
     }
     size_t kn = (size_t)shared + unshared, ko = it->pkeys.n;
-    int rc = cd_buf_reserve(&it->pkeys, kn);
+    /* at least one byte: pkeys.p is never NULL once filled, even when every key is empty
+    ** (bi_use_pent adds offsets to it; NULL + 0 is undefined) */
+    int rc = cd_buf_reserve(&it->pkeys, kn ? kn : 1);
     if (rc) return bi_fail(it, rc);
     /* The previous key lives at pkeys.p + pk (offsets survive the reserve's realloc). */
     if (shared) memmove(it->pkeys.p + ko, it->pkeys.p + pk, shared);
-    if (unshared) memcpy(it->pkeys.p + ko + shared, p, unshared); /* pkeys.p may be NULL if kn == 0 */
+    if (unshared) memcpy(it->pkeys.p + ko + shared, p, unshared);
     it->pkeys.n = ko + kn;
     blk_pent *e = &it->pent[it->pent_n++];
     e->cur = off;
