@@ -337,18 +337,6 @@ static int user_in_range(const ver_file *f, const uint8_t *uk, size_t kn) {
          it_bytes_cmp(uk, kn, f->largest, ikey_user_len(f->largest_n)) <= 0;
 }
 
-/* Search one file; LSM_OK (found: type set) / LSM_NOTFOUND / error. */
-static int file_get(ver_file *f, const uint8_t *seek, size_t sn, int *type, cd_buf *val) {
-  sst_reader *r;
-  int rc = ver_file_acquire(f, &r);
-  if (rc) return rc;
-  atomic_fetch_add_explicit(&f->ctx->files_probed, 1, memory_order_relaxed);
-  /* the found key is checked in place; only a live value is copied (val NULL: not even that) */
-  rc = sst_get_value(r, seek, sn, type, val);
-  ver_file_release(f);
-  return rc;
-}
-
 ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey, size_t kn,
                         const uint8_t *seek, size_t sn) {
   if (c->level == 0) {
@@ -382,29 +370,6 @@ void ver_seek_charge(ver_file *f) {
     ctx->on_seek_file(ctx->seek_arg);
 }
 
-int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val) {
-  uint8_t small[256]; /* the seek key of a short key needs no allocation */
-  uint8_t *seek = small;
-  if (kn + IKEY_TRAILER > sizeof small && !(seek = mm_malloc(kn + IKEY_TRAILER)))
-    return st_err(LSM_NOMEM, "get: out of memory");
-  size_t sn = ikey_seek_key(seek, ukey, kn, seq);
-  int rc = LSM_NOTFOUND;
-  ver_cursor c = {0, -1};
-  ver_file *f, *first_l0 = NULL;
-  int probed = 0;
-  while (rc == LSM_NOTFOUND && (f = ver_next_file(v, &c, ukey, kn, seek, sn))) {
-    /* existence checks (val NULL) charge nothing: see ver_get in version.h */
-    if (probed++ == 0) first_l0 = c.level == 0 && val ? f : NULL;
-    else if (first_l0) { /* the first file searched did not answer: charge it */
-      ver_seek_charge(first_l0);
-      first_l0 = NULL;
-    }
-    rc = file_get(f, seek, sn, type, val);
-  }
-  if (seek != small) mm_free(seek);
-  return rc;
-}
-
 /* Pin and prefetch the next window of candidate files (see ver_exists_q). */
 static void exq_fill(ver_exists_q *q) {
   q->n = q->next = 0;
@@ -422,6 +387,7 @@ static void exq_fill(ver_exists_q *q) {
       return;
     }
     sst_prefetch_filter(r, q->h);
+    q->l0[q->n] = q->c.level == 0;
     q->f[q->n] = f;
     q->r[q->n++] = r;
   }
@@ -450,19 +416,39 @@ void ver_exists_start(ver_exists_q *q, ver_version *v, const uint8_t *ukey, size
   exq_fill(q);
 }
 
-int ver_exists(ver_exists_q *q, int *type) {
+/* Search the queued files in order (see ver_get and ver_exists in version.h). val NULL: an
+** existence check, nothing copied and nothing charged. */
+static int exq_search(ver_exists_q *q, int *type, cd_buf *val) {
+  ver_file *first_l0 = NULL;
+  int probed = 0;
   for (;;) {
     while (q->next < q->n) {
       ver_file *f = q->f[q->next];
-      sst_reader *r = q->r[q->next++];
+      sst_reader *r = q->r[q->next];
+      int l0 = q->l0[q->next++];
+      if (probed++ == 0) first_l0 = l0 && val ? f : NULL;
+      else if (first_l0) { /* the first file searched did not answer: charge it */
+        ver_seek_charge(first_l0);
+        first_l0 = NULL;
+      }
       atomic_fetch_add_explicit(&f->ctx->files_probed, 1, memory_order_relaxed);
-      int rc = sst_get_value(r, q->seek, q->sn, type, NULL);
+      int rc = sst_get_value(r, q->seek, q->sn, type, val);
       if (rc != LSM_NOTFOUND) return rc;
     }
     if (q->done) return q->rc ? q->rc : LSM_NOTFOUND;
     exq_release(q);
     exq_fill(q);
   }
+}
+
+int ver_exists(ver_exists_q *q, int *type) { return exq_search(q, type, NULL); }
+
+int ver_get(ver_version *v, const uint8_t *ukey, size_t kn, uint64_t seq, int *type, cd_buf *val) {
+  ver_exists_q q;
+  ver_exists_start(&q, v, ukey, kn, seq);
+  int rc = exq_search(&q, type, val);
+  ver_exists_end(&q);
+  return rc;
 }
 
 void ver_exists_end(ver_exists_q *q) {
