@@ -38,6 +38,16 @@ static void build(blk_builder *b, int interval, int nkeys, uint8_t **out, size_t
   memcpy(*out, p, *n);
 }
 
+/* Finish b's block, parse it (borrowing the builder's bytes: b must outlive blk) and start an
+** iterator over it. */
+static void finish_iter(blk_builder *b, blk_block *blk, blk_iter *it) {
+  const uint8_t *p;
+  size_t n;
+  assert_int_equal(blk_builder_finish(b, &p, &n), LSM_OK);
+  assert_int_equal(blk_parse(p, n, blk), LSM_OK);
+  blk_iter_init(it, blk, it_bytes_cmp, 0);
+}
+
 static void check_at(it_iter *it, int i) {
   char k[32], v[32];
   size_t kn, vn;
@@ -157,13 +167,9 @@ static void test_empty_keys(void **state) {
   blk_builder b;
   blk_builder_init(&b, 16);
   assert_int_equal(blk_builder_add(&b, (const uint8_t *)"", 0, (const uint8_t *)"v0", 2), LSM_OK);
-  const uint8_t *p;
-  size_t n;
-  assert_int_equal(blk_builder_finish(&b, &p, &n), LSM_OK);
   blk_block blk;
-  assert_int_equal(blk_parse(p, n, &blk), LSM_OK);
   blk_iter it;
-  blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+  finish_iter(&b, &blk, &it);
   assert_int_equal(it_seek_last(&it.base), LSM_OK);
   assert_true(it_valid(&it.base));
   const uint8_t *k, *v;
@@ -529,13 +535,9 @@ static void test_random_walk(void **state) {
       size_t vn = rw_val(i, v);
       assert_int_equal(blk_builder_add(&b, rw_k[i], rw_kn[i], v, vn), LSM_OK);
     }
-    const uint8_t *data;
-    size_t n;
-    assert_int_equal(blk_builder_finish(&b, &data, &n), LSM_OK);
     blk_block blk;
-    assert_int_equal(blk_parse(data, n, &blk), LSM_OK);
     blk_iter it;
-    blk_iter_init(&it, &blk, it_bytes_cmp, 0);
+    finish_iter(&b, &blk, &it);
     unsigned seed = 0xb10c + (unsigned)t;
     srand(seed);
     int pos = -1;
