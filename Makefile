@@ -16,7 +16,7 @@ CC      ?= cc
 SAN     ?=
 OPT     ?= -O2
 CFLAGS  ?=
-CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE -MMD -MP $(SAN)
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -D_GNU_SOURCE -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
 LIBS     = -luring -lzstd -llz4 -lxxhash -lpthread -lm
 TESTLIBS = -lsqlite3 -lcmocka
@@ -33,6 +33,7 @@ TUTIL_OBJ  := $(TUTIL_SRC:%.c=$(BUILD)/%.o)
 TESTS      := $(TEST_SRC:c-tests/%.c=$(BUILD)/tests/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 DEPSTAMP   := $(BUILD)/.deps-ok
+FLAGSTAMP  := $(BUILD)/.cflags
 
 .PHONY: all deps test asan valgrind demo bench clean check-tests crash-test
 all: $(BUILD)/lsmvtab.so $(BUILD)/libengine.a
@@ -46,7 +47,15 @@ $(DEPSTAMP): scripts/deps.sh
 	@scripts/deps.sh
 	@touch $@
 
-$(BUILD)/%.o: %.c | $(DEPSTAMP)
+# The compile flags of this build dir, rewritten only when they change: every object and program
+# depends on it, so a changed flag (OPT, SAN, a new -f option) rebuilds instead of mixing objects.
+$(FLAGSTAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGSTAMP) | $(DEPSTAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iengine -c $< -o $@
 
@@ -57,11 +66,11 @@ $(BUILD)/libengine.a: $(ENGINE_OBJ)
 $(BUILD)/lsmvtab.so: $(EXT_OBJ) $(BUILD)/libengine.a
 	$(CC) -shared $(LDFLAGS) -o $@ $(EXT_OBJ) $(BUILD)/libengine.a $(LIBS)
 
-$(BUILD)/tests/%: c-tests/%.c $(TUTIL_OBJ) $(BUILD)/libengine.a | $(DEPSTAMP)
+$(BUILD)/tests/%: c-tests/%.c $(TUTIL_OBJ) $(BUILD)/libengine.a $(FLAGSTAMP) | $(DEPSTAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iengine -Ic-tests -o $@ $< $(TUTIL_OBJ) $(BUILD)/libengine.a $(LDFLAGS) $(TESTLIBS) $(LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libengine.a | $(DEPSTAMP)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libengine.a $(FLAGSTAMP) | $(DEPSTAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iengine -Ibench -o $@ $< $(BUILD)/libengine.a $(LDFLAGS) -lsqlite3 $(LIBS)
 
@@ -141,6 +150,6 @@ ifneq ($(wildcard /usr/include/leveldb/c.h),)
 BENCH_KV_DEFS += -DHAVE_LEVELDB
 BENCH_KV_LIBS += -lleveldb
 endif
-$(BUILD)/bench/bench_engine: bench/bench_engine.c bench/kv.h bench/kv_rocksdb.c bench/kv_leveldb.c $(BUILD)/libengine.a | $(DEPSTAMP)
+$(BUILD)/bench/bench_engine: bench/bench_engine.c bench/kv.h bench/kv_rocksdb.c bench/kv_leveldb.c $(BUILD)/libengine.a $(FLAGSTAMP) | $(DEPSTAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(BENCH_KV_DEFS) -Iengine -Ibench -o $@ bench/bench_engine.c bench/kv_rocksdb.c bench/kv_leveldb.c $(BUILD)/libengine.a $(LDFLAGS) $(BENCH_KV_LIBS) -lsqlite3 $(LIBS)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,8 +169,8 @@ static void test_overlay_hint(void **state) {
   int prev = -1;
   size_t n = 0;
   for (ov_node *x = ov_first(o); x; x = ov_next(x), n++) {
-    const void *kp, *v;
-    size_t kn, vn;
+    const void *kp, *v = NULL; /* (set by ov_node_state; gcc cannot see assert's exit) */
+    size_t kn, vn = 0;
     ov_node_key(x, &kp, &kn);
     assert_int_equal(kn, 4); /* "kNNN", not NUL-terminated */
     const char *kc = kp;
@@ -444,6 +445,29 @@ static sqlite3 *open_db(const char *path) {
   if (sqlite3_load_extension(db, ext, 0, &err) != SQLITE_OK) fail_msg("load: %s", err);
   sqlite3_busy_timeout(db, 2000);
   return db;
+}
+
+/* lsmvtab.so exports its entry point and the VFS's test hooks, nothing else (ext_version.h:
+** SQLite loads extensions RTLD_GLOBAL, so an exported engine name could bind to or capture a
+** host's same-named symbol). Names from several modules, the extension's sqlite3_api pointer
+** (every extension defines one) and a static function's name must not resolve. */
+static void test_exports_only_entry_points(void **state) {
+  (void)state;
+  sqlite3 *db = open_db(":memory:");
+  char so[1024];
+  snprintf(so, sizeof so, "%s.so", getenv("LSMVTAB_EXT"));
+  void *h = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
+  if (!h) fail_msg("dlopen %s: %s", so, dlerror());
+  assert_non_null(dlsym(h, "sqlite3_lsmvtab_init"));
+  assert_non_null(dlsym(h, "uringvfs_fault_set"));
+  static const char *const hidden[] = {"sqlite3_api", "cache_new",  "mm_malloc",  "st_err",
+                                       "lsm_open",    "sst_open",   "blk_parse",  "ver_get",
+                                       "fio_open",    "ov_new",     "ke_decode",  "opt_parse",
+                                       "vt_register", "uringvfs_register"};
+  for (size_t i = 0; i < sizeof hidden / sizeof *hidden; i++)
+    if (dlsym(h, hidden[i])) fail_msg("lsmvtab.so exports %s", hidden[i]);
+  dlclose(h);
+  sqlite3_close(db);
 }
 
 static void exec_ok(sqlite3 *db, const char *sql) {
@@ -1714,6 +1738,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mmap_truncated_sql), /* first: see there */
       cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_refcount),
+      cmocka_unit_test(test_exports_only_entry_points),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_two_connections),   cmocka_unit_test(test_other_process_busy),
       cmocka_unit_test(test_drop_removes_files), cmocka_unit_test(test_temp_dir_removed),

@@ -21,7 +21,7 @@ static void ext_version_func(sqlite3_context *ctx, int argc, sqlite3_value **arg
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
-int sqlite3_lsmvtab_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+LSMVTAB_EXPORT int sqlite3_lsmvtab_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
   SQLITE_EXTENSION_INIT2(pApi);
   (void)pzErrMsg;
   int rc = sqlite3_create_function(db, "lsm_version", 0,

@@ -88,7 +88,9 @@ for py in "$ROOT"/c-tests/test_*.py; do
   fi
 done
 vfslist=("")
-if nm -D "$ABSBUILD/lsmvtab.so" 2>/dev/null | grep -q ' uringvfs_register$'; then vfslist+=(uring); fi
+# (asked of the loaded extension: lsmvtab.so exports no symbol but its entry points)
+if LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$HOSTASAN" sqlite3 -batch :memory: -cmd ".load $LSMVTAB_EXT" .vfslist 2>/dev/null |
+  grep -q '^vfs.zName *= *"uring"'; then vfslist+=(uring); fi
 for sql in "$ROOT"/sql-tests/*.sql; do
   [ -f "$sql" ] || continue
   [ -n "${ONLY:-}" ] && ! [[ $(basename "$sql") =~ $ONLY ]] && continue

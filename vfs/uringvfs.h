@@ -80,6 +80,8 @@
 #ifndef LSMVTAB_URINGVFS_H
 #define LSMVTAB_URINGVFS_H
 
+#include "../ext/ext_version.h" /* LSMVTAB_EXPORT */
+
 /* Register the VFS "uring" (not as the default). Idempotent: later calls return SQLITE_OK.
 ** Returns an SQLite result code. The VFS lives until the process ends (the extension is loaded
 ** permanently). */
@@ -106,8 +108,8 @@ typedef struct uringvfs_stats {
 /* Tests only (reach them with dlsym after loading the extension): arm / clear a fault on the
 ** "fault" backend shared by every file opened with uring_io=fault (fio_fault_set semantics).
 ** Return an LSM_* / SQLite code; LSM_MISUSE if the fault backend could not be created. */
-int uringvfs_fault_set(int ops, long nth, int kind);
-void uringvfs_fault_clear(void);
-long uringvfs_fault_count(int ops);
+LSMVTAB_EXPORT int uringvfs_fault_set(int ops, long nth, int kind);
+LSMVTAB_EXPORT void uringvfs_fault_clear(void);
+LSMVTAB_EXPORT long uringvfs_fault_count(int ops);
 
 #endif
