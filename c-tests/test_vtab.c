@@ -449,8 +449,8 @@ static sqlite3 *open_db(const char *path) {
 
 /* lsmvtab.so exports its entry point and the VFS's test hooks, nothing else (ext_version.h:
 ** SQLite loads extensions RTLD_GLOBAL, so an exported engine name could bind to or capture a
-** host's same-named symbol). Names from several modules, the extension's sqlite3_api pointer
-** (every extension defines one) and a static function's name must not resolve. */
+** host's same-named symbol). Names from modules of the engine, the SQL module and the VFS, and
+** the extension's sqlite3_api pointer (every extension defines one), must not resolve. */
 static void test_exports_only_entry_points(void **state) {
   (void)state;
   sqlite3 *db = open_db(":memory:");
