@@ -16,9 +16,16 @@
 **   one32        the same keys, one SELECT v FROM t WHERE k=? each             (keys/s)
 **   updaterandom U x UPDATE t SET v=? WHERE k=?, 10k per transaction, U = R
 **   deleterandom U x DELETE FROM t WHERE k=?, 10k per transaction, distinct keys
+** Before each phase that reads the table (all but the fills) every file of that table is read
+** once, start to end (the database and its -wal; an lsm table's directory), the same for all
+** three kinds (-P: not). On a machine that keeps its page cache this changes nothing: the files
+** were just written. Some virtual machines hand idle page-cache pages back to the host within
+** ~30-60 s (this project's CI machine does), and the time between a fill and the reads differs
+** by kind (lsm's settle waits for its compactions), so without the pre-read the read phases
+** would measure partly the disk and the host's reclaim, unequally.
 ** Printed: a Markdown table of rows/s per table and ratios lsm/rowid and lsm/wr; with runs > 1,
 ** medians. Usage: bench_sql [-n N] [-r R] [-R runs] [-v half|random] [-o 'lsm options'] [-t
-** rowid,wr,lsm] [-p phases] [-K]. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 200000)),
+** rowid,wr,lsm] [-p phases] [-K] [-P]. Env defaults BENCH_N (1000000), BENCH_READS (min(N, 200000)),
 ** BENCH_RUNS (1).
 **   -p fillseq,fillrandom,readrandom,readseq,scanrange,in32,update,delete: run only these phases
 **      (fillrandom runs anyway when the reads need a table that does not exist yet)
@@ -26,6 +33,7 @@
 **      on the same files. A run with the delete phase removes it (its keys are gone). A reused
 **      lsm table keeps the options it was created with: -o with options its stored CREATE
 **      lacks is an error.
+**   -P no pre-read of the table's files before the read phases (see above)
 ** (R is smaller than the engine bench's: native random updates/deletes run at ~10-35k rows/s.)
 ** Needs LSMVTAB_EXT (the extension path without .so; scripts/run-bench.sh sets it).
 */
@@ -64,6 +72,7 @@ static uint64_t N, R;
 static int half_compressible = 1;
 static char lsm_opts[256] = "";
 static int keep_db;
+static int pre_read = 1;
 static const char *const pname[] = {"fillseq", "fillrandom", "readrandom", "readseq", "scanrange",
                                     "in32", "update", "delete"};
 static const int pphase[] = {S_FILLSEQ, S_FILLRANDOM, S_READRANDOM, S_READSEQ, S_SCANRANGE,
@@ -208,6 +217,17 @@ static sqlite3 *open_db(const char *file, int kind, const char *table, int reuse
   }
   ex(db, sql);
   return db;
+}
+
+/* Read every file of the table at `file` once (see the header: pre-read). */
+static void warm(const char *file) {
+  if (!pre_read) return;
+  const char *sfx[] = {"", "-wal", "-lsm"};
+  char b[256];
+  for (int i = 0; i < 3; i++) {
+    snprintf(b, sizeof b, "%s%s", file, sfx[i]);
+    nftw(b, warm_cb, 16, FTW_PHYS);
+  }
 }
 
 /* Inserts of n keys (key(i) = 2*perm(i) or 2*i), TXN rows per transaction; rows/s. */
@@ -408,14 +428,17 @@ static void one_kind(int kind, double *res, double *cpu, double *thr) {
   }
   fprintf(stderr, "  %s reads\n", kname[kind]);
   shape_note(db, kind, "before reads");
-  if (phase_on[S_READRANDOM]) res[S_READRANDOM] = readrandom(db), shape_note(db, kind, "readrandom");
-  if (phase_on[S_READSEQ]) res[S_READSEQ] = readseq(db), shape_note(db, kind, "readseq");
-  if (phase_on[S_SCANRANGE]) res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1), shape_note(db, kind, "scanrange");
-  if (phase_on[S_IN32]) inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]), shape_note(db, kind, "in32");
+  if (phase_on[S_READRANDOM])
+    warm(file), res[S_READRANDOM] = readrandom(db), shape_note(db, kind, "readrandom");
+  if (phase_on[S_READSEQ]) warm(file), res[S_READSEQ] = readseq(db), shape_note(db, kind, "readseq");
+  if (phase_on[S_SCANRANGE])
+    warm(file), res[S_SCANRANGE] = scanrange(db, R / 10 ? R / 10 : 1), shape_note(db, kind, "scanrange");
+  if (phase_on[S_IN32])
+    warm(file), inlist(db, R / INN ? R / INN : 1, &res[S_IN32], &res[S_ONE32]), shape_note(db, kind, "in32");
   uint64_t u = R;
   fprintf(stderr, "  %s update/delete\n", kname[kind]);
-  if (phase_on[S_UPDATE]) res[S_UPDATE] = modify(db, 0, u, SEED + 2);
-  if (phase_on[S_DELETE]) res[S_DELETE] = modify(db, 1, u, SEED + 3);
+  if (phase_on[S_UPDATE]) warm(file), res[S_UPDATE] = modify(db, 0, u, SEED + 2);
+  if (phase_on[S_DELETE]) warm(file), res[S_DELETE] = modify(db, 1, u, SEED + 3);
   sqlite3_close(db);
   if (!keep_db || phase_on[S_DELETE]) rm_db(file);
   memcpy(cpu, cpu_us, sizeof cpu_us);
@@ -440,7 +463,7 @@ int main(int argc, char **argv) {
   R = (e = getenv("BENCH_READS")) ? strtoull(e, NULL, 10) : 0;
   int runs = (e = getenv("BENCH_RUNS")) ? atoi(e) : 1, opt;
   int use[NK] = {1, 1, 1};
-  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:p:K")) != -1) {
+  while ((opt = getopt(argc, argv, "n:r:R:v:o:t:p:KP")) != -1) {
     switch (opt) {
     case 'n': N = strtoull(optarg, NULL, 10); break;
     case 'r': R = strtoull(optarg, NULL, 10); break;
@@ -457,9 +480,10 @@ int main(int argc, char **argv) {
       phase_on[S_SIZE] = phase_on[S_FILLRANDOM];
       break;
     case 'K': keep_db = 1; break;
+    case 'P': pre_read = 0; break;
     default:
       fprintf(stderr, "usage: bench_sql [-n N] [-r reads] [-R runs] [-v half|random] "
-                      "[-o 'lsm options'] [-t rowid,wr,lsm] [-p phases] [-K]\n");
+                      "[-o 'lsm options'] [-t rowid,wr,lsm] [-p phases] [-K] [-P]\n");
       return 2;
     }
   }
@@ -493,10 +517,12 @@ int main(int argc, char **argv) {
     }
 
   printf("### bench_sql: N=%llu rows, %llu reads, keys 2*i, %d-byte %s blobs, seed %#llx, "
-         "runs %d (medians), SQLite %s, native: WAL + synchronous=NORMAL, lsm options: '%s'\n\n",
+         "runs %d (medians), SQLite %s, native: WAL + synchronous=NORMAL, lsm options: '%s', "
+         "%s\n\n",
          (unsigned long long)N, (unsigned long long)R, VAL_LEN,
          half_compressible ? "half-compressible" : "random", (unsigned long long)SEED, runs,
-         sqlite3_libversion(), lsm_opts);
+         sqlite3_libversion(), lsm_opts,
+         pre_read ? "files pre-read before each read phase" : "no pre-read (-P)");
   printf("| phase (rows/s unless said) |");
   for (int k = 0; k < NK; k++) if (use[k]) printf(" %s |", klabel[k]);
   int ratios = use[K_LSM] && (use[K_ROWID] || use[K_WR]);

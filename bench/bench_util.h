@@ -7,6 +7,7 @@
 **   a 4-round Feistel network over the next even power of two, cycle-walking into range.
 ** - du_cb / rm_cb: nftw callbacks summing regular file sizes into du_bytes / removing each entry;
 **   dir_bytes(), rm_rf() wrap them for a directory tree.
+** - warm_cb: nftw callback reading each regular file once, start to end (bench_sql's pre-read).
 */
 #ifndef LSMVTAB_BENCH_UTIL_H
 #define LSMVTAB_BENCH_UTIL_H
@@ -74,5 +75,17 @@ static inline int rm_cb(const char *p, const struct stat *st, int flag, struct F
   return 0;
 }
 static inline void rm_rf(const char *dir) { nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+static inline int warm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
+  (void)st, (void)f;
+  if (flag != FTW_F) return 0;
+  static char buf[1 << 20];
+  FILE *fp = fopen(p, "rb");
+  if (!fp) return 0; /* a file a compaction just deleted: nothing to read */
+  while (fread(buf, 1, sizeof buf, fp) == sizeof buf) {
+  }
+  fclose(fp);
+  return 0;
+}
 
 #endif

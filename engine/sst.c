@@ -656,6 +656,13 @@ static void cblock_drop(sst_cblock *c, const uint8_t *mem) {
 ** exposure to a file modified before the read.) */
 
 /* p lies in the reader's mapping. */
+/* Prefetch the cache lines of [p, p + n) of the mapping. A prefetch never faults, so
+** lines past the file's end or of an unmapped page cost nothing. */
+static inline void prefetch_range(const uint8_t *p, size_t n) {
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)p + n;
+  for (; a < e; a += 64) __builtin_prefetch((const void *)a);
+}
+
 static inline int in_map(const sst_reader *r, const uint8_t *p) {
   return r->map && (uintptr_t)p >= (uintptr_t)r->map &&
          (uintptr_t)p < (uintptr_t)r->map + (uintptr_t)r->data_end;
@@ -1480,7 +1487,14 @@ static int si_block_readahead(sst_iter *it, sst_bhandle h, size_t win, int admit
     adopt(r, h, c, NULL, &it->blk);
     return LSM_OK;
   }
-  if (in_map(r, p)) return si_map_private(it, p, h);
+  if (in_map(r, p)) {
+    /* The next block of the scan's direction (about this one's size), as far as the window
+    ** reaches: its first touch overlaps this block's copy or decode and its rows. */
+    size_t before = (size_t)(p - it->ra_p), after = it->ra_len - before - need;
+    if (back) prefetch_range(p - (before < need ? before : need), before < need ? before : need);
+    else prefetch_range(p + need, after < need ? after : need);
+    return si_map_private(it, p, h);
+  }
   int type;
   size_t rawn;
   int rc = blk_stored_info(p, (size_t)h.size, &type, &rawn);
