@@ -81,6 +81,24 @@ static void test_buf(void **state) {
   assert_null(b.p);
 }
 
+/* cd_buf_set_key: the buffer holds exactly the key afterwards, whatever it held before, on the
+** byte-copy path (<= 64 bytes with room), the growth path and the memcpy path (> 64 bytes). */
+static void test_buf_set_key(void **state) {
+  (void)state;
+  uint8_t key[200];
+  for (size_t i = 0; i < sizeof key; i++) key[i] = (uint8_t)(i * 7 + 1);
+  cd_buf b = {0};
+  const size_t lens[] = {0, 1, 16, 5, 64, 65, 200, 3, 64, 0};
+  for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+    size_t n = lens[t];
+    assert_int_equal(cd_buf_set_key(&b, key + t, n), LSM_OK);
+    assert_int_equal(b.n, n);
+    assert_true(b.cap >= n);
+    if (n) assert_memory_equal(b.p, key + t, n);
+  }
+  cd_buf_free(&b);
+}
+
 static void test_xxh3(void **state) {
   (void)state;
   const char *s = "hello";
@@ -121,7 +139,7 @@ static void test_xxh3_reference(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fixed),          cmocka_unit_test(test_varint_roundtrip),
-      cmocka_unit_test(test_varint_malformed), cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_varint_malformed), cmocka_unit_test(test_buf), cmocka_unit_test(test_buf_set_key),
       cmocka_unit_test(test_xxh3),           cmocka_unit_test(test_xxh3_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,18 +39,6 @@ static inline uint8_t *put_v32(uint8_t *p, uint32_t v) {
   return p;
 }
 
-/* Make b hold exactly key[0..kn): a plain copy unless it must grow. */
-static inline int set_last(cd_buf *b, const uint8_t *key, size_t kn) {
-  b->n = 0;
-  if (b->cap < kn) {
-    int rc = cd_buf_reserve(b, kn);
-    if (rc) return rc;
-  }
-  if (kn) memcpy(b->p, key, kn);
-  b->n = kn;
-  return LSM_OK;
-}
-
 int blk_builder_add(blk_builder *b, const uint8_t *key, size_t kn, const uint8_t *val, size_t vn) {
   if (kn > UINT32_MAX || vn > UINT32_MAX) return st_err(LSM_TOOBIG, "block entry too large");
   size_t shared = 0;
@@ -80,7 +68,7 @@ int blk_builder_add(blk_builder *b, const uint8_t *key, size_t kn, const uint8_t
   if (vn) memcpy(p, val, vn);
   p += vn;
   b->buf.n = (size_t)(p - b->buf.p);
-  int rc = set_last(&b->last, key, kn);
+  int rc = cd_buf_set_key(&b->last, key, kn);
   if (rc) return rc;
   b->counter++;
   b->entries++;

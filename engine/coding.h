@@ -76,6 +76,22 @@ int cd_buf_put_varint64(cd_buf *b, uint64_t v);
 int cd_buf_put_fixed32(cd_buf *b, uint32_t v);
 int cd_buf_put_fixed64(cd_buf *b, uint64_t v);
 static inline void cd_buf_clear(cd_buf *b) { b->n = 0; }
+/* Make b hold exactly key[0..n) (0 or LSM_NOMEM), for a key an iterator has just assembled in
+** place (the previous key's prefix stored earlier, a suffix stored over it): up to 64 bytes are
+** copied one byte at a time. memcpy's wide loads of such a key span two stores; measured on an
+** Intel Xeon guest (session 12), a forward scan of 16-byte keys ran 2.3-2.9x slower with memcpy
+** in dbiter's per-row save, likely because such a load cannot be forwarded from the store
+** buffer and waits for both stores to commit, behind every cache miss still outstanding. A
+** single-byte load is always served by the one store that wrote its byte. */
+static inline int cd_buf_set_key(cd_buf *b, const uint8_t *key, size_t n) {
+  if (n > 64 || n > b->cap) {
+    b->n = 0;
+    return cd_buf_append(b, key, n);
+  }
+  for (size_t i = 0; i < n; i++) b->p[i] = key[i];
+  b->n = n;
+  return 0;
+}
 void cd_buf_free(cd_buf *b);
 
 #endif

@@ -429,8 +429,7 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
     size_t un = ikey_user_len(kn);
     uint64_t seq = ikey_seq(k, kn);
     if (!has_cur || ucmp(k, un, cur.p, cur.n) != 0) {
-      cd_buf_clear(&cur);
-      if ((rc = cd_buf_append(&cur, k, un))) break;
+      if ((rc = cd_buf_set_key(&cur, k, un))) break;
       has_cur = 1;
       last_seq_for_key = UINT64_MAX;
     }
@@ -452,8 +451,7 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
     }
     if (!o->b && (rc = out_open(o))) break;
     if ((rc = sst_builder_add(o->b, k, kn, v, vn))) break;
-    cd_buf_clear(&last_added);
-    if ((rc = cd_buf_append(&last_added, k, un))) break;
+    if ((rc = cd_buf_set_key(&last_added, k, un))) break;
     has_added = 1;
   }
   if (!rc) rc = it_status(m);
