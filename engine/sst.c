@@ -1198,6 +1198,15 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
   for (int k = 0; k < n; k++) {
     int i = order[k];
     sst_fetch *f = &q[i];
+    if (k + 2 < n) { /* a mapped block two requests on: its first and last lines start loading */
+      const sst_fetch *g = &q[order[k + 2]];
+      if (g->r->map && !g->r->direct && g->h.off + g->h.size + BLK_TRAILER <= g->r->data_end) {
+        const uint8_t *b = g->r->map + g->h.off;
+        __builtin_prefetch(b);
+        __builtin_prefetch(b + 64);
+        __builtin_prefetch(b + g->h.size + BLK_TRAILER - 1);
+      }
+    }
     if (k > 0 && q[order[k - 1]].r == f->r && q[order[k - 1]].h.off == f->h.off) continue;
     if ((f->rc = check_data_handle(f->r, f->h))) continue;
     int admit;
