@@ -20,7 +20,7 @@
 ** once, start to end (the database and its -wal; an lsm table's directory), the same for all
 ** three kinds (-P: not). On a machine that keeps its page cache this changes nothing: the files
 ** were just written. Some virtual machines hand idle page-cache pages back to the host within
-** ~30-60 s (this project's CI machine does), and the time between a fill and the reads differs
+** ~30-60 s (the machine this project is benchmarked on does), and the time between a fill and the reads differs
 ** by kind (lsm's settle waits for its compactions), so without the pre-read the read phases
 ** would measure partly the disk and the host's reclaim, unequally.
 ** Printed: a Markdown table of rows/s per table and ratios lsm/rowid and lsm/wr; with runs > 1,

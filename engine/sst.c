@@ -655,7 +655,6 @@ static void cblock_drop(sst_cblock *c, const uint8_t *mem) {
 ** rows or LSM_CORRUPT, never a read or write outside the buffers. (A pread copy has the same
 ** exposure to a file modified before the read.) */
 
-/* p lies in the reader's mapping. */
 /* Prefetch the cache lines of [p, p + n) of the mapping. A prefetch never faults, so
 ** lines past the file's end or of an unmapped page cost nothing. */
 static inline void prefetch_range(const uint8_t *p, size_t n) {
@@ -663,6 +662,7 @@ static inline void prefetch_range(const uint8_t *p, size_t n) {
   for (; a < e; a += 64) __builtin_prefetch((const void *)a);
 }
 
+/* p lies in the reader's mapping. */
 static inline int in_map(const sst_reader *r, const uint8_t *p) {
   return r->map && (uintptr_t)p >= (uintptr_t)r->map &&
          (uintptr_t)p < (uintptr_t)r->map + (uintptr_t)r->data_end;
@@ -1200,10 +1200,11 @@ int sst_fetch_blocks(sst_fetch *q, int n) {
     sst_fetch *f = &q[i];
     if (k + 2 < n) { /* a mapped block two requests on: its first and last lines start loading */
       const sst_fetch *g = &q[order[k + 2]];
-      if (g->r->map && !g->r->direct && g->h.off + g->h.size + BLK_TRAILER <= g->r->data_end) {
-        const uint8_t *b = g->r->map + g->h.off;
-        __builtin_prefetch(b);
-        __builtin_prefetch(b + 64);
+      const sst_reader *gr = g->r;
+      if (gr->map && !gr->direct && g->h.off <= gr->data_end &&
+          g->h.size + BLK_TRAILER <= gr->data_end - g->h.off) { /* (a bad handle: checked below) */
+        const uint8_t *b = gr->map + g->h.off;
+        prefetch_range(b, 128);
         __builtin_prefetch(b + g->h.size + BLK_TRAILER - 1);
       }
     }
