@@ -7,7 +7,9 @@
 # SQL tests: NAME.sql runs through the real sqlite3 shell, in a fresh temporary directory, with
 # the extension loaded; stdout+stderr are compared with NAME.expected, a diff shown on mismatch.
 # Environment: BUILD (default build), VALGRIND=1 (C tests under valgrind memcheck; exports
-# LSMVTAB_VALGRIND=1 so the tests scale their long loops down, see c-tests/vg_util.h),
+# LSMVTAB_VALGRIND=1 so the tests scale their long loops down, see c-tests/vg_util.h; with
+# --fair-sched=yes: valgrind runs one thread at a time, and its default hand-off let
+# test_concurrency's readers starve the writer, 1 batch against 1.48M reads in session 12),
 # ONLY=regex (run only tests whose name matches), SQL_VFS=uring (open the SQL tests' database
 # through that VFS; sql-tests are run once plain and once through uring when the VFS exists).
 set -u
@@ -35,7 +37,7 @@ run_c() {
   name=$(basename "$bin")
   out="$TMPROOT/$name.out"
   local wrap=()
-  [ "${VALGRIND:-0}" = 1 ] && wrap=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite)
+  [ "${VALGRIND:-0}" = 1 ] && wrap=(valgrind -q --fair-sched=yes --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite)
   local t0=$SECONDS
   ( cd "$TMPROOT" && mkdir -p "w-$name" && cd "w-$name" && timeout 900 "${wrap[@]}" "$bin" ) >"$out" 2>&1
   rc=$?
