@@ -1653,6 +1653,55 @@ static void test_io_faults(void **state) {
   model_free(&m);
 }
 
+/* The builder appends whole SST_APPEND_CHUNKs at multiples of it, the rest once at the end
+** (sst.h: why). Counted through the fault env: the number of writes of a finished table, and the
+** file a build failing at its third write leaves behind (exactly two chunks). */
+static void test_aligned_appends(void **state) {
+  (void)state;
+  model m;
+  model_make(&m, 30000, 1); /* ~5 MiB of entries (60 values of 100000 bytes) */
+  fio_env *inner = env_for(FIO_SYNC), *env;
+  assert_int_equal(fio_env_fault(inner, &env), LSM_OK);
+  sst_options o = {.block_size = 4096, .compression = 0, .bloom_bits = 10};
+  long w0 = fio_fault_count(env, FIO_OP_WRITE);
+  sst_props p;
+  build(env, "a.sst", &m, &o, &p);
+  long writes = fio_fault_count(env, FIO_OP_WRITE) - w0;
+  assert_true(p.file_size > 2 * (uint64_t)SST_APPEND_CHUNK);
+  assert_int_equal(writes, (long)((p.file_size + SST_APPEND_CHUNK - 1) / SST_APPEND_CHUNK));
+  /* the third write fails: what reached the file is the first two, whole and aligned */
+  fio_file *f;
+  fio_delete(env, "b.sst");
+  assert_int_equal(fio_create(env, "b.sst", FIO_WRONLY, &f), LSM_OK);
+  sst_builder *b;
+  assert_int_equal(sst_builder_new(f, &o, &b), LSM_OK);
+  fio_fault_set(env, FIO_OP_WRITE, 3, FIO_FAULT_FROM);
+  int rc = LSM_OK;
+  for (size_t j = 0; j < m.n && !rc; j++) rc = sst_builder_add(b, m.e[j].k, m.e[j].kn, m.e[j].v, m.e[j].vn);
+  if (!rc) rc = sst_builder_finish(b, NULL);
+  assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
+  fio_fault_clear(env);
+  uint64_t size;
+  assert_int_equal(fio_size(f, &size), LSM_OK);
+  assert_int_equal(size, 2 * (uint64_t)SST_APPEND_CHUNK);
+  sst_builder_free(b);
+  fio_close(f);
+  /* the finished table reads back whole */
+  sst_reader *r;
+  assert_int_equal(sst_open(env, "a.sst", 1, NULL, &r), LSM_OK);
+  it_iter *it;
+  assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
+  size_t i = 0;
+  for (rc = it_seek_first(it); !rc && it_valid(it); rc = it_next(it)) check_entry(it, &m.e[i++]);
+  assert_int_equal(rc, LSM_OK);
+  assert_int_equal(i, m.n);
+  it_free(it);
+  sst_close(r);
+  fio_env_free(env);
+  fio_env_free(inner);
+  model_free(&m);
+}
+
 /* Out-of-memory anywhere in build/open/get/iterate is LSM_NOMEM, never a crash or a leak. */
 static void test_nomem(void **state) {
   (void)state;
@@ -1803,7 +1852,8 @@ int main(void) {
       cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_get_bloom_cache),
       cmocka_unit_test(test_multiget),        cmocka_unit_test(test_direct_io),
       cmocka_unit_test(test_empty_and_misuse), cmocka_unit_test(test_corruption),
-      cmocka_unit_test(test_io_faults),       cmocka_unit_test(test_nomem),
+      cmocka_unit_test(test_io_faults),
+      cmocka_unit_test(test_aligned_appends),       cmocka_unit_test(test_nomem),
       cmocka_unit_test(test_threads),         cmocka_unit_test(test_builder_nomem),
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
       cmocka_unit_test(test_index_prefix_search), cmocka_unit_test(test_get_admission),

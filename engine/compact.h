@@ -25,7 +25,7 @@
 **   - read-ahead: at most 4 MiB in all (READAHEAD_TOTAL split over the input iterators, each
 **     64 .. 512 KiB; an L0 compaction has one iterator per L0 file), plus one decoded block
 **     per iterator;
-**   - one output builder (sst.h "Memory"): about 1 MiB of output buffer, the index block, and
+**   - one output builder (sst.h "Memory"): about 2 MiB of output buffer, the index block, and
 **     8 bytes of filter hash per key. The key cap makes the hashes <= target_file_size / 8
 **     (2 MiB for the default 16 MiB files) even for tiny entries: without it a file of
 **     tombstones (24-byte entries that compress well) of 64 MiB held ~4M keys, 32 MiB of

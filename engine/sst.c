@@ -14,7 +14,6 @@
 #include "mm.h"
 #include "status.h"
 
-#define SST_APPEND_CHUNK (1u << 20) /* builder output is appended in chunks of about this */
 #define SST_MAX_KEY (1u << 20)      /* sanity bound on keys read from properties */
 
 /* ==== shared helpers ==== */
@@ -139,12 +138,17 @@ size_t sst_builder_mem(const sst_builder *b) {
          bloom_builder_mem(&b->bloom) + b->last.cap + b->first.cap + b->sep.cap;
 }
 
-static int flush_out(sst_builder *b) {
-  if (b->out.n == 0) return LSM_OK;
-  int rc = fio_append(b->f, b->out.p, b->out.n);
+/* Append the sealed output: all of it (all = 1, at the end), else the whole SST_APPEND_CHUNKs
+** buffered, keeping the rest (usually less than a block) for the next chunk. Invariant while
+** building: written is a multiple of SST_APPEND_CHUNK. */
+static int flush_out(sst_builder *b, int all) {
+  size_t n = all ? b->out.n : b->out.n - b->out.n % SST_APPEND_CHUNK;
+  if (n == 0) return LSM_OK;
+  int rc = fio_append(b->f, b->out.p, n);
   if (rc) return b->rc = rc;
-  b->written += b->out.n;
-  cd_buf_clear(&b->out);
+  b->written += n;
+  memmove(b->out.p, b->out.p + n, b->out.n - n);
+  b->out.n -= n;
   return LSM_OK;
 }
 
@@ -197,7 +201,7 @@ static int finish_data_block(sst_builder *b) {
   b->props.data_blocks++;
   b->props.data_bytes += b->pending_h.size + BLK_TRAILER;
   blk_builder_reset(&b->data);
-  if (b->out.n >= SST_APPEND_CHUNK) return flush_out(b);
+  if (b->out.n >= SST_APPEND_CHUNK) return flush_out(b, 0);
   return LSM_OK;
 }
 
@@ -286,7 +290,7 @@ int sst_builder_finish(sst_builder *b, sst_props *props) {
   cd_put_fixed32(ft + 52, cd_xxh3_32(ft, 52));
   cd_put_fixed64(ft + 56, SST_MAGIC);
   if ((rc = cd_buf_append(&b->out, ft, sizeof ft))) goto out;
-  if ((rc = flush_out(b))) goto out;
+  if ((rc = flush_out(b, 1))) goto out;
   if ((rc = fio_sync(b->f))) goto out;
   b->props.file_size = b->written;
   b->finished = 1;

@@ -105,7 +105,7 @@ typedef struct sst_builder sst_builder;
 int sst_builder_new(fio_file *f, const sst_options *o, sst_builder **out);
 
 /* Add an entry. REQUIRES key is a valid internal key greater (ikey_cmp) than the previous one:
-** violations give LSM_MISUSE. Blocks are written in large appends (about 1 MiB); an IO error is
+** violations give LSM_MISUSE. Blocks are written in large appends (aligned 2 MiB); an IO error is
 ** returned and remembered (every later call fails with it). */
 int sst_builder_add(sst_builder *b, const uint8_t *key, size_t kn, const uint8_t *val, size_t vn);
 
@@ -113,8 +113,17 @@ int sst_builder_add(sst_builder *b, const uint8_t *key, size_t kn, const uint8_t
 uint64_t sst_builder_size(const sst_builder *b);
 uint64_t sst_builder_entries(const sst_builder *b);
 
-/* Memory. A builder holds: the output buffer (blocks sealed but not yet appended: about 1 MiB,
-** SST_APPEND_CHUNK, plus one block), the data block being built, the index block (about 30
+/* A builder's output is appended in chunks of exactly SST_APPEND_CHUNK at offsets that are
+** multiples of it (the last one shorter). Why 2 MiB, aligned: a write covering a whole aligned
+** 2 MiB range lets the page cache keep it as one 2 MiB folio (seen on Linux 6.18, ext4; the
+** unaligned ~1 MiB appends before got small folios), and a read-only mapping of the table
+** (mmap_reads) then maps it with one huge-page TLB entry, so a random point read's first touch
+** of a mapped block skips most of a page walk (docs/PERF-NOTES.md "Status after session 13").
+** Kernels or file systems without large folios keep small pages: nothing is lost. */
+#define SST_APPEND_CHUNK (2u << 20)
+
+/* Memory. A builder holds: the output buffer (blocks sealed but not yet appended: up to
+** SST_APPEND_CHUNK plus one block), the data block being built, the index block (about 30
 ** bytes per data block) and the bloom filter's key hashes, 8 bytes per distinct user key so
 ** far (the filter is sized from the final key count, so it is built in sst_builder_finish).
 ** The hashes dominate and grow with the number of keys, not with the file's size: a caller
