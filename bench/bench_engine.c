@@ -744,7 +744,8 @@ static void cold_levels(run *r, const char *io, const char *phase) {
   lsm_stats st;
   if (lsm_get_stats(((kv *)r->db)->db, &st)) return;
   fprintf(stderr, "cold %s %s: files per level", io, phase);
-  for (int l = 0; l < LSM_MAX_LEVELS; l++) fprintf(stderr, " %llu", (unsigned long long)st.level_files[l]);
+  for (int l = 0; l < LSM_MAX_LEVELS; l++)
+    fprintf(stderr, " %llu", (unsigned long long)st.level_files[l]);
   fprintf(stderr, "\n");
 }
 

@@ -119,7 +119,8 @@ uint64_t sst_builder_entries(const sst_builder *b);
 ** unaligned ~1 MiB appends before got small folios), and a read-only mapping of the table
 ** (mmap_reads) then maps it with one huge-page TLB entry, so a random point read's first touch
 ** of a mapped block skips most of a page walk (docs/PERF-NOTES.md "Status after session 13").
-** Kernels or file systems without large folios keep small pages: nothing is lost. */
+** Kernels or file systems without large folios keep small pages. The price seen on this VM:
+** copies into new 2 MiB folios were slower until the guest's memory was warm (a flush ~10 %). */
 #define SST_APPEND_CHUNK (2u << 20)
 
 /* Memory. A builder holds: the output buffer (blocks sealed but not yet appended: up to
