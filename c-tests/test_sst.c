@@ -1686,6 +1686,29 @@ static void test_aligned_appends(void **state) {
   assert_int_equal(size, 2 * (uint64_t)SST_APPEND_CHUNK);
   sst_builder_free(b);
   fio_close(f);
+  /* a block larger than two chunks: both whole chunks go out in one write, still aligned */
+  size_t bigv = 5u << 20;
+  uint8_t *big = malloc(bigv);
+  assert_non_null(big);
+  for (size_t x = 0; x < bigv; x++) big[x] = (uint8_t)(x * 7 + x / 4096);
+  uint8_t k1[32], k2[32];
+  size_t k1n = ikey_encode(k1, (const uint8_t *)"big", 3, 2, IKEY_VAL);
+  size_t k2n = ikey_encode(k2, (const uint8_t *)"small", 5, 1, IKEY_VAL);
+  fio_delete(env, "c.sst");
+  assert_int_equal(fio_create(env, "c.sst", FIO_WRONLY, &f), LSM_OK);
+  assert_int_equal(sst_builder_new(f, &o, &b), LSM_OK);
+  w0 = fio_fault_count(env, FIO_OP_WRITE);
+  assert_int_equal(sst_builder_add(b, k1, k1n, big, bigv), LSM_OK);
+  assert_int_equal(sst_builder_add(b, k2, k2n, (const uint8_t *)"v", 1), LSM_OK);
+  fio_fault_set(env, FIO_OP_WRITE, 1, FIO_FAULT_FROM); /* the next (final) write fails */
+  assert_int_equal(LSM_PRIMARY(sst_builder_finish(b, NULL)), LSM_IOERR);
+  fio_fault_clear(env);
+  assert_int_equal(fio_fault_count(env, FIO_OP_WRITE) - w0, 2);
+  assert_int_equal(fio_size(f, &size), LSM_OK);
+  assert_int_equal(size, 2 * (uint64_t)SST_APPEND_CHUNK);
+  sst_builder_free(b);
+  fio_close(f);
+  free(big);
   /* the finished table reads back whole */
   sst_reader *r;
   assert_int_equal(sst_open(env, "a.sst", 1, NULL, &r), LSM_OK);
