@@ -1030,19 +1030,17 @@ static void t_oom(void **state) {
   assert_true(done);
 }
 
-/* Drop [off, off+n) of path from the page cache (clean pages: the file was synced). Returns 1 if
-** mincore confirms every page of the range is gone, 0 if the pages stay (tmpfs keeps them; on a
-** disk filesystem a page can be briefly pinned, e.g. still in another CPU's LRU batch or read
-** by the kernel, and POSIX_FADV_DONTNEED skips it: retried a few times before giving up).
-** The file is mapped (for mincore) before the pages are dropped: valgrind reads the head of every
-** file mapped, to look for debug info, which would bring pages back in after the drop. */
-static int evict_once(int fd, off_t off, off_t n) {
+/* Whether no page of [off, off + n) is in the page cache (mincore through a mapping); drop:
+** ask the kernel to drop them first. */
+static int pages_gone(int fd, off_t off, off_t n, int drop) {
   struct stat st;
   assert_int_equal(fstat(fd, &st), 0);
   void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
   assert_true(m != MAP_FAILED);
-  assert_int_equal(fdatasync(fd), 0);
-  assert_int_equal(posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED), 0);
+  if (drop) {
+    assert_int_equal(fdatasync(fd), 0);
+    assert_int_equal(posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED), 0);
+  }
   size_t pg = (size_t)sysconf(_SC_PAGESIZE), np = ((size_t)st.st_size + pg - 1) / pg;
   unsigned char *v = malloc(np);
   assert_int_equal(mincore(m, (size_t)st.st_size, v), 0);
@@ -1054,9 +1052,15 @@ static int evict_once(int fd, off_t off, off_t n) {
   return gone;
 }
 
+/* Drop [off, off+n) of path from the page cache (clean pages: the file was synced). Returns 1 if
+** mincore confirms every page of the range is gone, 0 if the pages stay (tmpfs keeps them; on a
+** disk filesystem a page can be briefly pinned, e.g. still in another CPU's LRU batch or read
+** by the kernel, and POSIX_FADV_DONTNEED skips it: retried a few times before giving up).
+** The file is mapped (for mincore) before the pages are dropped: valgrind reads the head of every
+** file mapped, to look for debug info, which would bring pages back in after the drop. */
 static int evict(int fd, off_t off, off_t n) {
   for (int i = 0; i < 50; i++) {
-    if (evict_once(fd, off, n)) return 1;
+    if (pages_gone(fd, off, n, 1)) return 1;
     usleep(2000);
   }
   return 0;
@@ -1101,8 +1105,14 @@ static void t_read_cached(void **state) {
     if (evict(fio_fd(f), 4096, 4096)) {
       memset(r, 0, N);
       assert_int_equal(fio_read_cached(f, 0, r, 2 * 4096, &got), LSM_OK);
-      assert_int_equal(got, 4096);
-      assert_true(check(r, 0, 4096, 11));
+      /* The read of page 0 may start the kernel's asynchronous readahead, which can bring
+      ** page 1 back before the copy reaches it (seen under a loaded `make test`): then both
+      ** pages come, and page 1 is resident again. */
+      if (got != 4096) {
+        assert_int_equal(got, 2 * 4096);
+        assert_false(pages_gone(fio_fd(f), 4096, 4096, 0));
+      }
+      assert_true(check(r, 0, got, 11));
     }
   } else {
     print_message("t_read_cached: filesystem 0x%lx keeps evicted pages; miss cases skipped\n",
