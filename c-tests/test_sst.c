@@ -583,6 +583,65 @@ static void test_get_bloom_cache(void **state) {
   model_free(&m);
 }
 
+/* What an sst_fetch_fn saw of each request of one sst_fetch_blocks call: how often it was
+** called, the request's rc, the block it was handed (borrowed: only compared), whether that was a
+** cache entry, and sst_fetch_value's answer for the request's key. */
+enum { FL_MAX = 600 };
+typedef struct fetch_log {
+  const sst_fetch *base;
+  const uint8_t *key[FL_MAX]; /* in: each request's internal seek key */
+  size_t kn[FL_MAX];
+  int calls[FL_MAX], rc[FL_MAX], cached[FL_MAX], vrc[FL_MAX], type[FL_MAX];
+  const void *blk[FL_MAX];
+  cd_buf val[FL_MAX];
+} fetch_log;
+
+static void log_fetch(void *arg, const sst_fetch *f) {
+  fetch_log *l = arg;
+  int j = (int)(f - l->base);
+  l->calls[j]++;
+  l->rc[j] = f->rc;
+  l->cached[j] = f->blk.h != NULL;
+  l->blk[j] = f->blk.blk;
+  l->vrc[j] = f->rc ? f->rc : sst_fetch_value(f, l->key[j], l->kn[j], &l->type[j], &l->val[j]);
+}
+
+/* sst_fetch_blocks(q, n) through log_fetch into *l (reset first; keys set by the caller). */
+static int fetch_logged(sst_fetch *q, int n, fetch_log *l) {
+  assert_true(n <= FL_MAX);
+  l->base = q;
+  for (int j = 0; j < n; j++) {
+    l->calls[j] = 0;
+    l->blk[j] = NULL;
+    cd_buf_clear(&l->val[j]);
+  }
+  int rc = sst_fetch_blocks(q, n, log_fetch, l);
+  for (int j = 0; j < n; j++) {
+    assert_int_equal(l->calls[j], 1);   /* every request exactly once */
+    assert_int_equal(l->rc[j], q[j].rc); /* the status fn saw is the one left behind */
+    assert_null(q[j].blk.blk);          /* released after fn */
+  }
+  return rc;
+}
+
+/* The answer fn got for request j is sst_get_value's for the same key and table. */
+static void check_logged(fetch_log *l, sst_reader *r, int j) {
+  int type = -1;
+  cd_buf v = {0};
+  int rc = sst_get_value(r, l->key[j], l->kn[j], &type, &v);
+  assert_int_equal(l->vrc[j], rc);
+  if (rc == LSM_OK) {
+    assert_int_equal(l->type[j], type);
+    assert_int_equal(l->val[j].n, v.n);
+    if (v.n) assert_memory_equal(l->val[j].p, v.p, v.n);
+  }
+  cd_buf_free(&v);
+}
+
+static void fetch_log_free(fetch_log *l) {
+  for (int j = 0; j < FL_MAX; j++) cd_buf_free(&l->val[j]);
+}
+
 static void test_multiget(void **state) {
   (void)state;
   mg_test_own(); /* the mapped cases map (mg_util.h) */
@@ -628,41 +687,38 @@ static void test_multiget(void **state) {
       assert_true(nreq > N / 2);
       /* warm one block so the batch mixes hits and misses (read twice: the cache admits a
       ** block on its second miss) */
-      cd_buf fk = {0}, fv = {0}, gk = {0}, gv = {0};
-      sst_get(ra, keys[N - 1], kns[N - 1], &fk, &fv);
-      sst_get(ra, keys[N - 1], kns[N - 1], &fk, &fv);
+      cd_buf fk = {0}, fv = {0};
+      int warm = -1;
+      for (int j = 0; j < nreq && warm < 0; j++)
+        if (which[j] >= 20 && req[j].r == ra) warm = j;
+      assert_true(warm >= 0);
+      for (int twice = 0; twice < 2; twice++)
+        assert_int_equal(sst_get(ra, keys[which[warm]], kns[which[warm]], &fk, &fv), LSM_OK);
       cache_stats cs0, cs1;
       cache_get_stats(c, &cs0);
-      assert_int_equal(sst_fetch_blocks(req, nreq), LSM_OK);
-      /* a block asked for once is held by its request alone; one asked for several times (the
-      ** 20 requests for key 30) is cached and pinned by all of them */
+      static fetch_log l;
+      for (int j = 0; j < nreq; j++) {
+        l.key[j] = keys[which[j]];
+        l.kn[j] = kns[which[j]];
+      }
+      assert_int_equal(fetch_logged(req, nreq, &l), LSM_OK);
+      /* the 20 requests for key 30 in a.sst share one read of its block (handed to each in
+      ** turn); blocks missed once are not cached (the warmed one is a hit) */
       cache_get_stats(c, &cs1);
-      cache_handle *dup = NULL;
+      const void *dup = NULL;
       int ndup = 0;
       for (int j = 0; j < nreq; j++) {
+        assert_int_equal(req[j].rc, LSM_OK);
+        check_logged(&l, req[j].r, j);
+        if (which[j] == which[warm] && req[j].r == ra) assert_true(l.cached[j]);
         if (which[j] >= 20 || req[j].r != ra) continue;
-        assert_non_null(req[j].blk.h);
-        if (!dup) dup = req[j].blk.h;
-        assert_ptr_equal(req[j].blk.h, dup);
+        if (!dup) dup = l.blk[j];
+        assert_ptr_equal(l.blk[j], dup);
         ndup++;
       }
       assert_int_equal(ndup, 20);
       assert_true(cs1.entries - cs0.entries < (uint64_t)nreq / 4);
-      for (int j = 0; j < nreq; j++) {
-        int i = which[j];
-        assert_int_equal(req[j].rc, LSM_OK);
-        int rc1 = sst_block_get(&req[j].blk, keys[i], kns[i], &fk, &fv);
-        int rc2 = sst_get(req[j].r, keys[i], kns[i], &gk, &gv);
-        assert_int_equal(rc1, rc2);
-        if (rc1 == LSM_OK) {
-          assert_int_equal(fk.n, gk.n);
-          assert_memory_equal(fk.p, gk.p, fk.n);
-          assert_int_equal(fv.n, gv.n);
-          if (fv.n) assert_memory_equal(fv.p, gv.p, fv.n);
-        }
-      }
-      for (int j = 0; j < nreq; j++) sst_block_release(&req[j].blk);
-      /* without a cache: duplicates each get their own block */
+      /* without a cache: the same answers */
       sst_close(ra);
       sst_read_options nro = {.mmap = mapped};
       assert_int_equal(sst_open(env, "a.sst", 1, &nro, &ra), LSM_OK);
@@ -672,29 +728,23 @@ static void test_multiget(void **state) {
         if (req[j].r != rb) {
           req[na] = req[j];
           req[na].r = ra;
-          which[na++] = which[j];
+          which[na] = which[j];
+          l.key[na] = keys[which[j]];
+          l.kn[na++] = kns[which[j]];
         }
-      assert_int_equal(sst_fetch_blocks(req, na), LSM_OK);
-      for (int j = 0; j < na; j++) {
-        int i = which[j];
-        int rc1 = sst_block_get(&req[j].blk, keys[i], kns[i], &fk, &fv);
-        int rc2 = sst_get(ra, keys[i], kns[i], &gk, &gv);
-        assert_int_equal(rc1, rc2);
-        sst_block_release(&req[j].blk);
-      }
+      assert_int_equal(fetch_logged(req, na, &l), LSM_OK);
+      for (int j = 0; j < na; j++) check_logged(&l, ra, j);
       /* a bad handle fails its own request only */
       req[0].r = ra;
       req[0].h.off = 1ull << 40;
       req[1].r = ra;
-      assert_int_equal(sst_fetch_blocks(req, 2), LSM_CORRUPT);
+      assert_int_equal(fetch_logged(req, 2, &l), LSM_CORRUPT);
       assert_int_equal(req[0].rc, LSM_CORRUPT);
       assert_int_equal(req[1].rc, LSM_OK);
-      sst_block_release(&req[0].blk);
-      sst_block_release(&req[1].blk);
+      check_logged(&l, ra, 1);
+      fetch_log_free(&l);
       cd_buf_free(&fk);
       cd_buf_free(&fv);
-      cd_buf_free(&gk);
-      cd_buf_free(&gv);
       sst_close(ra);
       sst_close(rb);
       cache_free(c);
@@ -788,14 +838,18 @@ static void test_auto_readahead(void **state) {
         sst_fetch f = {.r = r};
         assert_int_equal(sst_locate(r, m.e[i].k, m.e[i].kn, &f.h), LSM_OK);
         if (pass == 0) cache_erase(c, 7, f.h.off); /* a miss */
-        assert_int_equal(sst_fetch_blocks(&f, 1), LSM_OK);
+        static fetch_log l;
+        l.key[0] = m.e[i].k;
+        l.kn[0] = m.e[i].kn;
+        assert_int_equal(fetch_logged(&f, 1, &l), LSM_OK);
         assert_int_equal(f.rc, LSM_OK);
-        assert_int_equal(sst_block_get(&f.blk, m.e[i].k, m.e[i].kn, &fk, &fv), LSM_OK);
-        assert_int_equal(fk.n, m.e[i].kn);
-        assert_memory_equal(fk.p, m.e[i].k, fk.n);
-        assert_int_equal(fv.n, m.e[i].vn);
-        if (fv.n) assert_memory_equal(fv.p, m.e[i].v, fv.n);
-        sst_block_release(&f.blk);
+        assert_int_equal(l.vrc[0], LSM_OK);
+        assert_int_equal(l.type[0], ikey_type(m.e[i].k, m.e[i].kn));
+        if (l.type[0] == IKEY_VAL) {
+          assert_int_equal(l.val[0].n, m.e[i].vn);
+          if (l.val[0].n) assert_memory_equal(l.val[0].p, m.e[i].v, l.val[0].n);
+        }
+        fetch_log_free(&l);
       }
     }
     cd_buf_free(&fk);
@@ -1103,11 +1157,16 @@ static void test_mmap_truncated(void **state) {
             sst_fetch q[2] = {{.r = r}, {.r = r}}; /* the cut block and one before the end */
             assert_int_equal(sst_locate(r, ck, ckn, &q[0].h), LSM_OK);
             assert_int_equal(sst_locate(r, fk0, fkn, &q[1].h), LSM_OK);
-            assert_int_equal(sst_fetch_blocks(q, 2), LSM_IOERR_READ);
+            static fetch_log l;
+            l.key[0] = ck;
+            l.kn[0] = ckn;
+            l.key[1] = fk0;
+            l.kn[1] = fkn;
+            assert_int_equal(fetch_logged(q, 2, &l), LSM_IOERR_READ);
             assert_int_equal(q[0].rc, LSM_IOERR_READ);
             assert_int_equal(q[1].rc, LSM_OK);
-            sst_block_release(&q[0].blk);
-            sst_block_release(&q[1].blk);
+            assert_int_equal(l.vrc[1], LSM_OK);
+            fetch_log_free(&l);
           }
           /* a backward hinted seek landing in it: the window ends with that block */
           it_iter *bt;
@@ -1138,9 +1197,15 @@ static void test_mmap_truncated(void **state) {
         sst_fetch q[2] = {{.r = r}, {.r = r}};
         assert_int_equal(sst_locate(r, lk, lkn, &q[0].h), LSM_OK);
         assert_int_equal(sst_locate(r, mk, mkn, &q[1].h), LSM_OK);
-        assert_int_equal(sst_fetch_blocks(q, 2), LSM_IOERR_READ);
+        static fetch_log l;
+        l.key[0] = lk;
+        l.kn[0] = lkn;
+        l.key[1] = mk;
+        l.kn[1] = mkn;
+        assert_int_equal(fetch_logged(q, 2, &l), LSM_IOERR_READ);
         assert_int_equal(q[0].rc, LSM_IOERR_READ);
         assert_int_equal(q[1].rc, LSM_IOERR_READ);
+        fetch_log_free(&l);
         it_iter *it;
         assert_int_equal(sst_iter_new(r, 0, &it), LSM_OK);
         assert_int_equal(it_seek(it, mk, mkn), LSM_IOERR_READ);
@@ -1624,11 +1689,16 @@ static void test_io_faults(void **state) {
   assert_int_equal(sst_locate(r, k, kn, &req[1].h), LSM_OK);
   assert_true(req[0].h.off != req[1].h.off);
   fio_fault_set(env, FIO_OP_READ, 1, FIO_FAULT_ONCE);
-  rc = sst_fetch_blocks(req, 2);
+  static fetch_log l;
+  l.key[0] = l.key[1] = k; /* (only the successful request's answer is looked at: found or not) */
+  l.kn[0] = l.kn[1] = kn;
+  rc = fetch_logged(req, 2, &l);
   assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
   assert_true((req[0].rc == LSM_OK) != (req[1].rc == LSM_OK));
-  sst_block_release(&req[0].blk);
-  sst_block_release(&req[1].blk);
+  int ok = req[0].rc == LSM_OK ? 0 : 1;
+  assert_int_equal(LSM_PRIMARY(l.vrc[1 - ok]), LSM_IOERR);
+  assert_true(l.vrc[ok] == LSM_OK || l.vrc[ok] == LSM_NOTFOUND);
+  fetch_log_free(&l);
   fio_fault_clear(env);
   sst_close(r);
   /* the builder: a failed append or sync is returned and sticky */

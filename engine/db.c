@@ -628,15 +628,36 @@ typedef struct mg_key {
   ver_file *pinned;   /* the table of this round's request, pinned until its block is released */
 } mg_key;
 
-/* Set key i's result from a table lookup: fkey/fval found by sst_get / sst_block_get. */
-static int mg_found(const cd_buf *fkey, cd_buf *fval, void **val, size_t *vn) {
-  if (!ikey_valid(fkey->p, fkey->n)) return ST_CORRUPT("multiget: bad internal key in a table");
-  if (ikey_type(fkey->p, fkey->n) != IKEY_VAL) return LSM_NOTFOUND;
-  if (cd_buf_append(fval, "", 1)) return st_err(LSM_NOMEM, "multiget: out of memory");
-  *val = fval->p;
-  *vn = fval->n - 1;
-  memset(fval, 0, sizeof *fval); /* ownership moved to the caller */
-  return LSM_OK;
+/* One round of a multiget: what sst_fetch_blocks' callback needs to settle each request's key. */
+typedef struct mg_round {
+  const sst_fetch *reqs;
+  const int *map; /* request -> key */
+  mg_key *mk;
+  void **vals;
+  size_t *vlens;
+  int *rcs;
+} mg_round;
+
+/* sst_fetch_fn: search the fetched block for the key of request f and settle the key (found,
+** deleted, failed), or leave it pending for its next table (not in this block). */
+static void mg_serve(void *arg, const sst_fetch *f) {
+  mg_round *m = arg;
+  int i = m->map[f - m->reqs], rc = f->rc, type;
+  if (!rc) {
+    cd_buf val = {0};
+    rc = sst_fetch_value(f, m->mk[i].seek, m->mk[i].sn, &type, &val);
+    if (rc == LSM_NOTFOUND) return; /* stays pending: its next table next round */
+    if (!rc && type != IKEY_VAL) rc = LSM_NOTFOUND;
+    if (!rc) { /* sst_fetch_value left room for the terminator: no reallocation */
+      val.p[val.n] = 0;
+      m->vals[i] = val.p;
+      m->vlens[i] = val.n;
+    } else {
+      cd_buf_free(&val);
+    }
+  }
+  m->rcs[i] = rc;
+  m->mk[i].pending = 0;
 }
 
 /* Memtables first (no IO); then, round by round, every pending key's next candidate table is
@@ -715,7 +736,6 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
     mk[i].first_l0 = NULL;
     mk[i].pending = 1;
   }
-  cd_buf fkey = {0}, fval = {0};
   for (;;) {
     int nreq = 0;
     for (int i = 0; i < n; i++) {
@@ -747,27 +767,13 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
       }
     }
     if (nreq == 0) break;
-    sst_fetch_blocks(reqs, nreq); /* per-request status in reqs[j].rc */
-    for (int j = 0; j < nreq; j++) {
-      int i = map[j], rc = reqs[j].rc;
-      if (!rc) {
-        cd_buf_clear(&fkey);
-        cd_buf_clear(&fval);
-        rc = sst_block_get(&reqs[j].blk, mk[i].seek, mk[i].sn, &fkey, &fval);
-        if (!rc) rc = mg_found(&fkey, &fval, &vals[i], &vlens[i]);
-        else if (rc == LSM_NOTFOUND) rc = -1; /* stays pending: next table next round */
-      }
-      if (rc != -1) {
-        rcs[i] = rc;
-        mk[i].pending = 0;
-      }
-      sst_block_release(&reqs[j].blk);
-      ver_file_release(mk[i].pinned);
-      mk[i].pinned = NULL;
+    mg_round round = {reqs, map, mk, vals, vlens, rcs};
+    sst_fetch_blocks(reqs, nreq, mg_serve, &round); /* per-request status through mg_serve */
+    for (int j = 0; j < nreq; j++) { /* the blocks are released: their tables may go now */
+      ver_file_release(mk[map[j]].pinned);
+      mk[map[j]].pinned = NULL;
     }
   }
-  cd_buf_free(&fkey);
-  cd_buf_free(&fval);
   rv_release(&rv);
   int first = LSM_OK;
   for (int i = 0; i < n; i++)

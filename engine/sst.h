@@ -226,14 +226,15 @@ int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_bu
 /* ---- batched lookups (multiget) ----
 ** 1. sst_locate(r, key): filter check + index seek, no data IO: gives the block handle that
 **    would hold key, or LSM_NOTFOUND.
-** 2. sst_fetch_blocks(reqs, n): pins every requested block: cache hits at once, and all misses
-**    (any mix of tables of one fio_env) read with ONE fio_batch (all in flight on uring), then
-**    verified and inserted into the cache when it admits them (cache_lookup_admit: a block
-**    missed before) or the batch asks for them more than once; the others are held by their
-**    request alone. Duplicate requests of one block are read once when there is a cache (the
-**    duplicates pin the same entry; without a cache each gets its own copy, read separately).
-** 3. sst_block_get(block, key): the same answer as sst_get, searching only that block.
-** 4. sst_block_release for every fetched block (also after errors; a zeroed block is fine). */
+** 2. sst_fetch_blocks(reqs, n, fn, ctx): serves every request: cache hits at once, blocks of
+**    mapped tables as they come, and all other misses (any mix of tables of one fio_env) read
+**    with ONE fio_batch (all in flight on uring), then verified. Each request is handed to fn
+**    as soon as its block is ready, and the block is released when fn returns: a block the
+**    cache does not admit (cache_lookup_admit: a block missed before) lives in a buffer on
+**    sst_fetch_blocks' stack that the next request reuses, as a point lookup's does, so a
+**    batch allocates nothing per block. Requests for one block are served one after the other
+**    from one read.
+** 3. sst_fetch_value(req, key): in fn, sst_get_value's answer, searching only req's block. */
 typedef struct sst_bhandle {
   uint64_t off, size; /* stored contents size, trailer excluded */
 } sst_bhandle;
@@ -248,8 +249,8 @@ typedef struct sst_block {
 typedef struct sst_fetch {
   sst_reader *r;  /* in */
   sst_bhandle h;  /* in: from sst_locate */
-  sst_block blk;  /* out: valid when rc == LSM_OK */
-  int rc;         /* out */
+  sst_block blk;  /* pinned while fn runs with rc == LSM_OK; zeroed after */
+  int rc;         /* out: LSM_OK or this request's error (also set when fn runs) */
 } sst_fetch;
 
 int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h);
@@ -259,13 +260,19 @@ int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h);
 ** probing any, so that their misses overlap). REQUIRES r pinned. */
 void sst_prefetch_filter(const sst_reader *r, uint64_t h);
 
-/* Returns the first failing request's status (each has its own rc), else LSM_OK. All readers
-** must belong to one fio_env. */
-int sst_fetch_blocks(sst_fetch *reqs, int n);
+/* Called once for every request, in the order sst_fetch_blocks serves them (by table and
+** offset, not the array's), with req->rc set. req->blk is valid only until fn returns. */
+typedef void (*sst_fetch_fn)(void *ctx, const sst_fetch *req);
 
-int sst_block_get(const sst_block *b, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval);
+/* Returns the first failing request's status in the array's order (each has its own rc), else
+** LSM_OK. All readers must belong to one fio_env. */
+int sst_fetch_blocks(sst_fetch *reqs, int n, sst_fetch_fn fn, void *ctx);
 
-void sst_block_release(sst_block *b);
+/* sst_get_value of the internal seek key `key` within the block req pinned (REQUIRES: called
+** from fn, req->rc == LSM_OK): LSM_OK with *type (and *val as sst_get_value sets it),
+** LSM_NOTFOUND when the block does not hold key's user key, LSM_CORRUPT naming the table and
+** block. */
+int sst_fetch_value(const sst_fetch *req, const uint8_t *key, size_t kn, int *type, cd_buf *val);
 
 /* ---- iteration ---- */
 
