@@ -873,13 +873,13 @@ static int get_block_raw(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, 
   return LSM_OK;
 }
 
+static int get_block_read(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
+                          sst_block *b);
+
 /* Pin data block h: from the cache, else one read, inserted into the cache when the cache
 ** admits it (cache_lookup_admit: on its second miss), else held privately: in the caller's
 ** buffer mem (mem_n bytes, 16-byte aligned, e.g. on the stack of a point lookup that releases
 ** the block before it returns; NULL for none) when it fits, else in an allocation. */
-static int get_block_read(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
-                          sst_block *b);
-
 static int get_block(sst_reader *r, sst_bhandle h, uint8_t *mem, size_t mem_n, sst_block *b) {
   memset(b, 0, sizeof *b);
   int rc = check_data_handle(r, h);
@@ -898,7 +898,7 @@ static int get_block(sst_reader *r, sst_bhandle h, uint8_t *mem, size_t mem_n, s
 /* get_block's read of a missed block with a pread, through a 16 KiB stack buffer aligned for
 ** direct IO. Kept out of get_block (noinline) so that the mapped and raw paths, which every
 ** SQL point read and every block of a mapped multiget take, do not set up that frame: with it
-** inlined, the engine's point get measured ~7 % and the multiget ~8 % slower per key (a 5M-row
+** inlined, the engine's point get and multiget measured ~7 % slower per key (a 5M-row
 ** table, 2 KiB blocks, alternating builds). */
 static __attribute__((noinline)) int get_block_read(sst_reader *r, sst_bhandle h, int admit,
                                                     uint8_t *mem, size_t mem_n, sst_block *b) {
