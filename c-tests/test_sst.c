@@ -624,6 +624,16 @@ static int fetch_logged(sst_fetch *q, int n, fetch_log *l) {
   return rc;
 }
 
+/* fetch_logged of the two requests q[0..1] with keys k0 and k1. */
+static int fetch2_logged(sst_fetch *q, const uint8_t *k0, size_t n0, const uint8_t *k1, size_t n1,
+                         fetch_log *l) {
+  l->key[0] = k0;
+  l->kn[0] = n0;
+  l->key[1] = k1;
+  l->kn[1] = n1;
+  return fetch_logged(q, 2, l);
+}
+
 /* The answer fn got for request j is sst_get_value's for the same key and table. */
 static void check_logged(fetch_log *l, sst_reader *r, int j) {
   int type = -1;
@@ -738,7 +748,7 @@ static void test_multiget(void **state) {
       req[0].r = ra;
       req[0].h.off = 1ull << 40;
       req[1].r = ra;
-      assert_int_equal(fetch_logged(req, 2, &l), LSM_CORRUPT);
+      assert_int_equal(fetch2_logged(req, l.key[0], l.kn[0], l.key[1], l.kn[1], &l), LSM_CORRUPT);
       assert_int_equal(req[0].rc, LSM_CORRUPT);
       assert_int_equal(req[1].rc, LSM_OK);
       check_logged(&l, ra, 1);
@@ -1158,11 +1168,7 @@ static void test_mmap_truncated(void **state) {
             assert_int_equal(sst_locate(r, ck, ckn, &q[0].h), LSM_OK);
             assert_int_equal(sst_locate(r, fk0, fkn, &q[1].h), LSM_OK);
             static fetch_log l;
-            l.key[0] = ck;
-            l.kn[0] = ckn;
-            l.key[1] = fk0;
-            l.kn[1] = fkn;
-            assert_int_equal(fetch_logged(q, 2, &l), LSM_IOERR_READ);
+            assert_int_equal(fetch2_logged(q, ck, ckn, fk0, fkn, &l), LSM_IOERR_READ);
             assert_int_equal(q[0].rc, LSM_IOERR_READ);
             assert_int_equal(q[1].rc, LSM_OK);
             assert_int_equal(l.vrc[1], LSM_OK);
@@ -1198,11 +1204,7 @@ static void test_mmap_truncated(void **state) {
         assert_int_equal(sst_locate(r, lk, lkn, &q[0].h), LSM_OK);
         assert_int_equal(sst_locate(r, mk, mkn, &q[1].h), LSM_OK);
         static fetch_log l;
-        l.key[0] = lk;
-        l.kn[0] = lkn;
-        l.key[1] = mk;
-        l.kn[1] = mkn;
-        assert_int_equal(fetch_logged(q, 2, &l), LSM_IOERR_READ);
+        assert_int_equal(fetch2_logged(q, lk, lkn, mk, mkn, &l), LSM_IOERR_READ);
         assert_int_equal(q[0].rc, LSM_IOERR_READ);
         assert_int_equal(q[1].rc, LSM_IOERR_READ);
         fetch_log_free(&l);
@@ -1689,10 +1691,8 @@ static void test_io_faults(void **state) {
   assert_int_equal(sst_locate(r, k, kn, &req[1].h), LSM_OK);
   assert_true(req[0].h.off != req[1].h.off);
   fio_fault_set(env, FIO_OP_READ, 1, FIO_FAULT_ONCE);
-  static fetch_log l;
-  l.key[0] = l.key[1] = k; /* (only the successful request's answer is looked at: found or not) */
-  l.kn[0] = l.kn[1] = kn;
-  rc = fetch_logged(req, 2, &l);
+  static fetch_log l; /* (only the successful request's answer is looked at: found or not) */
+  rc = fetch2_logged(req, k, kn, k, kn, &l);
   assert_int_equal(LSM_PRIMARY(rc), LSM_IOERR);
   assert_true((req[0].rc == LSM_OK) != (req[1].rc == LSM_OK));
   int ok = req[0].rc == LSM_OK ? 0 : 1;

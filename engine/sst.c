@@ -1066,18 +1066,6 @@ static int block_get(const sst_block *b, const uint8_t *key, size_t kn, cd_buf *
   return rc;
 }
 
-int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval) {
-  if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_get: not an internal key");
-  sst_bhandle h;
-  int rc = sst_locate(r, key, kn, &h);
-  if (rc) return rc;
-  _Alignas(16) uint8_t mem[SST_GET_MEM];
-  sst_block b;
-  if ((rc = get_block(r, h, mem, sizeof mem, &b))) return rc;
-  rc = block_get(&b, key, kn, fkey, fval);
-  block_release(&b);
-  return rc;
-}
 
 /* sst_get_value's search of pinned block b (at offset off of its table, for messages). */
 static int block_value(const sst_block *b, uint64_t off, const uint8_t *key, size_t kn, int *type,
@@ -1102,17 +1090,30 @@ static int block_value(const sst_block *b, uint64_t off, const uint8_t *key, siz
   return rc;
 }
 
-int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_buf *val) {
-  if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "sst_get_value: not an internal key");
+/* sst_get (fkey != NULL: block_get into fkey, fval) and sst_get_value (fkey == NULL:
+** block_value into type, fval): locate, pin the block (in a buffer on this stack when the cache
+** does not take it), search it, release it. */
+static int point_read(sst_reader *r, const uint8_t *key, size_t kn, const char *fn, cd_buf *fkey,
+                      int *type, cd_buf *fval) {
+  if (kn < IKEY_TRAILER) return st_err(LSM_MISUSE, "%s: not an internal key", fn);
   sst_bhandle h;
   int rc = sst_locate(r, key, kn, &h);
   if (rc) return rc;
   _Alignas(16) uint8_t mem[SST_GET_MEM];
   sst_block b;
   if ((rc = get_block(r, h, mem, sizeof mem, &b))) return rc;
-  rc = block_value(&b, h.off, key, kn, type, val);
+  rc = fkey ? block_get(&b, key, kn, fkey, fval) : block_value(&b, h.off, key, kn, type, fval);
   block_release(&b);
   return rc;
+}
+
+int sst_get(sst_reader *r, const uint8_t *key, size_t kn, cd_buf *fkey, cd_buf *fval) {
+  if (!fkey) return st_err(LSM_MISUSE, "sst_get: NULL fkey");
+  return point_read(r, key, kn, "sst_get", fkey, NULL, fval);
+}
+
+int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_buf *val) {
+  return point_read(r, key, kn, "sst_get_value", NULL, type, val);
 }
 
 int sst_fetch_value(const sst_fetch *req, const uint8_t *key, size_t kn, int *type, cd_buf *val) {
