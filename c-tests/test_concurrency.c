@@ -8,6 +8,7 @@
 ** SQL level: the same through an `lsm` table, every thread with its own connection: the writer
 ** UPDATEs every row in one transaction, readers check SELECT count(*), min(v), max(v) (one
 ** scan = one snapshot: min == max). The duration is LSMVTAB_CONC_MS (default 1500 ms per part).
+** Cleanup: obsolete files are deleted without the db mutex (a held delete holds up no writer).
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +211,130 @@ static void test_engine_concurrency(void **state) {
   rel_rmdir_tree(root);
 }
 
+/* ---- obsolete files are deleted outside the db mutex ---- */
+
+static _Atomic int late_done;
+
+static void *late_puts(void *arg) {
+  lsm_db *db = arg;
+  char k[32];
+  for (int i = 0; i < 50; i++) {
+    int kn = snprintf(k, sizeof k, "late%04d", i);
+    if (lsm_put(db, k, (size_t)kn, "late", 4)) {
+      fail_async("late put: %s", lsm_errmsg());
+      break;
+    }
+  }
+  atomic_store(&late_done, 1);
+  return NULL;
+}
+
+static void *compact_all(void *arg) {
+  if (lsm_compact_range(arg, NULL, 0, NULL, 0)) fail_async("compact: %s", lsm_errmsg());
+  return NULL;
+}
+
+/* A held delete blocks whoever deletes; if that is a thread holding the db mutex (the failure
+** this test is about), the test's own puts would block too: the watchdog then lets the delete go
+** after 60 s and says so, so the test fails instead of hanging. */
+static _Atomic int watchdog_fired, watchdog_stop;
+
+static void *watchdog(void *arg) {
+  for (int i = 0; i < 60000 && !atomic_load(&watchdog_stop); i++) usleep(1000);
+  if (!atomic_load(&watchdog_stop)) {
+    atomic_store(&watchdog_fired, 1);
+    fio_fault_clear(arg);
+  }
+  return NULL;
+}
+
+/* Run `late_puts` while the delete that fio_fault_count(DELETE) > d0 shows to be held waits:
+** 1 if the puts finished within 5 s (nobody held the db mutex over the delete). */
+static int puts_pass_held_delete(lsm_db *db, fio_env *env, long d0) {
+  for (int i = 0; i < 10000 && fio_fault_count(env, FIO_OP_DELETE) == d0; i++) usleep(1000);
+  if (fio_fault_count(env, FIO_OP_DELETE) == d0) fail_msg("no delete started");
+  atomic_store(&late_done, 0);
+  pthread_t t;
+  pthread_create(&t, NULL, late_puts, db);
+  for (int i = 0; i < 5000 && !atomic_load(&late_done); i++) usleep(1000);
+  int passed = atomic_load(&late_done);
+  fio_fault_clear(env); /* the delete goes on */
+  pthread_join(t, NULL);
+  return passed;
+}
+
+static int count_logs(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+  while (d && (e = readdir(d))) n += strstr(e->d_name, ".log") != NULL;
+  if (d) closedir(d);
+  return n;
+}
+
+/* Deleting obsolete files (a flushed memtable's WAL; a compaction's inputs) truncates their page
+** cache, milliseconds for big files: it happens outside the db mutex, so writers never wait for
+** it. With that delete held (FIO_FAULT_HOLD), puts on another thread still complete. */
+static void test_cleanup_unlocked(void **state) {
+  (void)state;
+  const char *root = rel_scratch("cleanup");
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/db", root);
+  lsm_options o;
+  lsm_options_default(&o);
+  o.memtable_size = 64u << 10;
+  o.l0_compaction_trigger = 8; /* no automatic compaction: the deletes below are the ones meant */
+  rel_hook_fault(0, 0, 0);
+  lsm_db *db;
+  if (lsm_open(dir, &o, &db)) fail_msg("open: %s", lsm_errmsg());
+  fio_env *env = rel_env;
+  rel_hook_off();
+  pthread_t wd;
+  pthread_create(&wd, NULL, watchdog, env);
+  char k[32], v[100];
+  memset(v, 'v', sizeof v);
+  /* the flush thread deleting the WAL its flush made obsolete */
+  long d0 = fio_fault_count(env, FIO_OP_DELETE);
+  assert_int_equal(fio_fault_set(env, FIO_OP_DELETE, 1, FIO_FAULT_HOLD), LSM_OK);
+  int i = 0;
+  for (; i < 20000 && fio_fault_count(env, FIO_OP_DELETE) == d0; i++) {
+    int kn = snprintf(k, sizeof k, "k%06d", (i * 7919) % 20000);
+    if (lsm_put(db, k, (size_t)kn, v, sizeof v)) fail_msg("put: %s", lsm_errmsg());
+    if (i % 100 == 99) usleep(1000);
+  }
+  if (!puts_pass_held_delete(db, env, d0) || atomic_load(&watchdog_fired))
+    fail_msg("puts waited for the flush's WAL delete");
+  /* a manual compaction deleting its inputs (overlapping L0 tables: merged, not moved) */
+  for (int j = 0; j < 1500; j++, i++) {
+    int kn = snprintf(k, sizeof k, "k%06d", (i * 7919) % 20000);
+    if (lsm_put(db, k, (size_t)kn, v, sizeof v)) fail_msg("put: %s", lsm_errmsg());
+  }
+  if (lsm_flush(db, 1)) fail_msg("flush: %s", lsm_errmsg());
+  for (int j = 0; j < 5000 && count_logs(dir) != 1; j++) usleep(1000); /* its WAL delete done */
+  assert_int_equal(count_logs(dir), 1);
+  lsm_stats st;
+  assert_int_equal(lsm_get_stats(db, &st), LSM_OK);
+  assert_true(st.level_files[0] >= 2);
+  d0 = fio_fault_count(env, FIO_OP_DELETE);
+  assert_int_equal(fio_fault_set(env, FIO_OP_DELETE, 1, FIO_FAULT_HOLD), LSM_OK);
+  pthread_t c;
+  pthread_create(&c, NULL, compact_all, db);
+  int passed = puts_pass_held_delete(db, env, d0);
+  pthread_join(c, NULL);
+  atomic_store(&watchdog_stop, 1);
+  pthread_join(wd, NULL);
+  if (atomic_load(&watchdog_fired)) fail_msg("a writer waited for a held delete (the watchdog let it go)");
+  if (!passed) fail_msg("puts waited for the compaction's input deletes");
+  if (atomic_load(&failed)) fail_msg("%s", errbuf);
+  assert_int_equal(lsm_get_stats(db, &st), LSM_OK);
+  assert_int_equal(st.level_files[0], 0);
+  char *rep = NULL;
+  if (lsm_check(db, &rep)) fail_msg("lsm_check: %s", rep);
+  lsm_free(rep);
+  assert_int_equal(lsm_close(db), LSM_OK);
+  rel_rmdir_tree(root);
+}
+
 /* ---- SQL level ---- */
 static char sqlfile[4200];
 
@@ -330,6 +455,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_engine_concurrency),
       cmocka_unit_test(test_sql_concurrency),
+      cmocka_unit_test(test_cleanup_unlocked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

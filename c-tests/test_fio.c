@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -837,6 +838,48 @@ static void t_short_write(void **state) {
 
 /* ---- fault wrapper --------------------------------------------------------------------------- */
 
+typedef struct hold_arg {
+  fio_env *env;
+  _Atomic int done;
+  int rc;
+} hold_arg;
+
+static void *hold_delete(void *p) {
+  hold_arg *a = p;
+  a->rc = fio_delete(a->env, "fh");
+  atomic_store(&a->done, 1);
+  return NULL;
+}
+
+/* HOLD: the nth matching op waits (other ops go on) until fio_fault_clear, then runs normally. */
+static void t_fault_hold(void **state) {
+  fio_env *inner = ENV(state), *env;
+  assert_int_equal(fio_env_fault(inner, &env), LSM_OK);
+  fio_file *f;
+  assert_int_equal(fio_create(env, "fh", FIO_RDWR, &f), LSM_OK);
+  assert_int_equal(fio_append(f, "abc", 3), LSM_OK);
+  assert_int_equal(fio_close(f), LSM_OK);
+  assert_int_equal(fio_fault_set(env, FIO_OP_DELETE, 1, FIO_FAULT_HOLD), LSM_OK);
+  long before = fio_fault_count(env, FIO_OP_DELETE);
+  hold_arg a = {env, 0, -1};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, hold_delete, &a), 0);
+  while (fio_fault_count(env, FIO_OP_DELETE) == before) usleep(1000);
+  usleep(50000);
+  assert_int_equal(atomic_load(&a.done), 0); /* held */
+  assert_true(file_exists("fh"));
+  size_t got;
+  char rb[3];
+  assert_int_equal(fio_open(env, "fh", FIO_RDONLY, &f), LSM_OK); /* other ops are not held */
+  assert_int_equal(fio_read_at(f, 0, rb, 3, &got), LSM_OK);
+  assert_int_equal(fio_close(f), LSM_OK);
+  fio_fault_clear(env);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(a.rc, LSM_OK);
+  assert_false(file_exists("fh"));
+  fio_env_free(env);
+}
+
 static void t_fault_kinds(void **state) {
   fio_env *inner = ENV(state), *env;
   assert_int_equal(fio_env_fault(inner, &env), LSM_OK);
@@ -1234,7 +1277,7 @@ int main(void) {
       BOTH(t_fork),
       BOTH(t_lock),
       BOTH(t_short_write),
-      BOTH(t_fault_kinds),
+      BOTH(t_fault_kinds), BOTH(t_fault_hold),
       BOTH(t_atomic_faults),
       BOTH(t_oom),
       BOTH(t_read_cached),

@@ -532,9 +532,14 @@ static int run(lsm_db *db, compaction *c) {
       db->running[r] = db->running[--db->compacting];
       break;
     }
+  ver_version *pinned = c->v; /* released below, after mu: it may delete the inputs */
+  c->v = NULL;
   c_free(c);
   pthread_cond_broadcast(&db->done_cv);
   pthread_cond_broadcast(&db->bg_cv); /* the compaction thread may have waited for this one */
+  pthread_mutex_unlock(&db->mu);
+  ver_unref(pinned);
+  pthread_mutex_lock(&db->mu);
   return rc;
 }
 

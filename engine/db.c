@@ -176,9 +176,17 @@ int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown) {
       ver_version *old = db->cur;
       db->cur = nv;
       ver_mark_obsolete(old, e);
-      ver_unref(old);
       if (e->has_log_number) db->log_number = e->log_number;
       maybe_rotate_manifest(db);
+      db->man_busy = 0;
+      pthread_cond_broadcast(&db->done_cv);
+      /* The last reference to the old version deletes the files the edit made obsolete
+      ** (truncating their page cache, erasing their cache entries): not under mu, which every
+      ** writer takes. */
+      pthread_mutex_unlock(&db->mu);
+      ver_unref(old);
+      pthread_mutex_lock(&db->mu);
+      return rc;
     }
   }
   db->man_busy = 0;
@@ -190,15 +198,15 @@ uint64_t db_oldest_snapshot(lsm_db *db) {
   return db->nsnaps ? db->snaps.next->seq : atomic_load(&db->last_seq);
 }
 
-/* [mu] Delete WAL files numbered below db->log_number that are not in use. */
-static void delete_old_logs(lsm_db *db) {
+/* Delete WAL files numbered below `below` (no lock needed: obsolete files are used by no one). */
+static void delete_old_logs(lsm_db *db, uint64_t below) {
   char **names;
   int n;
   if (fio_list(db->env, db->dir, &names, &n)) return;
   for (int i = 0; i < n; i++) {
     unsigned long long num;
     char tail[8];
-    if (sscanf(names[i], "%llu.%7s", &num, tail) == 2 && !strcmp(tail, "log") && num < db->log_number) {
+    if (sscanf(names[i], "%llu.%7s", &num, tail) == 2 && !strcmp(tail, "log") && num < below) {
       char path[4096];
       snprintf(path, sizeof path, "%s/%s", db->dir, names[i]);
       fio_delete(db->env, path);
@@ -224,12 +232,15 @@ static int flush_one(lsm_db *db) {
     rc = db_log_and_apply(db, &e, &unknown);
     if (!rc) {
       db->log_number = next_log;
-      mem_unref(m);
       db->nimm--;
       memmove(&db->imm[0], &db->imm[1], sizeof(db_imm) * (size_t)db->nimm);
       db->flushed++;
       atomic_fetch_add(&db->st_flushes, 1);
-      delete_old_logs(db);
+      pthread_cond_broadcast(&db->done_cv);
+      pthread_mutex_unlock(&db->mu);
+      mem_unref(m);
+      delete_old_logs(db, next_log);
+      pthread_mutex_lock(&db->mu);
     } else if (added && !unknown) {
       char path[4096];
       path_of(path, sizeof path, db->dir, number, "sst");

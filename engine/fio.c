@@ -24,6 +24,7 @@ static int env_alloc(fio_env **out) {
   fio_env *e = mm_calloc(1, sizeof *e);
   if (!e) return st_err(LSM_NOMEM, "fio: out of memory");
   pthread_mutex_init(&e->mu, NULL);
+  pthread_cond_init(&e->f_cv, NULL);
   *out = e;
   return LSM_OK;
 }
@@ -84,6 +85,7 @@ void fio_env_free(fio_env *env) {
   if (!env) return;
   if (env->ops->destroy) env->ops->destroy(env);
   pthread_mutex_destroy(&env->mu);
+  pthread_cond_destroy(&env->f_cv);
   mm_free(env);
 }
 

@@ -243,16 +243,18 @@ void fio_batch_free(fio_batch *b);  /* NULL is a no-op */
 **                    bytes when n >= 1024), then fails with EIO: a torn write. Non-write ops
 **                    fail with EIO.
 **   (SHORT/TORN on a FIO_DIRECT file round the stored prefix down to FIO_ALIGN.)
+**   FIO_FAULT_HOLD   the nth matching op waits until fio_fault_clear, then runs normally: a
+**                    slow disk at a chosen moment (fio_fault_count tells when it has begun).
 ** Counting is of ops that reach the fault layer, 1-based, from the fio_fault_set call. */
 enum {
   FIO_OP_READ = 1, FIO_OP_WRITE = 2, FIO_OP_SYNC = 4, FIO_OP_RENAME = 8, FIO_OP_TRUNCATE = 16,
   FIO_OP_DELETE = 32, FIO_OP_ALL = 63
 };
-enum { FIO_FAULT_ONCE = 1, FIO_FAULT_FROM = 2, FIO_FAULT_SHORT = 3, FIO_FAULT_TORN = 4 };
+enum { FIO_FAULT_ONCE = 1, FIO_FAULT_FROM = 2, FIO_FAULT_SHORT = 3, FIO_FAULT_TORN = 4, FIO_FAULT_HOLD = 5 };
 
 /* Arm one fault (replacing any armed one): the nth (1-based) op matching `ops` from now. */
 int fio_fault_set(fio_env *env, int ops, long nth, int kind);
-/* Disarm. */
+/* Disarm (and let a held op go on). */
 void fio_fault_clear(fio_env *env);
 /* Number of ops of the classes in `ops` seen since the fault env was created (0 elsewhere). */
 long fio_fault_count(fio_env *env, int ops);

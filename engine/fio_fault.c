@@ -22,6 +22,10 @@ int fio__fault_check(fio_env *env, int cls) {
     if (env->f_kind == FIO_FAULT_FROM ? env->f_seen >= env->f_nth : env->f_seen == env->f_nth)
       fire = env->f_kind;
   }
+  if (fire == FIO_FAULT_HOLD) { /* wait for fio_fault_clear, then run normally */
+    while (env->f_ops) pthread_cond_wait(&env->f_cv, &env->mu);
+    fire = 0;
+  }
   pthread_mutex_unlock(&env->mu);
   return fire;
 }
@@ -109,7 +113,7 @@ const fio_ops fio__fault_ops = {
 int fio_fault_set(fio_env *env, int ops, long nth, int kind) {
   if (env->ops != &fio__fault_ops) return st_err(LSM_MISUSE, "fio_fault_set: not a fault env");
   if (!(ops & FIO_OP_ALL) || (ops & ~FIO_OP_ALL) || nth < 1 || kind < FIO_FAULT_ONCE ||
-      kind > FIO_FAULT_TORN)
+      kind > FIO_FAULT_HOLD)
     return st_err(LSM_MISUSE, "fio_fault_set: bad arguments (ops %d, nth %ld, kind %d)", ops, nth,
                   kind);
   pthread_mutex_lock(&env->mu);
@@ -126,6 +130,7 @@ void fio_fault_clear(fio_env *env) {
   pthread_mutex_lock(&env->mu);
   env->f_ops = 0;
   env->f_seen = 0;
+  pthread_cond_broadcast(&env->f_cv);
   pthread_mutex_unlock(&env->mu);
 }
 

@@ -61,6 +61,7 @@ struct fio_env {
   unsigned ring_flags;
   /* fault wrapper state, under mu */
   int f_ops, f_kind; /* armed fault (f_ops == 0: none) */
+  pthread_cond_t f_cv; /* FIO_FAULT_HOLD: a held op waits here until the fault is cleared */
   long f_nth, f_seen;
   long f_count[6]; /* per op class (bit index), since creation */
 };
