@@ -168,14 +168,21 @@ static void *reader(void *arg) {
   return NULL;
 }
 
+/* A scratch root (returned; rel_rmdir_tree it) with the database directory <root>/db in dir,
+** and default options with 64 KiB memtables (flushes every few dozen batches). */
+static const char *scratch_db(const char *tag, char *dir, size_t cap, lsm_options *o) {
+  const char *root = rel_scratch(tag);
+  snprintf(dir, cap, "%s/db", root);
+  lsm_options_default(o);
+  o->memtable_size = 64u << 10;
+  return root;
+}
+
 static void test_engine_concurrency(void **state) {
   (void)state;
-  const char *root = rel_scratch("conc");
   char dir[4200];
-  snprintf(dir, sizeof dir, "%s/db", root);
   lsm_options o;
-  lsm_options_default(&o);
-  o.memtable_size = 64u << 10;
+  const char *root = scratch_db("conc", dir, sizeof dir, &o);
   o.l0_compaction_trigger = 2;
   o.target_file_size = 64u << 10;
   o.level1_size = 256u << 10;
@@ -277,12 +284,9 @@ static int count_logs(const char *dir) {
 ** it. With that delete held (FIO_FAULT_HOLD), puts on another thread still complete. */
 static void test_cleanup_unlocked(void **state) {
   (void)state;
-  const char *root = rel_scratch("cleanup");
   char dir[4200];
-  snprintf(dir, sizeof dir, "%s/db", root);
   lsm_options o;
-  lsm_options_default(&o);
-  o.memtable_size = 64u << 10;
+  const char *root = scratch_db("cleanup", dir, sizeof dir, &o);
   o.l0_compaction_trigger = 8; /* no automatic compaction: the deletes below are the ones meant */
   rel_hook_fault(0, 0, 0);
   lsm_db *db;
