@@ -463,8 +463,8 @@ static int merge_inputs(lsm_db *db, compaction *c, uint64_t smallest_snap, out_s
   return rc;
 }
 
-/* [mu held; released while merging] Run compaction c (consumed); its inputs are busy until it
-** ends. */
+/* [mu held; released while merging, and at the end while the inputs are deleted] Run compaction
+** c (consumed); its inputs are busy until it ends. */
 static int run(lsm_db *db, compaction *c) {
   db->running[db->compacting++] = c;
   if (db->compacting > db->max_compacting) db->max_compacting = db->compacting;

@@ -215,7 +215,8 @@ static void delete_old_logs(lsm_db *db, uint64_t below) {
   fio_list_free(names, n);
 }
 
-/* [mu held; released while the table is written] Flush the oldest immutable memtable. */
+/* [mu held; released while the table is written, and after it while the flushed memtable is
+** freed and the WALs it made obsolete are deleted] Flush the oldest immutable memtable. */
 static int flush_one(lsm_db *db) {
   mem *m = db->imm[0].m;
   uint64_t number = db->next_file++;

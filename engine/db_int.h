@@ -123,7 +123,9 @@ struct lsm_db {
 };
 
 /* db.c */
-/* [mu held; released while the manifest is written] Log edit e (next file number and last
+/* [mu held; released while the manifest is written, and after a success while the old version
+** is dropped (which may delete the files e made obsolete): the caller must not rely on state
+** read under mu before the call] Log edit e (next file number and last
 ** sequence are filled in) and install the version it makes. Version changes are serialised.
 ** On failure *unknown = 1 when the manifest write itself failed: the record may or may not be
 ** durable, so the caller must not delete files e adds (bg_error is set; the next open's cleanup
