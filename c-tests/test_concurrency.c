@@ -178,6 +178,17 @@ static const char *scratch_db(const char *tag, char *dir, size_t cap, lsm_option
   return root;
 }
 
+/* Open dir with options o through a fault-injecting env (rel_util.h), handed back in *env for
+** fio_fault_* calls. */
+static lsm_db *open_fault_db(const char *dir, const lsm_options *o, fio_env **env) {
+  rel_hook_fault(0, 0, 0);
+  lsm_db *db;
+  if (lsm_open(dir, o, &db)) fail_msg("open: %s", lsm_errmsg());
+  *env = rel_env;
+  rel_hook_off();
+  return db;
+}
+
 static void test_engine_concurrency(void **state) {
   (void)state;
   char dir[4200];
@@ -288,11 +299,8 @@ static void test_cleanup_unlocked(void **state) {
   lsm_options o;
   const char *root = scratch_db("cleanup", dir, sizeof dir, &o);
   o.l0_compaction_trigger = 8; /* no automatic compaction: the deletes below are the ones meant */
-  rel_hook_fault(0, 0, 0);
-  lsm_db *db;
-  if (lsm_open(dir, &o, &db)) fail_msg("open: %s", lsm_errmsg());
-  fio_env *env = rel_env;
-  rel_hook_off();
+  fio_env *env;
+  lsm_db *db = open_fault_db(dir, &o, &env);
   pthread_t wd;
   pthread_create(&wd, NULL, watchdog, env);
   char k[32], v[100];
@@ -337,6 +345,140 @@ static void test_cleanup_unlocked(void **state) {
   lsm_free(rep);
   assert_int_equal(lsm_close(db), LSM_OK);
   rel_rmdir_tree(root);
+}
+
+/* ---- the memtable switch's file work runs outside the db mutex ---- */
+
+static _Atomic int reads_ok;
+
+static void *switch_reads(void *arg) {
+  lsm_db *db = arg;
+  char k[32];
+  for (int i = 0; i < 100; i++) {
+    int kn = snprintf(k, sizeof k, "r%04d", i);
+    void *v = NULL;
+    size_t vn = 0;
+    if (lsm_get(db, NULL, k, (size_t)kn, &v, &vn) || vn != 4 || memcmp(v, "read", 4)) {
+      fail_async("read %s during the switch: %s", k, lsm_errmsg());
+      lsm_free(v);
+      return NULL;
+    }
+    lsm_free(v);
+  }
+  atomic_store(&reads_ok, 1);
+  return NULL;
+}
+
+static _Atomic int filler_done;
+
+/* Puts until the first memtable switch has happened (its syncs are held or fail in the tests). */
+static void *switch_filler(void *arg) {
+  lsm_db *db = arg;
+  char k[32], v[100];
+  memset(v, 'v', sizeof v);
+  lsm_stats st;
+  for (int i = 0; i < 20000; i++) {
+    int kn = snprintf(k, sizeof k, "w%06d", i);
+    int rc = lsm_put(db, k, (size_t)kn, v, sizeof v);
+    if (rc) break; /* the failing-sync test expects this */
+    if (lsm_get_stats(db, &st) == LSM_OK && st.immutables + st.flushes > 0) break;
+  }
+  atomic_store(&filler_done, 1);
+  return NULL;
+}
+
+/* A memtable switch creates the new WAL (a file, its header, two fsyncs) and, under sync=normal,
+** syncs the old WAL (up to memtable_size of dirty pages): milliseconds to a second on a slow disk.
+** It does so without the db mutex, so readers never wait for it. With the switch's first sync
+** held (FIO_FAULT_HOLD), gets on another thread still complete. */
+static void test_switch_unlocked(void **state) {
+  (void)state;
+  char dir[4200];
+  lsm_options o;
+  const char *root = scratch_db("switch", dir, sizeof dir, &o);
+  o.sync = LSM_SYNC_NORMAL;
+  fio_env *env;
+  lsm_db *db = open_fault_db(dir, &o, &env);
+  char k[32];
+  for (int i = 0; i < 100; i++) {
+    int kn = snprintf(k, sizeof k, "r%04d", i);
+    if (lsm_put(db, k, (size_t)kn, "read", 4)) fail_msg("put: %s", lsm_errmsg());
+  }
+  atomic_store(&watchdog_stop, 0);
+  atomic_store(&watchdog_fired, 0);
+  pthread_t wd, f, r;
+  pthread_create(&wd, NULL, watchdog, env);
+  /* before the first switch nothing syncs (sync=normal, no flush yet): the first sync is the
+  ** switch's */
+  long s0 = fio_fault_count(env, FIO_OP_SYNC);
+  assert_int_equal(fio_fault_set(env, FIO_OP_SYNC, 1, FIO_FAULT_HOLD), LSM_OK);
+  atomic_store(&filler_done, 0);
+  pthread_create(&f, NULL, switch_filler, db);
+  for (int i = 0; i < 10000 && fio_fault_count(env, FIO_OP_SYNC) == s0; i++) usleep(1000);
+  if (fio_fault_count(env, FIO_OP_SYNC) == s0) fail_msg("no sync started");
+  assert_false(atomic_load(&filler_done)); /* the writer is the one held */
+  atomic_store(&reads_ok, 0);
+  pthread_create(&r, NULL, switch_reads, db);
+  for (int i = 0; i < 5000 && !atomic_load(&reads_ok); i++) usleep(1000);
+  int passed = atomic_load(&reads_ok);
+  fio_fault_clear(env); /* the switch goes on */
+  pthread_join(r, NULL);
+  pthread_join(f, NULL);
+  atomic_store(&watchdog_stop, 1);
+  pthread_join(wd, NULL);
+  if (atomic_load(&failed)) fail_msg("%s", errbuf);
+  if (!passed || atomic_load(&watchdog_fired)) fail_msg("gets waited for the memtable switch's sync");
+  lsm_stats st;
+  assert_int_equal(lsm_get_stats(db, &st), LSM_OK);
+  assert_true(st.immutables + st.flushes >= 1);
+  assert_int_equal(lsm_close(db), LSM_OK);
+  rel_rmdir_tree(root);
+}
+
+/* A sync of the switch failing (the new WAL's file or directory, or the old WAL's under
+** sync=normal) fails the put that switched; a failed sync of the old WAL also makes the engine
+** refuse writes until reopened (the durability of what it holds is unknown). Every write
+** acknowledged before is there after a reopen. */
+static void test_switch_sync_fails(void **state) {
+  (void)state;
+  int refused_runs = 0;
+  for (long nth = 1; nth <= 3; nth++) {
+    char dir[4200];
+    lsm_options o;
+    const char *root = scratch_db("switchfail", dir, sizeof dir, &o);
+    o.sync = LSM_SYNC_NORMAL;
+    fio_env *env;
+    lsm_db *db = open_fault_db(dir, &o, &env);
+    assert_int_equal(fio_fault_set(env, FIO_OP_SYNC, nth, FIO_FAULT_ONCE), LSM_OK);
+    char k[32], v[100];
+    memset(v, 'v', sizeof v);
+    int acked = 0, rc = LSM_OK;
+    for (; acked < 20000; acked++) {
+      int kn = snprintf(k, sizeof k, "w%06d", acked);
+      if ((rc = lsm_put(db, k, (size_t)kn, v, sizeof v))) break;
+    }
+    if (rc == LSM_OK) fail_msg("sync %ld of the switch failed, yet every put succeeded", nth);
+    int kn = snprintf(k, sizeof k, "late");
+    int later = lsm_put(db, k, (size_t)kn, "x", 1);
+    if (later != LSM_OK) {
+      refused_runs++;
+      if (!strstr(lsm_errmsg(), "refuses writes")) fail_msg("sync %ld: %s", nth, lsm_errmsg());
+    }
+    lsm_close(db); /* may report the earlier error */
+    if (lsm_open(dir, &o, &db)) fail_msg("reopen: %s", lsm_errmsg());
+    for (int i = 0; i < acked; i++) {
+      kn = snprintf(k, sizeof k, "w%06d", i);
+      void *got = NULL;
+      size_t gn = 0;
+      if (lsm_get(db, NULL, k, (size_t)kn, &got, &gn) || gn != sizeof v)
+        fail_msg("sync %ld: acknowledged %s lost after reopen: %s", nth, k, lsm_errmsg());
+      lsm_free(got);
+    }
+    assert_int_equal(lsm_close(db), LSM_OK);
+    rel_rmdir_tree(root);
+  }
+  /* one of the three is the old WAL's sync */
+  assert_int_equal(refused_runs, 1);
 }
 
 /* ---- SQL level ---- */
@@ -460,6 +602,8 @@ int main(void) {
       cmocka_unit_test(test_engine_concurrency),
       cmocka_unit_test(test_sql_concurrency),
       cmocka_unit_test(test_cleanup_unlocked),
+      cmocka_unit_test(test_switch_unlocked),
+      cmocka_unit_test(test_switch_sync_fails),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

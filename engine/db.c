@@ -307,29 +307,39 @@ static void *compact_main(void *arg) {
 ** does not hold skip the skiplist walk (a cache miss per level) with one cache-line probe. */
 static int new_memtable(lsm_db *db, mem **m) { return mem_new_filtered(db->o.memtable_size / 64, m); }
 
-/* [mu] Freeze the memtable and start a new one with a new WAL. */
+/* [mu held; released during the file work] Freeze the memtable and start a new one with a new
+** WAL. Called by the write leader only (make_room), which alone writes db->mem and db->wal: while
+** it creates the new WAL (a file, its header, two fsyncs) and, under sync=normal, syncs the old
+** one (up to memtable_size of dirty pages), nothing else can change what it swaps, and nothing
+** else has to wait. Readers and the background threads would otherwise block on db->mu for the
+** whole IO at every switch. The old memtable is frozen only after its WAL is durable. */
 static int switch_memtable(lsm_db *db) {
-  mem *m;
-  wal_writer *w;
-  int rc = new_memtable(db, &m);
-  if (rc) return rc;
   uint64_t number = db->next_file++;
+  wal_writer *old = db->wal;
+  int sync_old = db->o.sync == LSM_SYNC_NORMAL;
+  pthread_mutex_unlock(&db->mu);
+  mem *m = NULL;
+  wal_writer *w = NULL;
   char path[4096];
   path_of(path, sizeof path, db->dir, number, "log");
-  if ((rc = wal_create(db->env, path, number, &w))) {
+  int rc = new_memtable(db, &m);
+  if (!rc && (rc = wal_create(db->env, path, number, &w))) {
     mem_unref(m);
-    return rc;
-  }
-  /* sync=normal: the WAL of a memtable is made durable when the memtable is frozen */
-  if (db->o.sync == LSM_SYNC_NORMAL) rc = wal_sync(db->wal);
-  if (rc) {
-    set_bg_error(db, rc, st_errmsg());
+  } else if (!rc && sync_old && (rc = wal_sync(old))) {
+    /* sync=normal: the WAL of a memtable is made durable when the memtable is frozen; a failed
+    ** sync leaves the durability of committed writes unknown: stop writing */
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", st_errmsg());
     wal_close(w);
     fio_delete(db->env, path);
     mem_unref(m);
-    return rc;
+    pthread_mutex_lock(&db->mu);
+    set_bg_error(db, rc, msg);
+    return st_err(rc, "%s", msg);
   }
-  wal_close(db->wal);
+  if (!rc) wal_close(old); /* nobody else uses it: only the leader writes the WAL */
+  pthread_mutex_lock(&db->mu);
+  if (rc) return rc;
   db->imm[db->nimm].m = db->mem;
   db->imm[db->nimm].log = db->mem_log;
   db->nimm++;
@@ -341,8 +351,8 @@ static int switch_memtable(lsm_db *db) {
   return LSM_OK;
 }
 
-/* [mu] Make sure the memtable has room (or, with force, freeze a non-empty memtable). Waits
-** while too many immutable memtables are pending. */
+/* [mu held; released during a switch] Make sure the memtable has room (or, with force, freeze a
+** non-empty memtable). Waits while too many immutable memtables are pending. */
 static int make_room(lsm_db *db, int force) {
   int slowed = 0;
   for (;;) {

@@ -13,8 +13,9 @@
 ** Locking. db->mu protects every field marked [mu]. Lock order: db->mu is taken first; while
 ** holding it the code may take a ver_file's open_mu, then the table cache's tc_mu (version.h;
 ** never the reverse: an eviction holding tc_mu only trylocks an open_mu), and the block
-** cache's shard locks (leaves). No db->mu while waiting on IO except: the memtable switch (creates the
-** new WAL, syncs the old one under sync=normal) and recovery at open (single-threaded).
+** cache's shard locks (leaves). No db->mu while waiting on IO except recovery at open
+** (single-threaded) and close (the last WAL sync). The memtable switch creates the new WAL and
+** syncs the old one (sync=normal) without it: the leader alone writes db->mem and db->wal.
 ** Waiting is only on condition variables: a writer's own cv (group commit queue), db->bg_cv
 ** (the flush thread waits for work), db->done_cv (flush progress: writers waiting for room,
 ** lsm_flush(wait=1), close).
@@ -92,7 +93,8 @@ struct lsm_db {
   uint64_t mem_log;         /* [mu] its WAL number */
   db_imm imm[DB_MAX_IMM];   /* [mu] frozen memtables, oldest first */
   int nimm;                 /* [mu] */
-  wal_writer *wal;          /* [mu] the WAL of mem (used by the leader without mu) */
+  wal_writer *wal;          /* [mu] the WAL of mem (used by the leader without mu; a switch
+                            ** syncs and closes the old one without mu, then swaps under it) */
   ver_version *cur;         /* [mu] current version */
   man_writer *man;          /* flush thread / open only */
   uint64_t man_number;
