@@ -11,8 +11,9 @@
 ** also descheduled for whole scheduler slices (a few ms): those set p99.99; a lock held across
 ** IO shows as max.
 **
-** Printed: one Markdown row per run (reads/s, puts/s, p50, p99, p99.9, p99.99, max, reads over
-** 1 ms and over 10 ms, memtables flushed during the run) and the medians.
+** Printed: one Markdown row per run (reads/s, puts/s, the reads' p50, p99, p99.9, p99.99, max,
+** reads over 1 ms and over 10 ms, the slowest put and puts over 10 ms, memtables flushed during
+** the run) and the medians.
 ** Usage: bench_rww [-n N] [-s seconds] [-R runs]. Env defaults BENCH_N (1000000), BENCH_RUNS (3);
 ** 10 s per run. Runs in the current directory (rww.db, removed at the end).
 */
@@ -30,12 +31,13 @@
 #define KEY_LEN 16
 #define VAL_LEN 100
 #define MAX_RUNS 15
-#define NCOL 10
+#define NCOL 12
 
 static lsm_db *db;
 static uint64_t N;
 static atomic_int stop;
 static _Atomic uint64_t nputs;
+static double put_max, put_over10; /* the writer's own tail: written by it, read after the join */
 
 static double now(void) {
   struct timespec t;
@@ -61,7 +63,11 @@ static void *writer(void *arg) {
     uint64_t x = bench_rnd(&s);
     key_of(k, x % N);
     memset(v, (int)(x >> 32), sizeof v);
+    double a = now();
     if (lsm_put(db, k, KEY_LEN, v, VAL_LEN)) die("put");
+    double d = now() - a;
+    if (d > put_max) put_max = d;
+    put_over10 += d > 1e-2;
     atomic_fetch_add_explicit(&nputs, 1, memory_order_relaxed);
   }
   return NULL;
@@ -109,6 +115,7 @@ int main(int argc, char **argv) {
 
   static const char *const col[NCOL] = {"reads/s", "puts/s", "p50 µs", "p99 µs", "p99.9 µs",
                                         "p99.99 µs", "max ms", "reads > 1 ms", "reads > 10 ms",
+                                        "put max ms", "puts > 10 ms",
                                         "memtables flushed"};
   static double res[NCOL][MAX_RUNS];
   size_t cap = 64u << 20;
@@ -120,6 +127,7 @@ int main(int argc, char **argv) {
     if (lsm_get_stats(db, &st0)) die("stats");
     atomic_store(&stop, 0);
     atomic_store(&nputs, 0);
+    put_max = put_over10 = 0;
     pthread_t w;
     pthread_create(&w, NULL, writer, (void *)(uintptr_t)(0x9e3779b97f4a7c15ULL + (uint64_t)run));
     size_t n = 0;
@@ -144,7 +152,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) over1 += lat[i] > 1e-3, over10 += lat[i] > 1e-2;
     double row[NCOL] = {(double)n / el, (double)atomic_load(&nputs) / el, lat[n / 2] * 1e6,
                         lat[n * 99 / 100] * 1e6, lat[n * 999 / 1000] * 1e6, lat[n * 9999 / 10000] * 1e6,
-                        lat[n - 1] * 1e3, over1, over10, (double)(st1.flushes - st0.flushes)};
+                        lat[n - 1] * 1e3, over1, over10, put_max * 1e3, put_over10,
+                        (double)(st1.flushes - st0.flushes)};
     for (int c = 0; c < NCOL; c++) res[c][run] = row[c];
   }
   free(lat);
@@ -165,7 +174,7 @@ int main(int argc, char **argv) {
       double x = run < runs ? res[c][run] : median(res[c], runs);
       if (c < 2) printf(" %.0fk |", x / 1e3);
       else if (c < 6) printf(" %.1f |", x);
-      else if (c == 6) printf(" %.2f |", x);
+      else if (c == 6 || c == 9) printf(" %.2f |", x);
       else printf(" %.0f |", x);
     }
     printf("\n");
