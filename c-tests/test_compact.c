@@ -877,6 +877,16 @@ static void test_many_compactions_model(void **state) {
   OK(lsm_close(db));
 }
 
+/* Wait (at most 10 s) until L0 is empty; *st is the last statistics read. */
+static void wait_l0_empty(lsm_db *db, lsm_stats *st) {
+  for (int t = 0; t < 500; t++) { /* up to 10 s */
+    OK(lsm_get_stats(db, st));
+    if (st->level_files[0] == 0) return;
+    usleep(20000);
+  }
+  fail_msg("L0 still has %llu files", (unsigned long long)st->level_files[0]);
+}
+
 /* Read-triggered L0 compaction (ver_seek_charge): two L0 files, below the trigger, stay
 ** while gets are few; gets that search the newer file in vain before finding their key in the
 ** older one use up its allowance (100 for a small file) and L0 is then compacted into L1,
@@ -931,12 +941,7 @@ static void read_triggered_l0_compaction(int multiget) {
       lsm_free(vs[j]);
     }
   }
-  for (int t = 0; t < 500; t++) { /* up to 10 s */
-    OK(lsm_get_stats(db, &st));
-    if (st.level_files[0] == 0) break;
-    usleep(20000);
-  }
-  if (st.level_files[0] != 0) fail_msg("L0 still has %llu files", (unsigned long long)st.level_files[0]);
+  wait_l0_empty(db, &st);
   assert_true(st.compactions > c0);
   assert_true(st.level_files[1] > 0);
   for (int i = 0; i < 400; i++) expect(db, NULL, i, i % 2 ? 2 : 1);
@@ -976,6 +981,70 @@ static void test_exists_does_not_trigger_l0_compaction(void **state) {
   OK(lsm_close(db));
   OK(lsm_destroy("seeke"));
 }
+/* Iterator seeks charge too (ver_iter_charge): a table read only by ranges must not keep its
+** L0 files for good. Each seek positions in both L0 files of open_two_l0_files and charges the
+** newer (allowance 100). Seeks that position in no L0 file (past both files' keys), and seeks
+** with a single L0 file as the only file, charge nothing; 60 seeks in range are below the
+** allowance; 60 more of every kind (seek, seek_first, seek_for_prev, seek_last) use it up and L0
+** is compacted into L1 without any get. */
+static void test_iterator_seeks_trigger_l0_compaction(void **state) {
+  (void)state;
+  char k[32];
+  lsm_stats st;
+  lsm_iter *it;
+  /* one L0 file and nothing else: compacting it would not spare any seek a file */
+  lsm_options o = opts();
+  lsm_db *db;
+  OK(lsm_open("seeki1", &o, &db));
+  for (int i = 0; i < 400; i++) OK(lsm_put(db, k, key(k, i), "v", 1));
+  OK(lsm_flush(db, 1));
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  for (int i = 0; i < 300; i++) OK(lsm_iter_seek(it, k, key(k, i % 400)));
+  for (int i = 0; i < 300; i++) OK(lsm_iter_seek_first(it));
+  lsm_iter_free(it);
+  usleep(200000);
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 1);
+  assert_int_equal(st.compactions, 0);
+  OK(lsm_close(db));
+  OK(lsm_destroy("seeki1"));
+
+  uint64_t c0 = open_two_l0_files("seeki", &db);
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  for (int i = 0; i < 300; i++) { /* past the last key of both files */
+    OK(lsm_iter_seek(it, k, key(k, 400 + i)));
+    assert_false(lsm_iter_valid(it));
+  }
+  lsm_iter_free(it);
+  /* a lower bound past both files: seek_first positions in neither */
+  OK(lsm_iter_new(db, NULL, k, key(k, 500), NULL, 0, &it));
+  for (int i = 0; i < 300; i++) OK(lsm_iter_seek_first(it));
+  lsm_iter_free(it);
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  for (int i = 0; i < 60; i++) {
+    OK(lsm_iter_seek(it, k, key(k, 3 * i)));
+    assert_true(lsm_iter_valid(it));
+  }
+  usleep(200000);
+  OK(lsm_get_stats(db, &st));
+  assert_int_equal(st.level_files[0], 2);
+  assert_int_equal(st.compactions, c0);
+  for (int i = 0; i < 15; i++) {
+    OK(lsm_iter_seek_first(it));
+    OK(lsm_iter_seek_last(it));
+    OK(lsm_iter_seek_for_prev(it, k, key(k, 7 * i)));
+    assert_true(lsm_iter_valid(it));
+    OK(lsm_iter_seek(it, k, key(k, 11 * i)));
+  }
+  lsm_iter_free(it);
+  wait_l0_empty(db, &st);
+  assert_true(st.compactions > c0);
+  assert_true(st.level_files[1] > 0);
+  for (int i = 0; i < 400; i++) expect(db, NULL, i, i % 2 ? 2 : 1);
+  OK(lsm_close(db));
+  OK(lsm_destroy("seeki"));
+}
+
 static void test_read_triggered_l0_compaction(void **state) {
   (void)state;
   read_triggered_l0_compaction(0);
@@ -1041,6 +1110,7 @@ int main(void) {
       cmocka_unit_test(test_default_l0_trigger),
       cmocka_unit_test(test_read_triggered_l0_compaction),
       cmocka_unit_test(test_read_triggered_l0_compaction_multiget),
+      cmocka_unit_test(test_iterator_seeks_trigger_l0_compaction),
       cmocka_unit_test(test_many_compactions_model),
       cmocka_unit_test(test_long_10m_writes),
   };

@@ -838,9 +838,21 @@ void lsm_snapshot_free(lsm_db *db, lsm_snapshot *s) {
 /* ---- iterators ------------------------------------------------------------------------------ */
 
 struct lsm_iter {
-  it_iter *d;    /* dbiter */
-  uint64_t hint; /* lsm_iter_hint: read by the table iterators at each seek */
+  it_iter *d;      /* dbiter */
+  uint64_t hint;   /* lsm_iter_hint: read by the table iterators at each seek */
+  ver_version *v;  /* the files it reads (borrowed: pinned by the dbiter's iter_pin) */
 };
+
+/* Every seek charges the newest L0 file it positions in (ver_iter_charge), with the key the
+** dbiter will seek to: k clamped to the bounds; NULL k seeks to the bound (or the end). */
+static void iter_charge(lsm_iter *it, const void *k, size_t kn, int back) {
+  const uint8_t *lo, *hi, *uk = k;
+  size_t lon, hin;
+  dbi_bounds(it->d, &lo, &lon, &hi, &hin);
+  if (!back && lo && (!uk || it_bytes_cmp(uk, kn, lo, lon) < 0)) uk = lo, kn = lon;
+  if (back && hi && (!uk || it_bytes_cmp(uk, kn, hi, hin) > 0)) uk = hi, kn = hin;
+  ver_iter_charge(it->v, uk, kn, back);
+}
 
 typedef struct iter_pin {
   lsm_db *db;
@@ -897,22 +909,31 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
     mm_free(li);
     return rc;
   }
+  li->v = rv.v;
   *out = li;
   return LSM_OK;
 }
 
-int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) { return it_seek(it->d, k, kn); }
+int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) {
+  iter_charge(it, k, kn, 0);
+  return it_seek(it->d, k, kn);
+}
 /* Backward positioning seeks the tables forward, then steps back: the tables are told
 ** (SST_HINT_BACKWARD) to read their hinted window backward from the block they land in. */
 int lsm_iter_seek_for_prev(lsm_iter *it, const void *k, size_t kn) {
+  iter_charge(it, k, kn, 1);
   uint64_t h = it->hint;
   if (h) it->hint = h | SST_HINT_BACKWARD;
   int rc = dbi_seek_for_prev(it->d, k, kn);
   it->hint = h;
   return rc;
 }
-int lsm_iter_seek_first(lsm_iter *it) { return it_seek_first(it->d); }
+int lsm_iter_seek_first(lsm_iter *it) {
+  iter_charge(it, NULL, 0, 0);
+  return it_seek_first(it->d);
+}
 int lsm_iter_seek_last(lsm_iter *it) {
+  iter_charge(it, NULL, 0, 1);
   uint64_t h = it->hint;
   if (h) it->hint = h | SST_HINT_BACKWARD;
   int rc = it_seek_last(it->d);

@@ -299,6 +299,15 @@ int dbi_prev_row(it_iter *it, it_kv *row) {
   return LSM_OK;
 }
 
+void dbi_bounds(const it_iter *it, const uint8_t **lo, size_t *lon, const uint8_t **hi, size_t *hin) {
+  const dbi *d = (const dbi *)it;
+  static const uint8_t empty[1];
+  *lo = d->has_lower ? (d->lower.p ? d->lower.p : empty) : NULL;
+  *lon = d->lower.n;
+  *hi = d->has_upper ? (d->upper.p ? d->upper.p : empty) : NULL;
+  *hin = d->upper.n;
+}
+
 int dbi_valid(const it_iter *it) {
   const dbi *d = (const dbi *)it;
   return d->valid && !d->rc;

@@ -27,6 +27,9 @@ int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_
 /* Position at the last user key <= k (within bounds). it must come from dbi_new. */
 int dbi_seek_for_prev(it_iter *it, const uint8_t *k, size_t n);
 
+/* The bounds given to dbi_new (borrowed, valid while it lives): *lo / *hi NULL when absent. */
+void dbi_bounds(const it_iter *it, const uint8_t **lo, size_t *lon, const uint8_t **hi, size_t *hin);
+
 /* Direct (non-virtual) forms of it_next / it_valid / it_key / it_value for an iterator from
 ** dbi_new (the db's lsm_iter calls these once per row); same contracts as it_ops. */
 int dbi_next(it_iter *it);

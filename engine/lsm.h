@@ -105,8 +105,9 @@ typedef struct lsm_options {
   int l0_compaction_trigger; /* default 6: an L0 compaction rewrites all of L1 (random keys),
                              ** so merging 6 flushed tables at once instead of 4 rewrites L1
                              ** a third less often (write amp at 10M keys ~4.4 -> ~3.9). Point
-                             ** gets compact L0 early when its files cost them (version.h
-                             ** ver_seek_charge); iterator seeks and existence checks do not */
+                             ** gets and iterator seeks compact L0 early when its files cost
+                             ** them (version.h ver_seek_charge, ver_iter_charge); existence
+                             ** checks do not */
   int l0_slowdown_trigger;   /* default 20 */
   int l0_stop_trigger;       /* default 36 */
   size_t level1_size;        /* target bytes of L1 (Li = L1 * 10^(i-1)); default 256 MiB */

@@ -370,6 +370,28 @@ void ver_seek_charge(ver_file *f) {
     ctx->on_seek_file(ctx->seek_arg);
 }
 
+/* Does a seek to ukey (NULL: an end) position in f? Forward: f holds a key >= ukey; backward:
+** a key <= ukey. */
+static int seek_reaches(const ver_file *f, const uint8_t *uk, size_t kn, int back) {
+  if (!uk) return 1;
+  return back ? it_bytes_cmp(uk, kn, f->smallest, ikey_user_len(f->smallest_n)) >= 0
+              : it_bytes_cmp(uk, kn, f->largest, ikey_user_len(f->largest_n)) <= 0;
+}
+
+void ver_iter_charge(const ver_version *v, const uint8_t *ukey, size_t kn, int back) {
+  ver_file *first = NULL;
+  int others = 0;
+  for (int i = 0; i < v->n[0] && !others; i++)
+    if (seek_reaches(v->f[0][i], ukey, kn, back)) {
+      if (first) others = 1;
+      else first = v->f[0][i];
+    }
+  if (!first) return;
+  for (int l = 1; l < VER_LEVELS && !others; l++) /* a level's first or last file decides */
+    others = v->n[l] > 0 && seek_reaches(v->f[l][back ? 0 : v->n[l] - 1], ukey, kn, back);
+  if (others) ver_seek_charge(first);
+}
+
 /* Pin and prefetch the next window of candidate files (see ver_exists_q). */
 static void exq_fill(ver_exists_q *q) {
   q->n = q->next = 0;

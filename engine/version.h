@@ -199,6 +199,17 @@ ver_file *ver_next_file(const ver_version *v, ver_cursor *c, const uint8_t *ukey
 ** Thread safe (atomics); may be called from any reader. */
 void ver_seek_charge(ver_file *f);
 
+/* Charge for an iterator seek (lsm_iter_seek and the like) that positions in the files of v
+** at user key ukey (NULL: at the start, or with back at the end), forward or, with back,
+** backward: the newest L0 file the seek positions in (forward: its largest key >= ukey;
+** backward: its smallest <= ukey) is charged as ver_seek_charge charges a get's, when another
+** file of v is positioned too. Each such file costs the seek a block read and a search, and
+** nothing else would ever remove it: without this a table read only by ranges after a load
+** kept the load's last L0 files for good (bench_sql at 5M rows, three L0 files left by the
+** fill: ~34 us per 100-row range scan against ~24 once compacted). LevelDB charges the same
+** way from its iterators (DBIter's read sampling). Thread safe; v pinned by the caller. */
+void ver_iter_charge(const ver_version *v, const uint8_t *ukey, size_t kn, int back);
+
 /* Append to its[*n..] iterators over every file of v (L0 one per file, newest first, then one
 ** concatenating iterator per non-empty level >= 1); `cap` must be >= ver_iter_count(v) + *n.
 ** The iterators need v alive (the caller holds a reference until they are freed).
