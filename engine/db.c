@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bloom.h"
 #include "compact.h"
 #include "db_int.h"
 #include "dbiter.h"
@@ -648,6 +649,9 @@ typedef struct mg_key {
   int probed;        /* files returned by the cursor so far */
   ver_file *first_l0; /* the first of them, if in L0 and not charged yet (ver_seek_charge) */
   ver_file *pinned;   /* the table of this round's request, pinned until its block is released */
+  ver_file *cand;     /* the next table to locate the key in, pinned, its filter line loading */
+  sst_reader *cand_r;
+  uint64_t h;         /* bloom_hash of the user key */
 } mg_key;
 
 /* One round of a multiget: what sst_fetch_blocks' callback needs to settle each request's key. */
@@ -685,7 +689,60 @@ static void mg_serve(void *arg, const sst_fetch *f) {
 /* Memtables first (no IO); then, round by round, every pending key's next candidate table is
 ** located (bloom + index, no IO), and the data blocks of all of them are fetched with one
 ** batched request (sst_fetch_blocks: on uring all misses are in flight at once). A key not in
-** its block moves on to its next table in the next round. */
+** its block moves on to its next table in the next round.
+** The locate goes in passes over the keys, so that their filter misses overlap as the blocks'
+** reads do: a pass first takes every still-looking key's next table and starts loading the
+** key's line of its filter (mg_advance), then probes them all (mg_probe); a key its table's
+** filter excludes takes its next table in the next pass. Each key still visits its tables in
+** ver_next_file's order, one at a time, as a get does. */
+/* A multiget pass, step 1: key i (pending, no request this round, no candidate) takes its next
+** table, pinned, and its filter line starts loading; or the key is settled (no table left:
+** LSM_NOTFOUND; a table that cannot be opened: its error). Returns 1 if it has a candidate. */
+static int mg_advance(lsm_db *db, const readview *rv, mg_key *k, const void *key, size_t kn,
+                      int *rc_out) {
+  ver_file *f = ver_next_file(rv->v, &k->cur, key, kn, k->seek, k->sn);
+  if (f && k->probed++ == 0) {
+    k->first_l0 = k->cur.level == 0 ? f : NULL;
+  } else if (f && k->first_l0) { /* as ver_get: the first file did not answer */
+    ver_seek_charge(k->first_l0);
+    k->first_l0 = NULL;
+  }
+  sst_reader *r;
+  int rc = f ? ver_file_acquire(f, &r) : LSM_NOTFOUND;
+  if (rc) {
+    *rc_out = rc;
+    k->pending = 0;
+    return 0;
+  }
+  atomic_fetch_add_explicit(&db->vctx.files_probed, 1, memory_order_relaxed);
+  sst_prefetch_filter(r, k->h);
+  k->cand = f;
+  k->cand_r = r;
+  return 1;
+}
+
+/* A multiget pass, step 2: locate key i in its candidate table. Found: the request goes into
+** *req and the table stays pinned (k->pinned) until its block is served; not in the table: the
+** pin is dropped and the next pass advances the key; an error settles the key. Returns 1 if a
+** request was made. */
+static int mg_probe(mg_key *k, sst_fetch *req, int *rc_out) {
+  ver_file *f = k->cand;
+  k->cand = NULL;
+  memset(req, 0, sizeof *req);
+  req->r = k->cand_r;
+  int rc = sst_locate(k->cand_r, k->seek, k->sn, &req->h);
+  if (!rc) {
+    k->pinned = f;
+    return 1;
+  }
+  ver_file_release(f);
+  if (rc != LSM_NOTFOUND) {
+    *rc_out = rc;
+    k->pending = 0;
+  }
+  return 0;
+}
+
 int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *keys,
                  const size_t *klens, void **vals, size_t *vlens, int *rcs) {
   if (!db || n < 0 || (n && (!keys || !klens || !vals || !vlens || !rcs)))
@@ -756,37 +813,17 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
     mk[i].cur = (ver_cursor){0, -1};
     mk[i].probed = 0;
     mk[i].first_l0 = NULL;
+    mk[i].h = bloom_hash(k, kn);
     mk[i].pending = 1;
   }
   for (;;) {
     int nreq = 0;
-    for (int i = 0; i < n; i++) {
-      while (mk[i].pending) {
-        ver_file *f = ver_next_file(rv.v, &mk[i].cur, keys[i], klens[i], mk[i].seek, mk[i].sn);
-        if (f && mk[i].probed++ == 0) {
-          mk[i].first_l0 = mk[i].cur.level == 0 ? f : NULL;
-        } else if (f && mk[i].first_l0) { /* as ver_get: the first file did not answer */
-          ver_seek_charge(mk[i].first_l0);
-          mk[i].first_l0 = NULL;
-        }
-        sst_reader *r;
-        int rc = f ? ver_file_acquire(f, &r) : LSM_NOTFOUND;
-        if (!rc) {
-          atomic_fetch_add_explicit(&db->vctx.files_probed, 1, memory_order_relaxed);
-          memset(&reqs[nreq], 0, sizeof reqs[nreq]);
-          reqs[nreq].r = r;
-          rc = sst_locate(r, mk[i].seek, mk[i].sn, &reqs[nreq].h);
-          if (!rc) {
-            mk[i].pinned = f;
-            map[nreq++] = i;
-            break;
-          }
-          ver_file_release(f);
-          if (rc == LSM_NOTFOUND) continue; /* not in this table: the next one */
-        }
-        rcs[i] = rc;
-        mk[i].pending = 0;
-      }
+    for (int more = 1; more;) { /* passes (see above) until every pending key has a request */
+      more = 0;
+      for (int i = 0; i < n; i++)
+        if (mk[i].pending && !mk[i].pinned) more |= mg_advance(db, &rv, &mk[i], keys[i], klens[i], &rcs[i]);
+      for (int i = 0; more && i < n; i++)
+        if (mk[i].cand && mg_probe(&mk[i], &reqs[nreq], &rcs[i])) map[nreq++] = i;
     }
     if (nreq == 0) break;
     mg_round round = {reqs, map, mk, vals, vlens, rcs};

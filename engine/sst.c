@@ -941,10 +941,16 @@ static int index_search(const sst_reader *r, const uint8_t *key, size_t kn, uint
   int fetched = 0;
   while (len > 0) { /* lo = first i with a[i] >= pk */
     /* The first probes land on entries every search visits (cached); the last ~6, inside a
-    ** range of <= 64 entries, each missed memory in turn. Fetch the range's 8-9 lines at once. */
+    ** range of <= 64 entries, each missed memory in turn. Fetch the range's 8-9 lines at once,
+    ** and the block offsets the answer will be read from (index_find: ioff[lo], ioff[lo + 1];
+    ** 4-5 lines), which would otherwise miss only after the search. */
     if (len <= 64 && !fetched) {
       for (uint32_t i = 0; i < len; i += 8) __builtin_prefetch(a + lo + i);
       __builtin_prefetch(a + lo + len - 1);
+      if (r->ioff) {
+        for (uint32_t i = 0; i <= len; i += 16) __builtin_prefetch(r->ioff + lo + i);
+        __builtin_prefetch(r->ioff + lo + len);
+      }
       fetched = 1;
     }
     uint32_t half = len / 2;
