@@ -178,7 +178,8 @@ int lsm_get(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn, void **
 int lsm_exists(lsm_db *db, const lsm_snapshot *s, const void *k, size_t kn);
 
 /* Batched point lookups: n keys at once; the data-block reads of all keys that miss the cache
-** are submitted together (on the uring backend they are in flight at once). rcs[i] is LSM_OK
+** are submitted together (on the uring backend they are in flight at once), and the keys'
+** filter lines load together before any is probed. rcs[i] is LSM_OK
 ** (vals[i]/vlens[i] set, free with lsm_free), LSM_NOTFOUND, or an error. Returns the first
 ** error other than LSM_NOTFOUND, else LSM_OK. n == 1 takes lsm_get's path (one pread for a
 ** missed block, no batch). */
