@@ -686,16 +686,7 @@ static void mg_serve(void *arg, const sst_fetch *f) {
   m->mk[i].pending = 0;
 }
 
-/* Memtables first (no IO); then, round by round, every pending key's next candidate table is
-** located (bloom + index, no IO), and the data blocks of all of them are fetched with one
-** batched request (sst_fetch_blocks: on uring all misses are in flight at once). A key not in
-** its block moves on to its next table in the next round.
-** The locate goes in passes over the keys, so that their filter misses overlap as the blocks'
-** reads do: a pass first takes every still-looking key's next table and starts loading the
-** key's line of its filter (mg_advance), then probes them all (mg_probe); a key its table's
-** filter excludes takes its next table in the next pass. Each key still visits its tables in
-** ver_next_file's order, one at a time, as a get does. */
-/* A multiget pass, step 1: key i (pending, no request this round, no candidate) takes its next
+/* A multiget pass, step 1: key k (pending, no request this round, no candidate) takes its next
 ** table, pinned, and its filter line starts loading; or the key is settled (no table left:
 ** LSM_NOTFOUND; a table that cannot be opened: its error). Returns 1 if it has a candidate. */
 static int mg_advance(lsm_db *db, const readview *rv, mg_key *k, const void *key, size_t kn,
@@ -721,7 +712,7 @@ static int mg_advance(lsm_db *db, const readview *rv, mg_key *k, const void *key
   return 1;
 }
 
-/* A multiget pass, step 2: locate key i in its candidate table. Found: the request goes into
+/* A multiget pass, step 2: locate key k in its candidate table. Found: the request goes into
 ** *req and the table stays pinned (k->pinned) until its block is served; not in the table: the
 ** pin is dropped and the next pass advances the key; an error settles the key. Returns 1 if a
 ** request was made. */
@@ -743,6 +734,15 @@ static int mg_probe(mg_key *k, sst_fetch *req, int *rc_out) {
   return 0;
 }
 
+/* Memtables first (no IO); then, round by round, every pending key's next candidate table is
+** located (bloom + index, no IO), and the data blocks of all of them are fetched with one
+** batched request (sst_fetch_blocks: on uring all misses are in flight at once). A key not in
+** its block moves on to its next table in the next round.
+** The locate goes in passes over the keys, so that their filter misses overlap as the blocks'
+** reads do: a pass first takes every still-looking key's next table and starts loading the
+** key's line of its filter (mg_advance), then probes them all (mg_probe); a key its table's
+** filter excludes takes its next table in the next pass. Each key still visits its tables in
+** ver_next_file's order, one at a time, as a get does. */
 int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *keys,
                  const size_t *klens, void **vals, size_t *vlens, int *rcs) {
   if (!db || n < 0 || (n && (!keys || !klens || !vals || !vlens || !rcs)))
