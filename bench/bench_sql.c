@@ -316,11 +316,10 @@ static double scanrange(sqlite3 *db, uint64_t count, int off) {
   return r;
 }
 
-/* IN-list of 32 keys vs the same keys one statement at a time; keys/s for both. */
-/* in32 and one32 measure the same keys and are compared with each other, so they are measured
-** under the same conditions: in alternating chunks of INCHUNK lists (the IN-lists of a chunk, then
-** the same keys one statement at a time), each side's time summed over its chunks. Run one after
-** the other, the side that ran first took all of whatever background work ran early in the phase
+/* IN-list of 32 keys vs the same keys one statement at a time; keys/s for both. The two sides
+** are compared with each other, so they are measured under the same conditions: in alternating
+** chunks of INCHUNK lists (the IN-lists of a chunk, then the same keys one statement at a time),
+** each side's time summed over its chunks. Run one after the other, the side that ran first took all of whatever background work ran early in the phase
 ** (on lsm's first pass, the L1 -> L2 cascade of the read-triggered L0 compaction: up to -17 % on
 ** the IN-lists while the singles after them ran beside nothing). A chunk is 32768 keys, so a
 ** key's single comes 32768 lookups after its IN-list, and the singles find no more cached than
