@@ -74,7 +74,9 @@ int bloom_check(const uint8_t *f, size_t n);
 /* 0 if the key is certainly not in the set, 1 if it may be. REQUIRES bloom_check passed. */
 int bloom_may_contain(const uint8_t *f, size_t n, const uint8_t *key, size_t kn);
 
-/* The same from a precomputed XXH3-64 of the key (probe many tables with one hash). */
+/* The same from a precomputed XXH3-64 of the key (probe many tables with one hash).
+** A cache-local filter's probe reads one cache line only if f is BLOOM_BLOCK-aligned in memory
+** (the table reader keeps its filters so); else each block spans two. */
 int bloom_may_contain_hash(const uint8_t *f, size_t n, uint64_t h);
 /* A hint, no effect: start loading the line bloom_may_contain_hash(f, n, h) will read first
 ** (the key's block of a cache-local filter; nothing for the spread layout or a malformed filter),

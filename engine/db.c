@@ -651,6 +651,7 @@ typedef struct mg_key {
   ver_file *pinned;   /* the table of this round's request, pinned until its block is released */
   ver_file *cand;     /* the next table to locate the key in, pinned, its filter line loading */
   sst_reader *cand_r;
+  sst_locating loc;   /* the candidate's locate, begun (mg_begin) */
   uint64_t h;         /* bloom_hash of the user key */
 } mg_key;
 
@@ -712,16 +713,29 @@ static int mg_advance(lsm_db *db, const readview *rv, mg_key *k, const void *key
   return 1;
 }
 
-/* A multiget pass, step 2: locate key k in its candidate table. Found: the request goes into
-** *req and the table stays pinned (k->pinned) until its block is served; not in the table: the
-** pin is dropped and the next pass advances the key; an error settles the key. Returns 1 if a
-** request was made. */
+/* A multiget pass, step 2: key k's locate in its candidate table begins (sst_locate_begin:
+** the filter test, and the index lines it will search start loading). The filter excludes the
+** key: the pin is dropped and the next pass advances the key; an error settles the key. */
+static void mg_begin(mg_key *k, int *rc_out) {
+  int rc = sst_locate_begin(k->cand_r, k->seek, k->sn, k->h, &k->loc);
+  if (!rc) return;
+  ver_file_release(k->cand);
+  k->cand = NULL;
+  if (rc != LSM_NOTFOUND) {
+    *rc_out = rc;
+    k->pending = 0;
+  }
+}
+
+/* Step 3: the locate ends. Found: the request goes into *req and the table stays pinned
+** (k->pinned) until its block is served; not in the table: as in step 2. Returns 1 if a request
+** was made. */
 static int mg_probe(mg_key *k, sst_fetch *req, int *rc_out) {
   ver_file *f = k->cand;
   k->cand = NULL;
   memset(req, 0, sizeof *req);
   req->r = k->cand_r;
-  int rc = sst_locate(k->cand_r, k->seek, k->sn, &req->h);
+  int rc = sst_locate_end(k->cand_r, k->seek, k->sn, &k->loc, &req->h);
   if (!rc) {
     k->pinned = f;
     return 1;
@@ -738,10 +752,11 @@ static int mg_probe(mg_key *k, sst_fetch *req, int *rc_out) {
 ** located (bloom + index, no IO), and the data blocks of all of them are fetched with one
 ** batched request (sst_fetch_blocks: on uring all misses are in flight at once). A key not in
 ** its block moves on to its next table in the next round.
-** The locate goes in passes over the keys, so that their filter misses overlap as the blocks'
+** The locate goes in passes over the keys, so that their memory misses overlap as the blocks'
 ** reads do: a pass first takes every still-looking key's next table and starts loading the
-** key's line of its filter (mg_advance), then probes them all (mg_probe); a key its table's
-** filter excludes takes its next table in the next pass. Each key still visits its tables in
+** key's line of its filter (mg_advance), then tests every filter and starts loading the index
+** lines each search will end in (mg_begin), then ends the searches (mg_probe); a key its
+** table's filter excludes takes its next table in the next pass. Each key still visits its tables in
 ** ver_next_file's order, one at a time, as a get does. */
 int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *keys,
                  const size_t *klens, void **vals, size_t *vlens, int *rcs) {
@@ -822,6 +837,8 @@ int lsm_multiget(lsm_db *db, const lsm_snapshot *s, int n, const void *const *ke
       more = 0;
       for (int i = 0; i < n; i++)
         if (mk[i].pending && !mk[i].pinned) more |= mg_advance(db, &rv, &mk[i], keys[i], klens[i], &rcs[i]);
+      for (int i = 0; more && i < n; i++)
+        if (mk[i].cand) mg_begin(&mk[i], &rcs[i]);
       for (int i = 0; more && i < n; i++)
         if (mk[i].cand && mg_probe(&mk[i], &reqs[nreq], &rcs[i])) map[nreq++] = i;
     }

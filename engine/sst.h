@@ -255,6 +255,23 @@ typedef struct sst_fetch {
 
 int sst_locate(sst_reader *r, const uint8_t *key, size_t kn, sst_bhandle *h);
 
+/* sst_locate in two steps, for a caller that locates many keys at once (lsm_multiget): begin
+** tests the filter (hash = bloom_hash of the user key; its line best already loading:
+** sst_prefetch_filter) and narrows the index search to its last few cache lines, which start
+** loading; end finishes the search. Beginning every key before ending any lets their memory
+** misses overlap. begin: LSM_NOTFOUND (the filter excludes the key), LSM_OK (call end with the
+** same r, key and *l), or an error; end: as sst_locate. The state is the caller's (no
+** allocation, nothing to release); r stays pinned between the steps. */
+typedef struct sst_locating {
+  uint64_t pk;      /* the key's 8-byte index prefix */
+  uint32_t lo, len; /* the search's remaining range */
+  int aid;          /* through the index aid (else the general index seek at end) */
+} sst_locating;
+int sst_locate_begin(sst_reader *r, const uint8_t *key, size_t kn, uint64_t hash,
+                     sst_locating *l);
+int sst_locate_end(sst_reader *r, const uint8_t *key, size_t kn, const sst_locating *l,
+                   sst_bhandle *h);
+
 /* A hint, no effect: start loading the filter line a point lookup of a user key whose
 ** bloom_hash is h will probe first (lsm_exists fetches the lines of every candidate table before
 ** probing any, so that their misses overlap). REQUIRES r pinned. */
