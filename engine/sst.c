@@ -961,6 +961,20 @@ static void block_release(sst_block *b) {
 #define SST_GET_MEM 8192
 
 
+/* The first i in [lo, lo + len) with a[i] >= pk (a sorted), lo + len if none. */
+static inline uint32_t u64_lower_bound(const uint64_t *a, uint32_t lo, uint32_t len, uint64_t pk) {
+  while (len > 0) {
+    uint32_t half = len / 2;
+    if (a[lo + half] < pk) {
+      lo += half + 1;
+      len -= half + 1;
+    } else {
+      len = half;
+    }
+  }
+  return lo;
+}
+
 /* Index search through r->ipfx for a key whose user key starts with the common prefix
 ** (REQUIRES index_aid_usable): the first index entry >= key, n (the entry count) when key is
 ** past the last one. Same answer as a seek of the index block, without decoding an index entry
@@ -974,20 +988,10 @@ static void index_search_begin(const sst_reader *r, const uint8_t *key, size_t k
                                sst_locating *l) {
   const uint64_t *t = r->itop;
   uint64_t pk = key_pfx(key + r->ilcp, kn - IKEY_TRAILER - r->ilcp);
-  uint32_t j = 0, len = r->ntop, n = r->index.nrestarts;
-  while (len > 0) { /* j = first with t[j] = ipfx[IDX_TOP * j] >= pk */
-    uint32_t half = len / 2;
-    if (t[j + half] < pk) {
-      j += half + 1;
-      len -= half + 1;
-    } else {
-      len = half;
-    }
-  }
+  uint32_t n = r->index.nrestarts, j = u64_lower_bound(t, 0, r->ntop, pk);
   /* ipfx[IDX_TOP * (j - 1)] < pk <= ipfx[IDX_TOP * j] (as far as they exist): the answer is in
   ** (IDX_TOP * (j - 1), hi], hi = IDX_TOP * j or n; hi itself when none before it is >= pk. */
-  uint32_t lo = j ? IDX_TOP * (j - 1) + 1 : 0, hi = j < r->ntop ? IDX_TOP * j : n;
-  len = hi - lo;
+  uint32_t lo = j ? IDX_TOP * (j - 1) + 1 : 0, hi = j < r->ntop ? IDX_TOP * j : n, len = hi - lo;
   const uint64_t *a = r->ipfx;
   for (uint32_t i = 0; i < len; i += 8) __builtin_prefetch(a + lo + i);
   if (len) __builtin_prefetch(a + lo + len - 1);
@@ -1005,16 +1009,7 @@ static int index_search_end(const sst_reader *r, const uint8_t *key, size_t kn,
                             const sst_locating *l, uint32_t *pos) {
   const uint64_t *a = r->ipfx;
   uint64_t pk = l->pk;
-  uint32_t n = r->index.nrestarts, lo = l->lo, len = l->len, hi;
-  while (len > 0) {
-    uint32_t half = len / 2;
-    if (a[lo + half] < pk) {
-      lo += half + 1;
-      len -= half + 1;
-    } else {
-      len = half;
-    }
-  }
+  uint32_t n = r->index.nrestarts, lo = u64_lower_bound(a, l->lo, l->len, pk), len, hi;
   for (hi = lo; hi < n && a[hi] == pk && hi - lo < 4; hi++) {}
   if (hi < n && a[hi] == pk) { /* many equal prefixes: hi = first i with a[i] > pk */
     len = n - hi;
