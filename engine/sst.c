@@ -342,9 +342,10 @@ struct sst_reader {
 /* Read [off, off+n): *p points at the bytes, which live in out (free with rblock_free) or,
 ** when scratch (FIO_ALIGN aligned, scratch_n bytes; may be NULL) is big enough, in scratch
 ** (then out holds nothing): block reads on the point-lookup path allocate nothing. Direct IO
-** needs an aligned offset, length and buffer. */
+** needs an aligned offset, length and buffer. `aligned`: an allocated buffer is FIO_ALIGN
+** aligned even for a buffered read (so *p is, when off is: see align_meta). */
 static int read_range_into(sst_reader *r, uint64_t off, size_t n, uint8_t *scratch,
-                           size_t scratch_n, rblock *out, const uint8_t **p) {
+                           size_t scratch_n, int aligned, rblock *out, const uint8_t **p) {
   memset(out, 0, sizeof *out);
   uint64_t start = off, len = n;
   uint8_t *buf;
@@ -354,7 +355,7 @@ static int read_range_into(sst_reader *r, uint64_t off, size_t n, uint8_t *scrat
   }
   if (scratch && len <= scratch_n) {
     buf = scratch;
-  } else if (r->direct) {
+  } else if (r->direct || aligned) {
     buf = out->io = fio_alloc_aligned(len);
     out->aligned = 1;
   } else {
@@ -378,7 +379,7 @@ static int read_range_into(sst_reader *r, uint64_t off, size_t n, uint8_t *scrat
 }
 
 static int read_range(sst_reader *r, uint64_t off, size_t n, rblock *out, const uint8_t **p) {
-  return read_range_into(r, off, n, NULL, 0, out, p);
+  return read_range_into(r, off, n, NULL, 0, 0, out, p);
 }
 
 static int check_handle(sst_reader *r, sst_bhandle h, uint64_t limit, const char *what) {
@@ -509,10 +510,12 @@ static int build_index_aid(sst_reader *r) {
 /* Give r->meta (n bytes at *base, the filter first) a cache-line-aligned home if it has none,
 ** so that each of a cache-local filter's 64-byte blocks sits in ONE line: a probe then touches
 ** one line, which bloom_prefetch_hash's one prefetch loads. A large malloc'd buffer starts 16
-** bytes into a line (and a direct read's at the block's offset within its page), so a block
-** straddled two lines, the second of which the prefetch never loaded: the probe stalled on it
-** (the filter test was ~70 % of sst_locate's samples in a multiget, after its prefetch). One
-** copy at table open. */
+** bytes into a line, so a block straddled two lines, the second of which the prefetch never
+** loaded: the probe stalled on it (the filter test was ~70 % of sst_locate's samples in a
+** multiget, after its prefetch). load reads the metadata into an aligned buffer, so only a
+** direct read, whose bytes start at the block's offset within its page, needs this copy: a
+** copy at open is not free here (the fresh pages of a second buffer were ~half of a table
+** open's time, and a fresh process opens every table on its first reads). */
 static int align_meta(sst_reader *r, size_t n, const uint8_t **base) {
   if (((uintptr_t)*base & (BLOOM_BLOCK - 1)) == 0) return LSM_OK;
   uint8_t *a = fio_alloc_aligned(n ? n : 1);
@@ -558,7 +561,8 @@ static int load(sst_reader *r) {
   r->data_end = meta_off;
   const uint8_t *base, *raw;
   size_t rawn;
-  if ((rc = read_range(r, meta_off, (size_t)(meta_end - meta_off), &r->meta, &base)) ||
+  if ((rc = read_range_into(r, meta_off, (size_t)(meta_end - meta_off), NULL, 0, 1, &r->meta,
+                            &base)) ||
       (has_filter && (rc = align_meta(r, (size_t)(meta_end - meta_off), &base))))
     return rc;
   if ((rc = meta_block(r, base, meta_off, ph, "properties", &raw, &rawn)) ||
@@ -662,6 +666,10 @@ uint64_t sst_reader_file_size(const sst_reader *r) { return r->size; }
 sst_counters *sst_reader_counters(sst_reader *r) { return r->ctr; }
 int sst_reader_direct(const sst_reader *r) { return r->direct; }
 int sst_reader_mapped(const sst_reader *r) { return r->map != NULL; }
+const uint8_t *sst_reader_filter(const sst_reader *r, size_t *n) {
+  *n = r->filter_n;
+  return r->filter;
+}
 
 /* ---- data blocks ---- */
 
@@ -937,7 +945,7 @@ static __attribute__((noinline)) int get_block_read(sst_reader *r, sst_bhandle h
   _Alignas(FIO_ALIGN) uint8_t scratch[SST_SCRATCH];
   rblock rb;
   const uint8_t *p;
-  if ((rc = read_range_into(r, h.off, (size_t)h.size + BLK_TRAILER, scratch, sizeof scratch, &rb,
+  if ((rc = read_range_into(r, h.off, (size_t)h.size + BLK_TRAILER, scratch, sizeof scratch, 0, &rb,
                             &p)))
     return rc;
   atomic_fetch_add_explicit(&r->ctr->blocks_read, 1, memory_order_relaxed);

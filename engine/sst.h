@@ -206,6 +206,10 @@ sst_counters *sst_reader_counters(sst_reader *r);
 int sst_reader_direct(const sst_reader *r);
 /* 1 if the reader reads data blocks through a mapping (sst_read_options.mmap took effect). */
 int sst_reader_mapped(const sst_reader *r);
+/* The table's filter (borrowed from the reader; NULL and *n = 0 without one). Its start is
+** BLOOM_BLOCK-aligned whatever the read mode, so each of a cache-local filter's blocks lies in
+** one cache line (for tests). */
+const uint8_t *sst_reader_filter(const sst_reader *r, size_t *n);
 
 /* Point lookup: find the first entry >= the internal seek key `key`; if its user key equals
 ** key's user key, copy its internal key into *fkey and its value into *fval (cleared first)
