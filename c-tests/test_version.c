@@ -304,6 +304,51 @@ static int shared_teardown(void **state) {
   return lsm_destroy("db_shared") ? -1 : 0;
 }
 
+/* Wait (at most ~10 s) until every table of db has an open reader: a flush or compaction opens
+** its outputs on its own thread after installing them (ver_preopen), so they are open a moment
+** after lsm_flush / lsm_compact_range return, with no read having run. */
+static void wait_all_open(lsm_db *db, const char *after) {
+  lsm_stats s = stats(db);
+  for (int i = 0; i < 1000 && s.open_tables != tables(db); i++) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    s = stats(db);
+  }
+  if (s.open_tables != tables(db))
+    fail_msg("after %s: %llu of %llu tables open without a read", after,
+             (unsigned long long)s.open_tables, (unsigned long long)tables(db));
+}
+
+/* The tables a flush or a compaction writes are opened by the thread that wrote them, not by
+** the first read of each (which, right after a load, is a foreground read or an INSERT's
+** existence check): no read runs before every table is open, and gets of every table after
+** that open none. */
+static void test_new_tables_opened(void **state) {
+  (void)state;
+  lsm_destroy("db_preopen");
+  lsm_options o;
+  options(&o);
+  o.max_open_files = 1000; /* room for all: the preopen is skipped without it */
+  lsm_db *db;
+  OK(lsm_open("db_preopen", &o, &db));
+  memset(gen, 0, sizeof gen);
+  enum { N = 200 }; /* well under one 64 KiB memtable: one table, written by lsm_flush */
+  for (int i = 0; i < N; i++) write_key(db, i * (NKEYS / N), gen[i * (NKEYS / N)] = 1);
+  assert_int_equal(stats(db).table_opens, 0);
+  OK(lsm_flush(db, 1));
+  assert_int_equal(tables(db), 1);
+  wait_all_open(db, "a flush");
+  for (int i = N; i < NKEYS / 4; i++) write_key(db, i, gen[i] = 1);
+  OK(lsm_compact_range(db, NULL, 0, NULL, 0)); /* every table is now a compaction's output */
+  assert_true(tables(db) > 10);
+  wait_all_open(db, "a compaction");
+  uint64_t opens = stats(db).table_opens;
+  for (int i = 0; i < NKEYS; i += 7) expect_get(db, i);
+  assert_int_equal(stats(db).table_opens, opens);
+  OK(lsm_close(db));
+  OK(lsm_destroy("db_preopen"));
+}
+
 /* ---- concurrency ---- */
 
 static lsm_db *cdb;
@@ -520,6 +565,7 @@ int main(void) {
   };
   const struct CMUnitTest own[] = {
       cmocka_unit_test(test_option),
+      cmocka_unit_test(test_new_tables_opened),
       cmocka_unit_test(test_concurrent),
       cmocka_unit_test(test_reopen_verifies),
   };

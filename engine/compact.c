@@ -471,6 +471,7 @@ static int run(lsm_db *db, compaction *c) {
   uint64_t smallest_snap = db_oldest_snapshot(db);
   man_edit e;
   man_edit_init(&e);
+  ver_version *made = NULL; /* the version that installed a merge's outputs */
   int rc = LSM_OK;
   for (int i = 0; i < 2 && !rc; i++)
     for (int j = 0; j < c->nin[i] && !rc; j++) rc = man_edit_del(&e, c->level + i, c->in[i][j]->number);
@@ -506,6 +507,10 @@ static int run(lsm_db *db, compaction *c) {
     pthread_mutex_lock(&db->mu);
     int unknown = 0;
     if (!rc) rc = db_log_and_apply(db, &e, &unknown);
+    if (!rc) {
+      made = db->cur; /* lists the outputs, opened below (ver_preopen) */
+      ver_ref(made);
+    }
     if (rc && !unknown) {
       for (int i = 0; i < o.nmade; i++) {
         char path[4096];
@@ -526,7 +531,6 @@ static int run(lsm_db *db, compaction *c) {
     }
   }
   mm_free(o.made);
-  man_edit_free(&e);
   for (int r = 0; r < db->compacting; r++)
     if (db->running[r] == c) {
       db->running[r] = db->running[--db->compacting];
@@ -539,6 +543,11 @@ static int run(lsm_db *db, compaction *c) {
   pthread_cond_broadcast(&db->bg_cv); /* the compaction thread may have waited for this one */
   pthread_mutex_unlock(&db->mu);
   ver_unref(pinned);
+  if (made) { /* the thread that wrote the outputs opens them, not the first reads of them */
+    ver_preopen(made, &e);
+    ver_unref(made);
+  }
+  man_edit_free(&e);
   pthread_mutex_lock(&db->mu);
   return rc;
 }

@@ -217,7 +217,8 @@ static void delete_old_logs(lsm_db *db, uint64_t below) {
 }
 
 /* [mu held; released while the table is written, and after it while the flushed memtable is
-** freed and the WALs it made obsolete are deleted] Flush the oldest immutable memtable. */
+** freed, the WALs it made obsolete are deleted and the new table is opened] Flush the oldest
+** immutable memtable. */
 static int flush_one(lsm_db *db) {
   mem *m = db->imm[0].m;
   uint64_t number = db->next_file++;
@@ -239,9 +240,14 @@ static int flush_one(lsm_db *db) {
       db->flushed++;
       atomic_fetch_add(&db->st_flushes, 1);
       pthread_cond_broadcast(&db->done_cv);
+      pthread_cond_broadcast(&db->bg_cv); /* a new L0 file may call for a compaction */
+      ver_version *v = db->cur;
+      ver_ref(v);
       pthread_mutex_unlock(&db->mu);
       mem_unref(m);
       delete_old_logs(db, next_log);
+      ver_preopen(v, &e); /* the flush thread opens the table, not the first read of it */
+      ver_unref(v);
       pthread_mutex_lock(&db->mu);
     } else if (added && !unknown) {
       char path[4096];

@@ -180,6 +180,21 @@ void ver_file_release(ver_file *f) {
     tc_evict(f->ctx);
 }
 
+void ver_preopen(ver_version *v, const man_edit *e) {
+  if (atomic_load(&v->ctx->tc_open) + e->nadd > v->ctx->max_open) return;
+  for (int i = 0; i < e->nadd; i++) {
+    const man_file *a = &e->adds[i];
+    if (a->level < 0 || a->level >= VER_LEVELS) continue;
+    for (int j = 0; j < v->n[a->level]; j++) {
+      ver_file *f = v->f[a->level][j];
+      sst_reader *r;
+      if (f->number != a->number) continue;
+      if (ver_file_acquire(f, &r) == LSM_OK) ver_file_release(f);
+      break;
+    }
+  }
+}
+
 static void file_unref(ver_file *f) {
   if (atomic_fetch_sub(&f->refs, 1) != 1) return;
   /* No version lists f: nothing can acquire it, nothing pins it. An eviction may be closing

@@ -139,6 +139,16 @@ void ver_file_release(ver_file *f);
 /* Readers open now (for stats and tests). */
 int ver_open_readers(ver_ctx *ctx);
 
+/* Open the readers of the files e added to v (a flush's or a compaction's outputs, v the version
+** that installed them), as the first acquire of each would. Called by the thread that built
+** them, right after the install: otherwise the first read of each new table pays its open
+** (the metadata's read and parse, its fresh memory), and after a flush or compaction that is a
+** foreground read or the INSERT's existence check. Skipped when the table cache has no room
+** for them all (opening them would close readers in use for tables nobody asked for yet).
+** Best effort: a table that fails to open is left closed; the read that needs it gets the
+** error. Thread safe; v must stay referenced by the caller. */
+void ver_preopen(ver_version *v, const man_edit *e);
+
 /* Point lookup of user key ukey at snapshot seq over the files of v: LSM_OK with *type set
 ** (IKEY_VAL: value copied into *val, with room for one more byte; IKEY_DEL: a tombstone), or
 ** LSM_NOTFOUND, or an error. val may be NULL: existence only, nothing copied, and no L0 file
