@@ -14,7 +14,8 @@
 ** reader — uses it any more. Files of a version dropped at close are not obsolete: kept.
 **
 ** Table cache (LevelDB's TableCache with max_open_files): a ver_file opens its sst_reader
-** (one descriptor, the pinned index + filter + index search aid: sst.h) on first use and
+** (one descriptor, the pinned index + filter + index search aid: sst.h) on first use (for a
+** flush's or compaction's outputs, the thread that wrote them makes that use: ver_preopen) and
 ** keeps it while it is used often enough; at most ctx->max_open readers of the db stay open.
 ** Every user of a reader holds a pin on its file: ver_file_acquire .. ver_file_release
 ** around a point lookup, a multiget's locate+fetch, a level iterator's current table (an SQL
