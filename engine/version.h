@@ -145,7 +145,8 @@ int ver_open_readers(ver_ctx *ctx);
 ** them, right after the install: otherwise the first read of each new table pays its open
 ** (the metadata's read and parse, its fresh memory), and after a flush or compaction that is a
 ** foreground read or the INSERT's existence check. Skipped when the table cache has no room
-** for them all (opening them would close readers in use for tables nobody asked for yet).
+** for them all (opening them would close the readers of tables being read, for tables nobody
+** has asked for yet).
 ** Best effort: a table that fails to open is left closed; the read that needs it gets the
 ** error. Thread safe; v must stay referenced by the caller. */
 void ver_preopen(ver_version *v, const man_edit *e);
