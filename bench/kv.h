@@ -23,6 +23,7 @@ typedef struct kv_conf {
   int compress;        /* 1 = zstd, 2 = lz4 (snappy for LevelDB either way), 0 = none */
   int io;              /* lsm only: LSM_IO_* */
   int direct_io;       /* lsm only */
+  int io_poll_us;      /* lsm only: lsm_options.io_poll_us */
 } kv_conf;
 
 typedef struct kv kv;           /* an open database (adapter-private) */

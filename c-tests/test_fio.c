@@ -626,6 +626,70 @@ static void t_batch_direct(void **state) {
   fio_close(f);
 }
 
+/* fio_env_set_poll: batch waits poll first on uring (counted), never on sync; the data is the
+** same either way. A budget far shorter than a device read runs out and the wait sleeps. */
+static void t_batch_poll(void **state) {
+  fio_env *env = ENV(state);
+  ctx *c = *state;
+  fio_file *f;
+  assert_int_equal(fio_create(env, "bp", FIO_RDWR, &f), LSM_OK);
+  const size_t n = 64 * 1024;
+  uint8_t *buf = malloc(n), out[16][512];
+  fill(buf, 0, n, 21);
+  size_t done;
+  assert_int_equal(fio_write_at(f, 0, buf, n), LSM_OK);
+  uint64_t polled, slept, p0, s0;
+  fio_env_poll_counts(env, &polled, &slept);
+  assert_true(polled == 0 && slept == 0);
+  fio_batch *b;
+  assert_int_equal(fio_batch_new(env, &b), LSM_OK);
+  for (int round = 0; round < 3; round++) { /* budget 0 (no polling), 100 ms, 0 again */
+    fio_env_set_poll(env, round == 1 ? 100000 : 0);
+    fio_env_poll_counts(env, &p0, &s0);
+    fio_batch_reset(b);
+    for (int i = 0; i < 16; i++)
+      assert_int_equal(fio_batch_read(b, f, (uint64_t)i * 4001, out[i], 512), i);
+    assert_int_equal(fio_batch_run(b), LSM_OK);
+    for (int i = 0; i < 16; i++) {
+      assert_int_equal(fio_batch_result(b, i, &done), LSM_OK);
+      assert_int_equal(done, 512);
+      assert_true(check(out[i], (uint64_t)i * 4001, 512, 21));
+    }
+    fio_env_poll_counts(env, &polled, &slept);
+    assert_int_equal(slept, s0); /* cached pages: never a sleep after 100 ms of polling */
+    if (round == 1 && c->backend == FIO_URING) assert_true(polled > p0);
+    else assert_int_equal(polled, p0);
+  }
+  fio_batch_free(b);
+  fio_close(f);
+  free(buf);
+  /* O_DIRECT reads take a device round trip, far longer than a 1 us budget: waits sleep. */
+  int rc = fio_create(env, "bpd", FIO_RDWR | FIO_DIRECT, &f);
+  if (rc == LSM_CANTOPEN && msg_has("O_DIRECT not supported")) return;
+  assert_int_equal(rc, LSM_OK);
+  uint8_t *al = fio_alloc_aligned(16 * FIO_ALIGN);
+  fill(al, 0, 16 * FIO_ALIGN, 22);
+  assert_int_equal(fio_write_at(f, 0, al, 16 * FIO_ALIGN), LSM_OK);
+  memset(al, 0, 16 * FIO_ALIGN);
+  fio_env_set_poll(env, 1);
+  fio_env_poll_counts(env, &p0, &s0);
+  assert_int_equal(fio_batch_new(env, &b), LSM_OK);
+  for (int i = 0; i < 16; i++)
+    assert_int_equal(fio_batch_read(b, f, (uint64_t)(15 - i) * FIO_ALIGN, al + i * FIO_ALIGN, FIO_ALIGN), i);
+  assert_int_equal(fio_batch_run(b), LSM_OK);
+  for (int i = 0; i < 16; i++) {
+    assert_int_equal(fio_batch_result(b, i, &done), LSM_OK);
+    assert_int_equal(done, FIO_ALIGN);
+    assert_true(check(al + i * FIO_ALIGN, (uint64_t)(15 - i) * FIO_ALIGN, FIO_ALIGN, 22));
+  }
+  fio_env_poll_counts(env, &polled, &slept);
+  if (c->backend == FIO_URING) assert_true(slept > s0);
+  else assert_true(polled == p0 && slept == s0);
+  fio_batch_free(b);
+  fio_free_aligned(al);
+  fio_close(f);
+}
+
 /* Many threads sharing one env (ring pool on uring): batches and single reads at once. */
 typedef struct {
   fio_env *env;
@@ -1273,6 +1337,7 @@ int main(void) {
       BOTH(t_stream_1g),
       BOTH(t_batch),
       BOTH(t_batch_direct),
+      BOTH(t_batch_poll),
       BOTH(t_threads),
       BOTH(t_fork),
       BOTH(t_lock),

@@ -174,6 +174,16 @@ static void test_options(void **state) {
   assert_int_equal(lsm_open("opts", &o, &db), LSM_ERROR);
   assert_non_null(strstr(lsm_errmsg(), "memtable_size"));
   lsm_options_default(&o);
+  assert_int_equal(o.io_poll_us, 0);
+  o.io_poll_us = -1;
+  assert_int_equal(lsm_open("opts", &o, &db), LSM_ERROR);
+  assert_non_null(strstr(lsm_errmsg(), "io_poll_us=-1"));
+  o.io_poll_us = 100001;
+  assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
+  assert_non_null(strstr(lsm_errmsg(), "io_poll_us=100001"));
+  o.io_poll_us = 100000;
+  OK(lsm_options_validate(&o));
+  lsm_options_default(&o);
   o.sync = 7;
   assert_int_equal(lsm_options_validate(&o), LSM_ERROR);
   assert_non_null(strstr(lsm_errmsg(), "sync"));
@@ -486,6 +496,59 @@ static void test_multiget(void **state) {
   OK(lsm_close(db));
 }
 
+/* io_poll_us: a multiget whose block reads go to the ring (uring, direct_io, no cache) returns
+** the same values whether its waits poll or sleep; the stats show which waits polled. */
+static void test_multiget_polled(void **state) {
+  (void)state;
+  for (int poll = 0; poll <= 1; poll++) {
+    lsm_options o = small_opts(LSM_IO_URING);
+    o.direct_io = 1;
+    o.cache_size = 0;
+    o.io_poll_us = poll ? 100000 : 0;
+    char dir[32];
+    snprintf(dir, sizeof dir, "mgpoll%d", poll);
+    lsm_db *db;
+    int rc = lsm_open(dir, &o, &db);
+    if (rc == LSM_ERROR && strstr(lsm_errmsg(), "io_uring")) skip();
+    OK(rc);
+    char k[32], v[64];
+    for (int i = 0; i < 3000; i++) {
+      snprintf(k, sizeof k, "key%05d", i);
+      snprintf(v, sizeof v, "value-%05d-%d", i, i * 7);
+      OK(lsm_put(db, k, strlen(k), v, strlen(v)));
+    }
+    OK(lsm_flush(db, 1));
+    const void *keys[64];
+    size_t kl[64], vl[64];
+    void *vals[64];
+    int rcs[64];
+    char kb[64][32];
+    for (int i = 0; i < 64; i++) {
+      snprintf(kb[i], 32, "key%05d", i * 47);
+      keys[i] = kb[i];
+      kl[i] = strlen(kb[i]);
+    }
+    OK(lsm_multiget(db, NULL, 64, keys, kl, vals, vl, rcs));
+    for (int i = 0; i < 64; i++) {
+      assert_int_equal(rcs[i], LSM_OK);
+      snprintf(v, sizeof v, "value-%05d-%d", i * 47, i * 47 * 7);
+      assert_int_equal(vl[i], strlen(v));
+      assert_memory_equal(vals[i], v, vl[i]);
+      lsm_free(vals[i]);
+    }
+    lsm_stats st;
+    OK(lsm_get_stats(db, &st));
+    assert_string_equal(st.io_backend, "uring");
+    assert_int_equal(st.io_poll_us, o.io_poll_us);
+    if (poll) assert_true(st.io_polled + st.io_poll_slept >= 1);
+    else assert_true(st.io_polled == 0 && st.io_poll_slept == 0);
+    char *json;
+    OK(lsm_stats_json(db, &json));
+    assert_non_null(strstr(json, poll ? "\"io_poll_us\":100000" : "\"io_poll_us\":0"));
+    lsm_free(json);
+    OK(lsm_close(db));
+  }
+}
 
 /* A flipped byte in a table is reported (LSM_CORRUPT) by get, iteration and check; no get ever
 ** returns wrong data. */
@@ -1593,6 +1656,7 @@ int main(void) {
       cmocka_unit_test(test_basic),      cmocka_unit_test(test_options), cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_busy),       cmocka_unit_test(test_snapshot),
       cmocka_unit_test(test_concurrent), cmocka_unit_test(test_multiget),
+      cmocka_unit_test(test_multiget_polled),
       cmocka_unit_test(test_corruption), cmocka_unit_test(test_big_values),
       cmocka_unit_test(test_mmap_reads), cmocka_unit_test(test_mmap_truncated),
       cmocka_unit_test(test_exists_layers),

@@ -1321,6 +1321,7 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out) {
   db->snaps.next = db->snaps.prev = &db->snaps;
   if (!(db->dir = mm_strdup(dir))) rc = st_err(LSM_NOMEM, "open: out of memory");
   if (!rc) rc = fio_env_new(o->io, &db->env);
+  if (!rc) fio_env_set_poll(db->env, (unsigned)o->io_poll_us);
   if (!rc && o->create_if_missing) rc = fio_mkdir(db->env, dir);
   if (!rc && !o->create_if_missing) {
     int there = 0;

@@ -23,6 +23,7 @@ void lsm_options_default(lsm_options *o) {
   o->sync = LSM_SYNC_NORMAL;
   o->io = LSM_IO_AUTO;
   o->direct_io = 0;
+  o->io_poll_us = 0;
   o->mmap_reads = 0;
   o->create_if_missing = 1;
   o->error_if_exists = 0;
@@ -55,6 +56,7 @@ int lsm_options_validate(const lsm_options *o) {
   RANGE(sync, o->sync, LSM_SYNC_OFF, LSM_SYNC_FULL);
   RANGE(io, o->io, LSM_IO_AUTO, LSM_IO_URING);
   RANGE(direct_io, o->direct_io, 0, 1);
+  RANGE(io_poll_us, o->io_poll_us, 0, 100000);
   RANGE(mmap_reads, o->mmap_reads, 0, 1);
   RANGE(create_if_missing, o->create_if_missing, 0, 1);
   RANGE(error_if_exists, o->error_if_exists, 0, 1);
@@ -118,6 +120,8 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->compact_bytes_read = atomic_load(&db->st_compact_read);
   st->compact_bytes_written = atomic_load(&db->st_compact_written);
   st->io_backend = fio_env_backend(db->env) == FIO_URING ? "uring" : "sync";
+  st->io_poll_us = (uint64_t)db->o.io_poll_us;
+  fio_env_poll_counts(db->env, &st->io_polled, &st->io_poll_slept);
   return LSM_OK;
 }
 
@@ -157,7 +161,9 @@ int lsm_stats_json(lsm_db *db, char **json) {
   ADD("\"stalls\":%llu,\"stall_micros\":%llu,\"slowdowns\":%llu,\"flushes\":%llu,\"compactions\":%llu,",
       (unsigned long long)s.stalls, (unsigned long long)s.stall_micros, (unsigned long long)s.slowdowns,
       (unsigned long long)s.flushes, (unsigned long long)s.compactions);
-  ADD("\"io_backend\":\"%s\"}", s.io_backend);
+  ADD("\"io_backend\":\"%s\",\"io_poll_us\":%llu,\"io_polled\":%llu,\"io_poll_slept\":%llu}",
+      s.io_backend, (unsigned long long)s.io_poll_us, (unsigned long long)s.io_polled,
+      (unsigned long long)s.io_poll_slept);
 #undef ADD
   if (!rc) rc = cd_buf_append(&b, "", 1);
   if (rc) {

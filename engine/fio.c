@@ -81,6 +81,13 @@ int fio_env_fault(fio_env *inner, fio_env **out) {
 const char *fio_env_name(const fio_env *env) { return env->name; }
 int fio_env_backend(const fio_env *env) { return env->backend; }
 
+void fio_env_set_poll(fio_env *env, unsigned us) { env->poll_us = us; }
+
+void fio_env_poll_counts(const fio_env *env, uint64_t *polled, uint64_t *slept) {
+  *polled = atomic_load_explicit(&env->n_polled, memory_order_relaxed);
+  *slept = atomic_load_explicit(&env->n_slept, memory_order_relaxed);
+}
+
 void fio_env_free(fio_env *env) {
   if (!env) return;
   if (env->ops->destroy) env->ops->destroy(env);

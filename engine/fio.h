@@ -88,6 +88,17 @@ const char *fio_env_name(const fio_env *env);
 /* FIO_SYNC or FIO_URING: the backend actually in use (for a fault env: inner's backend). */
 int fio_env_backend(const fio_env *env);
 
+/* Batch waits on a uring env (fio_batch_run) poll the ring's completion queue for up to `us`
+** microseconds before sleeping; 0, the default, sleeps at once (lsm_options.io_poll_us says
+** when polling pays). Each wait of a batch polls afresh; a wait still unsatisfied when its
+** budget ends sleeps. Set it before other threads use the env (a plain store). No effect on the
+** sync backend, on streams, or on a fault wrapper (its batches run request by request). */
+void fio_env_set_poll(fio_env *env, unsigned us);
+
+/* The uring backend's batch waits that polled (budget > 0), since the env was made: how many
+** were satisfied within the budget, and how many slept after it ran out. For tests and tuning. */
+void fio_env_poll_counts(const fio_env *env, uint64_t *polled, uint64_t *slept);
+
 /* Free the env and its rings. All files, streams and batches of this env must be gone first.
 ** NULL is a no-op. */
 void fio_env_free(fio_env *env);

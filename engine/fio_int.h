@@ -12,6 +12,7 @@
 #define LSMVTAB_FIO_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "fio.h"
@@ -59,6 +60,8 @@ struct fio_env {
   pid_t ring_pid;        /* process owning the pool (see fio_uring.c: fork) */
   unsigned ring_entries;
   unsigned ring_flags;
+  unsigned poll_us;                    /* fio_env_set_poll */
+  _Atomic uint64_t n_polled, n_slept;  /* fio_env_poll_counts */
   /* fault wrapper state, under mu */
   int f_ops, f_kind; /* armed fault (f_ops == 0: none) */
   pthread_cond_t f_cv; /* FIO_FAULT_HOLD: a held op waits here until the fault is cleared */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fio_int.h"
@@ -155,6 +156,35 @@ static int wait_one(struct io_uring *ring, int *res, uint64_t *udata) {
   if (udata) *udata = cqe->user_data;
   io_uring_cqe_seen(ring, cqe);
   return 0;
+}
+
+/* Submit what is queued, then wait for `want` completions: by polling for up to env->poll_us,
+** then by sleeping. Each poll enters the kernel (io_uring_get_events), which runs the
+** completions' task work; without it nothing reaches the completion queue. Why poll at all: on a
+** VM a sleeping thread can be woken long after its completion arrives (lsm.h io_poll_us).
+** Returns >= 0, or -errno as io_uring_submit_and_wait does. */
+static int submit_and_poll(fio_env *env, struct io_uring *ring, unsigned want) {
+  int r = io_uring_submit(ring);
+  if (r < 0) return r;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int64_t budget = (int64_t)env->poll_us * 1000;
+  for (;;) {
+    if (io_uring_cq_ready(ring) >= want) {
+      atomic_fetch_add_explicit(&env->n_polled, 1, memory_order_relaxed);
+      return 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 + (t.tv_nsec - t0.tv_nsec) >= budget) break;
+    r = io_uring_get_events(ring);
+    if (r < 0 && r != -EINTR && r != -EAGAIN) return r;
+  }
+  atomic_fetch_add_explicit(&env->n_slept, 1, memory_order_relaxed);
+  struct io_uring_cqe *cqe;
+  do {
+    r = io_uring_wait_cqe_nr(ring, &cqe, want);
+  } while (r == -EINTR);
+  return r < 0 ? r : 0;
 }
 
 /* ---- batches ----------------------------------------------------------------------------------
@@ -317,7 +347,7 @@ static int u_batch_run(fio_env *env, fio_batch *b) {
     /* With nothing more to queue, wait for all in one system call. */
     unsigned want = barrier || (rs.head < 0 && next >= b->n) ? inflight : 1;
     barrier = 0;
-    int r = io_uring_submit_and_wait(ring, want);
+    int r = env->poll_us ? submit_and_poll(env, ring, want) : io_uring_submit_and_wait(ring, want);
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
       rc = r;
       break;
