@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -23,6 +24,8 @@
 #include "sst.h"
 #include "status.h"
 #include "mg_util.h"
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* ---- the model: entries of a table, sorted by ikey_cmp ---- */
@@ -1098,6 +1101,110 @@ static void test_mmap_reads(void **state) {
   model_free(&m);
 }
 
+/* A multiget batch (sst_fetch_blocks) over a mapped table whose blocks are out of the page
+** cache reads them as misses, in one fio batch, instead of faulting them in one after the other
+** (counters.cold_batches); once two probes in a row found their batches cached, the thread's
+** next 7 batches take the mapped path unprobed, and the 8th is probed again. The cold batches take no major page
+** fault (the thread's getrusage), the unprobed ones do. The answers are sst_get_value's in
+** every case. Raw and lz4 blocks, both backends. The pages are evicted with POSIX_FADV_DONTNEED
+** once, after the build; every batch but one reads blocks no earlier batch touched, checked with
+** mincore on a mapping of the test's own. The probe's skip count is per thread and earlier tests
+** leave it anywhere: batches over fresh blocks run until one is found cold (within 8), which
+** leaves it at 0. */
+static int page_cached(const uint8_t *map, uint64_t off) {
+  uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)(map + off) & ~(pg - 1);
+  unsigned char in = 0;
+  assert_int_equal(mincore((void *)a, 1, &in), 0);
+  return in & 1;
+}
+
+/* Major page faults of the calling thread so far. */
+static long major_faults(void) {
+  struct rusage ru;
+  assert_int_equal(getrusage(RUSAGE_THREAD, &ru), 0);
+  return ru.ru_majflt;
+}
+
+enum { CK = 2 }; /* keys per batch */
+
+/* One batch of CK keys of group g over r (keys 600 apart, each group 1250 keys from the next,
+** none in the file's first page: pages far enough apart that the kernel's read-ahead of the
+** misses, which reads more at a file's start or after the page before, caches no other's):
+** checks the answers, returns the major faults the batch itself took. fresh: every block must
+** be out of the page cache before (chk: the test's mapping of the file). */
+static long cold_batch(sst_reader *r, const uint8_t *chk, int g, int fresh) {
+  static fetch_log l;
+  uint8_t keys[CK][32];
+  sst_fetch req[CK];
+  for (int j = 0; j < CK; j++) {
+    char uk[16];
+    int un = sprintf(uk, "key%08d", 3 * (g * 1250 + j * 600 + 137));
+    size_t kn = ikey_seek_key(keys[j], (uint8_t *)uk, (size_t)un, IKEY_MAX_SEQ);
+    assert_int_equal(sst_locate(r, keys[j], kn, &req[j].h), LSM_OK);
+    req[j].r = r;
+    l.key[j] = keys[j];
+    l.kn[j] = kn;
+    if (fresh && page_cached(chk, req[j].h.off)) /* else the batch tests nothing */
+      fail_msg("group %d: block at %llu already cached", g, (unsigned long long)req[j].h.off);
+  }
+  long f0 = major_faults();
+  assert_int_equal(fetch_logged(req, CK, &l), LSM_OK);
+  long faults = major_faults() - f0;
+  for (int j = 0; j < CK; j++) {
+    assert_int_equal(l.vrc[j], LSM_OK);
+    check_logged(&l, r, j);
+  }
+  fetch_log_free(&l);
+  return faults;
+}
+
+static void test_multiget_cold_mapped(void **state) {
+  (void)state;
+  if (sizeof(void *) < 8) return; /* no mapping */
+  mg_test_own();
+  model m;
+  model_make(&m, 20000, 0);
+  for (int b = 0; b < NBACKENDS; b++)
+    for (int comp = 0; comp < 3; comp += 2) { /* none, lz4 */
+      fio_env *env = env_for(backends[b]);
+      sst_options o = {.block_size = 2048, .compression = comp, .bloom_bits = 10};
+      build(env, "cold.sst", &m, &o, NULL);
+      int fd = open("cold.sst", O_RDONLY);
+      assert_true(fd >= 0);
+      off_t fsz = lseek(fd, 0, SEEK_END);
+      assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+      const uint8_t *chk = mmap(NULL, (size_t)fsz, PROT_READ, MAP_SHARED, fd, 0);
+      assert_true(chk != MAP_FAILED);
+      sst_counters ctr = {0};
+      sst_read_options ro = {.mmap = 1, .counters = &ctr};
+      sst_reader *r;
+      assert_int_equal(sst_open(env, "cold.sst", 1, &ro, &r), LSM_OK);
+      assert_int_equal(sst_reader_mapped(r), 1);
+      int g = 0;
+      while (atomic_load(&ctr.cold_batches) == 0) { /* sync: a probed cold batch, skip now 0 */
+        if (g == 8) fail_msg("backend %d comp %d: 8 cold batches, none probed cold", backends[b], comp);
+        long faults = cold_batch(r, chk, g++, 1);
+        if (atomic_load(&ctr.cold_batches)) assert_int_equal(faults, 0); /* read as misses */
+        else assert_true(faults >= 1);                                     /* faulted in */
+      }
+      /* the same blocks again, now cached, twice: the first probe cached after a cold one
+      ** leaves the next batch probed, the second makes the next 7 batches go unprobed */
+      assert_int_equal(cold_batch(r, chk, g - 1, 0), 0);
+      assert_int_equal(cold_batch(r, chk, g - 1, 0), 0);
+      for (int i = 0; i < 7; i++) {
+        assert_true(cold_batch(r, chk, g++, 1) >= 1);
+        assert_int_equal(atomic_load(&ctr.cold_batches), 1);
+      }
+      assert_int_equal(cold_batch(r, chk, g++, 1), 0); /* probed again: cold */
+      assert_int_equal(atomic_load(&ctr.cold_batches), 2);
+      sst_close(r);
+      munmap((void *)chk, (size_t)fsz);
+      close(fd);
+      fio_env_free(env);
+    }
+  model_free(&m);
+}
+
 /* Step a positioned iterator (rc: the positioning's status) to its end or first error:
 ** the final status, *rows = the rows it was valid on. */
 static int scan_rows(it_iter *it, int rc, int *rows) {
@@ -1961,6 +2068,7 @@ int main(void) {
       cmocka_unit_test(test_auto_readahead),  cmocka_unit_test(test_raw_blocks),
       cmocka_unit_test(test_index_prefix_search), cmocka_unit_test(test_get_admission),
       cmocka_unit_test(test_mmap_reads),
+      cmocka_unit_test(test_multiget_cold_mapped),
       cmocka_unit_test(test_mmap_truncated),
       cmocka_unit_test(test_mmap_replaced_handler),
       cmocka_unit_test(test_iter_hint),

@@ -7,7 +7,8 @@
 ** differential run against a native WITHOUT ROWID table with savepoints; the single-key lookup
 ** path and the overlay's lookup hint; writes (UPDATE, DELETE, INSERT OR REPLACE, key-moving
 ** UPDATE OR REPLACE) while another statement's SELECT is left open, against a native twin and
-** against the same statements without the reader. Seeds are fixed and
+** against the same statements without the reader; the direct_io and io_poll_us options reaching
+** the engine (open flags, poll counts). Seeds are fixed and
 ** printed on failure; LSMVTAB_LONG=1 makes the big cases bigger. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -533,6 +535,96 @@ static void test_mmap_truncated_sql(void **state) {
     }
     assert_non_null(strstr(sqlite3_errmsg(db), ".sst"));
     assert_string_equal(q1(db, "SELECT v FROM t WHERE k = 30000"), "mem");
+  }
+  sqlite3_close(db);
+}
+
+/* Table files (".sst" under dir/) this process has open, and how many of them carry O_DIRECT in
+** their open flags (/proc/self/fdinfo). */
+static int sst_fds(const char *dir, int *direct) {
+  char want[64], link[512], path[300];
+  snprintf(want, sizeof want, "/%s/", dir);
+  int n = 0;
+  *direct = 0;
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    snprintf(path, sizeof path, "/proc/self/fd/%s", de->d_name);
+    ssize_t ln = readlink(path, link, sizeof link - 1);
+    if (ln <= 0) continue;
+    link[ln] = 0;
+    if (!strstr(link, want) || !strstr(link, ".sst")) continue;
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%s", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    char line[128];
+    unsigned long flags = 0;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "flags: %lo", &flags) == 1) break;
+    fclose(f);
+    n++;
+    if (flags & O_DIRECT) (*direct)++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* direct_io and io_poll_us reach the engine from the CREATE statement: with direct_io=1 every
+** open table file is opened O_DIRECT (fdinfo), with 0 none is; an IN list over blocks no cache
+** holds goes to the engine as one lsm_multiget, whose batch wait polls (io_poll_us > 0) or does
+** not (0) by lsm_stats' counts; the answers are the rows written. Skipped (with a message) where
+** io_uring or O_DIRECT is unavailable. */
+static void test_direct_io_sql(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("dio.db");
+  const char *opts[3] = {"io=uring, direct_io=1, io_poll_us=100000", "io=uring, direct_io=1",
+                         "io=uring, direct_io=0, io_poll_us=100000"};
+  const char *dirs[3] = {"dio_p", "dio_n", "dio_b"};
+  for (int t = 0; t < 3; t++) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE VIRTUAL TABLE t%d USING lsm(k INTEGER PRIMARY KEY, v, dir='%s', cache_size='64KB', %s);"
+             "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)"
+             " INSERT INTO t%d SELECT i, printf('%%050d', i * 7) FROM c;"
+             "SELECT lsm_flush('t%d'), lsm_compact('t%d');",
+             t, dirs[t], opts[t], t, t, t);
+    exec_ok(db, sql);
+  }
+  if (strcmp(q1(db, "SELECT json_extract(lsm_stats('t0'), '$.engine.io_backend')"), "uring")) {
+    print_message("test_direct_io_sql: io_uring unavailable here, skipped\n");
+    sqlite3_close(db);
+    return;
+  }
+  int fd = open("dio_p/probe", O_CREAT | O_RDWR | O_DIRECT, 0644);
+  if (fd < 0) {
+    print_message("test_direct_io_sql: this filesystem refuses O_DIRECT, skipped\n");
+    sqlite3_close(db);
+    return;
+  }
+  close(fd);
+  unlink("dio_p/probe");
+  int want_direct[3] = {1, 1, 0}, want_poll[3] = {100000, 0, 100000};
+  for (int t = 0; t < 3; t++) {
+    char sql[512], in[400] = "";
+    snprintf(sql, sizeof sql, "SELECT json_extract(lsm_stats('t%d'), '$.engine.direct_io')", t);
+    assert_int_equal(qi(db, sql), want_direct[t]);
+    snprintf(sql, sizeof sql, "SELECT json_extract(lsm_stats('t%d'), '$.engine.io_poll_us')", t);
+    assert_int_equal(qi(db, sql), want_poll[t]);
+    int direct, n = sst_fds(dirs[t], &direct);
+    if (n < 1) fail_msg("t%d: no table file open: the test tests nothing", t);
+    assert_int_equal(direct, want_direct[t] ? n : 0);
+    /* 32 keys 617 apart: one per block or so, none cached (64 KiB cache, just compacted) */
+    for (int i = 0; i < 32; i++)
+      snprintf(in + strlen(in), sizeof in - strlen(in), "%s%d", i ? "," : "", 1 + i * 617);
+    snprintf(sql, sizeof sql, "SELECT count(*) * 1000 + sum(v = printf('%%050d', k * 7)) FROM t%d WHERE k IN (%s)",
+             t, in);
+    assert_int_equal(qi(db, sql), 32032); /* 32 rows, each its value */
+    snprintf(sql, sizeof sql,
+             "SELECT json_extract(lsm_stats('t%d'), '$.engine.io_polled') + "
+             "json_extract(lsm_stats('t%d'), '$.engine.io_poll_slept')", t, t);
+    if (want_poll[t]) assert_true(qi(db, sql) >= 1);
+    else assert_int_equal(qi(db, sql), 0);
   }
   sqlite3_close(db);
 }
@@ -1740,6 +1832,7 @@ int main(void) {
       cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_refcount),
       cmocka_unit_test(test_exports_only_entry_points),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
+      cmocka_unit_test(test_direct_io_sql),
       cmocka_unit_test(test_two_connections),   cmocka_unit_test(test_other_process_busy),
       cmocka_unit_test(test_drop_removes_files), cmocka_unit_test(test_temp_dir_removed),
       cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_update_range_once),

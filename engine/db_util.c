@@ -100,6 +100,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->get_files_probed = atomic_load(&db->vctx.files_probed);
   st->bloom_checked = atomic_load(&db->vctx.counters.bloom_checked);
   st->bloom_useful = atomic_load(&db->vctx.counters.bloom_useful);
+  st->mmap_cold_batches = atomic_load(&db->vctx.counters.cold_batches);
   cache_stats cs;
   cache_get_stats(db->bcache, &cs);
   st->cache_hits = cs.hits;
@@ -110,6 +111,7 @@ int lsm_get_stats(lsm_db *db, lsm_stats *st) {
   st->max_open_files = (uint64_t)db->o.max_open_files;
   st->l0_compaction_trigger = (uint64_t)db->o.l0_compaction_trigger;
   st->mmap_reads = (uint64_t)db->o.mmap_reads;
+  st->direct_io = (uint64_t)db->o.direct_io;
   st->compression = codec_name(db->o.compression);
   st->l1_compression = codec_name(db_level_codec(&db->o, 1));
   st->stalls = atomic_load(&db->st_stalls);
@@ -155,8 +157,9 @@ int lsm_stats_json(lsm_db *db, char **json) {
   ADD("\"open_tables\":%llu,\"table_opens\":%llu,\"max_open_files\":%llu,",
       (unsigned long long)s.open_tables, (unsigned long long)s.table_opens,
       (unsigned long long)s.max_open_files);
-  ADD("\"l0_compaction_trigger\":%llu,\"mmap_reads\":%llu,", (unsigned long long)s.l0_compaction_trigger,
-      (unsigned long long)s.mmap_reads);
+  ADD("\"l0_compaction_trigger\":%llu,\"mmap_reads\":%llu,\"mmap_cold_batches\":%llu,\"direct_io\":%llu,",
+      (unsigned long long)s.l0_compaction_trigger, (unsigned long long)s.mmap_reads,
+      (unsigned long long)s.mmap_cold_batches, (unsigned long long)s.direct_io);
   ADD("\"compression\":\"%s\",\"l1_compression\":\"%s\",", s.compression, s.l1_compression);
   ADD("\"stalls\":%llu,\"stall_micros\":%llu,\"slowdowns\":%llu,\"flushes\":%llu,\"compactions\":%llu,",
       (unsigned long long)s.stalls, (unsigned long long)s.stall_micros, (unsigned long long)s.slowdowns,

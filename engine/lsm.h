@@ -104,8 +104,12 @@ typedef struct lsm_options {
                              ** SIGBUS of the guarded read into an error code; its SIGBUS handler
                              ** is installed once per process and chains to the one before).
                              ** Limit: a SIGBUS handler the host installs after a table was mapped
-                             ** takes those faults (tables opened after that use pread). Ignored
-                             ** with direct_io. Default 0 (SQL tables: 1) */
+                             ** takes those faults (tables opened after that use pread). A
+                             ** multiget batch whose mapped blocks are out of the page cache (a
+                             ** mincore probe of up to 3 of them) reads them in one batch of
+                             ** reads instead of faulting them in one by one (stats:
+                             ** mmap_cold_batches). Ignored with direct_io. Default 0 (SQL
+                             ** tables: 1) */
   int create_if_missing;     /* default 1 */
   int error_if_exists;       /* default 0 */
   /* Compaction (engine compaction issue): */
@@ -250,6 +254,10 @@ typedef struct lsm_stats {
   double write_amp;                   /* (wal + flush + compaction written) / user bytes */
   uint64_t gets, get_files_probed;    /* files probed per get = probed / gets */
   uint64_t bloom_checked, bloom_useful;
+  uint64_t mmap_cold_batches;         /* multiget batches over mapped tables (mmap_reads) whose
+                                      ** blocks were out of the page cache, so read in one batch
+                                      ** of reads (all in flight on uring) rather than faulted
+                                      ** in one after the other */
   uint64_t cache_hits, cache_misses, cache_bytes;
   uint64_t open_tables, table_opens;  /* table readers open now / opened since lsm_open
                                       ** (reopens after max_open_files closed one included) */
@@ -257,6 +265,8 @@ typedef struct lsm_stats {
                                       ** iterators pin more (version.h "Table cache") */
   uint64_t l0_compaction_trigger;     /* the option (L0 files that start an L0 compaction) */
   uint64_t mmap_reads;                /* the option (point reads through mappings: 0/1) */
+  uint64_t direct_io;                 /* the option (0/1; a table on a filesystem that refuses
+                                      ** O_DIRECT, such as tmpfs, is still read buffered) */
   const char *compression;            /* the option: "none", "zstd" or "lz4" (static string) */
   const char *l1_compression;         /* the codec level-1 tables are written with (the same
                                       ** names; l1_compression resolved) */

@@ -157,6 +157,9 @@ typedef struct sst_counters {
   _Atomic uint64_t ra_batches;    /* read-ahead refills (sst_iter readahead > 0) run as one
                                   ** fio_batch of several chunk reads */
   _Atomic uint64_t ra_requests;   /* ... and the chunk reads they queued */
+  _Atomic uint64_t cold_batches;  /* sst_fetch_blocks calls whose mapped blocks were read as
+                                  ** misses, in one fio_batch, because their pages were found
+                                  ** out of the page cache (see sst_fetch_blocks) */
 } sst_counters;
 
 typedef struct sst_read_options {
@@ -231,8 +234,9 @@ int sst_get_value(sst_reader *r, const uint8_t *key, size_t kn, int *type, cd_bu
 ** 1. sst_locate(r, key): filter check + index seek, no data IO: gives the block handle that
 **    would hold key, or LSM_NOTFOUND.
 ** 2. sst_fetch_blocks(reqs, n, fn, ctx): serves every request: cache hits at once, blocks of
-**    mapped tables as they come, and all other misses (any mix of tables of one fio_env) read
-**    with ONE fio_batch (all in flight on uring), then verified. Each request is handed to fn
+**    mapped tables as they come (those out of the page cache are read as misses when a probe of
+**    up to three of the batch's blocks finds one out: sst.c batch_cold), and all other misses (any mix of tables of one fio_env)
+**    read with ONE fio_batch (all in flight on uring), then verified. Each request is handed to fn
 **    as soon as its block is ready, and the block is released when fn returns: a block the
 **    cache does not admit (cache_lookup_admit: a block missed before) lives in a buffer on
 **    sst_fetch_blocks' stack that the next request reuses, as a point lookup's does, so a

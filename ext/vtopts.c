@@ -152,7 +152,7 @@ static int set_option(opt_table *t, const char *name, const char *val) {
                                       "block_size",  "compression",       "compression_level",
                                       "bloom_bits",  "sync",              "io",
                                       "max_open_files", "l0_compaction_trigger", "mmap_reads",
-                                      "l1_compression"};
+                                      "l1_compression", "direct_io",       "io_poll_us"};
   lsm_options *o = &t->lo;
   size_t sz;
   /* An option given twice is ambiguous (which one holds?): refuse it. */
@@ -206,6 +206,8 @@ static int set_option(opt_table *t, const char *name, const char *val) {
       {"max_open_files", offsetof(lsm_options, max_open_files), 16, 1000000},
       {"l0_compaction_trigger", offsetof(lsm_options, l0_compaction_trigger), 2, 20},
       {"mmap_reads", offsetof(lsm_options, mmap_reads), 0, 1},
+      {"direct_io", offsetof(lsm_options, direct_io), 0, 1},
+      {"io_poll_us", offsetof(lsm_options, io_poll_us), 0, 100000},
   };
   for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
     if (strcasecmp(name, ints[i].name)) continue;

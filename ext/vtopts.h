@@ -8,7 +8,8 @@
 **                        (zstd|lz4|none), l1_compression (auto|zstd|lz4|none),
 **                        compression_level, bloom_bits, sync (full|normal|off),
 **                        io (uring|sync|auto), max_open_files (16..1000000),
-**                        l0_compaction_trigger (2..20), mmap_reads (0|1). Sizes take
+**                        l0_compaction_trigger (2..20), mmap_reads (0|1), direct_io (0|1),
+**                        io_poll_us (0..100000; engine lsm.h says what each does). Sizes take
 **                        suffixes k/kb/kib, m/mb/mib, g/gb/gib (all binary: 64MB = 64 MiB).
 **                        Values may be quoted with '' or "".
 ** Unsupported column constraints (UNIQUE, CHECK, DEFAULT, REFERENCES, GENERATED, COLLATE other
