@@ -134,32 +134,29 @@ static void fill(sqlite3 *db) {
   sqlite3_finalize(st);
 }
 
-/* The tables, unless a previous run left them (same N: the count is checked). */
-static void build(void) {
-  sqlite3 *db = open_db("rowid.db");
-  ex(db, "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)");
+/* Table t of `file`, made by `create`, unless a previous run left it (same N: the count is
+** checked); a new one is filled, then `settle` runs. */
+static void build_one(const char *file, const char *create, const char *settle) {
+  sqlite3 *db = open_db(file);
+  ex(db, create);
   sqlite3_stmt *st = prep(db, "SELECT count(*) FROM t");
   if (sqlite3_step(st) != SQLITE_ROW) die(db, "count");
   uint64_t have = (uint64_t)sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
-  if (have != N) {
-    if (have) die(NULL, "rowid.db holds another N: remove rowid.db and cold-lsm/");
+  if (have && have != N) die(NULL, "a table of another N is there: remove rowid.db, build.db and cold-lsm/");
+  if (!have) {
     fill(db);
-    ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    ex(db, settle);
   }
   sqlite3_close(db);
-  db = open_db("build.db");
-  ex(db, "CREATE VIRTUAL TABLE IF NOT EXISTS t USING lsm(k INTEGER PRIMARY KEY, v BLOB, dir='cold-lsm')");
-  st = prep(db, "SELECT count(*) FROM t");
-  if (sqlite3_step(st) != SQLITE_ROW) die(db, "count");
-  have = (uint64_t)sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  if (have != N) {
-    if (have) die(NULL, "cold-lsm/ holds another N: remove rowid.db, build.db and cold-lsm/");
-    fill(db);
-    ex(db, "SELECT lsm_flush('t'), lsm_compact('t')");
-  }
-  sqlite3_close(db);
+}
+
+static void build(void) {
+  build_one("rowid.db", "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(k INTEGER PRIMARY KEY, v BLOB)",
+            "PRAGMA wal_checkpoint(TRUNCATE)");
+  build_one("build.db",
+            "CREATE VIRTUAL TABLE IF NOT EXISTS t USING lsm(k INTEGER PRIMARY KEY, v BLOB, dir='cold-lsm')",
+            "SELECT lsm_flush('t'), lsm_compact('t')");
   if (!realpath("cold-lsm", lsm_dir)) die(NULL, "realpath cold-lsm");
 }
 
