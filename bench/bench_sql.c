@@ -126,28 +126,8 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void die(sqlite3 *db, const char *what) {
-  fprintf(stderr, "bench_sql: %s: %s (seed %#llx)\n", what, db ? sqlite3_errmsg(db) : "",
-          (unsigned long long)SEED);
-  exit(1);
-}
-
-static void ex(sqlite3 *db, const char *sql) {
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    fprintf(stderr, "bench_sql: %s: %s\n", sql, err ? err : "?");
-    exit(1);
-  }
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) die(db, sql);
-  return st;
-}
-
 static void step_done(sqlite3 *db, sqlite3_stmt *st) {
-  if (sqlite3_step(st) != SQLITE_DONE) die(db, sqlite3_sql(st));
+  if (sqlite3_step(st) != SQLITE_DONE) sqlp_die(db, sqlite3_sql(st));
   sqlite3_reset(st);
 }
 
@@ -159,7 +139,7 @@ static char *pool;
 static size_t pool_pos;
 static void pool_init(void) {
   pool = malloc(POOL + VAL_LEN);
-  if (!pool) die(NULL, "out of memory");
+  if (!pool) sqlp_die(NULL, "out of memory");
   uint64_t s = SEED;
   size_t rn = half_compressible ? VAL_LEN / 2 : VAL_LEN;
   for (size_t i = 0; i < POOL + VAL_LEN; i += VAL_LEN)
@@ -199,13 +179,13 @@ static uint64_t db_bytes(const char *file) {
 static sqlite3 *open_db(const char *file, int kind, const char *table, int reuse) {
   sqlite3 *db;
   if (!reuse) rm_db(file);
-  if (sqlite3_open(file, &db) != SQLITE_OK) die(db, "open");
-  ex(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+  if (sqlite3_open(file, &db) != SQLITE_OK) sqlp_die(db, "open");
+  sqlp_ex(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
   char sql[512];
   if (kind == K_LSM) {
     const char *ext = getenv("LSMVTAB_EXT");
     char *err = NULL;
-    if (!ext) die(NULL, "LSMVTAB_EXT is not set (path of the extension without .so)");
+    if (!ext) sqlp_die(NULL, "LSMVTAB_EXT is not set (path of the extension without .so)");
     sqlite3_enable_load_extension(db, 1);
     if (sqlite3_load_extension(db, ext, NULL, &err) != SQLITE_OK) {
       fprintf(stderr, "bench_sql: load %s: %s\n", ext, err ? err : "?");
@@ -214,7 +194,7 @@ static sqlite3 *open_db(const char *file, int kind, const char *table, int reuse
     /* A kept table (-K) keeps the options it was created with: CREATE ... IF NOT EXISTS below
     ** does nothing then, so an -o that the stored CREATE lacks would be silently ignored. */
     if (reuse && lsm_opts[0]) {
-      sqlite3_stmt *q = prep(db, "SELECT sql FROM sqlite_schema WHERE name = ?1");
+      sqlite3_stmt *q = sqlp_prep(db, "SELECT sql FROM sqlite_schema WHERE name = ?1");
       sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
       if (sqlite3_step(q) == SQLITE_ROW) {
         const char *stored = (const char *)sqlite3_column_text(q, 0);
@@ -233,7 +213,7 @@ static sqlite3 *open_db(const char *file, int kind, const char *table, int reuse
     snprintf(sql, sizeof sql, "CREATE TABLE IF NOT EXISTS %s(k INTEGER PRIMARY KEY, v BLOB)%s", table,
              kind == K_WR ? " WITHOUT ROWID" : "");
   }
-  ex(db, sql);
+  sqlp_ex(db, sql);
   return db;
 }
 
@@ -252,15 +232,15 @@ static void warm(const char *file) {
 static double fill(sqlite3 *db, int random, uint64_t seed) {
   perm p;
   perm_init(&p, N, seed);
-  sqlite3_stmt *st = prep(db, "INSERT INTO t VALUES(?, ?)");
+  sqlite3_stmt *st = sqlp_prep(db, "INSERT INTO t VALUES(?, ?)");
   double t0 = now(), c0 = cpu_secs();
   thr0 = thr_secs();
   for (uint64_t i = 0; i < N; i++) {
-    if (i % TXN == 0) ex(db, "BEGIN");
+    if (i % TXN == 0) sqlp_ex(db, "BEGIN");
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * (random ? perm_at(&p, i) : i)));
     sqlite3_bind_blob(st, 2, next_val(), VAL_LEN, SQLITE_STATIC);
     step_done(db, st);
-    if (i % TXN == TXN - 1 || i == N - 1) ex(db, "COMMIT");
+    if (i % TXN == TXN - 1 || i == N - 1) sqlp_ex(db, "COMMIT");
   }
   double r = (double)N / (now() - t0);
   cpu_note(random ? S_FILLRANDOM : S_FILLSEQ, c0, N);
@@ -270,7 +250,7 @@ static double fill(sqlite3 *db, int random, uint64_t seed) {
 
 /* The read phases take `off`: 0 for the first pass, SETTLED for the settled one (their slots). */
 static double readrandom(sqlite3 *db, int off) {
-  sqlite3_stmt *st = prep(db, "SELECT v FROM t WHERE k = ?");
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT v FROM t WHERE k = ?");
   uint64_t found = 0;
   double t0 = now(), c0 = cpu_secs();
   thr0 = thr_secs();
@@ -282,12 +262,12 @@ static double readrandom(sqlite3 *db, int off) {
   double r = (double)R / (now() - t0);
   cpu_note(S_READRANDOM + off, c0, R);
   sqlite3_finalize(st);
-  if (found != R) die(db, "readrandom: a key was not found");
+  if (found != R) sqlp_die(db, "readrandom: a key was not found");
   return r;
 }
 
 static double readseq(sqlite3 *db, int off) {
-  sqlite3_stmt *st = prep(db, "SELECT k, v FROM t");
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT k, v FROM t");
   uint64_t n = 0, bytes = 0;
   double t0 = now(), c0 = cpu_secs();
   thr0 = thr_secs();
@@ -298,17 +278,17 @@ static double readseq(sqlite3 *db, int off) {
   double r = (double)n / (now() - t0);
   cpu_note(S_READSEQ + off, c0, n);
   sqlite3_finalize(st);
-  if (n != N || bytes != N * VAL_LEN) die(db, "readseq: wrong number of rows");
+  if (n != N || bytes != N * VAL_LEN) sqlp_die(db, "readseq: wrong number of rows");
   return r;
 }
 
 static double scanrange(sqlite3 *db, uint64_t count, int off) {
-  sqlite3_stmt *st = prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
   double t0 = now(), c0 = cpu_secs();
   thr0 = thr_secs();
   for (uint64_t i = 0; i < count; i++) {
     const char *err = sqlp_scan100(st, rnd() % N, N);
-    if (err) die(db, err);
+    if (err) sqlp_die(db, err);
   }
   double r = (double)count / (now() - t0);
   cpu_note(S_SCANRANGE + off, c0, count);
@@ -332,7 +312,7 @@ static void inlist(sqlite3 *db, uint64_t batches, double *in_rate, double *one_r
   char sql[512] = "SELECT k, v FROM t WHERE k IN (?";
   for (int i = 1; i < INN; i++) strcat(sql, ",?");
   strcat(sql, ")");
-  sqlite3_stmt *in = prep(db, sql), *one = prep(db, "SELECT v FROM t WHERE k = ?");
+  sqlite3_stmt *in = sqlp_prep(db, sql), *one = sqlp_prep(db, "SELECT v FROM t WHERE k = ?");
   uint64_t found = 0;
   double wall[2] = {0, 0}, cpu[2] = {0, 0}, thr[2] = {0, 0}; /* [0] IN-lists, [1] singles */
   for (uint64_t b0 = 0; b0 < batches; b0 += INCHUNK) {
@@ -348,7 +328,7 @@ static void inlist(sqlite3 *db, uint64_t batches, double *in_rate, double *one_r
     for (uint64_t b = 0; b < nb; b++)
       for (int i = 0; i < INN; i++) {
         sqlite3_bind_int64(one, 1, (sqlite3_int64)(2 * (rnd() % N)));
-        if (sqlite3_step(one) != SQLITE_ROW) die(db, "one32: key not found");
+        if (sqlite3_step(one) != SQLITE_ROW) sqlp_die(db, "one32: key not found");
         sqlite3_reset(one);
       }
     double t2 = now(), c2 = cpu_secs(), h2 = thr_secs();
@@ -363,23 +343,23 @@ static void inlist(sqlite3 *db, uint64_t batches, double *in_rate, double *one_r
   sqlite3_finalize(in);
   sqlite3_finalize(one);
   /* duplicates inside a list come back once, so found <= batches*32; a big shortfall is a bug */
-  if (found < batches * INN * 9 / 10) die(db, "in32: too few rows");
+  if (found < batches * INN * 9 / 10) sqlp_die(db, "in32: too few rows");
 }
 
 /* UPDATE or DELETE of count distinct random keys, TXN per transaction; rows/s. */
 static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
   perm p;
   perm_init(&p, N, seed);
-  sqlite3_stmt *st = prep(db, del ? "DELETE FROM t WHERE k = ?" : "UPDATE t SET v = ? WHERE k = ?");
+  sqlite3_stmt *st = sqlp_prep(db, del ? "DELETE FROM t WHERE k = ?" : "UPDATE t SET v = ? WHERE k = ?");
   double t0 = now(), c0 = cpu_secs();
   thr0 = thr_secs();
   for (uint64_t i = 0; i < count; i++) {
-    if (i % TXN == 0) ex(db, "BEGIN");
+    if (i % TXN == 0) sqlp_ex(db, "BEGIN");
     if (!del) sqlite3_bind_blob(st, 1, next_val(), VAL_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(st, del ? 1 : 2, (sqlite3_int64)(2 * perm_at(&p, i)));
     step_done(db, st);
-    if (sqlite3_changes(db) != 1) die(db, del ? "deleterandom: row missing" : "updaterandom: row missing");
-    if (i % TXN == TXN - 1 || i == count - 1) ex(db, "COMMIT");
+    if (sqlite3_changes(db) != 1) sqlp_die(db, del ? "deleterandom: row missing" : "updaterandom: row missing");
+    if (i % TXN == TXN - 1 || i == count - 1) sqlp_ex(db, "COMMIT");
   }
   double r = (double)count / (now() - t0);
   cpu_note(del ? S_DELETE : S_UPDATE, c0, count);
@@ -394,19 +374,19 @@ static double modify(sqlite3 *db, int del, uint64_t count, uint64_t seed) {
 ** outputs on disk at once, which would make the size depend on timing. */
 static void settle(sqlite3 *db, int kind, const char *file) {
   if (kind != K_LSM) {
-    ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlp_ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
     return;
   }
-  ex(db, "SELECT lsm_flush('t')");
+  sqlp_ex(db, "SELECT lsm_flush('t')");
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
                          "SELECT coalesce((SELECT max(json_extract(value, '$.score')) FROM "
                          "json_each(lsm_stats('t'), '$.engine.levels')) >= 1, 1) OR "
                          "json_extract(lsm_stats('t'), '$.engine.immutables') > 0",
                          -1, &st, NULL) != SQLITE_OK)
-    die(db, "settle");
+    sqlp_die(db, "settle");
   for (int i = 0; i < 1200; i++) {
-    if (sqlite3_step(st) != SQLITE_ROW) die(db, "settle");
+    if (sqlite3_step(st) != SQLITE_ROW) sqlp_die(db, "settle");
     int busy = sqlite3_column_int(st, 0);
     sqlite3_reset(st);
     if (!busy) break;
@@ -425,7 +405,7 @@ static void settle(sqlite3 *db, int kind, const char *file) {
 ** run during any read phase, or not at all). */
 static void shape_note(sqlite3 *db, int kind, const char *when) {
   if (kind != K_LSM) return;
-  sqlite3_stmt *st = prep(db,
+  sqlite3_stmt *st = sqlp_prep(db,
                           "SELECT (SELECT group_concat(json_extract(value, '$.files'), '/') FROM "
                           "json_each(lsm_stats('t'), '$.engine.levels')), "
                           "json_extract(lsm_stats('t'), '$.engine.compactions'), "
@@ -518,6 +498,8 @@ static void fmt(char *b, size_t bn, double v, int phase) {
 }
 
 int main(int argc, char **argv) {
+  sqlp_prog = "bench_sql";
+  snprintf(sqlp_note, sizeof sqlp_note, " (seed %#llx)", (unsigned long long)SEED);
   const char *e;
   N = (e = getenv("BENCH_N")) ? strtoull(e, NULL, 10) : 1000000;
   R = (e = getenv("BENCH_READS")) ? strtoull(e, NULL, 10) : 0;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "sql_phases.h"
 
 #define VAL_LEN 100
 #define INN 32
@@ -60,25 +61,6 @@ typedef struct {
 static uint64_t N = 1000000, C = 20000;
 static char lsm_dir[4096];
 
-static void die(sqlite3 *db, const char *what) {
-  fprintf(stderr, "bench_sqlcold: %s: %s\n", what, db ? sqlite3_errmsg(db) : "");
-  exit(1);
-}
-
-static void ex(sqlite3 *db, const char *sql) {
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    fprintf(stderr, "bench_sqlcold: %s: %s\n", sql, err ? err : "?");
-    exit(1);
-  }
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) die(db, sql);
-  return st;
-}
-
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -95,14 +77,14 @@ static double cpu_secs(void) {
 static void drop_caches(void) {
   sync();
   FILE *f = fopen("/proc/sys/vm/drop_caches", "w");
-  if (!f || fputs("1\n", f) < 0 || fclose(f) != 0) die(NULL, "cannot drop caches");
+  if (!f || fputs("1\n", f) < 0 || fclose(f) != 0) sqlp_die(NULL, "cannot drop caches");
 }
 
 static sqlite3 *open_db(const char *file) {
   sqlite3 *db;
-  if (sqlite3_open(file, &db) != SQLITE_OK) die(db, file);
+  if (sqlite3_open(file, &db) != SQLITE_OK) sqlp_die(db, file);
   const char *ext = getenv("LSMVTAB_EXT");
-  if (!ext) die(NULL, "LSMVTAB_EXT is not set");
+  if (!ext) sqlp_die(NULL, "LSMVTAB_EXT is not set");
   sqlite3_enable_load_extension(db, 1);
   char *err = NULL;
   if (sqlite3_load_extension(db, ext, NULL, &err) != SQLITE_OK) {
@@ -121,16 +103,16 @@ static void make_val(uint64_t i, char *v) {
 
 static void fill(sqlite3 *db) {
   char v[VAL_LEN];
-  sqlite3_stmt *st = prep(db, "INSERT INTO t VALUES (?, ?)");
+  sqlite3_stmt *st = sqlp_prep(db, "INSERT INTO t VALUES (?, ?)");
   for (uint64_t i = 0; i < N; i++) {
-    if (i % 10000 == 0) ex(db, i ? "COMMIT; BEGIN" : "BEGIN");
+    if (i % 10000 == 0) sqlp_ex(db, i ? "COMMIT; BEGIN" : "BEGIN");
     make_val(i, v);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)(2 * i));
     sqlite3_bind_blob(st, 2, v, VAL_LEN, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) die(db, "insert");
+    if (sqlite3_step(st) != SQLITE_DONE) sqlp_die(db, "insert");
     sqlite3_reset(st);
   }
-  ex(db, "COMMIT");
+  sqlp_ex(db, "COMMIT");
   sqlite3_finalize(st);
 }
 
@@ -138,15 +120,15 @@ static void fill(sqlite3 *db) {
 ** checked); a new one is filled, then `settle` runs. */
 static void build_one(const char *file, const char *create, const char *settle) {
   sqlite3 *db = open_db(file);
-  ex(db, create);
-  sqlite3_stmt *st = prep(db, "SELECT count(*) FROM t");
-  if (sqlite3_step(st) != SQLITE_ROW) die(db, "count");
+  sqlp_ex(db, create);
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT count(*) FROM t");
+  if (sqlite3_step(st) != SQLITE_ROW) sqlp_die(db, "count");
   uint64_t have = (uint64_t)sqlite3_column_int64(st, 0);
   sqlite3_finalize(st);
-  if (have && have != N) die(NULL, "a table of another N is there: remove rowid.db, build.db and cold-lsm/");
+  if (have && have != N) sqlp_die(NULL, "a table of another N is there: remove rowid.db, build.db and cold-lsm/");
   if (!have) {
     fill(db);
-    ex(db, settle);
+    sqlp_ex(db, settle);
   }
   sqlite3_close(db);
 }
@@ -157,7 +139,7 @@ static void build(void) {
   build_one("build.db",
             "CREATE VIRTUAL TABLE IF NOT EXISTS t USING lsm(k INTEGER PRIMARY KEY, v BLOB, dir='cold-lsm')",
             "SELECT lsm_flush('t'), lsm_compact('t')");
-  if (!realpath("cold-lsm", lsm_dir)) die(NULL, "realpath cold-lsm");
+  if (!realpath("cold-lsm", lsm_dir)) sqlp_die(NULL, "realpath cold-lsm");
 }
 
 static int dcmp(const void *a, const void *b) {
@@ -177,25 +159,25 @@ static res phase(int c, int in32) {
     char sql[4608];
     snprintf(sql, sizeof sql, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v BLOB, dir='%s', %s)",
              lsm_dir, conf[c].opts);
-    ex(db, sql);
+    sqlp_ex(db, sql);
     /* the options are in use: this connection opened the engine (nothing else has it open) */
     snprintf(sql, sizeof sql,
              "SELECT json_extract(s, '$.engine.direct_io') || json_extract(s, '$.engine.io_backend') || "
              "json_extract(s, '$.engine.io_poll_us') || json_extract(s, '$.engine.mmap_reads') "
              "FROM (SELECT lsm_stats('t') AS s)");
-    sqlite3_stmt *st = prep(db, sql);
-    if (sqlite3_step(st) != SQLITE_ROW) die(db, "lsm_stats");
+    sqlite3_stmt *st = sqlp_prep(db, sql);
+    if (sqlite3_step(st) != SQLITE_ROW) sqlp_die(db, "lsm_stats");
     if (strcmp((const char *)sqlite3_column_text(st, 0), conf[c].stats))
-      die(NULL, "the table does not run with the configuration's options (io_uring unavailable?)");
+      sqlp_die(NULL, "the table does not run with the configuration's options (io_uring unavailable?)");
     sqlite3_finalize(st);
   }
   char sql[512] = "SELECT k, v FROM t WHERE k IN (";
   for (int i = 0; i < INN; i++) strcat(sql, i ? ",?" : "?");
   strcat(sql, ")");
-  sqlite3_stmt *st = prep(db, in32 ? sql : "SELECT k, v FROM t WHERE k = ?");
+  sqlite3_stmt *st = sqlp_prep(db, in32 ? sql : "SELECT k, v FROM t WHERE k = ?");
   uint64_t per = in32 ? INN : 1, nst = C / per, rng = SEED + 1;
   double *lat = malloc(sizeof(double) * nst);
-  if (!lat) die(NULL, "out of memory");
+  if (!lat) sqlp_die(NULL, "out of memory");
   char want[VAL_LEN];
   double t0 = now(), c0 = cpu_secs();
   for (uint64_t s = 0; s < nst; s++) {
@@ -208,19 +190,19 @@ static res phase(int c, int in32) {
       uint64_t k = (uint64_t)sqlite3_column_int64(st, 0);
       make_val(k / 2, want);
       if (sqlite3_column_bytes(st, 1) != VAL_LEN || memcmp(sqlite3_column_blob(st, 1), want, VAL_LEN))
-        die(db, "wrong value");
+        sqlp_die(db, "wrong value");
       got++;
     }
-    if (rc != SQLITE_DONE) die(db, "read");
+    if (rc != SQLITE_DONE) sqlp_die(db, "read");
     /* an IN list of random keys may repeat one: it comes back once */
-    if (got == 0 || got > per) die(db, "a key was not found");
+    if (got == 0 || got > per) sqlp_die(db, "a key was not found");
     sqlite3_reset(st);
     lat[s] = (now() - s0) * 1e6;
   }
   double t = now() - t0, cpu = cpu_secs() - c0;
   sqlite3_finalize(st);
   if (c != C_ROWID) { /* how the mapped table's batches were read (stderr) */
-    st = prep(db, "SELECT json_extract(lsm_stats('t'), '$.engine.mmap_cold_batches')");
+    st = sqlp_prep(db, "SELECT json_extract(lsm_stats('t'), '$.engine.mmap_cold_batches')");
     if (sqlite3_step(st) == SQLITE_ROW)
       fprintf(stderr, "  %s %s: %lld of %llu statements' batches read as cold\n", conf[c].name,
               in32 ? "in32" : "single", (long long)sqlite3_column_int64(st, 0), (unsigned long long)nst);
@@ -239,6 +221,7 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
+  sqlp_prog = "bench_sqlcold";
   int runs = getenv("BENCH_RUNS") ? atoi(getenv("BENCH_RUNS")) : 1, opt;
   if (getenv("BENCH_N")) N = strtoull(getenv("BENCH_N"), NULL, 10);
   while ((opt = getopt(argc, argv, "n:c:R:")) != -1) {

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include "sql_phases.h"
 
 #define NREP 5
 #define MAXT 12
@@ -40,15 +41,6 @@ static double cpu_now(void) {
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
-static void die(sqlite3 *db, const char *what) {
-  fprintf(stderr, "bench_vfs: %s: %s\n", what, db ? sqlite3_errmsg(db) : "?");
-  exit(1);
-}
-
-static void ex(sqlite3 *db, const char *sql) {
-  if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) die(db, sql);
-}
-
 static void rm_db(const char *p) {
   const char *sfx[] = {"", "-journal", "-wal", "-shm"};
   char b[256];
@@ -61,7 +53,7 @@ static void rm_db(const char *p) {
 static sqlite3 *open_vfs(const char *path, const char *vfs) {
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs) != SQLITE_OK)
-    die(db, "open");
+    sqlp_die(db, "open");
   return db;
 }
 
@@ -80,32 +72,32 @@ static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], dou
   int n = 20000 * scale, k = 0;
   sqlite3_stmt *st;
   double t0, c0;
-  ex(db, "CREATE TABLE t(a INTEGER PRIMARY KEY, b INT, c TEXT); CREATE INDEX tb ON t(b)");
+  sqlp_ex(db, "CREATE TABLE t(a INTEGER PRIMARY KEY, b INT, c TEXT); CREATE INDEX tb ON t(b)");
 
   t0 = now(), c0 = cpu_now();
   if (sqlite3_prepare_v2(db, "INSERT INTO t VALUES(?1, ?2, printf('%08x-%.*c', ?2, 100 + ?1 % 200, 'x'))",
                          -1, &st, NULL))
-    die(db, "prepare");
+    sqlp_die(db, "prepare");
   for (int tx = 0; tx < 20; tx++) {
-    ex(db, "BEGIN");
+    sqlp_ex(db, "BEGIN");
     for (int i = 0; i < n / 20; i++) {
       int a = tx * (n / 20) + i + 1;
       sqlite3_bind_int(st, 1, a);
       sqlite3_bind_int(st, 2, (int)(((unsigned)a * 2654435761u) % 1000000u));
-      if (sqlite3_step(st) != SQLITE_DONE) die(db, "insert");
+      if (sqlite3_step(st) != SQLITE_DONE) sqlp_die(db, "insert");
       sqlite3_reset(st);
     }
-    ex(db, "COMMIT");
+    sqlp_ex(db, "COMMIT");
   }
   sqlite3_finalize(st);
   names[k] = "insert (20 tx)", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
   t0 = now(), c0 = cpu_now();
   if (sqlite3_prepare_v2(db, "SELECT count(*) FROM t WHERE b BETWEEN ?1 AND ?1 + 100", -1, &st, NULL))
-    die(db, "prepare");
+    sqlp_die(db, "prepare");
   for (int i = 0; i < n; i++) {
     sqlite3_bind_int(st, 1, (int)(((unsigned)i * 7919u) % 1000000u));
-    if (sqlite3_step(st) != SQLITE_ROW) die(db, "lookup");
+    if (sqlite3_step(st) != SQLITE_ROW) sqlp_die(db, "lookup");
     sqlite3_reset(st);
   }
   sqlite3_finalize(st);
@@ -115,7 +107,7 @@ static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], dou
   for (int tx = 0; tx < 10; tx++) {
     char sql[160];
     snprintf(sql, sizeof sql, "UPDATE t SET b = b + 1, c = c || 'u' WHERE a %% 10 = %d", tx);
-    ex(db, sql);
+    sqlp_ex(db, sql);
   }
   names[k] = "updates (10 tx)", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
@@ -123,29 +115,29 @@ static void run_steps(sqlite3 *db, int wal, const char *names[], double t[], dou
   for (int tx = 0; tx < 5; tx++) {
     char sql[128];
     snprintf(sql, sizeof sql, "DELETE FROM t WHERE a %% 25 = %d", tx);
-    ex(db, sql);
+    sqlp_ex(db, sql);
   }
   names[k] = "deletes (5 tx)", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
   t0 = now(), c0 = cpu_now();
-  for (int i = 0; i < 5; i++) ex(db, "SELECT sum(length(c)), max(b) FROM t");
+  for (int i = 0; i < 5; i++) sqlp_ex(db, "SELECT sum(length(c)), max(b) FROM t");
   names[k] = "full scans x5", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
   t0 = now(), c0 = cpu_now();
-  ex(db, "CREATE TABLE s AS SELECT * FROM t ORDER BY c");
+  sqlp_ex(db, "CREATE TABLE s AS SELECT * FROM t ORDER BY c");
   names[k] = "large sort", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
   if (wal) {
     t0 = now(), c0 = cpu_now();
-    ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlp_ex(db, "PRAGMA wal_checkpoint(TRUNCATE)");
     names[k] = "checkpoint", c[k] = cpu_now() - c0, t[k++] = now() - t0;
   }
   t0 = now(), c0 = cpu_now();
-  ex(db, "VACUUM");
+  sqlp_ex(db, "VACUUM");
   names[k] = "vacuum", c[k] = cpu_now() - c0, t[k++] = now() - t0;
 
   t0 = now(), c0 = cpu_now();
-  ex(db, "PRAGMA integrity_check");
+  sqlp_ex(db, "PRAGMA integrity_check");
   names[k] = "integrity_check", c[k] = cpu_now() - c0, t[k++] = now() - t0;
   *nt = k;
 }
@@ -171,7 +163,7 @@ static void config(const char *jm, const char *sync) {
       sqlite3 *db = open_vfs("bench.db", vfs[v]);
       char sql[128];
       snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=%s", jm, sync);
-      ex(db, sql);
+      sqlp_ex(db, sql);
       double t0 = now(), c0 = cpu_now();
       run_steps(db, wal, names, t[v][r], c[v][r], &nt);
       sqlite3_close(db);
@@ -210,14 +202,14 @@ static void cold(void) {
   }
   rm_db("cold.db");
   sqlite3 *db = open_vfs("cold.db", "unix");
-  ex(db, "PRAGMA journal_mode=DELETE; CREATE TABLE t(a INTEGER PRIMARY KEY, b INT, c TEXT);"
+  sqlp_ex(db, "PRAGMA journal_mode=DELETE; CREATE TABLE t(a INTEGER PRIMARY KEY, b INT, c TEXT);"
          "CREATE INDEX tb ON t(b)");
   char sql[256];
   snprintf(sql, sizeof sql,
            "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM s WHERE x < %d) "
            "INSERT INTO t SELECT x, (x * 2654435761) %% 1000000, printf('%%.*c', 200 + x %% 300, 'c') FROM s",
            150000 * scale);
-  ex(db, sql);
+  sqlp_ex(db, sql);
   sqlite3_close(db);
   const char *vfs[2] = {"unix", "uring"};
   const char *what[3] = {"scan table", "scan index", "integrity_check"};
@@ -229,9 +221,9 @@ static void cold(void) {
       for (int i = 0; i < 3; i++) {
         drop_caches();
         db = open_vfs("cold.db", vfs[v]);
-        ex(db, "PRAGMA cache_size=2000"); /* 8 MiB: the database is many times larger */
+        sqlp_ex(db, "PRAGMA cache_size=2000"); /* 8 MiB: the database is many times larger */
         double t0 = now(), c0 = cpu_now();
-        ex(db, q[i]);
+        sqlp_ex(db, q[i]);
         t[v][i][r] = now() - t0;
         c[v][i][r] = cpu_now() - c0;
         sqlite3_close(db);
@@ -257,6 +249,7 @@ static void cold(void) {
 }
 
 int main(int argc, char **argv) {
+  sqlp_prog = "bench_vfs";
   if (argc > 1) scale = atoi(argv[1]) > 0 ? atoi(argv[1]) : 1;
   const char *ext = getenv("LSMVTAB_EXT");
   if (!ext) {
@@ -280,7 +273,7 @@ int main(int argc, char **argv) {
     db = open_vfs("bench.db", vfs);
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s; PRAGMA synchronous=%s", jm, sy);
-    ex(db, sql);
+    sqlp_ex(db, sql);
     const char *names[MAXT];
     double t[MAXT], c[MAXT];
     int nt = 0;

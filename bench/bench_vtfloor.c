@@ -140,19 +140,8 @@ static uint64_t rnd(void) { /* xorshift64 */
   return rng;
 }
 
-static void die(sqlite3 *db, const char *what) {
-  fprintf(stderr, "bench_vtfloor: %s: %s\n", what, db ? sqlite3_errmsg(db) : "?");
-  exit(1);
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) die(db, sql);
-  return st;
-}
-
 static double readseq(sqlite3 *db) {
-  sqlite3_stmt *st = prep(db, "SELECT k, v FROM t");
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT k, v FROM t");
   int64_t n = 0, bytes = 0;
   double t0 = thr_secs();
   while (sqlite3_step(st) == SQLITE_ROW) {
@@ -161,12 +150,12 @@ static double readseq(sqlite3 *db) {
   }
   double us = (thr_secs() - t0) * 1e6 / (double)(n ? n : 1);
   sqlite3_finalize(st);
-  if (n != nrows || bytes != nrows * (int64_t)sizeof blob) die(db, "readseq: wrong rows");
+  if (n != nrows || bytes != nrows * (int64_t)sizeof blob) sqlp_die(db, "readseq: wrong rows");
   return us;
 }
 
 static double readrandom(sqlite3 *db, int64_t r) {
-  sqlite3_stmt *st = prep(db, "SELECT v FROM t WHERE k = ?");
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT v FROM t WHERE k = ?");
   int64_t found = 0;
   double t0 = thr_secs();
   for (int64_t i = 0; i < r; i++) {
@@ -176,16 +165,16 @@ static double readrandom(sqlite3 *db, int64_t r) {
   }
   double us = (thr_secs() - t0) * 1e6 / (double)r;
   sqlite3_finalize(st);
-  if (found != r) die(db, "readrandom: a key was not found");
+  if (found != r) sqlp_die(db, "readrandom: a key was not found");
   return us;
 }
 
 static double scanrange(sqlite3 *db, int64_t count) {
-  sqlite3_stmt *st = prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
+  sqlite3_stmt *st = sqlp_prep(db, "SELECT k, v FROM t WHERE k >= ? ORDER BY k LIMIT 100");
   double t0 = thr_secs();
   for (int64_t i = 0; i < count; i++) {
     const char *err = sqlp_scan100(st, rnd() % (uint64_t)nrows, (uint64_t)nrows);
-    if (err) die(db, err);
+    if (err) sqlp_die(db, err);
   }
   double us = (thr_secs() - t0) * 1e6 / (double)count;
   sqlite3_finalize(st);
@@ -198,6 +187,7 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+  sqlp_prog = "bench_vtfloor";
   int64_t r = 200000;
   int runs = 3, opt;
   while ((opt = getopt(argc, argv, "n:r:R:")) != -1) {
@@ -217,11 +207,11 @@ int main(int argc, char **argv) {
   const char *file = "vtfloor.db";
   unlink(file);
   sqlite3 *db;
-  if (sqlite3_open(file, &db) != SQLITE_OK) die(db, "open");
+  if (sqlite3_open(file, &db) != SQLITE_OK) sqlp_die(db, "open");
   if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL, NULL) ||
       sqlite3_create_module(db, "floor", &fl_module, NULL) ||
       sqlite3_exec(db, "CREATE VIRTUAL TABLE t USING floor", NULL, NULL, NULL))
-    die(db, "setup");
+    sqlp_die(db, "setup");
   double rs[99], rr[99], sc[99];
   for (int i = 0; i < runs; i++) {
     rs[i] = readseq(db);
