@@ -22,7 +22,8 @@ static const char *sqlp_prog __attribute__((unused)) = "bench";
 static char sqlp_note[64] __attribute__((unused));
 
 __attribute__((noreturn)) static inline void sqlp_die(sqlite3 *db, const char *what) {
-  fprintf(stderr, "%s: %s: %s%s\n", sqlp_prog, what, db ? sqlite3_errmsg(db) : "?", sqlp_note);
+  fprintf(stderr, "%s: %s%s%s%s\n", sqlp_prog, what, db ? ": " : "", db ? sqlite3_errmsg(db) : "",
+          sqlp_note);
   exit(1);
 }
 
