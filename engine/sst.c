@@ -920,8 +920,8 @@ static int get_block_read(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem,
 
 /* get_block's miss (the cache probed, admit as it said): the block from the mapping or one
 ** read, adopted into the cache or held privately (see get_block). */
-static inline int get_block_miss(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem, size_t mem_n,
-                                 sst_block *b) {
+static inline int get_block_miss(sst_reader *r, sst_bhandle h, int admit, uint8_t *mem,
+                                 size_t mem_n, sst_block *b) {
   /* direct IO needs aligned buffers and offsets: the general path below handles that */
   if (r->props.compression == BLK_NONE && !r->direct) return get_block_raw(r, h, admit, mem, mem_n, b);
   if (!r->map) return get_block_read(r, h, admit, mem, mem_n, b);
@@ -945,15 +945,14 @@ static int get_block(sst_reader *r, sst_bhandle h, uint8_t *mem, size_t mem_n, s
   return get_block_miss(r, h, admit, mem, mem_n, b);
 }
 
-/* get_block for a point read. From a mapping, all the block's lines are prefetched at once, so
-** the checksum and the decode find them in flight rather than waiting for the hardware stream
-** to ramp up: before the cache probe (overlapping it) when the table's last point read missed
-** the cache, else after a miss, so that a cache hit pays nothing (prefetched before every
-** probe, a cached workload's point reads measured ~7 % slower). Not for multiget, which
-** prefetches its blocks' first lines two requests ahead itself. Measured on SQL readrandom at
-** 5M rows (2 KiB blocks, ~2 % of them cached): PERF-NOTES, session 26. */
+/* get_block for a point read of a mapped table (REQUIRES r->map). All the block's lines are
+** prefetched at once, so the checksum and the decode find them in flight rather than waiting
+** for the hardware stream to ramp up: before the cache probe (overlapping it) when the table's
+** last point read missed the cache, else after a miss, so that a cache hit pays nothing
+** (prefetched before every probe, a cached workload's point reads measured ~7 % slower). Not
+** for multiget, which prefetches its blocks' first lines two requests ahead itself. Measured on
+** SQL readrandom at 5M rows (2 KiB blocks, ~2 % of them cached): PERF-NOTES, session 26. */
 static int get_block_point(sst_reader *r, sst_bhandle h, uint8_t *mem, size_t mem_n, sst_block *b) {
-  if (!r->map) return get_block(r, h, mem, mem_n, b);
   memset(b, 0, sizeof *b);
   int rc = check_data_handle(r, h);
   if (rc) return rc;
@@ -1223,7 +1222,8 @@ static int point_read(sst_reader *r, const uint8_t *key, size_t kn, const char *
   if (rc) return rc;
   _Alignas(16) uint8_t mem[SST_GET_MEM];
   sst_block b;
-  if ((rc = get_block_point(r, h, mem, sizeof mem, &b))) return rc;
+  rc = r->map ? get_block_point(r, h, mem, sizeof mem, &b) : get_block(r, h, mem, sizeof mem, &b);
+  if (rc) return rc;
   rc = fkey ? block_get(&b, key, kn, fkey, fval) : block_value(&b, h.off, key, kn, type, fval);
   block_release(&b);
   return rc;
