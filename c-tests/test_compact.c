@@ -519,8 +519,8 @@ static void test_output_keys_capped(void **state) {
   OK(lsm_close(db));
 }
 
-/* Codecs of the tables written at each level (db_level_codec): flushes (L0) and the levels below
-** L1 use `compression`; compactions into L1 use `l1_compression` unless it is LSM_COMPRESS_SAME.
+/* Codecs of the tables written at each level (db_level_codec): flushes (L0) and compactions into
+** L1 use `l1_compression` unless it is LSM_COMPRESS_SAME; the levels below L1 use `compression`.
 ** Scattered keys with l0_compaction_trigger 2 make every L0 compaction merge two or more
 ** overlapping tables, so no L1 table is a moved one; an L1 table is rewritten, not moved, into L2
 ** when the two codecs differ (compact.c movable), so deeper levels hold `compression` only (with
@@ -605,19 +605,18 @@ static void check_level_codecs(int compression, int l1, int want_l0, int want_l1
 
 static void test_level_codecs(void **state) {
   (void)state;
-  check_level_codecs(LSM_COMPRESS_LZ4, LSM_COMPRESS_NONE, LSM_COMPRESS_LZ4, LSM_COMPRESS_NONE);
+  check_level_codecs(LSM_COMPRESS_LZ4, LSM_COMPRESS_NONE, LSM_COMPRESS_NONE, LSM_COMPRESS_NONE);
   check_level_codecs(LSM_COMPRESS_LZ4, LSM_COMPRESS_SAME, LSM_COMPRESS_LZ4, LSM_COMPRESS_LZ4);
-  check_level_codecs(LSM_COMPRESS_NONE, LSM_COMPRESS_ZSTD, LSM_COMPRESS_NONE, LSM_COMPRESS_ZSTD);
-  check_level_codecs(LSM_COMPRESS_ZSTD, LSM_COMPRESS_LZ4, LSM_COMPRESS_ZSTD, LSM_COMPRESS_LZ4);
+  check_level_codecs(LSM_COMPRESS_NONE, LSM_COMPRESS_ZSTD, LSM_COMPRESS_ZSTD, LSM_COMPRESS_ZSTD);
+  check_level_codecs(LSM_COMPRESS_ZSTD, LSM_COMPRESS_LZ4, LSM_COMPRESS_LZ4, LSM_COMPRESS_LZ4);
 }
 
-/* A flush writes L0 with `compression` whatever l1_compression is; a bad l1_compression is
-** refused by name. */
-static void test_level_codec_option(void **state) {
-  (void)state;
+/* The codec of a flush's tables: l1_compression when set, else `compression` (L0 stays: no
+** compaction runs). */
+static void check_flush_codec(int compression, int l1, int want) {
   lsm_options o = opts();
-  o.compression = LSM_COMPRESS_ZSTD;
-  o.l1_compression = LSM_COMPRESS_NONE;
+  o.compression = compression;
+  o.l1_compression = l1;
   o.l0_compaction_trigger = o.l0_slowdown_trigger = o.l0_stop_trigger = 1000; /* L0 stays */
   lsm_db *fdb;
   OK(lsm_open("flushcodec", &o, &fdb));
@@ -632,12 +631,25 @@ static void test_level_codec_option(void **state) {
   for (int j = 0; j < cur->n[0]; j++) {
     sst_reader *r;
     OK(ver_file_acquire(cur->f[0][j], &r));
-    assert_int_equal(sst_reader_props(r)->compression, LSM_COMPRESS_ZSTD);
+    assert_int_equal(sst_reader_props(r)->compression, (uint32_t)want);
+    assert_int_equal(cur->f[0][j]->codec, want); /* recorded for compact.c movable */
     ver_file_release(cur->f[0][j]);
   }
   for (int l = 1; l < VER_LEVELS; l++) assert_int_equal(cur->n[l], 0);
   ver_unref(cur);
+  for (int i = 0; i < 500; i += 37) expect(fdb, NULL, i, 1);
   OK(lsm_close(fdb));
+  OK(lsm_destroy("flushcodec"));
+}
+
+/* A flush writes L0 with l1_compression when it is set, else with `compression`; a bad
+** l1_compression is refused by name. */
+static void test_level_codec_option(void **state) {
+  (void)state;
+  check_flush_codec(LSM_COMPRESS_ZSTD, LSM_COMPRESS_NONE, LSM_COMPRESS_NONE);
+  check_flush_codec(LSM_COMPRESS_ZSTD, LSM_COMPRESS_SAME, LSM_COMPRESS_ZSTD);
+  check_flush_codec(LSM_COMPRESS_NONE, LSM_COMPRESS_LZ4, LSM_COMPRESS_LZ4);
+  lsm_options o;
   o = opts();
   o.l1_compression = 3;
   lsm_db *db = NULL;

@@ -122,8 +122,9 @@ static void range_of(ver_file **f, int n, const uint8_t **lo, size_t *ln, const 
   }
 }
 
-/* May the inputs of c move down as they are? Not when that would carry level 1's own codec
-** (l1_compression) below L1: what L1 holds in it stays bounded by level1_size (lsm.h). So an L1
+/* May the inputs of c move down as they are? Not when that would carry the upper levels' own
+** codec (l1_compression, L0 and L1) below L1: what they hold in it stays bounded (lsm.h). L0 ->
+** L1 moves are unaffected (the two levels share the codec). So an L1
 ** table moves into L2 only if it is known (written by this process: ver_file.codec) to have
 ** L2's codec; otherwise it is rewritten. Moves between levels of one codec are unaffected. */
 static int movable(const lsm_db *db, const compaction *c) {

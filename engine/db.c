@@ -45,7 +45,7 @@ static int bg_err(lsm_db *db) {
 /* ---- tables -------------------------------------------------------------------------------- */
 
 int db_level_codec(const lsm_options *o, int level) {
-  return level == 1 && o->l1_compression != LSM_COMPRESS_SAME ? o->l1_compression : o->compression;
+  return level <= 1 && o->l1_compression != LSM_COMPRESS_SAME ? o->l1_compression : o->compression;
 }
 
 void db_sst_options(const lsm_db *db, int level, sst_options *so) {

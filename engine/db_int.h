@@ -140,7 +140,7 @@ uint64_t db_oldest_snapshot(lsm_db *db);
 extern size_t db_manifest_rotate_bytes;
 
 /* The codec of the tables written into `level` (o->compression, or o->l1_compression for
-** level 1 when it is not LSM_COMPRESS_SAME). */
+** levels 0 and 1 when it is not LSM_COMPRESS_SAME). */
 int db_level_codec(const lsm_options *o, int level);
 /* The build options of a table written into `level` (flushes: 0; compactions: their output level). */
 void db_sst_options(const lsm_db *db, int level, sst_options *so);

@@ -70,18 +70,20 @@ typedef struct lsm_options {
                              ** 30-40 % less CPU at 3M keys); its tables need this version or
                              ** later to read. LSM_COMPRESS_ZSTD: the smallest files. */
   int compression_level;     /* zstd level 1..22; default 3 (unused by lz4) */
-  int l1_compression;        /* codec of the tables compactions write into level 1:
-                             ** LSM_COMPRESS_SAME (the default: as `compression`) or an
-                             ** LSM_COMPRESS_* of its own. L1 is the one level whose size is
-                             ** bounded by a setting (level1_size) and the level every L0
-                             ** compaction rewrites whole (random keys), so storing it raw costs
-                             ** at most ~level1_size x (1 - the codec's ratio) of disk whatever
-                             ** the data size, and saves the compression of every L0 compaction's
-                             ** output and the decode of every read served from L1 (SQL tables
-                             ** default to raw L1 under lz4: ext/vtopts.h). Flushes (L0) and
-                             ** deeper levels use `compression`. A table moved down unrewritten
-                             ** keeps its codec, but an L1 table of l1_compression is rewritten
-                             ** rather than moved into L2, so the bound holds. */
+  int l1_compression;        /* codec of the tables written into levels 0 and 1 (flushes and
+                             ** compactions into L1): LSM_COMPRESS_SAME (the default: as
+                             ** `compression`) or an LSM_COMPRESS_* of its own. L0 and L1 are
+                             ** the levels whose sizes settings bound (l0_stop_trigger flushes of
+                             ** write_buffer_size; level1_size) and whose tables every L0
+                             ** compaction rewrites (random keys), so storing them raw costs at
+                             ** most ~(their bound) x (1 - the codec's ratio) of disk whatever the
+                             ** data size, and saves the compression of every flush and L0
+                             ** compaction's output and the decode of every L0 compaction's input
+                             ** and of every read served from L0 or L1 (SQL tables default to raw
+                             ** L0 and L1 under lz4: ext/vtopts.h). Deeper levels use
+                             ** `compression`. A table moved down unrewritten keeps its codec,
+                             ** but an L1 table of l1_compression is rewritten rather than moved
+                             ** into L2, so the bound holds. */
   int bloom_bits;            /* bloom filter bits per key, 0 = none; default 10; <= 32 */
   int sync;                  /* LSM_SYNC_*; default LSM_SYNC_NORMAL */
   int io;                    /* LSM_IO_*; default LSM_IO_AUTO (uring if available) */

@@ -54,10 +54,17 @@
 ** pread. mmap_reads=0 reads every table with pread. */
 #define OPT_MMAP_READS 1
 
-/* The default l1_compression of a table, `auto`: level-1 tables stored raw when compression is lz4
-** (the default), as `compression` otherwise (zstd is asked for by size; none is none anyway). The
-** engine's default is its `compression` on every level (lsm.h: l1_compression, which says why L1
-** is the level to leave raw: bounded by level1_size, rewritten whole by every L0 compaction).
+/* The default l1_compression of a table, `auto`: level-0 and level-1 tables stored raw when
+** compression is lz4 (the default), as `compression` otherwise (zstd is asked for by size; none is
+** none anyway). The engine's default is its `compression` on every level (lsm.h: l1_compression,
+** which says why L0 and L1 are the levels to leave raw: bounded by settings, rewritten by every
+** L0 compaction). Raw L0 since session 27 (docs/PERF-NOTES.md "Status after session 27"): the
+** flushes skip lz4, the L0 -> L1 compaction decodes nothing, and reads served from L0 (the reads
+** right after a bulk load) skip the decode; bench_sql 5M, 3 alternating full flows, medians:
+** first-pass readrandom 222.9k -> 240.6k rows/s, readseq 5.11M -> 5.39M, scanrange 26.4k ->
+** 31.4k, fillrandom 575k -> 593k, updaterandom 246k -> 258k, settled phases alike; size on disk
+** at the end 529.0 -> 560.8 MiB (the L0 tables left by the last writes, raw).
+** Raw L1 since session 9:
 ** bench_sql at 5M rows, lsm only, 6 alternating pairs (session 9; docs/PERF-NOTES.md "Level 1's
 ** codec ..."): readseq 4.50 -> 6.00M rows/s (bench thread 0.206 -> 0.162 us per row), scanrange
 ** +4 %, UPDATE +5 %, DELETE +3 %, fillrandom equal, readrandom -14 %: the read-triggered L0 -> L1
@@ -66,7 +73,7 @@
 ** memory speed, slows the reader beside it more while it runs. Size on disk 473.3 -> 529.0 MiB
 ** (native SQLite: 606.8), bounded by ~level1_size x 0.3 whatever the table's size (an L1 table
 ** is rewritten, not moved, into L2: compact.c movable). l1_compression=lz4 gives the engine's
-** behaviour. */
+** behaviour (lz4 on L0 and L1 too). */
 #define OPT_L1_AUTO (-2)
 
 /* Affinities, with SQLite's SQLITE_AFF_* letters. */

@@ -1,5 +1,5 @@
--- l1_compression through SQL: the codec of the tables compactions write into level 1. A SQL
--- table defaults to `auto` (vtopts.h OPT_L1_AUTO): raw L1 under lz4 (the default compression),
+-- l1_compression through SQL: the codec of the tables written into levels 0 and 1 (flushes and
+-- compactions into L1). A SQL table defaults to `auto` (vtopts.h OPT_L1_AUTO): raw L0 and L1 under lz4 (the default compression),
 -- the table's own compression otherwise; an explicit value holds whatever compression is; the
 -- engine reports the resolved codec in lsm_stats. Rows compacted into a raw L1 read back the
 -- same, and a bad or repeated value is a CREATE error that names the option.
