@@ -74,7 +74,7 @@ typedef struct lsm_options {
                              ** compactions into L1): LSM_COMPRESS_SAME (the default: as
                              ** `compression`) or an LSM_COMPRESS_* of its own. L0 and L1 are
                              ** the levels whose sizes settings bound (l0_stop_trigger flushes of
-                             ** write_buffer_size; level1_size) and whose tables every L0
+                             ** memtable_size; level1_size) and whose tables every L0
                              ** compaction rewrites (random keys), so storing them raw costs at
                              ** most ~(their bound) x (1 - the codec's ratio) of disk whatever the
                              ** data size, and saves the compression of every flush and L0
