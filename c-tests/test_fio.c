@@ -626,6 +626,55 @@ static void t_batch_direct(void **state) {
   fio_close(f);
 }
 
+/* A read that cannot complete before another thread writes: one end of a pipe, read through a
+** uring batch (the ring reads a pipe at offset 0 as a stream). */
+typedef struct {
+  int fd;
+  const char *msg;
+} pipe_writer;
+
+static void *pipe_write_later(void *p) {
+  pipe_writer *w = p;
+  usleep(20000);
+  ssize_t n = write(w->fd, w->msg, strlen(w->msg));
+  return (void *)(intptr_t)n;
+}
+
+/* The budget runs out and the wait sleeps: a batch whose read completes only 20 ms after its
+** submission, polled for 1 us, is counted as slept (and not as polled), and its data arrives. */
+static void batch_poll_sleeps(fio_env *env) {
+  int pfd[2];
+  assert_int_equal(pipe(pfd), 0);
+  fio_file *pf;
+  assert_int_equal(fio_wrap_fd(env, pfd[0], FIO_RDONLY, &pf), LSM_OK);
+  fio_batch *b;
+  assert_int_equal(fio_batch_new(env, &b), LSM_OK);
+  fio_env_set_poll(env, 1);
+  uint64_t p0, s0, polled, slept;
+  fio_env_poll_counts(env, &p0, &s0);
+  char got[16] = {0};
+  pipe_writer w = {pfd[1], "late bytes"};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, pipe_write_later, &w), 0);
+  assert_int_equal(fio_batch_read(b, pf, 0, got, strlen(w.msg)), 0);
+  assert_int_equal(fio_batch_run(b), LSM_OK);
+  void *wr;
+  assert_int_equal(pthread_join(th, &wr), 0);
+  assert_int_equal((intptr_t)wr, (intptr_t)strlen(w.msg));
+  size_t done;
+  assert_int_equal(fio_batch_result(b, 0, &done), LSM_OK);
+  assert_int_equal(done, strlen(w.msg));
+  assert_string_equal(got, "late bytes");
+  fio_env_poll_counts(env, &polled, &slept);
+  assert_int_equal(polled, p0);
+  assert_true(slept > s0);
+  fio_env_set_poll(env, 0);
+  fio_batch_free(b);
+  assert_int_equal(fio_close(pf), LSM_OK);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 /* fio_env_set_poll: batch waits poll first on uring (counted), never on sync; the data is the
 ** same either way. A budget far shorter than a device read runs out and the wait sleeps. */
 static void t_batch_poll(void **state) {
@@ -683,11 +732,15 @@ static void t_batch_poll(void **state) {
     assert_true(check(al + i * FIO_ALIGN, (uint64_t)(15 - i) * FIO_ALIGN, FIO_ALIGN, 22));
   }
   fio_env_poll_counts(env, &polled, &slept);
-  if (c->backend == FIO_URING) assert_true(slept > s0);
+  /* Each wait is counted once, as polled or slept. Which one is the device's: on a VM whose
+  ** disk completes a request while the submitting call is still in the kernel (seen on one
+  ** Firecracker host), all 16 are done at the first look, inside the 1 us budget. */
+  if (c->backend == FIO_URING) assert_true(polled + slept > p0 + s0);
   else assert_true(polled == p0 && slept == s0);
   fio_batch_free(b);
   fio_free_aligned(al);
   fio_close(f);
+  if (c->backend == FIO_URING) batch_poll_sleeps(env);
 }
 
 /* Many threads sharing one env (ring pool on uring): batches and single reads at once. */
@@ -1200,12 +1253,28 @@ static void t_read_cached(void **state) {
   struct statfs sf;
   assert_int_equal(fstatfs(fio_fd(f), &sf), 0);
   if (evict(fio_fd(f), 0, N)) {
-    /* Not cached: a miss, and nothing read (the buffer is untouched). */
-    memset(r, 0xAB, N);
-    got = 99;
-    assert_int_equal(fio_read_cached(f, 0, r, N, &got), LSM_OK);
-    assert_int_equal(got, 0);
-    assert_int_equal(r[0], 0xAB);
+    /* Not cached: a miss, and nothing read (the buffer untouched past *got). A RWF_NOWAIT miss
+    ** starts the kernel's read of the missing pages without waiting for it, and on some VMs
+    ** that read completes before the call looks at the pages again (a Firecracker host did so
+    ** in 1 run in 3 of this test alone, and in all 20 tries of some runs with two copies of
+    ** the test at once): then their bytes come back too. So evict and ask again until a miss
+    ** shows; every answer must hold the file's bytes and nothing else past them. */
+    int missed = 0;
+    for (int t = 0; t < 20 && !missed; t++) {
+      if (t) assert_true(evict(fio_fd(f), 0, N));
+      memset(r, 0xAB, N);
+      got = 99;
+      assert_int_equal(fio_read_cached(f, 0, r, N, &got), LSM_OK);
+      assert_true(got <= N);
+      assert_true(check(r, 0, got, 11));
+      if (got < N) {
+        assert_int_equal(r[got], 0xAB);
+        missed = 1;
+      }
+    }
+    if (!missed)
+      print_message("t_read_cached: every cache-only read of an evicted range was served by the\n"
+                    "  read it started (the device completed inside the call); no miss seen\n");
     /* Cache it all again, then drop only the second page: a 2-page read stops after page 1. */
     assert_int_equal(fio_read_at(f, 0, r, N, &got), LSM_OK);
     assert_int_equal(got, N);
