@@ -400,9 +400,10 @@ static void settle(sqlite3 *db, int kind, const char *file) {
   }
 }
 
-/* stderr only: the lsm table's files per level and the compaction work done so far, so a run's
-** read figures can be told apart by the shape they ran on (the read-triggered L0 compaction may
-** run during any read phase, or not at all). */
+/* stderr only: the lsm table's files per level and the compaction work finished so far (a job
+** still running is counted neither in the jobs nor in the bytes), so a run's read figures can be
+** told apart by the shape they ran on (the read-triggered L0 compaction may run during any read
+** phase, or not at all). */
 static void shape_note(sqlite3 *db, int kind, const char *when) {
   if (kind != K_LSM) return;
   sqlite3_stmt *st = sqlp_prep(db,
@@ -411,7 +412,7 @@ static void shape_note(sqlite3 *db, int kind, const char *when) {
                           "json_extract(lsm_stats('t'), '$.engine.compactions'), "
                           "json_extract(lsm_stats('t'), '$.engine.compact_bytes_written') / 1048576.0");
   if (sqlite3_step(st) == SQLITE_ROW)
-    fprintf(stderr, "    %-12s files per level %s, compactions %d (%.0f MiB written)\n", when,
+    fprintf(stderr, "    %-12s files per level %s, compactions finished %d (%.0f MiB written)\n", when,
             (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1), sqlite3_column_double(st, 2));
   sqlite3_finalize(st);
 }

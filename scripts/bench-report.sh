@@ -38,6 +38,32 @@ machine() {
        "librocksdb $(dpkg-query -W -f='${Version}' librocksdb-dev 2>/dev/null || echo none),"\
        "libleveldb $(dpkg-query -W -f='${Version}' libleveldb-dev 2>/dev/null || echo none)."
   echo "Run $(date -u '+%F %H:%M UTC'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Page cache: $(reclaim)."
+}
+
+# Whether the guest evicts idle file pages by itself (a DAMON "pageout" scheme): such a machine
+# drops a table's pages (and 2 MiB folios) between phases, which moves the read figures
+# (docs/PERF-NOTES.md "Status after session 28").
+reclaim() {
+  local k a found=
+  for k in /sys/kernel/mm/damon/admin/kdamonds/*; do
+    [ "$(cat "$k/state" 2>/dev/null)" = on ] || continue
+    for a in "$k"/contexts/*/schemes/*/action; do
+      [ "$(cat "$a" 2>/dev/null)" = pageout ] && found=1
+    done
+  done
+  if [ -n "$found" ]; then echo "a DAMON pageout scheme is on (idle file pages are evicted)"
+  else echo "no DAMON pageout scheme"; fi
+}
+
+# The machine's CPU accounting over a part (all CPUs, from /proc/stat, in seconds): a host whose
+# kernel time or steal is high runs every engine slower, native included, and changes the ratios.
+cpu_ticks() { awk '/^cpu /{print $2+$3, $4, $8, $9}' /proc/stat; }
+cpu_report() {
+  local hz; hz=$(getconf CLK_TCK)
+  set -- $1 $(cpu_ticks)
+  echo "Machine CPU during this part (all CPUs): user $((($5 - $1) / hz)) s, system $((($6 - $2) / hz)) s," \
+       "softirq $((($7 - $3) / hz)) s, steal $((($8 - $4) / hz)) s."
 }
 
 run_engine() {
@@ -46,7 +72,10 @@ run_engine() {
   echo
   echo "Command: \`RUNS=$RUNS BENCH_N=$N scripts/bench-report.sh\` → \`bench_engine -n $N -R $RUNS\`"
   echo
+  local t0; t0=$(cpu_ticks)
   (cd "$DIR" && "$ROOT/$BUILD/bench/bench_engine" -n "$N" -R "$RUNS")
+  echo
+  cpu_report "$t0"
   echo "<!-- bench-report engine end -->"
 }
 run_sql() {
@@ -55,6 +84,7 @@ run_sql() {
   echo
   echo "Command: \`RUNS=$RUNS BENCH_SQL_N=$SQL_N scripts/bench-report.sh\` → \`bench_sql -n $SQL_N -R $RUNS\`"
   echo
+  local t0; t0=$(cpu_ticks)
   (cd "$DIR" && "$ROOT/$BUILD/bench/bench_sql" -n "$SQL_N" -R "$RUNS")
   echo
   echo "The floor: SQLite's virtual-table interface alone (\`bench_vtfloor -n $SQL_N -R $RUNS\`: the"
@@ -62,6 +92,8 @@ run_sql() {
   echo "their own part):"
   echo
   (cd "$DIR" && "$ROOT/$BUILD/bench/bench_vtfloor" -n "$SQL_N" -R "$RUNS" | sed '1,2d')
+  echo
+  cpu_report "$t0"
   echo "<!-- bench-report sql end -->"
 }
 : > "$OUT"
