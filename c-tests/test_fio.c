@@ -626,19 +626,11 @@ static void t_batch_direct(void **state) {
   fio_close(f);
 }
 
-/* A read that cannot complete before another thread writes: one end of a pipe, read through a
-** uring batch (the ring reads a pipe at offset 0 as a stream). */
-typedef struct {
-  int fd;
-  const char *msg;
-} pipe_writer;
-
-static void *pipe_write_later(void *p) {
-  pipe_writer *w = p;
-  usleep(20000);
-  ssize_t n = write(w->fd, w->msg, strlen(w->msg));
-  return (void *)(intptr_t)n;
-}
+/* A read that cannot complete before another process writes: one end of a pipe, read through a
+** uring batch (the ring reads a pipe at offset 0 as a stream). The writer is a child process,
+** not a thread: valgrind runs one thread of a process at a time and holds its lock through
+** io_uring_enter, so a writer thread would never run while the batch waits. */
+static const char late_msg[] = "late bytes";
 
 /* The budget runs out and the wait sleeps: a batch whose read completes only 20 ms after its
 ** submission, polled for 1 us, is counted as slept (and not as polled), and its data arrives. */
@@ -652,19 +644,23 @@ static void batch_poll_sleeps(fio_env *env) {
   fio_env_set_poll(env, 1);
   uint64_t p0, s0, polled, slept;
   fio_env_poll_counts(env, &p0, &s0);
-  char got[16] = {0};
-  pipe_writer w = {pfd[1], "late bytes"};
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, pipe_write_later, &w), 0);
-  assert_int_equal(fio_batch_read(b, pf, 0, got, strlen(w.msg)), 0);
+  char got[sizeof late_msg] = {0};
+  const size_t n = sizeof late_msg - 1;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    usleep(20000);
+    _exit(write(pfd[1], late_msg, n) == (ssize_t)n ? 0 : 1);
+  }
+  assert_int_equal(fio_batch_read(b, pf, 0, got, n), 0);
   assert_int_equal(fio_batch_run(b), LSM_OK);
-  void *wr;
-  assert_int_equal(pthread_join(th, &wr), 0);
-  assert_int_equal((intptr_t)wr, (intptr_t)strlen(w.msg));
+  int wst;
+  assert_int_equal(waitpid(pid, &wst, 0), pid);
+  assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
   size_t done;
   assert_int_equal(fio_batch_result(b, 0, &done), LSM_OK);
-  assert_int_equal(done, strlen(w.msg));
-  assert_string_equal(got, "late bytes");
+  assert_int_equal(done, n);
+  assert_string_equal(got, late_msg);
   fio_env_poll_counts(env, &polled, &slept);
   assert_int_equal(polled, p0);
   assert_true(slept > s0);
