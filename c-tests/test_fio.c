@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "fio.h"
+#include "pc_util.h"
 #include "mm.h"
 #include "status.h"
 
@@ -1186,42 +1187,6 @@ static void t_oom(void **state) {
   assert_true(done);
 }
 
-/* Whether no page of [off, off + n) is in the page cache (mincore through a mapping); drop:
-** ask the kernel to drop them first. */
-static int pages_gone(int fd, off_t off, off_t n, int drop) {
-  struct stat st;
-  assert_int_equal(fstat(fd, &st), 0);
-  void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-  assert_true(m != MAP_FAILED);
-  if (drop) {
-    assert_int_equal(fdatasync(fd), 0);
-    assert_int_equal(posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED), 0);
-  }
-  size_t pg = (size_t)sysconf(_SC_PAGESIZE), np = ((size_t)st.st_size + pg - 1) / pg;
-  unsigned char *v = malloc(np);
-  assert_int_equal(mincore(m, (size_t)st.st_size, v), 0);
-  int gone = 1;
-  for (size_t i = (size_t)off / pg; i < ((size_t)(off + n) + pg - 1) / pg && i < np; i++)
-    if (v[i] & 1) gone = 0;
-  free(v);
-  munmap(m, (size_t)st.st_size);
-  return gone;
-}
-
-/* Drop [off, off+n) of path from the page cache (clean pages: the file was synced). Returns 1 if
-** mincore confirms every page of the range is gone, 0 if the pages stay (tmpfs keeps them; on a
-** disk filesystem a page can be briefly pinned, e.g. still in another CPU's LRU batch or read
-** by the kernel, and POSIX_FADV_DONTNEED skips it: retried a few times before giving up).
-** The file is mapped (for mincore) before the pages are dropped: valgrind reads the head of every
-** file mapped, to look for debug info, which would bring pages back in after the drop. */
-static int evict(int fd, off_t off, off_t n) {
-  for (int i = 0; i < 50; i++) {
-    if (pages_gone(fd, off, n, 1)) return 1;
-    usleep(2000);
-  }
-  return 0;
-}
-
 /* fio_read_cached: served from the page cache only, never waiting for the device; short where
 ** the cache ends, 0 on a miss, at EOF and for O_DIRECT files; a fault fires on it like on any
 ** read. */
@@ -1248,7 +1213,7 @@ static void t_read_cached(void **state) {
   assert_int_equal(fio_read_cached(f, (uint64_t)INT64_MAX + 1, r, 10, &got), LSM_RANGE);
   struct statfs sf;
   assert_int_equal(fstatfs(fio_fd(f), &sf), 0);
-  if (evict(fio_fd(f), 0, N)) {
+  if (pc_evict(fio_fd(f), 0, N)) {
     /* Not cached: a miss, and nothing read (the buffer untouched past *got). A RWF_NOWAIT miss
     ** starts the kernel's read of the missing pages without waiting for it, and on some VMs
     ** that read completes before the call looks at the pages again (a Firecracker host did so
@@ -1257,7 +1222,7 @@ static void t_read_cached(void **state) {
     ** shows; every answer must hold the file's bytes and nothing else past them. */
     int missed = 0;
     for (int t = 0; t < 20 && !missed; t++) {
-      if (t) assert_true(evict(fio_fd(f), 0, N));
+      if (t) assert_true(pc_evict(fio_fd(f), 0, N));
       memset(r, 0xAB, N);
       got = 99;
       assert_int_equal(fio_read_cached(f, 0, r, N, &got), LSM_OK);
@@ -1274,7 +1239,7 @@ static void t_read_cached(void **state) {
     /* Cache it all again, then drop only the second page: a 2-page read stops after page 1. */
     assert_int_equal(fio_read_at(f, 0, r, N, &got), LSM_OK);
     assert_int_equal(got, N);
-    if (evict(fio_fd(f), 4096, 4096)) {
+    if (pc_evict(fio_fd(f), 4096, 4096)) {
       memset(r, 0, N);
       assert_int_equal(fio_read_cached(f, 0, r, 2 * 4096, &got), LSM_OK);
       /* The read of page 0 may start the kernel's asynchronous readahead, which can bring
@@ -1282,7 +1247,7 @@ static void t_read_cached(void **state) {
       ** pages come, and page 1 is resident again. */
       if (got != 4096) {
         assert_int_equal(got, 2 * 4096);
-        assert_false(pages_gone(fio_fd(f), 4096, 4096, 0));
+        assert_false(pc_gone(fio_fd(f), 4096, 4096, 0));
       }
       assert_true(check(r, 0, got, 11));
     }

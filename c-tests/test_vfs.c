@@ -19,7 +19,6 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -29,6 +28,7 @@
 #include "../vfs/uringvfs.h"
 #include "fio.h"
 #include "vg_util.h"
+#include "pc_util.h"
 
 static int (*p_fault_set)(int, long, int);
 static void (*p_fault_clear)(void);
@@ -162,31 +162,9 @@ static int cache_file(int fd, int warm) {
     }
     return 1;
   }
-  /* Did it work? mincore over a mapping says, without reading anything (a cache-only read as
-  ** the probe would start the kernel's read of what it misses, and on some VMs that read
-  ** completes inside the call). The file is mapped before the drop: valgrind reads the head of
-  ** every file mapped. */
   struct stat st;
   assert_int_equal(fstat(fd, &st), 0);
-  if (st.st_size == 0) return 1;
-  void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-  assert_true(m != MAP_FAILED);
-  size_t pg = (size_t)sysconf(_SC_PAGESIZE), np = ((size_t)st.st_size + pg - 1) / pg;
-  unsigned char *v = malloc(np);
-  assert_non_null(v);
-  int gone = 0;
-  for (int i = 0; i < 50 && !gone; i++) {
-    if (i) usleep(2000);
-    assert_int_equal(fdatasync(fd), 0);
-    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    assert_int_equal(mincore(m, (size_t)st.st_size, v), 0);
-    gone = 1;
-    for (size_t k = 0; k < np; k++)
-      if (v[k] & 1) gone = 0;
-  }
-  free(v);
-  munmap(m, (size_t)st.st_size);
-  return gone;
+  return st.st_size == 0 || pc_evict(fd, 0, st.st_size);
 }
 
 /* ---- tests ------------------------------------------------------------------------------------ */
