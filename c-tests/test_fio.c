@@ -1188,8 +1188,8 @@ static void t_oom(void **state) {
 }
 
 /* fio_read_cached: served from the page cache only, never waiting for the device; short where
-** the cache ends, 0 on a miss, at EOF and for O_DIRECT files; a fault fires on it like on any
-** read. */
+** the cache ends (0 on a miss, unless the read the miss started has already completed), at EOF
+** and for O_DIRECT files; a fault fires on it like on any read. */
 static void t_read_cached(void **state) {
   fio_env *env = ENV(state);
   enum { N = 16 * 4096 };

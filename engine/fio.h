@@ -144,9 +144,9 @@ int fio_readv_at(fio_file *f, uint64_t off, const struct iovec *iov, int n, size
 ** the rest is not cached, or the file ends there (the two are not told apart: read the rest
 ** with fio_read_at). A miss starts the kernel's read of the missing pages (it does not wait for
 ** it; the caller's next read finds them sooner), and when that read completes before the call
-** looks again the bytes are returned too: *got counts whatever the cache held by then. *got == 0 is LSM_OK too (nothing cached; also for FIO_DIRECT files, where
-** the backend has no such call, or where the filesystem refuses RWF_NOWAIT — the file then
-** stops asking). Real IO errors as fio_read_at. The point: a page-cache hit costs exactly one
+** looks again the bytes are returned too: *got counts whatever the cache held by then. *got == 0
+** is LSM_OK too (nothing cached; also for FIO_DIRECT files, where the backend has no such call,
+** or where the filesystem refuses RWF_NOWAIT — the file then stops asking). Real IO errors as fio_read_at. The point: a page-cache hit costs exactly one
 ** system call, so a caller can try this first and start read-ahead only on a miss. */
 int fio_read_cached(fio_file *f, uint64_t off, void *buf, size_t n, size_t *got);
 
