@@ -32,7 +32,8 @@
 ** Environment: LSMVTAB_EXT (extension path without .so; required), LSMVTAB_LONG=1 (more seeds
 ** and statements), LSMVTAB_DIFF_SEED=n (run only that seed), LSMVTAB_DIFF_SEEDS=n and
 ** LSMVTAB_DIFF_SEED_BASE=b (the lsm cases run seeds b+1 .. b+n per shape: a campaign beyond the
-** fixed seeds 1..n that `make test` runs), LSMVTAB_DIFF_STMTS=n (statements per seed), LSMVTAB_DIFF_SHAPE=name (only that shape), LSMVTAB_DIFF_LOG=prefix (each run writes
+** fixed seeds 1..n that `make test` runs), LSMVTAB_DIFF_STMTS=n (statements per seed),
+** LSMVTAB_DIFF_SHAPE=name (only that shape), LSMVTAB_DIFF_LOG=prefix (each run writes
 ** its statements to <prefix>.<shape>_<mode>[u]_<seed>.sql, a script for the sqlite3 shell that
 ** replays side A: `sqlite3 -cmd ".load build/lsmvtab" x.db < that.sql`). A failure prints the seed,
 ** the shape, the statement number and text, both results, and the statements leading to it.
@@ -1082,13 +1083,15 @@ static long env_long(const char *name, long dflt) {
 
 static int is_long(void) { return env_long("LSMVTAB_LONG", 0) != 0; }
 
+/* Statements per seed: dflt, or LSMVTAB_DIFF_STMTS. */
+static long stmts(long dflt) { return env_long("LSMVTAB_DIFF_STMTS", dflt); }
+
 /* Run the seeds of one (shape, mode); stop after 3 failing seeds. Returns the failure count. */
 static int run_seeds(const Shape *sh, int mode, int uring, int nseed, long nstmt) {
   const char *only = getenv("LSMVTAB_DIFF_SHAPE");
   if (only && *only && strcmp(only, sh->name) != 0) return 0;
   long one = env_long("LSMVTAB_DIFF_SEED", -1);
   long base = env_long("LSMVTAB_DIFF_SEED_BASE", 0); /* campaigns: seeds base+1 .. base+nseed */
-  nstmt = env_long("LSMVTAB_DIFF_STMTS", nstmt);
   int fails = 0;
   for (int i = 1; i <= nseed && fails < 3; i++) {
     uint64_t seed = one >= 0 ? (uint64_t)one : (uint64_t)(base + i);
@@ -1105,9 +1108,9 @@ static void test_harness_native(void **state) {
   (void)state;
   int fails = 0;
   for (int i = 0; i < NSHAPE; i++) {
-    fails += run_seeds(&shapes[i], M_NATIVE, 0, 1, 800);
+    fails += run_seeds(&shapes[i], M_NATIVE, 0, 1, stmts(800));
     /* the uring VFS against the unix VFS, with native tables: VFS bugs apart from vtab bugs */
-    if (have_uring) fails += run_seeds(&shapes[i], M_NATIVE, 1, 1, 800);
+    if (have_uring) fails += run_seeds(&shapes[i], M_NATIVE, 1, 1, stmts(800));
   }
   if (fails) fail_msg("%d native-vs-native runs differed: harness or VFS bug (see above)", fails);
 }
@@ -1132,7 +1135,7 @@ static void lsm_case(int shape, int uring) {
   long nstmt = is_long() ? 5000 : 800;
   if (uring) nseed = is_long() ? 4 : 1, nstmt = is_long() ? nstmt : 600;
   nseed = (int)env_long("LSMVTAB_DIFF_SEEDS", nseed);
-  nstmt = env_long("LSMVTAB_DIFF_STMTS", nstmt);
+  nstmt = stmts(nstmt);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   n_vg_subst = 0;
