@@ -1274,16 +1274,22 @@ static int recover(lsm_db *db) {
   return rc;
 }
 
+/* Stop and join the background threads (a job running finishes or aborts first). Idempotent. */
+static void db_stop(lsm_db *db) {
+  if (!db->flush_started) return;
+  pthread_mutex_lock(&db->mu);
+  db->shutting_down = 1;
+  atomic_store(&db->closing, 1);
+  pthread_cond_broadcast(&db->bg_cv);
+  pthread_mutex_unlock(&db->mu);
+  pthread_join(db->flush_thread, NULL);
+  for (int i = 0; i < db->ncompact_started; i++) pthread_join(db->compact_threads[i], NULL);
+  db->flush_started = 0;
+  db->ncompact_started = 0;
+}
+
 static void db_free(lsm_db *db) {
-  if (db->flush_started) {
-    pthread_mutex_lock(&db->mu);
-    db->shutting_down = 1;
-    atomic_store(&db->closing, 1);
-    pthread_cond_broadcast(&db->bg_cv);
-    pthread_mutex_unlock(&db->mu);
-    pthread_join(db->flush_thread, NULL);
-    for (int i = 0; i < db->ncompact_started; i++) pthread_join(db->compact_threads[i], NULL);
-  }
+  db_stop(db);
   for (int i = 0; i < db->nimm; i++) mem_unref(db->imm[i].m);
   mem_unref(db->mem);
   ver_unref(db->cur);
@@ -1375,6 +1381,13 @@ int lsm_close(lsm_db *db) {
   int rc = LSM_OK;
   if (db->o.sync != LSM_SYNC_OFF && !db->bg_error) rc = wal_sync(db->wal);
   pthread_mutex_unlock(&db->mu);
+  db_stop(db);
+  /* A sticky error (a failed flush, compaction, manifest or WAL sync: before close, or in a job
+  ** close waited for) is returned, not swallowed: close skipped the last WAL sync then, and the
+  ** caller must learn that the database stopped in a failed state (what was acknowledged is
+  ** recovered at the next open). No thread is left to set it: read without the lock. */
+  if (!rc && db->bg_error)
+    rc = st_err(db->bg_error, "close: the database had failed (reopen it to recover): %s", db->bg_msg);
   db_free(db);
   return rc;
 }

@@ -151,7 +151,10 @@ int lsm_open(const char *dir, const lsm_options *o, lsm_db **out);
 
 /* Close: waits for background work, flushes nothing more than durability requires (the WAL is
 ** kept), releases files, threads and memory. All iterators and snapshots must be released
-** first (LSM_MISUSE otherwise, and the db stays open). lsm_close(NULL) is a no-op. */
+** first (LSM_MISUSE otherwise, and the db stays open). lsm_close(NULL) is a no-op.
+** Returns the failure of that last sync, or the database's sticky error if a flush, compaction
+** or sync failed before or during the close (the db is closed all the same; reopening recovers
+** what was acknowledged). */
 int lsm_close(lsm_db *db);
 
 /* The calling thread's last error message (never NULL). */
