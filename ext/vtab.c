@@ -311,6 +311,21 @@ static char *build_schema(const opt_table *t, int rowid_mode) {
 
 static void cur_free(struct vt_cur *c);
 
+/* Drop a table's engine reference (the engine closes with its last one). SQLite ignores what
+** xDisconnect returns, and a failed xDestroy or xRename must still leave the table as SQLite
+** believes it is, so an engine that fails to close (its last WAL sync, or a sticky error from a
+** failed flush or compaction: what was acknowledged is recovered at the next open) is reported
+** through SQLite's error log (sqlite3_log; applications see it with SQLITE_CONFIG_LOG). */
+static void close_engine(reg_entry *e, const char *name) {
+  if (!e) return;
+  char *dir = sqlite3_mprintf("%s", reg_dir(e)); /* reg_dir is freed with the last reference */
+  int rc = reg_close(e);
+  if (rc)
+    sqlite3_log(rc, "lsm: closing table %s (directory %s) failed: %s", name ? name : "?",
+                dir ? dir : "?", st_errmsg());
+  sqlite3_free(dir);
+}
+
 static void tab_free(vt_tab *v) {
   if (!v) return;
   cur_free(v->spare);
@@ -322,7 +337,7 @@ static void tab_free(vt_tab *v) {
       }
   }
   ov_unref(v->ov);
-  reg_close(v->eng);
+  close_engine(v->eng, v->name);
   opt_free(&v->t);
   sqlite3_free(v->schema);
   sqlite3_free(v->name);
@@ -347,7 +362,7 @@ static void temp_drop(vt_conn *c, vt_temp *t) {
       *pp = t->next;
       break;
     }
-  reg_close(t->eng);
+  close_engine(t->eng, t->name);
   sqlite3_free(t->schema);
   sqlite3_free(t->name);
   sqlite3_free(t);
@@ -612,7 +627,7 @@ static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
   if (access(to, F_OK) == 0) {
     rc = vt_err(v, SQLITE_ERROR, "lsm: cannot rename: %s already exists", to);
   } else {
-    reg_close(v->eng);
+    close_engine(v->eng, v->name);
     v->eng = NULL;
     v->ldb = NULL;
     const char *open_dir = to;
