@@ -14,8 +14,8 @@ for b in "$ROOT/$BUILD"/bench/bench_*; do
   [ -x "$b" ] || continue
   [ -n "${ONLY:-}" ] && ! [[ $(basename "$b") =~ $ONLY ]] && continue
   echo "== $(basename "$b")"
-  # shellcheck disable=SC2086 # BENCH_ARGS is a word list on purpose
   rc=0
+  # shellcheck disable=SC2086 # BENCH_ARGS is a word list on purpose
   (cd "$DIR" && "$b" ${BENCH_ARGS:-}) || rc=$?
   [ "$rc" -eq 0 ] || failed+=("$(basename "$b") (exit $rc)")
 done
