@@ -23,6 +23,7 @@
 **        values, flushed and compacted whole (one sorted run); then both measures (full scans, and 20000 range scans of
 **        100 rows per run unless -s says otherwise); the directory is removed at the end.
 */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,42 +193,45 @@ static int build(const char *dir, const lsm_options *o, long n) {
   return rc ? rc : rc2;
 }
 
+/* The value of numeric option opt ("-R", "-s", "-n", "-l") from text v, in its range; 0 after a
+** message when it is not a number in range. */
+static int num_arg(const char *opt, const char *v, long *out) {
+  static const struct {
+    char o;
+    long lo, hi;
+    const char *what;
+  } r[] = {{'R', 1, 100, "runs"},
+           {'s', 1, 1000000000, "scans"},
+           {'n', 1000, 1000000000, "keys"},
+           {'l', 1, 1000000, "rows per scan"}};
+  for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+    if (r[i].o != opt[1]) continue;
+    char *end;
+    errno = 0;
+    *out = strtol(v, &end, 10);
+    if (end != v && !*end && !errno && *out >= r[i].lo && *out <= r[i].hi) return 1;
+    fprintf(stderr, "bench_engscan: %s wants %ld..%ld %s, not '%s'\n", opt, r[i].lo, r[i].hi, r[i].what, v);
+    return 0;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int runs = 3;
   long scans = 0, n = 1000000;
   int len = 100;
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-R") && i + 1 < argc) {
-      char *end;
-      long r = strtol(argv[++i], &end, 10);
-      if (*end || r < 1 || r > 100) {
-        fprintf(stderr, "bench_engscan: -R wants 1..100 runs, not '%s'\n", argv[i]);
-        return 2;
+    long x;
+    int num = i + 1 < argc && argv[i][0] == '-' && argv[i][1] && strchr("Rsnl", argv[i][1]) && !argv[i][2];
+    if (num && !num_arg(argv[i], argv[i + 1], &x)) return 2;
+    if (num) {
+      switch (argv[i++][1]) {
+      case 'R': runs = (int)x; break;
+      case 's': scans = x; break;
+      case 'n': n = x; break;
+      default: len = (int)x; break;
       }
-      runs = (int)r;
-    } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
-      char *end;
-      scans = strtol(argv[++i], &end, 10);
-      if (*end || scans < 1) {
-        fprintf(stderr, "bench_engscan: -s wants a positive number of scans, not '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-      char *end;
-      n = strtol(argv[++i], &end, 10);
-      if (*end || n < 1000 || n > 1000000000) {
-        fprintf(stderr, "bench_engscan: -n wants 1000..1000000000 keys, not '%s'\n", argv[i]);
-        return 2;
-      }
-    } else if (!strcmp(argv[i], "-l") && i + 1 < argc) {
-      char *end;
-      long l = strtol(argv[++i], &end, 10);
-      if (*end || l < 1 || l > 1000000) {
-        fprintf(stderr, "bench_engscan: -l wants 1..1000000 rows per scan, not '%s'\n", argv[i]);
-        return 2;
-      }
-      len = (int)l;
     } else if (argv[i][0] != '-' && !dir) {
       dir = argv[i];
     } else {
