@@ -1,6 +1,6 @@
 /*
-** bench_engscan.c — the engine's part of an lsm table's full scan: what bench_sql's readseq row
-** costs below the virtual-table module.
+** bench_engscan.c — the engine's part of an lsm table's scans: what bench_sql's readseq row and
+** scanrange scan cost below the virtual-table module.
 **
 ** Opens an lsm table's directory through engine/lsm.h (the same files the module reads, with a table's
 ** defaults where they bear on reading: mapped reads, an 8 MiB cache) and walks every row forward with
@@ -20,8 +20,9 @@
 **        bench_engscan [-R runs] [-n N]   (what `make bench` runs: no DIR) builds its own table
 **        in ./engscan-db with a SQL table's defaults (lz4, raw levels 0 and 1, 2 KiB blocks, L0
 **        trigger 4): N (default 1000000) random 16-byte keys with 100-byte half-compressible
-**        values, flushed and compacted whole (one sorted run); then both measures (full scans, and 20000 range scans of
-**        100 rows per run unless -s says otherwise); the directory is removed at the end.
+**        values, flushed and compacted whole (one sorted run); then both measures (full scans,
+**        and 20000 range scans of 100 rows per run unless -s says otherwise); the directory is
+**        removed at the end.
 */
 #include <errno.h>
 #include <stdint.h>
