@@ -233,13 +233,17 @@ static void test_sql_fault_campaign(void **state) {
 }
 
 /* SQLite's error log (SQLITE_CONFIG_LOG, set in main): what the extension reported there. */
-static int log_n, log_code;
-static char log_msg[600];
+static int log_n, log_code, lsm_log_n; /* lsm_log_n: the extension's own entries ("lsm: ...") */
+static char log_msg[600], lsm_log_msg[600];
 static void on_log(void *arg, int code, const char *msg) {
   (void)arg;
   log_n++;
   log_code = code;
   snprintf(log_msg, sizeof log_msg, "%s", msg);
+  if (!strncmp(msg, "lsm: ", 5)) {
+    lsm_log_n++;
+    snprintf(lsm_log_msg, sizeof lsm_log_msg, "%s", msg);
+  }
 }
 
 /* A table whose engine fails to close (here its last WAL sync: sync=normal makes the writes
@@ -285,11 +289,52 @@ static void test_close_error_logged(void **state) {
   rel_rmdir_tree(root);
 }
 
+/* DROP TABLE inside a transaction keeps the files for a ROLLBACK and marks them DROPPED first
+** (ext/dropmark.h). When that marker cannot be made durable (its fsync fails) the DROP fails:
+** SQLite reports only the code, the reason goes to the error log, and the table is intact, with
+** no marker or temp file left. Then the same DROP, unhindered, commits. */
+static void test_drop_mark_fails(void **state) {
+  (void)state;
+  sqlite3_auto_extension((void (*)(void))sqlite3_lsmvtab_init);
+  const char *root = rel_scratch("dropmark");
+  snprintf(dbfile, sizeof dbfile, "%s/t.db", root);
+  sqlite3 *db = open_db();
+  if (exec(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v TEXT);"
+               "INSERT INTO t VALUES (1, 'one'), (2, 'two'); BEGIN"))
+    fail_msg("setup: %s", sqlite3_errmsg(db));
+  char mark[4200], tmp[4300];
+  snprintf(mark, sizeof mark, "%s/t.db-lsm/t/DROPPED", root);
+  snprintf(tmp, sizeof tmp, "%s.tmp", mark);
+  lsm_log_n = 0;
+  rel_hook_fault(FIO_OP_SYNC, 1, FIO_FAULT_ONCE); /* the next env made: the marker's */
+  int rc = exec(db, "DROP TABLE t");
+  rel_hook_off();
+  assert_int_equal(rc & 0xff, SQLITE_IOERR);
+  if (lsm_log_n != 1 || !strstr(lsm_log_msg, "DROP TABLE t failed") ||
+      !strstr(lsm_log_msg, "t.db-lsm/t"))
+    fail_msg("expected one lsm log entry naming the table and its directory, got %d: %s",
+             lsm_log_n, lsm_log_msg);
+  assert_int_equal(access(mark, F_OK), -1);
+  assert_int_equal(access(tmp, F_OK), -1);
+  /* (SQLite itself rolls a transaction back after an IO error) */
+  if (!sqlite3_get_autocommit(db) && exec(db, "ROLLBACK")) fail_msg("rollback: %s", sqlite3_errmsg(db));
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(v, ',') FROM t", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "one,two");
+  sqlite3_finalize(st);
+  if (exec(db, "BEGIN; DROP TABLE t; COMMIT")) fail_msg("drop: %s", sqlite3_errmsg(db));
+  assert_int_equal(access(mark, F_OK), 0); /* committed: the files wait for the next sweep */
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+  rel_rmdir_tree(root);
+}
+
 int main(void) {
   /* before SQLite initializes: the error log is a start-time setting */
   if (sqlite3_config(SQLITE_CONFIG_LOG, on_log, NULL) != SQLITE_OK) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_close_error_logged),
+      cmocka_unit_test(test_drop_mark_fails),
       cmocka_unit_test(test_sql_fault_campaign),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -726,6 +726,162 @@ static void test_drop_removes_files(void **state) {
   sqlite3_close(db);
 }
 
+/* SQLite error code of sql, with its message containing want (NULL: any). */
+static void exec_fails(sqlite3 *db, const char *sql, int code, const char *want) {
+  char *err = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+  if (rc != code || (want && (!err || !strstr(err, want))))
+    fail_msg("%s: rc %d (want %d), message \"%s\" (want \"%s\")", sql, rc, code, err ? err : "",
+             want ? want : "");
+  sqlite3_free(err);
+}
+
+static int file_exists(const char *p) { return access(p, F_OK) == 0; }
+
+/* DROP TABLE inside a transaction: files kept for ROLLBACK (BEGIN and SAVEPOINT), removed once
+** the DROP has committed (at the next CREATE or DROP of an lsm table of the database, or when a
+** table of that name is created), and a CREATE of the same name in the dropping transaction
+** refused rather than wiping what a ROLLBACK needs. Rows both flushed and in the memtable. */
+static void test_drop_in_transaction(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("dropx.db");
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v);"
+              "INSERT INTO t VALUES (1, 'a'), (2, 'b'); SELECT lsm_flush('t');"
+              "INSERT INTO t VALUES (3, 'c')");
+  exec_ok(db, "BEGIN; DROP TABLE t");
+  assert_int_equal(qi(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'"), 0);
+  assert_true(file_exists("dropx.db-lsm/t/DROPPED"));
+  exec_fails(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v)", SQLITE_ERROR,
+             "dropped in this transaction");
+  exec_ok(db, "ROLLBACK");
+  assert_string_equal(q1(db, "SELECT group_concat(k || v) FROM t"), "1a,2b,3c");
+  exec_ok(db, "INSERT INTO t VALUES (4, 'd')"); /* and writable */
+  exec_ok(db, "SAVEPOINT s; DROP TABLE t; ROLLBACK TO s; RELEASE s");
+  assert_string_equal(q1(db, "SELECT group_concat(k || v) FROM t"), "1a,2b,3c,4d");
+  /* the transaction's writes go with the dropped table: refused when a ROLLBACK TO could bring
+  ** the table back without them (written before an open SAVEPOINT); fine otherwise */
+  exec_ok(db, "BEGIN; INSERT INTO t VALUES (5, 'e'); SAVEPOINT s");
+  exec_fails(db, "DROP TABLE t", SQLITE_ERROR, NULL);
+  exec_ok(db, "ROLLBACK TO s; RELEASE s; COMMIT");
+  assert_string_equal(q1(db, "SELECT group_concat(k || v) FROM t"), "1a,2b,3c,4d,5e");
+  exec_ok(db, "BEGIN; SAVEPOINT s; INSERT INTO t VALUES (6, 'f'); RELEASE s; DROP TABLE t; ROLLBACK");
+  assert_string_equal(q1(db, "SELECT group_concat(k || v) FROM t"), "1a,2b,3c,4d,5e");
+  exec_ok(db, "DELETE FROM t WHERE k = 5");
+  /* the marker of a rolled-back DROP is harmless: another table's CREATE keeps the files */
+  exec_ok(db, "CREATE VIRTUAL TABLE u USING lsm(k PRIMARY KEY)");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 4);
+  /* committed: the directory stays, marked, until the next CREATE or DROP sweeps it */
+  exec_ok(db, "BEGIN; DROP TABLE t; COMMIT");
+  assert_true(file_exists("dropx.db-lsm/t/DROPPED"));
+  exec_ok(db, "CREATE VIRTUAL TABLE w USING lsm(k PRIMARY KEY)");
+  assert_false(dir_exists("dropx.db-lsm/t"));
+  assert_true(dir_exists("dropx.db-lsm/u"));
+  /* committed, then a table of the same name created in a later transaction: a fresh table */
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v); INSERT INTO t VALUES (9, 'z');"
+              "BEGIN; DROP TABLE t; COMMIT;"
+              "BEGIN; CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v); COMMIT");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
+  assert_false(file_exists("dropx.db-lsm/t/DROPPED"));
+  /* a DROP in autocommit mode removes the files at once, and sweeps */
+  exec_ok(db, "BEGIN; DROP TABLE w; COMMIT; DROP TABLE u");
+  assert_false(dir_exists("dropx.db-lsm/u"));
+  assert_false(dir_exists("dropx.db-lsm/w"));
+  sqlite3_close(db);
+  /* survives a reopen: the rolled-back DROP's table reads back */
+  db = open_db("dropx.db");
+  exec_ok(db, "INSERT INTO t VALUES (1, 'x'); BEGIN; DROP TABLE t; ROLLBACK");
+  sqlite3_close(db);
+  db = open_db("dropx.db");
+  assert_string_equal(q1(db, "SELECT group_concat(k || v) FROM t"), "1x");
+  exec_ok(db, "DROP TABLE t");
+  sqlite3_close(db);
+  assert_false(dir_exists("dropx.db-lsm"));
+}
+
+/* A second connection keeps reading a table another one dropped in a pending transaction (WAL:
+** its snapshot still has the table); after the COMMIT the table is gone for it too, and the
+** files are removed once no connection holds them. */
+static void test_drop_in_transaction_shared(void **state) {
+  (void)state;
+  sqlite3 *a = open_db("drops.db"), *b = open_db("drops.db");
+  exec_ok(a, "PRAGMA journal_mode=WAL; CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v);"
+             "INSERT INTO t VALUES (1, 2), (3, 4)");
+  assert_int_equal(qi(b, "SELECT sum(v) FROM t"), 6);
+  exec_ok(a, "BEGIN; DROP TABLE t");
+  assert_int_equal(qi(b, "SELECT sum(v) FROM t"), 6);
+  exec_ok(a, "COMMIT");
+  exec_fails(b, "SELECT * FROM t", SQLITE_ERROR, "no such table");
+  exec_ok(a, "CREATE VIRTUAL TABLE u USING lsm(k PRIMARY KEY)"); /* sweeps t */
+  assert_false(dir_exists("drops.db-lsm/t"));
+  sqlite3_close(b);
+  sqlite3_close(a);
+}
+
+/* RENAME moves a table's files (or, for a temporary table, the name its connection finds them
+** by), which a ROLLBACK would not undo: refused inside a transaction, with the rows intact.
+** Outside one it works, and leaves no marker of a rolled-back DROP behind to be misread. */
+static void test_rename_in_transaction(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("renx.db");
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v); INSERT INTO t VALUES (1, 2);"
+              "CREATE VIRTUAL TABLE temp.tt USING lsm(k PRIMARY KEY, v); INSERT INTO tt VALUES (5, 6);"
+              "CREATE VIRTUAL TABLE d USING lsm(k PRIMARY KEY, v, dir='renx-dir');"
+              "INSERT INTO d VALUES (7, 8)");
+  exec_ok(db, "BEGIN");
+  exec_fails(db, "ALTER TABLE t RENAME TO t2", SQLITE_ERROR, "cannot rename t inside a transaction");
+  exec_fails(db, "ALTER TABLE tt RENAME TO tt2", SQLITE_ERROR, "inside a transaction");
+  exec_ok(db, "ALTER TABLE d RENAME TO d2"); /* dir= names its files: nothing moves */
+  exec_ok(db, "ROLLBACK");
+  assert_int_equal(qi(db, "SELECT v FROM t WHERE k = 1"), 2);
+  assert_int_equal(qi(db, "SELECT v FROM tt WHERE k = 5"), 6);
+  assert_int_equal(qi(db, "SELECT v FROM d WHERE k = 7"), 8);
+  exec_ok(db, "BEGIN; DROP TABLE t; ROLLBACK; ALTER TABLE t RENAME TO t2; ALTER TABLE tt RENAME TO tt2");
+  assert_false(file_exists("renx.db-lsm/t2/DROPPED"));
+  exec_ok(db, "CREATE VIRTUAL TABLE x USING lsm(k PRIMARY KEY)"); /* a sweep: t2 stays */
+  assert_int_equal(qi(db, "SELECT v FROM t2 WHERE k = 1"), 2);
+  assert_int_equal(qi(db, "SELECT v FROM tt2 WHERE k = 5"), 6);
+  exec_ok(db, "DROP TABLE t2; DROP TABLE x; DROP TABLE d");
+  sqlite3_close(db);
+}
+
+/* A temporary table dropped inside a transaction: its connection keeps the files for a ROLLBACK
+** and refuses a CREATE of the same name until the COMMIT. */
+static void test_temp_drop_in_transaction(void **state) {
+  (void)state;
+  sqlite3 *db = open_db(":memory:");
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v); INSERT INTO t VALUES (1, 2)");
+  exec_ok(db, "BEGIN; DROP TABLE t");
+  exec_fails(db, "CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v)", SQLITE_ERROR,
+             "dropped in this transaction");
+  exec_ok(db, "ROLLBACK");
+  assert_int_equal(qi(db, "SELECT v FROM t WHERE k = 1"), 2);
+  exec_ok(db, "BEGIN; DROP TABLE t; COMMIT;"
+              "BEGIN; CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v); COMMIT");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
+  sqlite3_close(db);
+}
+
+/* A table of the schema whose directory is gone (moved, deleted, or the database file copied
+** without it) is an error at every access, SQLITE_CANTOPEN naming the directory, never a new
+** empty table; nothing is created on disk; DROP TABLE removes it. */
+static void test_missing_directory(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("miss.db");
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v); INSERT INTO t VALUES (1, 2)");
+  sqlite3_close(db);
+  assert_int_equal(rename("miss.db-lsm/t", "miss-moved"), 0);
+  db = open_db("miss.db");
+  const char *const stmts[] = {"SELECT * FROM t", "SELECT v FROM t WHERE k = 1",
+                               "INSERT INTO t VALUES (3, 4)", "SELECT lsm_stats('t')",
+                               "ALTER TABLE t RENAME TO t2"};
+  for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++)
+    exec_fails(db, stmts[i], i == 3 ? SQLITE_ERROR : SQLITE_CANTOPEN, "no database in");
+  assert_false(dir_exists("miss.db-lsm/t"));
+  exec_ok(db, "DROP TABLE t");
+  assert_int_equal(qi(db, "SELECT count(*) FROM sqlite_schema"), 0);
+  sqlite3_close(db);
+}
+
 static void test_temp_dir_removed(void **state) {
   (void)state;
   sqlite3 *db = open_db(":memory:");
@@ -1835,6 +1991,9 @@ int main(void) {
       cmocka_unit_test(test_direct_io_sql),
       cmocka_unit_test(test_two_connections),   cmocka_unit_test(test_other_process_busy),
       cmocka_unit_test(test_drop_removes_files), cmocka_unit_test(test_temp_dir_removed),
+      cmocka_unit_test(test_drop_in_transaction), cmocka_unit_test(test_drop_in_transaction_shared),
+      cmocka_unit_test(test_rename_in_transaction), cmocka_unit_test(test_temp_drop_in_transaction),
+      cmocka_unit_test(test_missing_directory),
       cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_update_range_once),
       cmocka_unit_test(test_big_insert),        cmocka_unit_test(test_random_vs_native),
       cmocka_unit_test(test_cursor_across_commit), cmocka_unit_test(test_corrupt_rows),

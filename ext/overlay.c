@@ -506,6 +506,8 @@ int ov_savepoint(ov_overlay *o, int i) {
   return LSM_OK;
 }
 
+int ov_depth(const ov_overlay *o) { return o->nsp; }
+
 void ov_release(ov_overlay *o, int i) {
   if (i < 0) i = 0;
   if (i < o->nsp) o->nsp = i;

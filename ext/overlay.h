@@ -78,6 +78,8 @@ int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn);
 int ov_savepoint(ov_overlay *o, int i);
 void ov_release(ov_overlay *o, int i);
 void ov_rollback_to(ov_overlay *o, int i);
+/* Number of savepoints open (the highest open index + 1; 0 for none). */
+int ov_depth(const ov_overlay *o);
 
 /* Number of keys with a pending change, and approximate memory held. */
 size_t ov_count(const ov_overlay *o);

@@ -71,7 +71,8 @@ int reg_remove_dir(const char *dir) {
 }
 
 int reg_open(const char *dir, const lsm_options *o, reg_entry **out) {
-  int rc = reg_mkdirs(dir);
+  *out = NULL;
+  int rc = o->create_if_missing ? reg_mkdirs(dir) : LSM_OK;
   if (rc) return rc;
   char *real = realpath(dir, NULL);
   if (!real) return st_errno(errno, LSM_CANTOPEN, "cannot resolve %s", dir);
@@ -136,4 +137,24 @@ void reg_mark_remove(reg_entry *e) {
   pthread_mutex_lock(&reg_mu);
   e->remove = 1;
   pthread_mutex_unlock(&reg_mu);
+}
+
+int reg_discard(const char *dir, int *deferred) {
+  *deferred = 0;
+  char *real = realpath(dir, NULL);
+  if (!real) return errno == ENOENT ? LSM_OK : st_errno(errno, LSM_IOERR, "cannot resolve %s", dir);
+  int rc = LSM_OK;
+  pthread_mutex_lock(&reg_mu);
+  reg_entry *e;
+  for (e = reg_list; e; e = e->next)
+    if (!strcmp(e->path, real)) break;
+  if (e) {
+    e->remove = 1;
+    *deferred = 1;
+  } else {
+    rc = reg_remove_dir(real);
+  }
+  pthread_mutex_unlock(&reg_mu);
+  free(real);
+  return rc;
 }

@@ -19,7 +19,8 @@
 typedef struct reg_entry reg_entry;
 
 /* Open (or share) the engine of directory `dir`, creating the directory and its parents if
-** missing. `o` is used only by the first opener. On success *out holds one reference. */
+** missing when o->create_if_missing (otherwise a missing database is the engine's LSM_CANTOPEN).
+** `o` is used only by the first opener. On success *out holds one reference (else NULL). */
 int reg_open(const char *dir, const lsm_options *o, reg_entry **out);
 
 /* Drop one reference; at zero close the engine (and remove the files if marked). The status is
@@ -32,6 +33,11 @@ int reg_refs(reg_entry *e);
 
 /* Remove the directory and its files when the last reference goes. */
 void reg_mark_remove(reg_entry *e);
+
+/* Remove directory `dir` and its files now, or, while an engine of this process has it open,
+** when that engine's last reference goes (*deferred = 1). Atomic with respect to reg_open: no
+** engine can open the directory between the check and the removal. A missing dir is LSM_OK. */
+int reg_discard(const char *dir, int *deferred);
 
 /* mkdir -p. LSM_OK if it exists afterwards. */
 int reg_mkdirs(const char *dir);

@@ -21,6 +21,7 @@ SQLITE_EXTENSION_INIT3
 #include <unistd.h>
 
 #include "coding.h"
+#include "dropmark.h"
 #include "keyenc.h"
 #include "lsm.h"
 #include "mm.h"
@@ -39,6 +40,8 @@ typedef struct vt_temp {
   struct vt_temp *next;
   char *schema, *name;
   reg_entry *eng;
+  int dropped;       /* DROP TABLE ran inside a transaction: kept for a ROLLBACK */
+  uint32_t dversion; /* that transaction's data version (drop_token) */
 } vt_temp;
 
 typedef struct vt_conn {
@@ -60,6 +63,7 @@ struct vt_tab {
   int *colval;    /* colval[c] = position among the non-key columns, or -1 */
   reg_entry *eng;
   lsm_db *ldb;
+  char *noeng;    /* why there is no engine (ldb NULL), or NULL for a failed reopen */
   int temp;       /* directory is temporary (in-memory / temp database) */
   int default_dir;
   ov_overlay *ov; /* the open transaction's writes, or NULL */
@@ -110,12 +114,18 @@ static int vt_err(vt_tab *v, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* After a failed reopen in xRename the table has no engine: every access says so. */
+/* A table without an engine (its database missing at connect, or a failed reopen in xRename):
+** every access says why. */
 #define VT_NEED_ENGINE(v)                                                                      \
   do {                                                                                         \
-    if (!(v)->ldb) return vt_err((v), SQLITE_CANTOPEN, "lsm: table %s has no open engine "     \
-                                 "(reopening its directory failed)", (v)->name);               \
+    if (!(v)->ldb) return vt_no_engine(v);                                                     \
   } while (0)
+
+static int vt_no_engine(vt_tab *v) {
+  if (v->noeng) return vt_err(v, SQLITE_CANTOPEN, "%s", v->noeng);
+  return vt_err(v, SQLITE_CANTOPEN, "lsm: table %s has no open engine (reopening its directory "
+                "failed)", v->name);
+}
 
 /* An engine error (LSM code == SQLite code) with the engine's message. */
 static int vt_lsm_err(vt_tab *v, int rc) {
@@ -341,6 +351,7 @@ static void tab_free(vt_tab *v) {
   opt_free(&v->t);
   sqlite3_free(v->schema);
   sqlite3_free(v->name);
+  sqlite3_free(v->noeng);
   sqlite3_free(v->valcol);
   sqlite3_free(v->colval);
   cd_buf_free(&v->kb);
@@ -377,6 +388,115 @@ static char *default_dir(const char *dbfile, const char *name) {
   char *d = sqlite3_mprintf("%s-lsm/%s", dbfile, n);
   sqlite3_free(n);
   return d;
+}
+
+/* ---------------------------------------------------------------------------------------------
+** DROP TABLE inside a transaction (dropmark.h; the rules are in ext/README.md). SQLite's ROLLBACK
+** cannot restore files, so a table dropped inside BEGIN ... COMMIT keeps its directory, marked
+** DROPPED with the dropping transaction's token. Whether that DROP committed is read from the
+** schema later, and only inside xCreate and xDestroy: their statements hold the database's write
+** lock, so no other connection can have a DROP pending then.
+*/
+
+/* The token of the transaction running now: this process, this connection, and the data version
+** of the schema's database, which SQLite advances at every commit and never inside a transaction:
+** a different token means the dropping transaction has ended. */
+static void drop_token(sqlite3 *db, const char *schema, dm_mark *m) {
+  unsigned dv = 0;
+  (void)sqlite3_file_control(db, schema, SQLITE_FCNTL_DATA_VERSION, &dv);
+  m->pid = (uint64_t)getpid();
+  m->conn = (uint64_t)(uintptr_t)db;
+  m->dversion = dv;
+}
+
+static int same_txn(const dm_mark *a, const dm_mark *b) {
+  return a->pid == b->pid && a->conn == b->conn && a->dversion == b->dversion;
+}
+
+/* Does the schema, as this connection's transaction sees it, hold a table or view named name?
+** 1, 0, or a negated SQLite error code. */
+static int schema_has(sqlite3 *db, const char *schema, const char *name) {
+  char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\".sqlite_schema WHERE type IN ('table', 'view') "
+                              "AND name = ?1 COLLATE NOCASE", schema);
+  sqlite3_stmt *st = NULL;
+  int rc = sql ? sqlite3_prepare_v2(db, sql, -1, &st, NULL) : SQLITE_NOMEM;
+  sqlite3_free(sql);
+  if (rc) return -rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -rc;
+}
+
+/* Remove the default directories of tables whose DROP committed: marked by an ended transaction,
+** and no table of that name in the schema (a name in the schema means the DROP was rolled back:
+** the marker is left, harmless). A failure is logged, not returned: the files wait for the next
+** sweep. Directories named with the dir option are not listed here; a CREATE over one wipes it. */
+static void sweep_dropped(sqlite3 *db, const char *schema) {
+  const char *dbfile = sqlite3_db_filename(db, schema);
+  if (!dbfile || !dbfile[0]) return;
+  char *parent = sqlite3_mprintf("%s-lsm", dbfile);
+  DIR *d = parent ? opendir(parent) : NULL;
+  if (!d) {
+    sqlite3_free(parent);
+    return;
+  }
+  dm_mark now;
+  drop_token(db, schema, &now);
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char *dir = sqlite3_mprintf("%s/%s", parent, de->d_name), *own = NULL;
+    dm_mark m = {0};
+    int present = 0, deferred = 0;
+    int rc = dir ? dm_read(dir, &m, &present) : LSM_NOMEM;
+    if (!rc && present && !same_txn(&m, &now) && (own = default_dir(dbfile, m.name)) &&
+        !strcmp(own, dir) && schema_has(db, schema, m.name) == 0)
+      rc = reg_discard(dir, &deferred);
+    if (rc && rc != LSM_NOMEM)
+      sqlite3_log(rc, "lsm: removing the files of a dropped table in %s: %s", dir, st_errmsg());
+    dm_clear(&m);
+    sqlite3_free(own);
+    sqlite3_free(dir);
+  }
+  closedir(d);
+  sqlite3_free(parent);
+}
+
+/* xCreate of table `name` over directory dir: a DROPPED marker there means the files of a table
+** dropped inside a transaction. If that transaction is the one running, its ROLLBACK still needs
+** them: refuse. Otherwise it has ended; unless the marker's table is in the schema (its DROP was
+** rolled back: only possible for another name, through the dir option) it committed, and the
+** files are wiped. */
+static int create_over_dropped(sqlite3 *db, const char *schema, const char *name,
+                               const char *dir, char **pzErr) {
+  dm_mark m = {0}, now;
+  int present = 0, deferred = 0;
+  int rc = dm_read(dir, &m, &present);
+  if (rc) {
+    *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
+    return rc == LSM_NOMEM ? SQLITE_NOMEM : rc;
+  }
+  if (!present) return SQLITE_OK;
+  drop_token(db, schema, &now);
+  if (same_txn(&m, &now)) {
+    *pzErr = sqlite3_mprintf("lsm: cannot create %s: table %s, dropped in this transaction, keeps "
+                             "its files in %s until COMMIT (a ROLLBACK needs them)",
+                             name, m.name, dir);
+    rc = SQLITE_ERROR;
+  } else if (sqlite3_stricmp(m.name, name) && schema_has(db, schema, m.name) > 0) {
+    *pzErr = sqlite3_mprintf("lsm: cannot create %s: %s holds the files of table %s", name, dir,
+                             m.name);
+    rc = SQLITE_ERROR;
+  } else if ((rc = reg_discard(dir, &deferred)) != LSM_OK) {
+    *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
+  } else if (deferred) {
+    *pzErr = sqlite3_mprintf("lsm: cannot create %s yet: the files of dropped table %s in %s are "
+                             "still open in another connection", name, m.name, dir);
+    rc = SQLITE_BUSY;
+  }
+  dm_clear(&m);
+  return rc;
 }
 
 static int dir_nonempty(const char *dir) {
@@ -450,12 +570,32 @@ static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sq
   }
   if (v->temp && !v->t.dir) {
     vt_temp *t = temp_find(conn, argv[1], argv[2]);
+    if (t && create && t->dropped && !sqlite3_get_autocommit(db)) {
+      dm_mark now;
+      drop_token(db, argv[1], &now);
+      if (now.dversion == t->dversion) { /* dropped in this transaction: ROLLBACK needs it */
+        *pzErr = sqlite3_mprintf("lsm: cannot create %s: table %s, dropped in this transaction, "
+                                 "keeps its files until COMMIT (a ROLLBACK needs them)",
+                                 argv[2], argv[2]);
+        tab_free(v);
+        return SQLITE_ERROR;
+      }
+    }
     if (t && create) { /* a leftover of a table of the same name: start afresh */
       reg_mark_remove(t->eng);
       temp_drop(conn, t);
       t = NULL;
     }
-    if (!t) {
+    if (t) t->dropped = 0; /* connected again: a DROP of it was rolled back */
+    if (!t && !create) {
+      /* SQLite's temp schema has a table whose files this connection no longer holds (a DROP
+      ** whose COMMIT failed): an error at every access, not a silently empty table. */
+      v->noeng = sqlite3_mprintf("lsm: table %s: its temporary files are gone", argv[2]);
+      if (!v->noeng) {
+        tab_free(v);
+        return SQLITE_NOMEM;
+      }
+    } else if (!t) {
       const char *tmp = getenv("TMPDIR");
       char *tmpl = sqlite3_mprintf("%s/lsmvtab-XXXXXX", tmp && *tmp ? tmp : "/tmp");
       if (!tmpl || !mkdtemp(tmpl)) {
@@ -491,22 +631,40 @@ static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sq
       t->next = conn->temps;
       conn->temps = t;
     }
-    dir = sqlite3_mprintf("%s", reg_dir(t->eng));
+    dir = sqlite3_mprintf("%s", t ? reg_dir(t->eng) : "");
   }
   if (!dir) {
     tab_free(v);
     return SQLITE_NOMEM;
   }
-  int existed = create && v->default_dir && dir_nonempty(dir);
-  rc = reg_open(dir, &v->t.lo, &v->eng);
+  int own_dir = !(v->temp && !v->t.dir); /* not a temporary directory of this connection */
+  if (own_dir && !create) {
+    /* A table of the schema: its database must be where it was. Missing, it is an error at every
+    ** access (DROP TABLE still works), never a new empty table. */
+    v->t.lo.create_if_missing = 0;
+    char *cur = sqlite3_mprintf("%s/CURRENT", dir);
+    if (!cur) rc = SQLITE_NOMEM;
+    else if (access(cur, F_OK) != 0 && errno == ENOENT &&
+             !(v->noeng = sqlite3_mprintf("lsm: table %s: no database in %s (its directory was "
+                                          "moved or deleted, or the database file was copied "
+                                          "without it); DROP TABLE %s removes the table",
+                                          argv[2], dir, argv[2])))
+      rc = SQLITE_NOMEM;
+    sqlite3_free(cur);
+  } else if (own_dir) {
+    rc = create_over_dropped(db, argv[1], argv[2], dir, pzErr);
+  }
+  int existed = !rc && create && v->default_dir && dir_nonempty(dir);
+  if (!rc && !v->noeng) {
+    rc = reg_open(dir, &v->t.lo, &v->eng);
+    if (rc) *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
+  }
+  sqlite3_free(dir);
   if (rc) {
-    *pzErr = sqlite3_mprintf("lsm: %s", st_errmsg());
-    sqlite3_free(dir);
     tab_free(v);
     return rc;
   }
-  sqlite3_free(dir);
-  v->ldb = reg_db(v->eng);
+  v->ldb = v->eng ? reg_db(v->eng) : NULL;
   if (existed) {
     /* A new table over a default directory holding rows (a table of this name whose files
     ** outlived it, e.g. a DROP rolled back... or a copied database) would silently show old
@@ -545,6 +703,7 @@ static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sq
   v->next = conn->tabs;
   conn->tabs = v;
   *pp = &v->base;
+  if (create && !v->temp) sweep_dropped(db, v->schema);
   return SQLITE_OK;
 }
 
@@ -563,13 +722,46 @@ static int vt_disconnect(sqlite3_vtab *pv) {
   return SQLITE_OK;
 }
 
+/* DROP TABLE. In autocommit mode the files go with the engine's last reference. Inside a
+** transaction they stay for a ROLLBACK (see "DROP TABLE inside a transaction" above): a
+** temporary table's are kept by its connection, marked dropped; a file table's directory gets a
+** DROPPED marker first, and if that cannot be written the DROP fails (SQLite reports the code
+** only, so the reason goes to sqlite3_log) and the table is intact. */
 static int vt_destroy(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
-  reg_mark_remove(v->eng);
+  int in_txn = !sqlite3_get_autocommit(v->db);
+  dm_mark m;
+  drop_token(v->db, v->schema, &m);
+  /* Writes of this transaction live in this table's overlay, which goes with it. A ROLLBACK
+  ** discards them anyway, but a ROLLBACK TO a savepoint opened after them would bring the table
+  ** back without them. SQLite opens one savepoint of its own for the DROP statement, the highest;
+  ** any below it is the user's. */
+  if (in_txn && v->ov && ov_count(v->ov) > 0 && ov_depth(v->ov) >= 2) {
+    sqlite3_log(SQLITE_ERROR, "lsm: DROP TABLE %s refused: this transaction wrote to it before an "
+                "open SAVEPOINT, and a ROLLBACK TO could not restore those writes; RELEASE the "
+                "savepoint or COMMIT first", v->name);
+    return SQLITE_ERROR;
+  }
   if (v->temp && !v->t.dir) {
     vt_temp *t = temp_find(v->conn, v->schema, v->name);
-    if (t) temp_drop(v->conn, t);
+    if (t && in_txn) {
+      t->dropped = 1;
+      t->dversion = m.dversion;
+    } else if (t) {
+      temp_drop(v->conn, t);
+    }
+  } else if (v->eng && in_txn) {
+    m.name = v->name;
+    int rc = dm_write(reg_dir(v->eng), &m);
+    if (rc) {
+      sqlite3_log(rc, "lsm: DROP TABLE %s failed: cannot mark %s dropped: %s", v->name,
+                  reg_dir(v->eng), st_errmsg());
+      return rc;
+    }
+  } else if (v->eng) {
+    reg_mark_remove(v->eng);
   }
+  if (!v->temp) sweep_dropped(v->db, v->schema);
   char *parent = NULL;
   if (v->default_dir) {
     const char *dbfile = sqlite3_db_filename(v->db, v->schema);
@@ -583,6 +775,12 @@ static int vt_destroy(sqlite3_vtab *pv) {
 
 static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
   vt_tab *v = (vt_tab *)pv;
+  VT_NEED_ENGINE(v);
+  /* A rename moves files (or the name a connection finds them by), which a ROLLBACK of the
+  ** schema change would not move back: the table would come back without its rows. */
+  if ((v->default_dir || (v->temp && !v->t.dir)) && !sqlite3_get_autocommit(v->db))
+    return vt_err(v, SQLITE_ERROR, "lsm: cannot rename %s inside a transaction (a ROLLBACK would "
+                  "not move its files back); rename it outside BEGIN ... COMMIT", v->name);
   if (v->temp && !v->t.dir) {
     vt_temp *t = temp_find(v->conn, v->schema, v->name);
     char *n = sqlite3_mprintf("%s", zNew), *n2 = sqlite3_mprintf("%s", zNew);
@@ -624,7 +822,13 @@ static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
     return SQLITE_NOMEM;
   }
   int rc = SQLITE_OK;
-  if (access(to, F_OK) == 0) {
+  /* Autocommit: a marker in our directory is left by a DROP that was rolled back (the table is
+  ** here), one in the target's by a committed DROP (no table has the new name); neither may travel
+  ** or stay: the sweep would read them under the wrong name. */
+  char *err = NULL;
+  if (create_over_dropped(v->db, v->schema, zNew, to, &err) != SQLITE_OK || dm_remove(from)) {
+    rc = vt_err(v, SQLITE_ERROR, "lsm: cannot rename %s: %s", v->name, err ? err : st_errmsg());
+  } else if (access(to, F_OK) == 0) {
     rc = vt_err(v, SQLITE_ERROR, "lsm: cannot rename: %s already exists", to);
   } else {
     close_engine(v->eng, v->name);
@@ -648,6 +852,7 @@ static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
       }
     }
   }
+  sqlite3_free(err);
   sqlite3_free(from);
   sqlite3_free(to);
   sqlite3_free(n);
@@ -2110,8 +2315,8 @@ static vt_tab *func_tab(sqlite3_context *ctx, sqlite3_value *arg, const char *fn
   }
   sqlite3_free(schema);
   if (t && !t->ldb) {
-    sqlite3_result_error(ctx, "lsm: the table has no open engine (reopening its directory failed)",
-                         -1);
+    sqlite3_result_error_code(ctx, vt_no_engine(t));
+    sqlite3_result_error(ctx, t->base.zErrMsg, -1);
     return NULL;
   }
   return t;
