@@ -481,8 +481,7 @@ static int create_over_dropped(sqlite3 *db, const char *schema, const char *name
   drop_token(db, schema, &now);
   if (same_txn(&m, &now)) {
     *pzErr = sqlite3_mprintf("lsm: cannot create %s: table %s, dropped in this transaction, keeps "
-                             "its files in %s until COMMIT (a ROLLBACK needs them)",
-                             name, m.name, dir);
+                             "its files until COMMIT (a ROLLBACK needs them)", name, m.name);
     rc = SQLITE_ERROR;
   } else if (sqlite3_stricmp(m.name, name) && schema_has(db, schema, m.name) > 0) {
     *pzErr = sqlite3_mprintf("lsm: cannot create %s: %s holds the files of table %s", name, dir,
