@@ -782,6 +782,17 @@ static void test_drop_in_transaction(void **state) {
               "BEGIN; CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v); COMMIT");
   assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
   assert_false(file_exists("dropx.db-lsm/t/DROPPED"));
+  /* a damaged marker is reported as corrupt, and its directory is left alone */
+  exec_ok(db, "CREATE VIRTUAL TABLE c USING lsm(k PRIMARY KEY); BEGIN; DROP TABLE c; COMMIT");
+  FILE *f = fopen("dropx.db-lsm/c/DROPPED", "r+b");
+  assert_non_null(f);
+  fseek(f, 20, SEEK_SET);
+  fputc(0x5a, f);
+  fclose(f);
+  exec_fails(db, "CREATE VIRTUAL TABLE c USING lsm(k PRIMARY KEY)", SQLITE_CORRUPT, "DROPPED");
+  exec_ok(db, "CREATE VIRTUAL TABLE c2 USING lsm(k PRIMARY KEY); DROP TABLE c2"); /* sweeps */
+  assert_true(file_exists("dropx.db-lsm/c/DROPPED"));
+  if (system("rm -r dropx.db-lsm/c") != 0) fail_msg("rm -r dropx.db-lsm/c failed");
   /* a DROP in autocommit mode removes the files at once, and sweeps */
   exec_ok(db, "BEGIN; DROP TABLE w; COMMIT; DROP TABLE u");
   assert_false(dir_exists("dropx.db-lsm/u"));

@@ -463,6 +463,13 @@ static void sweep_dropped(sqlite3 *db, const char *schema) {
   sqlite3_free(parent);
 }
 
+/* The refusal of a CREATE of `name` over the files of table `dropped`, dropped by the transaction
+** still running. */
+static char *dropped_here(const char *name, const char *dropped) {
+  return sqlite3_mprintf("lsm: cannot create %s: table %s, dropped in this transaction, keeps its "
+                         "files until COMMIT (a ROLLBACK needs them)", name, dropped);
+}
+
 /* xCreate of table `name` over directory dir: a DROPPED marker there means the files of a table
 ** dropped inside a transaction. If that transaction is the one running, its ROLLBACK still needs
 ** them: refuse. Otherwise it has ended; unless the marker's table is in the schema (its DROP was
@@ -480,8 +487,7 @@ static int create_over_dropped(sqlite3 *db, const char *schema, const char *name
   if (!present) return SQLITE_OK;
   drop_token(db, schema, &now);
   if (same_txn(&m, &now)) {
-    *pzErr = sqlite3_mprintf("lsm: cannot create %s: table %s, dropped in this transaction, keeps "
-                             "its files until COMMIT (a ROLLBACK needs them)", name, m.name);
+    *pzErr = dropped_here(name, m.name);
     rc = SQLITE_ERROR;
   } else if (sqlite3_stricmp(m.name, name) && schema_has(db, schema, m.name) > 0) {
     *pzErr = sqlite3_mprintf("lsm: cannot create %s: %s holds the files of table %s", name, dir,
@@ -573,9 +579,7 @@ static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sq
       dm_mark now;
       drop_token(db, argv[1], &now);
       if (now.dversion == t->dversion) { /* dropped in this transaction: ROLLBACK needs it */
-        *pzErr = sqlite3_mprintf("lsm: cannot create %s: table %s, dropped in this transaction, "
-                                 "keeps its files until COMMIT (a ROLLBACK needs them)",
-                                 argv[2], argv[2]);
+        *pzErr = dropped_here(argv[2], argv[2]);
         tab_free(v);
         return SQLITE_ERROR;
       }
