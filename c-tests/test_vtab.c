@@ -8,7 +8,8 @@
 ** path and the overlay's lookup hint; writes (UPDATE, DELETE, INSERT OR REPLACE, key-moving
 ** UPDATE OR REPLACE) while another statement's SELECT is left open, against a native twin and
 ** against the same statements without the reader; the direct_io and io_poll_us options reaching
-** the engine (open flags, poll counts). Seeds are fixed and
+** the engine (open flags, poll counts); the overlay's memory accounting (ov_bytes,
+** ov_write_cost) and the max_txn_size bound on a transaction's writes. Seeds are fixed and
 ** printed on failure; LSMVTAB_LONG=1 makes the big cases bigger. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -375,6 +377,78 @@ static void test_overlay_value_sizes(void **state) {
   ov_unref(o);
 }
 
+/* What the overlay's blocks are, from its structure: their requested sizes (*req) and the C
+** library's usable sizes (the return; what mm_live_bytes counts). */
+static size_t ov_blocks(const ov_overlay *o, size_t *req) {
+  const void *p[] = {o, o->head, o->tab, o->pend, o->undo, o->sp};
+  size_t n[] = {sizeof *o, sizeof(ov_node) + MAX_H * sizeof(ov_node *), o->tabcap * sizeof(ov_slot),
+                o->cappend * sizeof(ov_node *), o->capundo * sizeof(ov_node *),
+                (size_t)o->capsp * sizeof(size_t)};
+  size_t usable = 0;
+  *req = 0;
+  for (int i = 0; i < 6; i++) {
+    if (!p[i]) continue;
+    *req += n[i];
+    usable += malloc_usable_size((void *)p[i]);
+  }
+  for (const ov_chunk *c = o->chunks; c; c = c->next) {
+    *req += sizeof *c + c->cap;
+    usable += malloc_usable_size((void *)c);
+  }
+  return usable;
+}
+
+/* ov_bytes is the memory the overlay holds, and ov_write_cost bounds each write's growth: random
+** puts and deletes (new and existing keys, values from 0 to 70000 bytes: in place, replaced,
+** chunks of their own), snapshots, savepoints and rollbacks, ordered walks (pend emptied).
+** After every step ov_bytes is the sum of the overlay's blocks, and those blocks are all the
+** live heap it has (mm_live_bytes, counting since main); after every write the growth is at most
+** the cost asked before it; everything is returned at ov_unref. */
+static void test_overlay_bytes(void **state) {
+  (void)state;
+  const uint64_t seed = 0x0b17e5;
+  rng = seed;
+  static const size_t vsizes[] = {0, 5, 100, 100, 3000, 20000, 70000};
+  static uint8_t val[70000];
+  memset(val, 'v', sizeof val);
+  size_t base = mm_live_bytes();
+  ov_overlay *o;
+  assert_int_equal(ov_new(&o), LSM_OK);
+  size_t exact = 0; /* writes whose cost was exactly their growth */
+  for (int it = 0; it < 6000; it++) {
+    char kb[48];
+    size_t kn = (size_t)snprintf(kb, sizeof kb, "key%0*d", (int)(rnd() % 30), (int)(rnd() % 2000));
+    size_t vn = vsizes[rnd() % (sizeof vsizes / sizeof *vsizes)];
+    int op = (int)(rnd() % 100);
+    if (op < 3) {
+      assert_int_equal(ov_savepoint(o, ov_depth(o)), LSM_OK);
+    } else if (op < 5 && ov_depth(o)) {
+      ov_rollback_to(o, (int)(rnd() % (unsigned)ov_depth(o)));
+    } else if (op < 6) {
+      ov_release(o, (int)(rnd() % (unsigned)(ov_depth(o) + 1)));
+    } else if (op < 8) {
+      (void)ov_snapshot(o);
+    } else if (op < 9) {
+      (void)ov_first(o); /* links the pending nodes */
+    } else {
+      size_t before = ov_bytes(o), cost = ov_write_cost(o, kb, kn, op < 25 ? 0 : vn);
+      if (op < 25) assert_int_equal(ov_del(o, kb, kn), LSM_OK);
+      else assert_int_equal(ov_put(o, kb, kn, val, vn), LSM_OK);
+      size_t grew = ov_bytes(o) - before;
+      if (grew > cost)
+        fail_msg("seed %#llx it %d: grew %zu, cost said %zu", (unsigned long long)seed, it, grew, cost);
+      exact += grew == cost;
+    }
+    size_t req, usable = ov_blocks(o, &req);
+    if (ov_bytes(o) != req || mm_live_bytes() - base != usable)
+      fail_msg("seed %#llx it %d: ov_bytes %zu, blocks %zu (usable %zu), live %zu",
+               (unsigned long long)seed, it, ov_bytes(o), req, usable, mm_live_bytes() - base);
+  }
+  assert_true(exact > 1000); /* the bound is the growth itself most of the time */
+  ov_unref(o);
+  assert_int_equal(mm_live_bytes(), base);
+}
+
 static void test_overlay_refcount(void **state) {
   (void)state;
   ov_overlay *o;
@@ -428,7 +502,21 @@ static void test_options(void **state) {
   const char *bs[] = {"a", "block_size='4KB'"};
   assert_int_equal(opt_parse(2, bs, &t), LSM_OK);
   assert_true(t.lo.block_size == 4096);
+  assert_true(t.max_txn_size == (size_t)256 << 20); /* the default, OPT_MAX_TXN_SIZE */
   opt_free(&t);
+  const char *mt[] = {"a", "max_txn_size='64KB'"};
+  assert_int_equal(opt_parse(2, mt, &t), LSM_OK);
+  assert_true(t.max_txn_size == 65536);
+  opt_free(&t);
+  const char *badmt[][2] = {{"a", "max_txn_size=65535"}, {"a", "max_txn_size='5GB'"},
+                            {"a", "max_txn_size=lots"}};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(opt_parse(2, badmt[i], &t), LSM_ERROR);
+    assert_non_null(strstr(st_errmsg(), "bad value for option max_txn_size"));
+  }
+  const char *twice[] = {"a", "max_txn_size='1MB'", "MAX_TXN_SIZE='2MB'"};
+  assert_int_equal(opt_parse(3, twice, &t), LSM_ERROR);
+  assert_non_null(strstr(st_errmsg(), "max_txn_size given twice"));
   const char *bad[] = {"a", "frobnicate=1"};
   assert_int_equal(opt_parse(2, bad, &t), LSM_ERROR);
   assert_non_null(strstr(st_errmsg(), "frobnicate"));
@@ -927,6 +1015,99 @@ static void test_error_codes(void **state) {
   sqlite3_close(db);
 }
 
+/* max_txn_size bounds a transaction's pending writes to a table (the overlay's memory,
+** lsm_stats' pending_bytes): a write that would pass it fails with SQLITE_FULL and nothing of it
+** is kept; SQLite then rolls back the statement (INSERT ... SELECT inside BEGIN: the statements
+** before it stay and COMMIT), or the whole transaction where the statement has no journal (a
+** single-row INSERT, an autocommit statement), as after a native SQLITE_FULL. DELETE is bounded
+** too. lsm_max_txn_size() overrides the tables' option for the connection, and NULL gives it back. */
+static void test_max_txn_size(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("txnsize.db");
+  const char *pending = "SELECT json_extract(lsm_stats('t'), '$.pending_bytes')";
+  const char *bound = "SELECT json_extract(lsm_stats('t'), '$.max_txn_size')";
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v BLOB, max_txn_size='256KB');"
+              "CREATE TABLE n(x)");
+  assert_int_equal(qi(db, bound), 262144);
+  const char *fill = "WITH RECURSIVE c(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
+                     " INSERT INTO t SELECT i, randomblob(100) FROM c";
+  char sql[512];
+  snprintf(sql, sizeof sql, fill, 1, 5000);
+  exec_fails(db, sql, SQLITE_FULL, "transaction too large for table t");
+  exec_fails(db, sql, SQLITE_FULL, "over max_txn_size (262144); commit in smaller transactions");
+  assert_true(sqlite3_get_autocommit(db));
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
+
+  /* row by row inside a transaction, up to the bound */
+  exec_ok(db, "BEGIN; INSERT INTO n VALUES (1)");
+  sqlite3_stmt *ins;
+  assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, randomblob(100))", -1, &ins, NULL),
+                   SQLITE_OK);
+  int rows = 0, rc;
+  for (;;) {
+    sqlite3_bind_int(ins, 1, rows + 1);
+    rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    if (rc != SQLITE_DONE) break;
+    rows++;
+    long long p = qi(db, pending);
+    if (p > 262144) fail_msg("after %d rows: %lld pending bytes", rows, p);
+  }
+  assert_int_equal(rc, SQLITE_FULL);
+  assert_non_null(strstr(sqlite3_errmsg(db), "transaction too large for table t"));
+  sqlite3_finalize(ins);
+  assert_true(rows > 500 && rows < 1200); /* ~110 bytes per row, ~130 of overlay per key */
+  assert_true(sqlite3_get_autocommit(db)); /* no statement journal: the transaction is gone */
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
+  assert_int_equal(qi(db, "SELECT count(*) FROM n"), 0);
+
+  /* a statement with a journal: only it is undone */
+  exec_ok(db, "BEGIN; INSERT INTO n VALUES (2)");
+  snprintf(sql, sizeof sql, fill, 1, 300);
+  exec_ok(db, sql);
+  snprintf(sql, sizeof sql, fill, 301, 5000);
+  exec_fails(db, sql, SQLITE_FULL, "max_txn_size");
+  assert_false(sqlite3_get_autocommit(db));
+  exec_ok(db, "COMMIT");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 300);
+  assert_int_equal(qi(db, "SELECT count(*) FROM n"), 1);
+
+  /* the connection's bound */
+  assert_string_equal(q1(db, "SELECT lsm_max_txn_size() IS NULL"), "1");
+  assert_int_equal(qi(db, "SELECT lsm_max_txn_size('4MB')"), 4 << 20);
+  assert_int_equal(qi(db, "SELECT lsm_max_txn_size()"), 4 << 20);
+  assert_int_equal(qi(db, bound), 4 << 20);
+  exec_ok(db, sql);
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 5000);
+  assert_string_equal(q1(db, "SELECT lsm_max_txn_size(NULL) IS NULL"), "1");
+  assert_int_equal(qi(db, bound), 262144);
+  exec_fails(db, "DELETE FROM t", SQLITE_FULL, "transaction too large for table t");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 5000);
+  assert_int_equal(qi(db, "SELECT lsm_max_txn_size(4194304)"), 4 << 20);
+  exec_ok(db, "DELETE FROM t WHERE k > 100");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 100);
+  /* keys moved (a delete and a put each) until the bound: the statement is undone as a whole */
+  exec_ok(db, "SELECT lsm_max_txn_size(NULL); BEGIN");
+  exec_fails(db, "UPDATE t SET k = k + 1000000, v = zeroblob(3000)", SQLITE_FULL, "max_txn_size");
+  assert_false(sqlite3_get_autocommit(db));
+  exec_ok(db, "COMMIT");
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) || ' ' || max(length(v)) FROM t"),
+                      "100 100 100");
+  /* one row larger than the bound */
+  exec_fails(db, "INSERT INTO t VALUES (0, zeroblob(300000))", SQLITE_FULL, "max_txn_size");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 100);
+
+  exec_fails(db, "SELECT lsm_max_txn_size('lots')", SQLITE_ERROR, "lsm_max_txn_size: bad size 'lots'");
+  exec_fails(db, "SELECT lsm_max_txn_size(65535)", SQLITE_ERROR, "(bytes from 64KB to 4GB, or NULL)");
+  exec_fails(db, "SELECT lsm_max_txn_size(-1)", SQLITE_ERROR, "bad size '-1'");
+  exec_fails(db, "SELECT lsm_max_txn_size('5GB')", SQLITE_ERROR, "bad size '5GB'");
+  exec_fails(db, "SELECT lsm_max_txn_size(1.5e6)", SQLITE_ERROR, "bad size");
+  assert_string_equal(q1(db, "SELECT lsm_max_txn_size() IS NULL"), "1"); /* unchanged */
+  exec_fails(db, "CREATE VIRTUAL TABLE u USING lsm(k, max_txn_size=1)", SQLITE_ERROR,
+             "bad value for option max_txn_size: '1'");
+  sqlite3_close(db);
+}
+
 static void test_update_range_once(void **state) {
   (void)state;
   sqlite3 *db = open_db("upd.db");
@@ -953,7 +1134,9 @@ static void test_big_insert(void **state) {
   (void)state;
   sqlite3 *db = open_db("big.db");
   long long n = is_long() ? 2000000 : 200000;
-  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v TEXT, memtable_size='4MB')");
+  /* (LSMVTAB_LONG's 2M rows in one transaction need more than the default max_txn_size) */
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v TEXT, memtable_size='4MB',"
+              " max_txn_size='1GB')");
   char sql[512];
   snprintf(sql, sizeof sql,
            "BEGIN; WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < %lld)"
@@ -1994,9 +2177,10 @@ static void test_update_with_two_busy_writers(void **state) {
 }
 
 int main(void) {
+  mm_count_heap(); /* test_overlay_bytes compares ov_bytes with the live heap */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mmap_truncated_sql), /* first: see there */
-      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_refcount),
+      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_bytes),     cmocka_unit_test(test_overlay_refcount),
       cmocka_unit_test(test_exports_only_entry_points),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_direct_io_sql),
@@ -2005,7 +2189,8 @@ int main(void) {
       cmocka_unit_test(test_drop_in_transaction), cmocka_unit_test(test_drop_in_transaction_shared),
       cmocka_unit_test(test_rename_in_transaction), cmocka_unit_test(test_temp_drop_in_transaction),
       cmocka_unit_test(test_missing_directory),
-      cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_update_range_once),
+      cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_max_txn_size),
+      cmocka_unit_test(test_update_range_once),
       cmocka_unit_test(test_big_insert),        cmocka_unit_test(test_random_vs_native),
       cmocka_unit_test(test_cursor_across_commit), cmocka_unit_test(test_corrupt_rows),
       cmocka_unit_test(test_stmt_rollback_modes),

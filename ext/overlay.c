@@ -53,7 +53,8 @@ struct ov_overlay {
   ** reuses its bytes when the new value fits; otherwise the old bytes stay unused until then. */
   struct ov_chunk *chunks;
   size_t nchunks;
-  size_t count, bytes;
+  size_t count;
+  size_t bytes; /* memory held: chunks, hash index, pend, undo and savepoint arrays (ov_bytes) */
   /* The splice (last node < key, per level) of the last walk or link, so that ascending links
   ** (link_pending) walk nothing. Valid while shape == hint_shape (shape counts node links;
   ** nothing else changes the links). */
@@ -81,6 +82,7 @@ int ov_new(ov_overlay **out) {
     return st_err(LSM_NOMEM, "out of memory");
   }
   o->head->h = MAX_H;
+  o->bytes = sizeof *o + sizeof(ov_node) + MAX_H * sizeof(ov_node *);
   o->height = 1;
   o->refs = 1;
   o->seq = 1;
@@ -101,17 +103,27 @@ typedef struct ov_chunk {
 #define OV_CHUNK_MIN 4096
 #define OV_CHUNK_MAX 65536
 
-/* n bytes (16-byte aligned) that live until the overlay is freed, or NULL (LSM_NOMEM). Chunks
-** grow from 4 KiB (a one-row transaction) to 64 KiB; a request over a quarter of that gets a
-** chunk of its own, linked behind the current one so that the current one keeps filling. */
+/* Chunks grow from 4 KiB (a one-row transaction) to 64 KiB; a request over a quarter of that
+** gets a chunk of its own, linked behind the current one so that the current one keeps filling.
+** The size of the chunk a request of n (aligned) bytes takes when the current one is too small,
+** and whether it is a chunk of its own. */
+static size_t chunk_cap(size_t nchunks, size_t n, int *own) {
+  size_t cap = nchunks < 5 ? OV_CHUNK_MIN << nchunks : OV_CHUNK_MAX;
+  *own = n > OV_CHUNK_MAX / 4;
+  return *own || n > cap ? n : cap;
+}
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* n bytes (16-byte aligned) that live until the overlay is freed, or NULL (LSM_NOMEM). */
 static void *ov_alloc(ov_overlay *o, size_t n) {
-  n = (n + 15) & ~(size_t)15;
+  n = align16(n);
   ov_chunk *c = o->chunks;
   if (!c || c->cap - c->used < n) {
-    size_t cap = o->nchunks < 5 ? OV_CHUNK_MIN << o->nchunks : OV_CHUNK_MAX;
-    int own = n > OV_CHUNK_MAX / 4;
-    if (own || n > cap) cap = n;
+    int own;
+    size_t cap = chunk_cap(o->nchunks, n, &own);
     if (!(c = mm_malloc(sizeof *c + cap))) return NULL;
+    o->bytes += sizeof *c + cap;
     c->used = 0;
     c->cap = cap;
     o->nchunks++;
@@ -246,6 +258,7 @@ static int reserve_node(ov_overlay *o) {
     size_t cap = o->cappend ? o->cappend * 2 : 64;
     ov_node **p = mm_realloc(o->pend, cap * sizeof *p);
     if (!p) return st_err(LSM_NOMEM, "out of memory");
+    o->bytes += (cap - o->cappend) * sizeof *p;
     o->pend = p;
     o->cappend = cap;
   }
@@ -258,6 +271,7 @@ int ov_reserve(ov_overlay *o, size_t n) {
   if (n > o->cappend) {
     ov_node **p = mm_realloc(o->pend, n * sizeof *p);
     if (!p) return st_err(LSM_NOMEM, "out of memory");
+    o->bytes += (n - o->cappend) * sizeof *p;
     o->pend = p;
     o->cappend = n;
   }
@@ -370,7 +384,6 @@ static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
   tab_insert(o->tab, o->tabcap, n);
   o->pend[o->npend++] = n;
   o->count++;
-  o->bytes += sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn;
   return n;
 }
 
@@ -379,6 +392,7 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
     size_t cap = o->capundo ? o->capundo * 2 : 256;
     ov_node **u = mm_realloc(o->undo, cap * sizeof *u);
     if (!u) return st_err(LSM_NOMEM, "out of memory");
+    o->bytes += (cap - o->capundo) * sizeof *u;
     o->undo = u;
     o->capundo = cap;
   }
@@ -388,7 +402,6 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
   if (h && h->seq == o->seq && h->gen == o->gen && h->cap >= vn) {
     /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
     ** since it was written (a rollback pops the newest version): overwrite it in place. */
-    o->bytes = o->bytes - h->vn + vn;
     h->kind = kind;
     h->vn = vn;
     if (vn) memcpy(h->v, v, vn);
@@ -406,11 +419,9 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
   x->vn = vn;
   x->cap = cap;
   if (vn) memcpy(x->v, v, vn);
-  o->bytes += sizeof *x + vn;
   if (replace) { /* as above, but the value did not fit in h */
     x->older = h->older;
     n->ver = x;
-    o->bytes -= sizeof *h + h->vn;
     return LSM_OK;
   }
   x->older = h;
@@ -496,6 +507,7 @@ int ov_savepoint(ov_overlay *o, int i) {
     int cap = i + 8;
     size_t *sp = mm_realloc(o->sp, (size_t)cap * sizeof *sp);
     if (!sp) return st_err(LSM_NOMEM, "out of memory");
+    o->bytes += (size_t)(cap - o->capsp) * sizeof *sp;
     o->sp = sp;
     o->capsp = cap;
   }
@@ -527,3 +539,36 @@ void ov_rollback_to(ov_overlay *o, int i) {
 
 size_t ov_count(const ov_overlay *o) { return o->count; }
 size_t ov_bytes(const ov_overlay *o) { return o->bytes; }
+
+/* Replays ov_write's allocations on the overlay's current state without making them: the node
+** (a new key: of the greatest height, and the growth of the hash index and pend array), the
+** version (none when overwritten in place; a replaced version that did not fit gets room for
+** twice its size), the undo array's growth, and the chunks these take. */
+size_t ov_write_cost(const ov_overlay *o, const void *k, size_t kn, size_t vn) {
+  size_t cost = 0, req[2] = {0, 0};
+  const ov_node *n = lookup(o, key_hash(k, kn), k, kn);
+  if (o->nsp > 0 && o->nundo == o->capundo) cost += (o->capundo ? o->capundo : 256) * sizeof(ov_node *);
+  if (!n) {
+    req[0] = align16(sizeof(ov_node) + MAX_H * sizeof(ov_node *) + kn);
+    if ((o->count + 1) * 2 > o->tabcap) cost += (o->tabcap ? o->tabcap : 64) * sizeof(ov_slot);
+    if (o->npend == o->cappend) cost += (o->cappend ? o->cappend : 64) * sizeof(ov_node *);
+  }
+  const ov_ver *h = n ? n->ver : NULL;
+  int current = h && h->seq == o->seq && h->gen == o->gen;
+  if (!(current && h->cap >= vn))
+    req[1] = align16(sizeof(ov_ver) + (current && vn < 2 * h->cap ? 2 * h->cap : vn));
+  int cur = o->chunks != NULL; /* a current chunk exists */
+  size_t avail = cur ? o->chunks->cap - o->chunks->used : 0, nchunks = o->nchunks;
+  for (int i = 0; i < 2; i++) {
+    if (!req[i] || (cur && req[i] <= avail)) {
+      avail -= req[i];
+      continue;
+    }
+    int own;
+    size_t cap = chunk_cap(nchunks++, req[i], &own);
+    cost += sizeof(ov_chunk) + cap;
+    if (!own || !cur) avail = cap - req[i]; /* it becomes the current chunk */
+    cur = 1;
+  }
+  return cost;
+}

@@ -20,7 +20,9 @@
 ** Versions removed by a rollback are parked until ov_free (a cursor may still point at them).
 **
 ** Memory: everything written in the transaction is held here until commit (a multi-million row
-** INSERT holds all its rows in memory; ov_bytes() tells how much).
+** INSERT holds all its rows in memory). ov_bytes() is the memory held (every allocation the
+** overlay has made and not freed); ov_write_cost() bounds what one more write adds, so a caller
+** can keep ov_bytes() under a bound by refusing a write before it is made.
 **
 ** Lifetime: refcounted (ov_ref/ov_unref); the vtab holds one ref while the transaction is open,
 ** each cursor reading it holds one. Thread safety: none; used by one connection's thread.
@@ -81,8 +83,12 @@ void ov_rollback_to(ov_overlay *o, int i);
 /* Number of savepoints open (the highest open index + 1; 0 for none). */
 int ov_depth(const ov_overlay *o);
 
-/* Number of keys with a pending change, and approximate memory held. */
+/* Number of keys with a pending change, and the bytes of memory the overlay holds (its chunks of
+** nodes and versions, hash index, and arrays; not the C library's own overhead per block). */
 size_t ov_count(const ov_overlay *o);
 size_t ov_bytes(const ov_overlay *o);
+/* How much ov_bytes() grows by an ov_put of key k and a value of vn bytes (ov_del: vn = 0) made
+** now (an upper bound: a new key's node is counted at the skiplist's greatest height). */
+size_t ov_write_cost(const ov_overlay *o, const void *k, size_t kn, size_t vn);
 
 #endif

@@ -47,6 +47,7 @@ typedef struct vt_temp {
 typedef struct vt_conn {
   vt_tab *tabs;
   vt_temp *temps;
+  size_t max_txn_size; /* lsm_max_txn_size(): the bound for every table; 0 = each table's own */
 } vt_conn;
 
 struct vt_tab {
@@ -1783,12 +1784,20 @@ static int vt_rowid(sqlite3_vtab_cursor *pc, sqlite3_int64 *out) {
 ** Writes and transactions.
 */
 
+/* The bound on the transaction's pending writes to this table (vtopts.h OPT_MAX_TXN_SIZE). */
+static size_t max_txn(const vt_tab *v) {
+  return v->conn && v->conn->max_txn_size ? v->conn->max_txn_size : v->t.max_txn_size;
+}
+
 static int ensure_txn(vt_tab *v) {
   if (v->ov) return SQLITE_OK;
   int rc = ov_new(&v->ov);
   if (rc) return SQLITE_NOMEM;
-  /* a hint (a bulk load's transactions are alike): a failure leaves the index to grow */
-  if (v->ov_last) (void)ov_reserve(v->ov, v->ov_last);
+  /* a hint (a bulk load's transactions are alike): a failure leaves the index to grow. At most
+  ** a quarter of the table's max_txn_size (a reserved key: <= 4 hash slots of 16 bytes and 8
+  ** bytes of pend), so that a small bound is not taken by the hint before the first write. */
+  size_t n = v->ov_last, most = max_txn(v) / (4 * 72);
+  if (n) (void)ov_reserve(v->ov, n < most ? n : most);
   return SQLITE_OK;
 }
 
@@ -1902,6 +1911,23 @@ static int scan_snapshot(vt_tab *v, uint64_t *snap) {
   return nw >= 1 && found;
 }
 
+/* Room in the overlay for a write of key k and a vn-byte value (0 for a delete)?
+** SQLITE_FULL (nothing written) when it could take the pending bytes past the bound. Checked
+** before each overlay write. A move (UPDATE of the key) is a delete and a put: if the put is
+** refused after the delete was made, SQLite's rollback of the statement (or, without a
+** statement journal, of the transaction: what it does after SQLITE_FULL) undoes the delete. */
+static int txn_room(vt_tab *v, const void *k, size_t kn, size_t vn) {
+  size_t have = ov_bytes(v->ov), max = max_txn(v), n = ov_write_cost(v->ov, k, kn, vn);
+  if (have <= max && n <= max - have) return SQLITE_OK;
+  return vt_err(v, SQLITE_FULL,
+                "lsm: transaction too large for table %s: its pending writes hold %llu bytes and "
+                "the next write needs up to %llu more, over max_txn_size (%llu); commit in smaller "
+                "transactions, or raise it (CREATE option max_txn_size, or SELECT "
+                "lsm_max_txn_size(bytes))",
+                v->name, (unsigned long long)have, (unsigned long long)n,
+                (unsigned long long)max);
+}
+
 static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *pRowid) {
   VT_NEED_ENGINE(v);
   int rc = ensure_txn(v);
@@ -1931,6 +1957,7 @@ static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *
   /* Rowids are max + 1 like SQLite's: a DELETE or UPDATE may lower the max, so recompute. */
   if (has_old) v->have_next_rowid = 0;
   if (argc == 1) { /* DELETE */
+    if ((rc = txn_room(v, ok->p, ok->n, 0))) return rc;
     if (ov_del(v->ov, ok->p, ok->n)) return SQLITE_NOMEM;
     return SQLITE_OK;
   }
@@ -2032,7 +2059,11 @@ static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *
     }
   }
   /* REPLACE simply overwrites the conflicting row (a put on the same key). */
-  if (has_old && !same && ov_del(v->ov, ok->p, ok->n)) { rc = SQLITE_NOMEM; goto done_kr; }
+  if (has_old && !same) {
+    if ((rc = txn_room(v, ok->p, ok->n, 0))) goto done_kr;
+    if (ov_del(v->ov, ok->p, ok->n)) { rc = SQLITE_NOMEM; goto done_kr; }
+  }
+  if ((rc = txn_room(v, nk->p, nk->n, val->n))) goto done_kr;
   if (ov_put(v->ov, nk->p, nk->n, val->p, val->n)) rc = SQLITE_NOMEM;
 done_kr:
   if (kr != kreal) sqlite3_free(kr);
@@ -2345,9 +2376,10 @@ static void f_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_str *s = sqlite3_str_new(NULL);
   sqlite3_str_appendf(s, "{\"table\":\"%w\",\"dir\":\"%w\",\"key\":\"%s\",", t->name,
                       reg_dir(t->eng), t->rowid_mode ? "rowid" : "declared");
-  sqlite3_str_appendf(s, "\"pending_keys\":%llu,\"pending_bytes\":%llu,",
+  sqlite3_str_appendf(s, "\"pending_keys\":%llu,\"pending_bytes\":%llu,\"max_txn_size\":%llu,",
                       (unsigned long long)(t->ov ? ov_count(t->ov) : 0),
-                      (unsigned long long)(t->ov ? ov_bytes(t->ov) : 0));
+                      (unsigned long long)(t->ov ? ov_bytes(t->ov) : 0),
+                      (unsigned long long)max_txn(t));
   sqlite3_str_appendf(s, "\"rows_read\":%llu,\"point_lookups\":%llu,\"scans\":%llu,",
                       (unsigned long long)t->rows_read, (unsigned long long)t->point_lookups,
                       (unsigned long long)t->scans);
@@ -2396,6 +2428,37 @@ static void f_check(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lsm_free(report);
 }
 
+/* lsm_max_txn_size([size]): the connection's bound on a transaction's pending writes to each
+** lsm table, overriding the tables' max_txn_size option (vtopts.h OPT_MAX_TXN_SIZE). With an
+** argument (bytes as an integer, or a size such as '1GB'; NULL: back to each table's option)
+** sets it; returns the connection's value in bytes, NULL when none is set. */
+static void f_max_txn_size(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  vt_conn *conn = sqlite3_user_data(ctx);
+  if (argc == 1) {
+    size_t sz = 0;
+    int t = sqlite3_value_type(argv[0]), ok = 1;
+    if (t == SQLITE_INTEGER) {
+      sqlite3_int64 i = sqlite3_value_int64(argv[0]);
+      ok = i >= 0 && (uint64_t)i <= OPT_MAX_TXN_SIZE_MAX;
+      sz = ok ? (size_t)i : 0;
+    } else if (t == SQLITE_TEXT) {
+      ok = opt_parse_size((const char *)sqlite3_value_text(argv[0]), &sz) == LSM_OK;
+    } else if (t != SQLITE_NULL) {
+      ok = 0;
+    }
+    if (!ok || (t != SQLITE_NULL && (sz < OPT_MAX_TXN_SIZE_MIN || sz > OPT_MAX_TXN_SIZE_MAX))) {
+      char *m = sqlite3_mprintf("lsm_max_txn_size: bad size '%s' (bytes from 64KB to 4GB, or NULL)",
+                                sqlite3_value_text(argv[0]));
+      sqlite3_result_error(ctx, m ? m : "lsm_max_txn_size: bad size", -1);
+      sqlite3_free(m);
+      return;
+    }
+    conn->max_txn_size = t == SQLITE_NULL ? 0 : sz;
+  }
+  if (conn->max_txn_size) sqlite3_result_int64(ctx, (sqlite3_int64)conn->max_txn_size);
+  else sqlite3_result_null(ctx);
+}
+
 static void conn_free(void *p) {
   vt_conn *c = p;
   while (c->temps) temp_drop(c, c->temps);
@@ -2417,5 +2480,8 @@ int vt_register(sqlite3 *db) {
   for (size_t i = 0; i < sizeof fns / sizeof fns[0] && !rc; i++)
     rc = sqlite3_create_function(db, fns[i].name, 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, c,
                                  fns[i].fn, NULL, NULL);
+  for (int n = 0; n <= 1 && !rc; n++)
+    rc = sqlite3_create_function(db, "lsm_max_txn_size", n, SQLITE_UTF8 | SQLITE_DIRECTONLY, c,
+                                 f_max_txn_size, NULL, NULL);
   return rc;
 }

@@ -152,7 +152,8 @@ static int set_option(opt_table *t, const char *name, const char *val) {
                                       "block_size",  "compression",       "compression_level",
                                       "bloom_bits",  "sync",              "io",
                                       "max_open_files", "l0_compaction_trigger", "mmap_reads",
-                                      "l1_compression", "direct_io",       "io_poll_us"};
+                                      "l1_compression", "direct_io",       "io_poll_us",
+                                      "max_txn_size"};
   lsm_options *o = &t->lo;
   size_t sz;
   /* An option given twice is ambiguous (which one holds?): refuse it. */
@@ -175,6 +176,13 @@ static int set_option(opt_table *t, const char *name, const char *val) {
     if (!strcasecmp(name, "memtable_size")) o->memtable_size = sz;
     else if (!strcasecmp(name, "cache_size")) o->cache_size = sz;
     else o->block_size = sz;
+    return LSM_OK;
+  }
+  if (!strcasecmp(name, "max_txn_size")) {
+    if (opt_parse_size(val, &sz) || sz < OPT_MAX_TXN_SIZE_MIN || sz > OPT_MAX_TXN_SIZE_MAX)
+      return st_err(LSM_ERROR,
+                    "lsm: bad value for option max_txn_size: '%s' (a size from 64KB to 4GB)", val);
+    t->max_txn_size = sz;
     return LSM_OK;
   }
   if (!strcasecmp(name, "compression")) {
@@ -348,6 +356,7 @@ int opt_parse(int argc, const char *const *argv, opt_table *t) {
   t->lo.l0_compaction_trigger = OPT_L0_COMPACTION_TRIGGER;
   t->lo.mmap_reads = OPT_MMAP_READS;
   t->lo.l1_compression = OPT_L1_AUTO;
+  t->max_txn_size = OPT_MAX_TXN_SIZE;
   char **pk = NULL;
   int npk = 0, inline_pk = 0, rc = LSM_OK;
   for (int a = 0; a < argc && !rc; a++) {

@@ -9,7 +9,8 @@
 **                        compression_level, bloom_bits, sync (full|normal|off),
 **                        io (uring|sync|auto), max_open_files (16..1000000),
 **                        l0_compaction_trigger (2..20), mmap_reads (0|1), direct_io (0|1),
-**                        io_poll_us (0..100000; engine lsm.h says what each does). Sizes take
+**                        io_poll_us (0..100000; engine lsm.h says what each does),
+**                        max_txn_size (64KB..4GB: OPT_MAX_TXN_SIZE below). Sizes take
 **                        suffixes k/kb/kib, m/mb/mib, g/gb/gib (all binary: 64MB = 64 MiB).
 **                        Values may be quoted with '' or "".
 ** Unsupported column constraints (UNIQUE, CHECK, DEFAULT, REFERENCES, GENERATED, COLLATE other
@@ -76,6 +77,25 @@
 ** behaviour (lz4 on L0 and L1 too). */
 #define OPT_L1_AUTO (-2)
 
+/* The default max_txn_size of a table: 256 MiB. A transaction's writes to a table are held in
+** memory until COMMIT (ext/overlay.h), and COMMIT copies them once more into one engine batch
+** (one WAL record), so without a bound one INSERT ... SELECT of many rows grows the process until
+** the kernel kills it (1M rows of ~110 bytes in one INSERT ... SELECT: 547 MB peak RSS). A write that
+** could take the table's pending writes (lsm_stats' pending_bytes: the overlay's allocations,
+** keys and values and ~170 bytes per key) past the bound fails with SQLITE_FULL, as a native
+** write past PRAGMA max_page_count does, and SQLite rolls back that statement, or the whole
+** transaction when the statement has no journal (ext/README.md "Transaction size"). 256 MiB is
+** ~950k such rows: a bulk load's usual transactions (thousands to a few hundred thousand rows)
+** fit many times over, and the peak at COMMIT, about twice the bound (overlay, batch, and the
+** memtable the batch goes into: 900k rows, 498 MB RSS), stays within a few times the engine's
+** own memory (lsm.h "Memory").
+** The CREATE option sets a table's bound; lsm_max_txn_size() overrides it for a connection.
+** At most 4 GiB: the engine's batch (one WAL record) is at most 4 GiB, and a batch is always
+** smaller than the pending bytes it comes from. */
+#define OPT_MAX_TXN_SIZE ((size_t)256 << 20)
+#define OPT_MAX_TXN_SIZE_MIN ((size_t)64 << 10)
+#define OPT_MAX_TXN_SIZE_MAX ((size_t)4 << 30)
+
 /* Affinities, with SQLite's SQLITE_AFF_* letters. */
 enum { OPT_AFF_BLOB = 'A', OPT_AFF_TEXT = 'B', OPT_AFF_NUMERIC = 'C', OPT_AFF_INTEGER = 'D',
        OPT_AFF_REAL = 'E' };
@@ -95,6 +115,7 @@ typedef struct opt_table {
   int nkey;      /* 0: no declared key (a hidden integer rowid is the key) */
   int *key;      /* key[i] = index in cols of the i-th key column */
   char *dir;     /* the dir option, or NULL for the default */
+  size_t max_txn_size; /* bound on a transaction's pending writes to the table, bytes */
   lsm_options lo;
   unsigned seen; /* options given so far (bit per option name), to refuse repeats */
 } opt_table;
