@@ -1101,7 +1101,8 @@ static void test_max_txn_size(void **state) {
   exec_fails(db, "SELECT lsm_max_txn_size(65535)", SQLITE_ERROR, "(bytes from 64KB to 4GB, or NULL)");
   exec_fails(db, "SELECT lsm_max_txn_size(-1)", SQLITE_ERROR, "bad size '-1'");
   exec_fails(db, "SELECT lsm_max_txn_size('5GB')", SQLITE_ERROR, "bad size '5GB'");
-  exec_fails(db, "SELECT lsm_max_txn_size(1.5e6)", SQLITE_ERROR, "bad size");
+  exec_fails(db, "SELECT lsm_max_txn_size(1.5e6)", SQLITE_ERROR, "bad size '1500000.0'");
+  exec_fails(db, "SELECT lsm_max_txn_size(x'00ff')", SQLITE_ERROR, "bad size: a blob");
   assert_string_equal(q1(db, "SELECT lsm_max_txn_size() IS NULL"), "1"); /* unchanged */
   exec_fails(db, "CREATE VIRTUAL TABLE u USING lsm(k, max_txn_size=1)", SQLITE_ERROR,
              "bad value for option max_txn_size: '1'");

@@ -2447,8 +2447,10 @@ static void f_max_txn_size(sqlite3_context *ctx, int argc, sqlite3_value **argv)
       ok = 0;
     }
     if (!ok || (t != SQLITE_NULL && (sz < OPT_MAX_TXN_SIZE_MIN || sz > OPT_MAX_TXN_SIZE_MAX))) {
-      char *m = sqlite3_mprintf("lsm_max_txn_size: bad size '%s' (bytes from 64KB to 4GB, or NULL)",
-                                sqlite3_value_text(argv[0]));
+      char *m = t == SQLITE_BLOB
+                    ? sqlite3_mprintf("lsm_max_txn_size: bad size: a blob (bytes from 64KB to 4GB, or NULL)")
+                    : sqlite3_mprintf("lsm_max_txn_size: bad size '%s' (bytes from 64KB to 4GB, or NULL)",
+                                      sqlite3_value_text(argv[0]));
       sqlite3_result_error(ctx, m ? m : "lsm_max_txn_size: bad size", -1);
       sqlite3_free(m);
       return;
