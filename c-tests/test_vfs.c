@@ -409,7 +409,7 @@ static void fn_evict(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static void test_cold_midscan(void **state) {
   (void)state;
   const char *jm[] = {"DELETE", "WAL"};
-  long long ra_total = 0;
+  long long ra_total = 0, ra_missed = 0;
   for (int j = 0; j < 2; j++) {
     rm_db("cm.db");
     sqlite3 *db = open_db("cm.db", "unix", NULL);
@@ -460,30 +460,34 @@ static void test_cold_midscan(void **state) {
       uringvfs_stats b = stats(db, "main");
       long long win = b.ra_batches - a.ra_batches + b.pf_batches - a.pf_batches;
       long long served = b.ra_hits - a.ra_hits + b.pf_hits - a.pf_hits;
-      print_message("cold_midscan %s/%s: read-ahead %lld windows %lld hits, fan-out %lld / %lld, "
-                    "probe hits %lld, reads %lld\n",
+      print_message("cold_midscan %s/%s: read-ahead %lld windows %lld hits (%lld probes missed), "
+                    "fan-out %lld / %lld, probe hits %lld, reads %lld\n",
                     jm[j], io ? "uring" : "sync", b.ra_batches - a.ra_batches, b.ra_hits - a.ra_hits,
-                    b.pf_batches - a.pf_batches, b.pf_hits - a.pf_hits, b.cached - a.cached,
-                    b.reads - a.reads);
+                    b.ra_missed - a.ra_missed, b.pf_batches - a.pf_batches, b.pf_hits - a.pf_hits,
+                    b.cached - a.cached, b.reads - a.reads);
       if (win == 0 || served == 0)
         fail_msg("%s/%s: no windows on a cold file: %lld windows, %lld reads served", jm[j],
                  io ? "uring" : "sync", win, served);
       /* Whether a chain's probe misses depends on how far the kernel's own read-ahead got:
       ** read-ahead windows are required over the four runs, not in each. */
       ra_total += b.ra_batches - a.ra_batches;
+      ra_missed += b.ra_missed - a.ra_missed;
       integrity_ok(db, "cold_midscan");
       sqlite3_close(db);
     }
     close(g_evict_fd);
     g_evict_fd = -1;
   }
-  /* Under valgrind (30-50x slower) the kernel's own read-ahead can finish first in all four
-  ** runs, so every chain probe hits (seen once in session 11: "probe hits 111", 0 windows; it
-  ** passed on the rerun). The assertion is about timing, which valgrind is not there to test. */
-  if (ra_total == 0 && vg_running())
-    print_message("cold_midscan: no read-ahead window under valgrind (timing): not asserted\n");
-  else if (ra_total == 0)
-    fail_msg("no read-ahead window in any run (overflow chains of a cold file)");
+  /* Every probe of a chain that missed started a window. Whether any missed is timing: the
+  ** kernel's own read-ahead can finish first in all four runs, so that every chain probe hits
+  ** (seen under valgrind in session 11, "probe hits 111", and natively in session 33 on a host
+  ** whose device completes a read inside the call that starts it, under a second job's load). */
+  if (ra_total < ra_missed)
+    fail_msg("%lld chain probes missed the page cache, but %lld read-ahead windows", ra_missed,
+             ra_total);
+  if (ra_missed == 0)
+    print_message("cold_midscan: every chain probe hit (the kernel's read-ahead was first): "
+                  "windows not asserted\n");
 }
 
 /* Two connections in one process: each sees the other's commits (flush before unlock / WAL

@@ -720,6 +720,7 @@ static int uv_read(sqlite3_file *pf, void *buf, int amt, sqlite3_int64 ofs) {
         return SQLITE_OK;
       }
       p->probe_gap = 0;
+      if (want_ra && !want_pf) p->st.ra_missed++;
     }
   }
   if (want_pf) want_ra = 0; /* the fan-out window covers the walk; no second window */

@@ -98,6 +98,8 @@ typedef struct uringvfs_stats {
   long long reads;      /* xRead calls */
   long long ra_hits;    /* reads served from the read-ahead window */
   long long ra_batches; /* read-ahead windows read (each several requests in flight) */
+  long long ra_missed;  /* cache-only probes of a sequential read that missed (each starts a
+                        ** read-ahead window) */
   long long pf_hits;    /* reads served from the b-tree fan-out prefetch */
   long long pf_batches; /* fan-out prefetch windows read (each page a request, all in flight) */
   long long cached;     /* reads served by one page-cache-only read (fio_read_cached) */
