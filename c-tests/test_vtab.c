@@ -193,7 +193,7 @@ static void test_overlay_hint(void **state) {
   for (int l = 0; l < MAX_H; l++) {
     const ov_node *a = o->head->next[l];
     while (a && a->next[l]) {
-      assert_true(cmp(a->key, a->kn, a->next[l]->key, a->next[l]->kn) < 0);
+      assert_true(cmp(node_key(a), a->kn, node_key(a->next[l]), a->next[l]->kn) < 0);
       a = a->next[l];
     }
   }
@@ -447,6 +447,31 @@ static void test_overlay_bytes(void **state) {
   assert_true(exact > 1000); /* the bound is the growth itself most of the time */
   ov_unref(o);
   assert_int_equal(mm_live_bytes(), base);
+}
+
+/* Keys and values over the engine's limits are refused before anything is allocated (a node
+** and a version keep their sizes in 32 bits). */
+static void test_overlay_limits(void **state) {
+  (void)state;
+  static uint8_t big[LSM_MAX_KEY + 1];
+  ov_overlay *o;
+  assert_int_equal(ov_new(&o), LSM_OK);
+  assert_int_equal(ov_put(o, "a", 1, "x", 1), LSM_OK);
+  size_t bytes = ov_bytes(o);
+  assert_int_equal(ov_put(o, big, sizeof big, "x", 1), LSM_TOOBIG);
+  assert_int_equal(ov_del(o, big, sizeof big), LSM_TOOBIG);
+  /* the value is not read before the check: its length alone is refused */
+  assert_int_equal(ov_put(o, "b", 1, big, (size_t)LSM_MAX_VALUE + 1), LSM_TOOBIG);
+  assert_int_equal(ov_count(o), 1);
+  assert_int_equal(ov_bytes(o), bytes);
+  const void *v;
+  size_t vn;
+  assert_int_equal(ov_get(o, OV_LATEST, "b", 1, &v, &vn), OV_ABSENT);
+  assert_int_equal(ov_put(o, big, LSM_MAX_KEY, "y", 1), LSM_OK); /* the limit itself is fine */
+  assert_int_equal(ov_get(o, OV_LATEST, big, LSM_MAX_KEY, &v, &vn), OV_PUT);
+  assert_int_equal(vn, 1);
+  assert_memory_equal(v, "y", 1);
+  ov_unref(o);
 }
 
 static void test_overlay_refcount(void **state) {
@@ -2181,7 +2206,7 @@ int main(void) {
   mm_count_heap(); /* test_overlay_bytes compares ov_bytes with the live heap */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mmap_truncated_sql), /* first: see there */
-      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_bytes),     cmocka_unit_test(test_overlay_refcount),
+      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_bytes),     cmocka_unit_test(test_overlay_limits), cmocka_unit_test(test_overlay_refcount),
       cmocka_unit_test(test_exports_only_entry_points),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_direct_io_sql),

@@ -4,33 +4,45 @@
 */
 #include "overlay.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "coding.h"
+#include "lsm.h"
 #include "mm.h"
 #include "status.h"
 
 #define MAX_H 24
 
+/* A version: a 33-byte header, then the value. Sizes fit 32 bits: values are at most
+** LSM_MAX_VALUE (64 MiB) and a replaced version's room at most twice that. The header is packed
+** because a bulk INSERT holds one version per row: each byte here is a byte per row. */
 typedef struct ov_ver {
   struct ov_ver *older;
   uint64_t seq; /* overlay sequence when written (visibility for snapshots) */
   uint64_t gen; /* savepoint generation when written (may it be overwritten in place?) */
-  int kind;     /* OV_PUT or OV_DEL */
-  size_t vn;
-  size_t cap; /* bytes of v[] allocated (an in-place overwrite may reuse them) */
+  uint32_t vn;
+  uint32_t cap; /* bytes of v[] allocated (an in-place overwrite may reuse them) */
+  uint8_t kind; /* OV_PUT or OV_DEL */
   uint8_t v[];
 } ov_ver;
 
+#define VER_HDR offsetof(ov_ver, v)
+
+/* A node: a 24-byte header, h next pointers, then the key's kn bytes (node_key). Keys are at most
+** LSM_MAX_KEY (64 KiB) bytes. */
 struct ov_node {
-  ov_ver *ver; /* newest first; NULL = no change (after a rollback) */
-  size_t kn;
-  uint8_t *key;
+  ov_ver *ver;   /* newest first; NULL = no change (after a rollback) */
   uint64_t hash; /* of the key (the hash index) */
-  int h;
+  uint32_t kn;
+  uint8_t h;
   ov_node *next[];
 };
+
+#define NODE_HDR offsetof(ov_node, next)
+
+static inline const uint8_t *node_key(const ov_node *n) { return (const uint8_t *)&n->next[n->h]; }
 
 /* A slot of the hash index: the key's hash and its node (NULL = empty). */
 typedef struct ov_slot {
@@ -113,11 +125,11 @@ static size_t chunk_cap(size_t nchunks, size_t n, int *own) {
   return *own || n > cap ? n : cap;
 }
 
-static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* n bytes (16-byte aligned) that live until the overlay is freed, or NULL (LSM_NOMEM). */
+/* n bytes (8-byte aligned: nodes and versions hold pointers and 64-bit numbers) that live until the overlay is freed, or NULL (LSM_NOMEM). */
 static void *ov_alloc(ov_overlay *o, size_t n) {
-  n = align16(n);
+  n = align8(n);
   ov_chunk *c = o->chunks;
   if (!c || c->cap - c->used < n) {
     int own;
@@ -179,7 +191,7 @@ static int cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
 static ov_node *find_ge(ov_overlay *o, const void *k, size_t kn, ov_node **prev) {
   ov_node *x = o->head;
   for (int l = o->height - 1; l >= 0; l--) {
-    while (x->next[l] && cmp(x->next[l]->key, x->next[l]->kn, k, kn) < 0) x = x->next[l];
+    while (x->next[l] && cmp(node_key(x->next[l]), x->next[l]->kn, k, kn) < 0) x = x->next[l];
     if (prev) prev[l] = x;
   }
   return x->next[0];
@@ -205,8 +217,8 @@ static int rand_height(ov_overlay *o) {
 static int hint_fits(ov_overlay *o, const void *k, size_t kn) {
   if (o->hint_shape != o->shape) return 0;
   ov_node *p = o->hint[0], *nx = p->next[0];
-  if (p != o->head && cmp(p->key, p->kn, k, kn) >= 0) return 0;
-  return !nx || cmp(nx->key, nx->kn, k, kn) >= 0;
+  if (p != o->head && cmp(node_key(p), p->kn, k, kn) >= 0) return 0;
+  return !nx || cmp(node_key(nx), nx->kn, k, kn) >= 0;
 }
 
 /* The first node >= k, with o->hint set to k's splice (from the hint itself when it fits). */
@@ -227,7 +239,7 @@ static ov_node *lookup(const ov_overlay *o, uint64_t h, const void *k, size_t kn
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
     const ov_slot *s = &o->tab[i];
     if (!s->n) return NULL;
-    if (s->hash == h && s->n->kn == kn && memcmp(s->n->key, k, kn) == 0) return s->n;
+    if (s->hash == h && s->n->kn == kn && memcmp(node_key(s->n), k, kn) == 0) return s->n;
   }
 }
 
@@ -282,7 +294,7 @@ int ov_reserve(ov_overlay *o, size_t n) {
 
 static int pend_cmp(const void *a, const void *b) {
   const ov_node *x = *(ov_node *const *)a, *y = *(ov_node *const *)b;
-  return cmp(x->key, x->kn, y->key, y->kn);
+  return cmp(node_key(x), x->kn, node_key(y), y->kn);
 }
 
 /* A node with the first 8 bytes of its key as a big-endian number (zero-padded): prefixes that
@@ -294,7 +306,7 @@ typedef struct ov_pk {
 
 static int pk_cmp(const void *a, const void *b) {
   const ov_node *x = ((const ov_pk *)a)->n, *y = ((const ov_pk *)b)->n;
-  return cmp(x->key, x->kn, y->key, y->kn);
+  return cmp(node_key(x), x->kn, node_key(y), y->kn);
 }
 
 /* Sort o->pend by key (for speed only: link_pending places a node right in any order, but in
@@ -313,7 +325,7 @@ static void sort_pending(ov_overlay *o) {
   for (size_t i = 0; i < n; i++) {
     const ov_node *x = o->pend[i];
     uint8_t pb[8] = {0};
-    memcpy(pb, x->key, x->kn < 8 ? x->kn : 8);
+    memcpy(pb, node_key(x), x->kn < 8 ? x->kn : 8);
     a[i].p = load_be64(pb);
     a[i].n = o->pend[i];
     any_diff |= a[i].p ^ a[0].p;
@@ -349,7 +361,7 @@ static void link_pending(ov_overlay *o) {
   for (size_t i = 0; i < o->npend; i++) {
     ov_node *n = o->pend[i];
     /* ascending: the key usually falls in the gap just after the previous one (the hint) */
-    (void)locate(o, n->key, n->kn);
+    (void)locate(o, node_key(n), n->kn);
     ov_node **prev = o->hint;
     int h = n->h;
     for (int l = o->height; l < h; l++) prev[l] = o->head;
@@ -372,14 +384,13 @@ static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
   if (n) return n;
   if (reserve_node(o)) return NULL;
   int h = rand_height(o);
-  n = ov_alloc(o, sizeof(ov_node) + (size_t)h * sizeof(ov_node *) + kn);
+  n = ov_alloc(o, NODE_HDR + (size_t)h * sizeof(ov_node *) + kn);
   if (!n) return NULL;
   n->ver = NULL;
-  n->h = h;
-  n->kn = kn;
+  n->h = (uint8_t)h;
+  n->kn = (uint32_t)kn;
   n->hash = hash;
-  n->key = (uint8_t *)&n->next[h];
-  memcpy(n->key, k, kn);
+  memcpy((uint8_t *)&n->next[h], k, kn);
   for (int l = 0; l < h; l++) n->next[l] = NULL;
   tab_insert(o->tab, o->tabcap, n);
   o->pend[o->npend++] = n;
@@ -388,6 +399,8 @@ static ov_node *find_or_insert(ov_overlay *o, const void *k, size_t kn) {
 }
 
 static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const void *v, size_t vn) {
+  if (kn > LSM_MAX_KEY || vn > LSM_MAX_VALUE) /* the 32-bit sizes of nodes and versions */
+    return st_err(LSM_TOOBIG, "overlay: key of %zu or value of %zu bytes over the limit", kn, vn);
   if (o->nsp > 0 && o->nundo == o->capundo) {
     size_t cap = o->capundo ? o->capundo * 2 : 256;
     ov_node **u = mm_realloc(o->undo, cap * sizeof *u);
@@ -402,8 +415,8 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
   if (h && h->seq == o->seq && h->gen == o->gen && h->cap >= vn) {
     /* No snapshot can see h (it is newer than every snapshot) and no savepoint was opened
     ** since it was written (a rollback pops the newest version): overwrite it in place. */
-    h->kind = kind;
-    h->vn = vn;
+    h->kind = (uint8_t)kind;
+    h->vn = (uint32_t)vn;
     if (vn) memcpy(h->v, v, vn);
     return LSM_OK;
   }
@@ -411,13 +424,13 @@ static int ov_write(ov_overlay *o, const void *k, size_t kn, int kind, const voi
   ** longer values leaves at most as many unused bytes behind as its longest value */
   int replace = h && h->seq == o->seq && h->gen == o->gen;
   size_t cap = replace && vn < 2 * h->cap ? 2 * h->cap : vn;
-  ov_ver *x = ov_alloc(o, sizeof *x + cap);
+  ov_ver *x = ov_alloc(o, VER_HDR + cap);
   if (!x) return st_err(LSM_NOMEM, "out of memory"); /* an empty node is harmless */
   x->seq = o->seq;
   x->gen = o->gen;
-  x->kind = kind;
-  x->vn = vn;
-  x->cap = cap;
+  x->kind = (uint8_t)kind;
+  x->vn = (uint32_t)vn;
+  x->cap = (uint32_t)cap;
   if (vn) memcpy(x->v, v, vn);
   if (replace) { /* as above, but the value did not fit in h */
     x->older = h->older;
@@ -484,7 +497,7 @@ static ov_node *find_before(ov_overlay *o, const void *k, size_t kn, int inclusi
   ov_node *x = o->head;
   for (int l = o->height - 1; l >= 0; l--) {
     while (x->next[l]) {
-      int c = cmp(x->next[l]->key, x->next[l]->kn, k, kn);
+      int c = cmp(node_key(x->next[l]), x->next[l]->kn, k, kn);
       if (c < 0 || (inclusive && c == 0)) x = x->next[l];
       else break;
     }
@@ -494,10 +507,10 @@ static ov_node *find_before(ov_overlay *o, const void *k, size_t kn, int inclusi
 
 ov_node *ov_seek_le(ov_overlay *o, const void *k, size_t kn) { return find_before(o, k, kn, 1); }
 ov_node *ov_next(ov_node *n) { return n->next[0]; }
-ov_node *ov_prev(ov_overlay *o, ov_node *n) { return find_before(o, n->key, n->kn, 0); }
+ov_node *ov_prev(ov_overlay *o, ov_node *n) { return find_before(o, node_key(n), n->kn, 0); }
 
 void ov_node_key(const ov_node *n, const void **k, size_t *kn) {
-  *k = n->key;
+  *k = node_key(n);
   *kn = n->kn;
 }
 
@@ -549,14 +562,14 @@ size_t ov_write_cost(const ov_overlay *o, const void *k, size_t kn, size_t vn) {
   const ov_node *n = lookup(o, key_hash(k, kn), k, kn);
   if (o->nsp > 0 && o->nundo == o->capundo) cost += (o->capundo ? o->capundo : 256) * sizeof(ov_node *);
   if (!n) {
-    req[0] = align16(sizeof(ov_node) + MAX_H * sizeof(ov_node *) + kn);
+    req[0] = align8(NODE_HDR + MAX_H * sizeof(ov_node *) + kn);
     if ((o->count + 1) * 2 > o->tabcap) cost += (o->tabcap ? o->tabcap : 64) * sizeof(ov_slot);
     if (o->npend == o->cappend) cost += (o->cappend ? o->cappend : 64) * sizeof(ov_node *);
   }
   const ov_ver *h = n ? n->ver : NULL;
   int current = h && h->seq == o->seq && h->gen == o->gen;
   if (!(current && h->cap >= vn))
-    req[1] = align16(sizeof(ov_ver) + (current && vn < 2 * h->cap ? 2 * h->cap : vn));
+    req[1] = align8(VER_HDR + (current && vn < 2 * h->cap ? 2 * h->cap : vn));
   int cur = o->chunks != NULL; /* a current chunk exists */
   size_t avail = cur ? o->chunks->cap - o->chunks->used : 0, nchunks = o->nchunks;
   for (int i = 0; i < 2; i++) {

@@ -26,7 +26,7 @@
 **
 ** Lifetime: refcounted (ov_ref/ov_unref); the vtab holds one ref while the transaction is open,
 ** each cursor reading it holds one. Thread safety: none; used by one connection's thread.
-** Errors: LSM_NOMEM (nothing changed).
+** Errors: LSM_NOMEM, LSM_TOOBIG (nothing changed).
 */
 #ifndef LSMVTAB_OVERLAY_H
 #define LSMVTAB_OVERLAY_H
@@ -48,7 +48,8 @@ int ov_reserve(ov_overlay *o, size_t n);
 void ov_ref(ov_overlay *o);
 void ov_unref(ov_overlay *o); /* frees at zero; NULL is a no-op */
 
-/* Record a put (val != NULL) or a delete (val == NULL) of key k. */
+/* Record a put (val != NULL) or a delete (val == NULL) of key k: LSM_OK, LSM_NOMEM, or
+** LSM_TOOBIG for a key over LSM_MAX_KEY or a value over LSM_MAX_VALUE bytes (nothing changed). */
 int ov_put(ov_overlay *o, const void *k, size_t kn, const void *v, size_t vn);
 int ov_del(ov_overlay *o, const void *k, size_t kn);
 

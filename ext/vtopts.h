@@ -80,14 +80,15 @@
 /* The default max_txn_size of a table: 256 MiB. A transaction's writes to a table are held in
 ** memory until COMMIT (ext/overlay.h), and COMMIT copies them once more into one engine batch
 ** (one WAL record), so without a bound one INSERT ... SELECT of many rows grows the process until
-** the kernel kills it (1M rows of ~110 bytes in one INSERT ... SELECT: 547 MB peak RSS). A write that
+** the kernel kills it (1M rows of ~110 bytes in one INSERT ... SELECT: 547 MB peak RSS in session
+** 33, before the bound). A write that
 ** could take the table's pending writes (lsm_stats' pending_bytes: the overlay's allocations,
-** keys and values and ~170 bytes per key) past the bound fails with SQLITE_FULL, as a native
+** keys and values and ~130 bytes per key) past the bound fails with SQLITE_FULL, as a native
 ** write past PRAGMA max_page_count does, and SQLite rolls back that statement, or the whole
 ** transaction when the statement has no journal (ext/README.md "Transaction size"). 256 MiB is
-** ~950k such rows: a bulk load's usual transactions (thousands to a few hundred thousand rows)
+** ~1.04M such rows: a bulk load's usual transactions (thousands to a few hundred thousand rows)
 ** fit many times over, and the peak at COMMIT, about twice the bound (overlay, batch, and the
-** memtable the batch goes into: 900k rows, 498 MB RSS), stays within a few times the engine's
+** memtable the batch goes into: 1M rows, 237 MB pending, 506 MB RSS), stays within a few times the engine's
 ** own memory (lsm.h "Memory").
 ** The CREATE option sets a table's bound; lsm_max_txn_size() overrides it for a connection.
 ** At most 4 GiB: the engine's batch (one WAL record) is at most 4 GiB, and a batch is always
