@@ -528,7 +528,7 @@ static int dir_nonempty(const char *dir) {
 static int vt_init(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp,
                    char **pzErr, int create) {
   vt_conn *conn = aux;
-  int rc;
+  int rc = SQLITE_OK;
   vt_tab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
   memset(v, 0, sizeof *v);
