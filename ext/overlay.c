@@ -127,7 +127,8 @@ static size_t chunk_cap(size_t nchunks, size_t n, int *own) {
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-/* n bytes (8-byte aligned: nodes and versions hold pointers and 64-bit numbers) that live until the overlay is freed, or NULL (LSM_NOMEM). */
+/* n bytes, 8-byte aligned (nodes and versions hold pointers and 64-bit numbers), that live until
+** the overlay is freed, or NULL (LSM_NOMEM). */
 static void *ov_alloc(ov_overlay *o, size_t n) {
   n = align8(n);
   ov_chunk *c = o->chunks;
