@@ -27,9 +27,12 @@
 **
 ** Cases: harness_native (A = native too: proves the harness has no false positives, and runs the
 ** uring VFS against the unix one when registered), harness_mutant (A differs on purpose: the
-** harness must notice), lsm_<shape> and, if the `uring` VFS is registered, uring_<shape>.
+** harness must notice), spill (every shape with the transactions' writes spilled to disk as
+** often as the module may: LSMVTAB_TEST_SPILL_KEYS=3), lsm_<shape> and, if the `uring` VFS is
+** registered, uring_<shape>.
 **
-** Environment: LSMVTAB_EXT (extension path without .so; required), LSMVTAB_LONG=1 (more seeds
+** Environment: LSMVTAB_TEST_SPILL_KEYS=n (every case spills at n pending keys; the spill case
+** uses 3 when it is not set), LSMVTAB_EXT (extension path without .so; required), LSMVTAB_LONG=1 (more seeds
 ** and statements), LSMVTAB_DIFF_SEED=n (run only that seed), LSMVTAB_DIFF_SEEDS=n and
 ** LSMVTAB_DIFF_SEED_BASE=b (the lsm cases run seeds b+1 .. b+n per shape: a campaign beyond the
 ** fixed seeds 1..n that `make test` runs), LSMVTAB_DIFF_STMTS=n (statements per seed),
@@ -1086,12 +1089,13 @@ static int is_long(void) { return env_long("LSMVTAB_LONG", 0) != 0; }
 /* Statements per seed: dflt, or LSMVTAB_DIFF_STMTS. */
 static long stmts(long dflt) { return env_long("LSMVTAB_DIFF_STMTS", dflt); }
 
-/* Run the seeds of one (shape, mode); stop after 3 failing seeds. Returns the failure count. */
-static int run_seeds(const Shape *sh, int mode, int uring, int nseed, long nstmt) {
+/* Run the seeds of one (shape, mode), seeds off+1 .. off+nseed (plus LSMVTAB_DIFF_SEED_BASE);
+** stop after 3 failing seeds. Returns the failure count. */
+static int run_seeds(const Shape *sh, int mode, int uring, int nseed, long nstmt, long off) {
   const char *only = getenv("LSMVTAB_DIFF_SHAPE");
   if (only && *only && strcmp(only, sh->name) != 0) return 0;
   long one = env_long("LSMVTAB_DIFF_SEED", -1);
-  long base = env_long("LSMVTAB_DIFF_SEED_BASE", 0); /* campaigns: seeds base+1 .. base+nseed */
+  long base = off + env_long("LSMVTAB_DIFF_SEED_BASE", 0); /* campaigns: base+1 .. base+nseed */
   int fails = 0;
   for (int i = 1; i <= nseed && fails < 3; i++) {
     uint64_t seed = one >= 0 ? (uint64_t)one : (uint64_t)(base + i);
@@ -1108,9 +1112,9 @@ static void test_harness_native(void **state) {
   (void)state;
   int fails = 0;
   for (int i = 0; i < NSHAPE; i++) {
-    fails += run_seeds(&shapes[i], M_NATIVE, 0, 1, stmts(800));
+    fails += run_seeds(&shapes[i], M_NATIVE, 0, 1, stmts(800), 0);
     /* the uring VFS against the unix VFS, with native tables: VFS bugs apart from vtab bugs */
-    if (have_uring) fails += run_seeds(&shapes[i], M_NATIVE, 1, 1, stmts(800));
+    if (have_uring) fails += run_seeds(&shapes[i], M_NATIVE, 1, 1, stmts(800), 0);
   }
   if (fails) fail_msg("%d native-vs-native runs differed: harness or VFS bug (see above)", fails);
 }
@@ -1139,7 +1143,7 @@ static void lsm_case(int shape, int uring) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   n_vg_subst = 0;
-  int fails = run_seeds(&shapes[shape], M_LSM, uring, nseed, nstmt);
+  int fails = run_seeds(&shapes[shape], M_LSM, uring, nseed, nstmt, 0);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("  %s%s: %d seed(s) x %ld statements, %.1f s\n", uring ? "uring_" : "lsm_",
          shapes[shape].name, nseed, nstmt, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
@@ -1148,6 +1152,28 @@ static void lsm_case(int shape, int uring) {
            "oracle's long double comparison is wrong under valgrind)\n", n_vg_subst);
   if (fails) fail_msg("%d seed(s) of shape %s%s differ from the native table (see above)", fails,
                       shapes[shape].name, uring ? " through the uring VFS" : "");
+}
+
+/* Every shape with the transactions' writes spilled to disk (ext/README.md "Transaction size")
+** whenever the module may and the overlay holds 3 keys (LSMVTAB_TEST_SPILL_KEYS, read when a
+** connection registers the module): reads through the stage's runs, commits through
+** lsm_stage_commit, rollbacks dropping runs, all against the native table. 1 seed x 600
+** statements per shape (LSMVTAB_LONG=1: 3 x 3000), seeds 1001.. (other than lsm_*'s). */
+static void test_spill(void **state) {
+  (void)state;
+  if (!ext_path()) fail_msg("LSMVTAB_EXT is not set (path of the extension without .so)");
+  int nseed = (int)env_long("LSMVTAB_DIFF_SEEDS", is_long() ? 3 : 1);
+  long nstmt = stmts(is_long() ? 3000 : 600);
+  /* a campaign's own setting (every case spilling) stays in force after this case */
+  const char *was = getenv("LSMVTAB_TEST_SPILL_KEYS");
+  char keep[32] = "";
+  if (was) snprintf(keep, sizeof keep, "%s", was);
+  setenv("LSMVTAB_TEST_SPILL_KEYS", was ? keep : "3", 1);
+  int fails = 0;
+  for (int i = 0; i < NSHAPE; i++) fails += run_seeds(&shapes[i], M_LSM, 0, nseed, nstmt, 1000);
+  if (!was) unsetenv("LSMVTAB_TEST_SPILL_KEYS");
+  printf("  spill: %d shapes x %d seed(s) x %ld statements\n", NSHAPE, nseed, nstmt);
+  if (fails) fail_msg("%d run(s) with spilled transactions differ from the native table (see above)", fails);
 }
 
 #define LSM_CASE(i)                                                    \
@@ -1178,13 +1204,14 @@ static void probe_extension(void) {
 
 int main(void) {
   probe_extension();
-  struct CMUnitTest tests[2 + 2 * NSHAPE];
+  struct CMUnitTest tests[3 + 2 * NSHAPE];
   int n = 0;
   tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_harness_native);
   tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_harness_mutant);
   void (*lsm[])(void **) = {test_lsm_0, test_lsm_1, test_lsm_2, test_lsm_3, test_lsm_4, test_lsm_5};
   void (*ur[])(void **) = {test_uring_0, test_uring_1, test_uring_2, test_uring_3, test_uring_4,
                            test_uring_5};
+  tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_spill);
   static char names[2 * NSHAPE][48];
   for (int i = 0; i < NSHAPE; i++) {
     snprintf(names[i], sizeof names[i], "lsm_%s", shapes[i].name);

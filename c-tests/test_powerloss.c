@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "rel_util.h"
+#include "test_util.h"
 
 int sqlite3_lsmvtab_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
 
@@ -83,26 +84,33 @@ static void one(const char *root, const rel_model *base, long n, uint64_t seed, 
   alarm(0);
 }
 
-static void test_power_loss(void **state) {
-  (void)state;
-  signal(SIGALRM, on_alarm);
-  int lng = getenv("LSMVTAB_LONG") != NULL;
-  if (lng) run_batches = 2000;
-  const char *root = rel_scratch("powerloss");
+/* The base database every crash point starts from (<scratch>/base): BASE_BATCHES batches, a
+** flush halfway. Returns the scratch root. */
+static const char *make_base(const char *tag, rel_model *base) {
+  const char *root = rel_scratch(tag);
   char bdir[4200];
   snprintf(bdir, sizeof bdir, "%s/base", root);
-  rel_model base;
-  rel_model_init(&base);
+  rel_model_init(base);
   lsm_options o = rel_opts();
   lsm_db *db;
   rel_rmdir(bdir);
   if (lsm_open(bdir, &o, &db)) fail_msg("open: %s", lsm_errmsg());
   for (int b = 0; b < BASE_BATCHES; b++) {
     assert_int_equal(rel_write_batch(db, b), LSM_OK);
-    rel_model_apply(&base, b);
+    rel_model_apply(base, b);
     if (b == BASE_BATCHES / 2) assert_int_equal(lsm_flush(db, 1), LSM_OK);
   }
   assert_int_equal(lsm_close(db), LSM_OK);
+  return root;
+}
+
+static void test_power_loss(void **state) {
+  (void)state;
+  signal(SIGALRM, on_alarm);
+  int lng = getenv("LSMVTAB_LONG") != NULL;
+  if (lng) run_batches = 2000;
+  rel_model base;
+  const char *root = make_base("powerloss", &base);
 
   const char *only = getenv("LSMVTAB_POWERLOSS");
   if (only) {
@@ -254,10 +262,142 @@ static void test_power_loss_sql(void **state) {
   if (total_bad) fail_msg("%ld SQL power-loss runs lost committed transactions (first above)", total_bad);
 }
 
+/* ---- staged writes: lsm_stage_commit (lsm.h "Staged writes") under power loss ----
+** The workload opens the base database, commits STAGE_NORMAL batches one by one, then stages
+** STAGE_RUNS runs of STAGE_PER_RUN batches each (every run: the batches' last writes per key, in
+** key order) and commits the stage. After the crash the database must hold the acknowledged
+** batches (the one in flight all or nothing) and the stage all or nothing, and all of it when
+** lsm_stage_commit returned LSM_OK; no run file may survive the reopen. */
+#define STAGE_NORMAL 4
+#define STAGE_RUNS 3
+#define STAGE_PER_RUN 4
+#define STAGE_FIRST 5000 /* batch numbers of the staged writes */
+
+static int stage_run(lsm_stage *st, int r) {
+  rel_model part;
+  rel_model_init(&part);
+  int touched[REL_NKEYS] = {0};
+  for (int b = STAGE_FIRST + r * STAGE_PER_RUN; b < STAGE_FIRST + (r + 1) * STAGE_PER_RUN; b++) {
+    rel_op ops[4];
+    int n = rel_batch_ops(b, ops);
+    for (int j = 0; j < n; j++) touched[ops[j].key] = 1;
+    rel_model_apply(&part, b);
+  }
+  char k[16], v[1024];
+  int rc = LSM_OK;
+  for (int key = 0; key < REL_NKEYS && !rc; key++) {
+    if (!touched[key]) continue;
+    size_t kn = rel_key(k, key);
+    if (part.val[key] < 0) {
+      rc = lsm_stage_delete(st, k, kn);
+    } else {
+      rel_val(v, part.val[key], key, part.len[key]);
+      rc = lsm_stage_put(st, k, kn, v, (size_t)part.len[key]);
+    }
+  }
+  int erc = lsm_stage_run_end(st);
+  return rc ? rc : erc;
+}
+
+/* -> -1 all acknowledged, else the batch in flight; *committed: the stage's commit returned OK */
+static int stage_workload(const char *dir, rel_model *m, int *committed) {
+  *committed = 0;
+  lsm_options o = rel_opts();
+  lsm_db *db;
+  if (lsm_open(dir, &o, &db)) return -1;
+  int unc = -1;
+  for (int b = BASE_BATCHES; b < BASE_BATCHES + STAGE_NORMAL; b++) {
+    if (rel_write_batch(db, b)) {
+      unc = b;
+      break;
+    }
+    rel_model_apply(m, b);
+  }
+  lsm_stage *st = NULL;
+  if (unc < 0 && !lsm_stage_new(db, &st)) {
+    int rc = LSM_OK;
+    for (int r = 0; r < STAGE_RUNS && !rc; r++) rc = stage_run(st, r);
+    if (!rc && !lsm_stage_commit(st)) *committed = 1;
+  }
+  lsm_stage_free(st);
+  lsm_close(db);
+  return unc;
+}
+
+static void stage_one(const char *root, const rel_model *base, long n, uint64_t seed) {
+  char bdir[4200], dir[4200];
+  snprintf(bdir, sizeof bdir, "%s/base", root);
+  snprintf(dir, sizeof dir, "%s/run", root);
+  snprintf(cur_run, sizeof cur_run, "stage: seed %llu, power fails at sync %ld", (unsigned long long)seed, n);
+  assert_int_equal(rel_copy_dir(bdir, dir), 0);
+  rel_model m = *base;
+  alarm(30);
+  rel_hook_crash(dir, n, seed);
+  int committed;
+  int unc = stage_workload(dir, &m, &committed);
+  rel_hook_off();
+  assert_non_null(rel_crash_env);
+  int crashed = fio_crash_crashed(rel_crash_env);
+  const char *sum = "";
+  int rc = fio_crash_apply(rel_crash_env, &sum);
+  rel_crash_release();
+  if (rc) fail_msg("%s: %s", cur_run, lsm_errmsg());
+  total_runs++;
+  if (crashed) total_crashed++;
+  /* the states allowed: m (+ the batch in flight), and, when no batch was in flight, m + stage */
+  lsm_options o = rel_opts();
+  lsm_db *db;
+  if (lsm_open(dir, &o, &db)) {
+    bad("%s: reopen: %s", cur_run, lsm_errmsg());
+    alarm(0);
+    return;
+  }
+  int got[REL_NKEYS];
+  char why[600] = "";
+  if (rel_read_all(db, got, why, sizeof why)) {
+    bad("%s: %s %s", cur_run, why, lsm_errmsg());
+  } else {
+    rel_model with = m;
+    for (int b = STAGE_FIRST; b < STAGE_FIRST + STAGE_RUNS * STAGE_PER_RUN; b++) rel_model_apply(&with, b);
+    int eq_with = 1, eq_without = 0;
+    for (int i = 0; i < REL_NKEYS; i++) eq_with &= got[i] == with.val[i];
+    eq_without = !rel_check_state(&m, unc, got, why, sizeof why);
+    if (committed && !eq_with) bad("%s: the stage's commit returned OK but it is not all there", cur_run);
+    else if (!eq_with && !eq_without) bad("%s: neither the state before the stage nor after it: %s", cur_run, why);
+    else if (eq_with && unc >= 0) bad("%s: staged writes present though they were never committed", cur_run);
+  }
+  char *rep = NULL;
+  if (lsm_check(db, &rep)) bad("%s: lsm_check: %.300s", cur_run, rep ? rep : lsm_errmsg());
+  lsm_free(rep);
+  lsm_close(db);
+  if (tu_count_files(dir, ".stage")) bad("%s: %d run files left after reopen", cur_run, tu_count_files(dir, ".stage"));
+  alarm(0);
+}
+
+static void test_power_loss_stage(void **state) {
+  (void)state;
+  signal(SIGALRM, on_alarm);
+  rel_model base;
+  const char *root = make_base("powerloss-stage", &base);
+  total_runs = total_crashed = total_bad = 0;
+  stage_one(root, &base, 0, 7); /* no crash: counts the syncs, and the commit works */
+  long syncs = rel_last_syncs;
+  print_message("power loss (stage): the workload does %ld syncs\n", syncs);
+  assert_true(syncs > 10);
+  int seeds = getenv("LSMVTAB_LONG") ? 5 : 2;
+  for (int s = 1; s <= seeds; s++)
+    for (long n = 1; n <= syncs; n++) stage_one(root, &base, n, (uint64_t)s * 7919u + (uint64_t)n);
+  print_message("power loss (stage): %ld runs (%ld crashed), %ld violations\n", total_runs, total_crashed,
+                total_bad);
+  rel_rmdir_tree(root);
+  if (total_bad) fail_msg("%ld power-loss runs broke the stage's all-or-nothing commit (first above)", total_bad);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_power_loss),
       cmocka_unit_test(test_power_loss_sql),
+      cmocka_unit_test(test_power_loss_stage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1057,14 +1057,10 @@ static void test_max_txn_size(void **state) {
   const char *fill = "WITH RECURSIVE c(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
                      " INSERT INTO t SELECT i, randomblob(100) FROM c";
   char sql[512];
-  snprintf(sql, sizeof sql, fill, 1, 5000);
-  exec_fails(db, sql, SQLITE_FULL, "transaction too large for table t");
-  exec_fails(db, sql, SQLITE_FULL, "over max_txn_size (262144); commit in smaller transactions");
-  assert_true(sqlite3_get_autocommit(db));
-  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
-
-  /* row by row inside a transaction, up to the bound */
-  exec_ok(db, "BEGIN; INSERT INTO n VALUES (1)");
+  /* Past the bound a write spills the pending writes to disk (test_txn_spill) unless a savepoint
+  ** or a cursor of the table is open: then it is refused. A SAVEPOINT the table joined before
+  ** (SQLite passes it on), and row by row. */
+  exec_ok(db, "BEGIN; INSERT INTO n VALUES (1); INSERT INTO t VALUES (0, 'x'); SAVEPOINT a");
   sqlite3_stmt *ins;
   assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, randomblob(100))", -1, &ins, NULL),
                    SQLITE_OK);
@@ -1080,13 +1076,15 @@ static void test_max_txn_size(void **state) {
   }
   assert_int_equal(rc, SQLITE_FULL);
   assert_non_null(strstr(sqlite3_errmsg(db), "transaction too large for table t"));
+  assert_non_null(strstr(sqlite3_errmsg(db), "over max_txn_size (262144); commit in smaller transactions"));
   sqlite3_finalize(ins);
   assert_true(rows > 500 && rows < 1200); /* ~110 bytes per row, ~130 of overlay per key */
+  assert_int_equal(qi(db, "SELECT json_extract(lsm_stats('t'), '$.spilled_runs')"), 0);
   assert_true(sqlite3_get_autocommit(db)); /* no statement journal: the transaction is gone */
   assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
   assert_int_equal(qi(db, "SELECT count(*) FROM n"), 0);
 
-  /* a statement with a journal: only it is undone */
+  /* a statement with a journal (inside BEGIN): only it is undone */
   exec_ok(db, "BEGIN; INSERT INTO n VALUES (2)");
   snprintf(sql, sizeof sql, fill, 1, 300);
   exec_ok(db, sql);
@@ -1106,6 +1104,7 @@ static void test_max_txn_size(void **state) {
   assert_int_equal(qi(db, "SELECT count(*) FROM t"), 5000);
   assert_string_equal(q1(db, "SELECT lsm_max_txn_size(NULL) IS NULL"), "1");
   assert_int_equal(qi(db, bound), 262144);
+  /* a statement reading the table it writes has a cursor open: refused */
   exec_fails(db, "DELETE FROM t", SQLITE_FULL, "transaction too large for table t");
   assert_int_equal(qi(db, "SELECT count(*) FROM t"), 5000);
   assert_int_equal(qi(db, "SELECT lsm_max_txn_size(4194304)"), 4 << 20);
@@ -1131,6 +1130,108 @@ static void test_max_txn_size(void **state) {
   assert_string_equal(q1(db, "SELECT lsm_max_txn_size() IS NULL"), "1"); /* unchanged */
   exec_fails(db, "CREATE VIRTUAL TABLE u USING lsm(k, max_txn_size=1)", SQLITE_ERROR,
              "bad value for option max_txn_size: '1'");
+  sqlite3_close(db);
+}
+
+/* Past max_txn_size, with no savepoint and no cursor of the table open, the pending writes
+** spill to disk (lsm.h "Staged writes"): memory stays bounded, the transaction sees all of its
+** writes through every read path, other connections see none until COMMIT, which applies all
+** of them at once; ROLLBACK leaves nothing (no run file either). */
+/* Run sql (one ? parameter) for each of from..to, one statement each: what the shell's .import
+** does. With pending != NULL, the table's pending bytes (that query) must stay <= bound. */
+static void rows_one_by_one(sqlite3 *db, const char *sql, int from, int to, const char *pending,
+                            long long bound) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+  for (int i = from; i <= to; i++) {
+    sqlite3_bind_int(st, 1, i);
+    if (sqlite3_step(st) != SQLITE_DONE) fail_msg("%s, %d: %s", sql, i, sqlite3_errmsg(db));
+    sqlite3_reset(st);
+    if (pending && qi(db, pending) > bound) fail_msg("row %d: %lld pending bytes", i, qi(db, pending));
+  }
+  sqlite3_finalize(st);
+}
+
+static void test_txn_spill(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("spill.db"), *db2 = open_db("spill.db");
+  const char *pending = "SELECT json_extract(lsm_stats('t'), '$.pending_bytes')";
+  const char *runs = "SELECT json_extract(lsm_stats('t'), '$.spilled_runs')";
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v BLOB, max_txn_size='64KB');"
+              "CREATE VIRTUAL TABLE r USING lsm(a TEXT, b, max_txn_size='64KB')");
+  /* autocommit INSERT ... SELECT: no statement journal */
+  exec_ok(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000)"
+              " INSERT INTO t SELECT i, randomblob(100) FROM c");
+  assert_string_equal(q1(db2, "SELECT count(*) || ' ' || max(k) || ' ' || sum(length(v)) FROM t"),
+                      "5000 5000 500000");
+  assert_int_equal(tu_count_files("spill.db-lsm/t", ".stage"), 0);
+
+  /* row by row inside BEGIN (what the shell's .import does) */
+  exec_ok(db, "BEGIN");
+  const char *ins_t = "INSERT INTO t VALUES (?, zeroblob(200))";
+  rows_one_by_one(db, ins_t, 5001, 8000, pending, 65536);
+  long long nruns = qi(db, runs);
+  assert_true(nruns >= 5);
+  assert_int_equal(tu_count_files("spill.db-lsm/t", ".stage"), nruns);
+  /* a key that only a run holds: a duplicate insert is a constraint error (the statement only) */
+  exec_fails(db, "INSERT INTO t VALUES (5002, 'dup')", SQLITE_CONSTRAINT, "UNIQUE constraint failed: t.k");
+  assert_false(sqlite3_get_autocommit(db));
+  /* single-row UPDATE and DELETE by key of rows in runs; every read path sees the stage */
+  exec_ok(db, "UPDATE t SET v = 'moved' WHERE k = 5003");
+  exec_ok(db, "DELETE FROM t WHERE k = 5004");
+  exec_ok(db, "DELETE FROM t WHERE k = 17");
+  assert_string_equal(q1(db, "SELECT v FROM t WHERE k = 5003"), "moved");
+  assert_string_equal(q1(db, "SELECT count(*) FROM t WHERE k IN (17, 5003, 5004, 6000, 9999)"), "2");
+  assert_string_equal(q1(db, "SELECT group_concat(k) FROM (SELECT k FROM t WHERE k >= 5002 LIMIT 3)"),
+                      "5002,5003,5005");
+  assert_string_equal(q1(db, "SELECT group_concat(k) FROM (SELECT k FROM t WHERE k BETWEEN 15 AND 19 "
+                             "ORDER BY k DESC)"), "19,18,16,15");
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) FROM t"), "7998 8000");
+  /* rowids continue after the largest rowid in the runs */
+  rows_one_by_one(db, "INSERT INTO r(rowid, a, b) VALUES (? * 2, 'x', zeroblob(200))", 1, 1000, NULL, 0);
+  assert_true(qi(db, "SELECT json_extract(lsm_stats('r'), '$.spilled_runs')") >= 2);
+  exec_ok(db, "INSERT INTO r(a) VALUES ('auto')");
+  assert_string_equal(q1(db, "SELECT rowid FROM r WHERE a = 'auto'"), "2001");
+  assert_string_equal(q1(db, "SELECT count(*) FROM r"), "1001");
+  /* other connections see none of it */
+  assert_string_equal(q1(db2, "SELECT count(*) || ' ' || max(k) FROM t"), "5000 5000");
+  exec_ok(db, "ROLLBACK");
+  assert_int_equal(tu_count_files("spill.db-lsm/t", ".stage"), 0);
+  assert_int_equal(qi(db, runs), 0);
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) FROM t"), "5000 5000");
+
+  /* a SAVEPOINT that began the transaction before the table joined it: a ROLLBACK TO it drops
+  ** everything of ours, runs included */
+  exec_ok(db, "SAVEPOINT s");
+  rows_one_by_one(db, ins_t, 5001, 6000, NULL, 0);
+  assert_true(qi(db, runs) >= 2);
+  assert_string_equal(q1(db, "SELECT count(*) FROM t"), "6000");
+  exec_ok(db, "ROLLBACK TO s");
+  assert_int_equal(qi(db, runs), 0);
+  assert_int_equal(tu_count_files("spill.db-lsm/t", ".stage"), 0);
+  assert_string_equal(q1(db, "SELECT count(*) FROM t"), "5000");
+  exec_ok(db, "INSERT INTO t VALUES (5001, 'kept'); RELEASE s");
+  assert_string_equal(q1(db2, "SELECT count(*) || ' ' || max(k) FROM t"), "5001 5001");
+  exec_ok(db, "DELETE FROM t WHERE k = 5001");
+
+  /* again, committed: in one step (the other connection sees all or nothing) */
+  exec_ok(db, "BEGIN; DELETE FROM t WHERE k = 1");
+  rows_one_by_one(db, ins_t, 5001, 8000, NULL, 0);
+  assert_true(qi(db, runs) >= 5);
+  /* inside BEGIN a multi-row statement has a statement journal (a savepoint): refused */
+  exec_fails(db, "WITH RECURSIVE c(i) AS (SELECT 9001 UNION ALL SELECT i + 1 FROM c WHERE i < 9500)"
+                 " INSERT INTO r SELECT i, zeroblob(200) FROM c", SQLITE_FULL, "max_txn_size");
+  assert_false(sqlite3_get_autocommit(db));
+  assert_string_equal(q1(db2, "SELECT count(*) || ' ' || min(k) || ' ' || max(k) FROM t"), "5000 1 5000");
+  exec_ok(db, "COMMIT");
+  assert_string_equal(q1(db2, "SELECT count(*) || ' ' || min(k) || ' ' || max(k) FROM t"),
+                      "7999 2 8000");
+  assert_int_equal(tu_count_files("spill.db-lsm/t", ".stage"), 0);
+  sqlite3_close(db2);
+  sqlite3_close(db);
+  db = open_db("spill.db");
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || min(k) || ' ' || max(k) FROM t"), "7999 2 8000");
+  assert_string_equal(q1(db, "SELECT count(*) FROM r"), "0");
   sqlite3_close(db);
 }
 
@@ -2215,7 +2316,7 @@ int main(void) {
       cmocka_unit_test(test_drop_in_transaction), cmocka_unit_test(test_drop_in_transaction_shared),
       cmocka_unit_test(test_rename_in_transaction), cmocka_unit_test(test_temp_drop_in_transaction),
       cmocka_unit_test(test_missing_directory),
-      cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_max_txn_size),
+      cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_max_txn_size), cmocka_unit_test(test_txn_spill),
       cmocka_unit_test(test_update_range_once),
       cmocka_unit_test(test_big_insert),        cmocka_unit_test(test_random_vs_native),
       cmocka_unit_test(test_cursor_across_commit), cmocka_unit_test(test_corrupt_rows),

@@ -18,9 +18,10 @@
 #include "sst.h"
 #include "status.h"
 
-static void path_of(char *buf, size_t size, const char *dir, uint64_t n, const char *ext) {
+void db_path_of(char *buf, size_t size, const char *dir, uint64_t n, const char *ext) {
   snprintf(buf, size, "%s/%06llu.%s", dir, (unsigned long long)n, ext);
 }
+#define path_of db_path_of
 
 
 static uint64_t now_us(void) {
@@ -431,8 +432,47 @@ static void prefetch_one(mem *m, const uint8_t *rep, size_t n) {
   if (k && kn <= (size_t)(end - k)) mem_prefetch(m, k, kn);
 }
 
-/* Commit the rep at frame + WB_ROOM (n bytes; frame NULL: a memtable switch request). */
-static int db_write(lsm_db *db, uint8_t *frame, size_t n, int force) {
+/* [mu held; released while the tables are built and logged] The leader's part of db_ingest. */
+static int ingest_lead(lsm_db *db, int (*build)(void *, uint64_t, man_edit *), void *ctx) {
+  int rc = make_room(db, 1);
+  /* Every memtable flushed: a point read searches memtables before tables and stops at the
+  ** first version it finds, so none may hold an older version of a key the new tables write. */
+  while (!rc && db->nimm > 0) {
+    if (db->bg_error) return bg_err(db);
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_cond_wait(&db->done_cv, &db->mu);
+  }
+  if (rc) return rc;
+  if (db->bg_error) return bg_err(db);
+  uint64_t seq = atomic_load(&db->last_seq) + 1;
+  pthread_mutex_unlock(&db->mu);
+  man_edit e;
+  man_edit_init(&e);
+  rc = build(ctx, seq, &e);
+  pthread_mutex_lock(&db->mu);
+  int unknown = 0;
+  if (!rc) {
+    /* Readers at seq see nothing new until the version naming the tables is installed. */
+    atomic_store(&db->last_seq, seq);
+    rc = db_log_and_apply(db, &e, &unknown);
+  }
+  if (!rc) {
+    pthread_cond_broadcast(&db->bg_cv); /* new L0 files may call for a compaction */
+  } else if (!unknown) {
+    for (int i = 0; i < e.nadd; i++) {
+      char path[4096];
+      path_of(path, sizeof path, db->dir, e.adds[i].number, "sst");
+      fio_delete(db->env, path);
+    }
+  }
+  man_edit_free(&e);
+  return rc;
+}
+
+/* Commit the rep at frame + WB_ROOM (n bytes; frame NULL: a memtable switch request, or the
+** ingest `build` when not NULL). */
+static int db_write(lsm_db *db, uint8_t *frame, size_t n, int force,
+                    int (*build)(void *, uint64_t, man_edit *), void *ctx) {
   db_writer w;
   w.frame = frame;
   w.n = n;
@@ -452,7 +492,7 @@ static int db_write(lsm_db *db, uint8_t *frame, size_t n, int force) {
     return w.rc;
   }
   /* leader */
-  int rc = make_room(db, force);
+  int rc = build ? ingest_lead(db, build, ctx) : make_room(db, force);
   db_writer *last = &w;
   if (!rc && frame) {
     size_t gn;
@@ -501,7 +541,7 @@ static int db_write(lsm_db *db, uint8_t *frame, size_t n, int force) {
 int lsm_write(lsm_db *db, lsm_batch *b) {
   if (!db || !b) return st_err(LSM_MISUSE, "lsm_write: NULL argument");
   if (lsm_batch_count(b) == 0) return LSM_OK;
-  return db_write(db, wb_frame(b), lsm_batch_bytes(b), 0);
+  return db_write(db, wb_frame(b), lsm_batch_bytes(b), 0, NULL, NULL);
 }
 
 /* A single put or delete: its one-record rep is built on the stack (no batch allocated) when
@@ -515,7 +555,7 @@ static int write_one(lsm_db *db, int type, const void *k, size_t kn, const void 
   if (WB_ROOM + WB_HEADER + wb_record_bound(type, kn, vn) <= ONE_STACK) {
     uint8_t frame[ONE_STACK];
     size_t n = wb_one(frame + WB_ROOM, type, k, kn, v, vn);
-    return db_write(db, frame, n, 0);
+    return db_write(db, frame, n, 0, NULL, NULL);
   }
   lsm_batch *b;
   rc = lsm_batch_new(&b);
@@ -534,7 +574,7 @@ int lsm_delete(lsm_db *db, const void *k, size_t kn) { return write_one(db, IKEY
 
 int lsm_flush(lsm_db *db, int wait) {
   if (!db) return st_err(LSM_MISUSE, "lsm_flush: NULL db");
-  int rc = db_write(db, NULL, 0, 1);
+  int rc = db_write(db, NULL, 0, 1, NULL, NULL);
   if (rc || !wait) return rc;
   pthread_mutex_lock(&db->mu);
   uint64_t target = db->frozen;
@@ -917,50 +957,66 @@ static void iter_charge(lsm_iter *it, const void *k, size_t kn, int back) {
 typedef struct iter_pin {
   lsm_db *db;
   ver_version *v;
+  void (*release)(void *); /* db_iter_new's extra sources */
+  void *arg;
 } iter_pin;
 
 static void iter_unpin(void *arg) {
   iter_pin *p = arg;
   ver_unref(p->v);
+  if (p->release) p->release(p->arg);
   pthread_mutex_lock(&p->db->mu);
   p->db->niters--;
   pthread_mutex_unlock(&p->db->mu);
   mm_free(p);
 }
 
-int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lower_n,
-                 const void *upper, size_t upper_n, lsm_iter **out) {
-  if (!db || !out) return st_err(LSM_MISUSE, "lsm_iter_new: NULL argument");
+static void free_iters(it_iter **its, int n) {
+  for (int i = 0; i < n; i++) it_free(its[i]);
+}
+
+static int iter_open(lsm_db *db, const lsm_snapshot *s, it_iter **extra, int nextra,
+                     uint64_t show_from, void (*release)(void *), void *arg, const void *lower,
+                     size_t lower_n, const void *upper, size_t upper_n, lsm_iter **out) {
   lsm_iter *li = mm_calloc(1, sizeof *li);
   iter_pin *pin = mm_calloc(1, sizeof *pin);
   if (!li || !pin) {
     mm_free(li);
     mm_free(pin);
+    free_iters(extra, nextra);
+    if (release) release(arg);
     return st_err(LSM_NOMEM, "iterator: out of memory");
   }
   readview rv;
   rv_grab(db, s, &rv);
-  int cap = rv.nmem + ver_iter_count(rv.v), n = 0, rc = LSM_OK;
+  int cap = nextra + rv.nmem + ver_iter_count(rv.v), n = 0, rc = LSM_OK;
   it_iter **its = mm_calloc((size_t)cap, sizeof *its);
   if (!its) rc = st_err(LSM_NOMEM, "iterator: out of memory");
+  if (its)
+    for (; n < nextra; n++) its[n] = extra[n];
+  else
+    free_iters(extra, nextra);
   for (int i = 0; i < rv.nmem && !rc; i++)
     if (!(rc = mem_iter_new(rv.mems[i], &its[n]))) n++;
   if (!rc) rc = ver_add_iters(rv.v, its, &n, &li->hint);
   it_iter *m = NULL;
   if (!rc) rc = merge_new(ikey_cmp, its, n, &m);
-  else
-    for (int i = 0; i < n; i++) it_free(its[i]);
+  else if (its)
+    free_iters(its, n);
   mm_free(its);
   /* the memtable iterators hold their own references; the version stays pinned by the dbiter */
   for (int i = 0; i < rv.nmem; i++) mem_unref(rv.mems[i]);
   if (rc) {
     ver_unref(rv.v);
+    if (release) release(arg);
     mm_free(li);
     mm_free(pin);
     return rc;
   }
   pin->db = db;
   pin->v = rv.v;
+  pin->release = release;
+  pin->arg = arg;
   pthread_mutex_lock(&db->mu);
   db->niters++;
   pthread_mutex_unlock(&db->mu);
@@ -969,9 +1025,23 @@ int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lo
     mm_free(li);
     return rc;
   }
+  if (nextra) dbi_show_from(li->d, show_from);
   li->v = rv.v;
   *out = li;
   return LSM_OK;
+}
+
+int lsm_iter_new(lsm_db *db, const lsm_snapshot *s, const void *lower, size_t lower_n,
+                 const void *upper, size_t upper_n, lsm_iter **out) {
+  if (!db || !out) return st_err(LSM_MISUSE, "lsm_iter_new: NULL argument");
+  return iter_open(db, s, NULL, 0, 0, NULL, NULL, lower, lower_n, upper, upper_n, out);
+}
+
+int db_iter_new(lsm_db *db, it_iter **extra, int nextra, uint64_t show_from,
+                void (*release)(void *), void *arg, const void *lower, size_t lower_n,
+                const void *upper, size_t upper_n, lsm_iter **out) {
+  return iter_open(db, NULL, extra, nextra, show_from, release, arg, lower, lower_n, upper,
+                   upper_n, out);
 }
 
 int lsm_iter_seek(lsm_iter *it, const void *k, size_t kn) {
@@ -1123,6 +1193,7 @@ static int parse_name(const char *name, uint64_t *num, char *kind) {
     *num = v;
     if (!strcmp(tail, "log")) *kind = 'l';
     else if (!strcmp(tail, "sst")) *kind = 's';
+    else if (!strcmp(tail, "stage")) *kind = 'x'; /* a stage's run (stage.c): never kept */
     else return 0;
     return 1;
   }
@@ -1261,6 +1332,7 @@ static int recover(lsm_db *db) {
       if (kind == 'l') del = num < log;
       else if (kind == 'm') del = num != db->man_number;
       else if (kind == 's') del = !in_version(db->cur, num);
+      else if (kind == 'x') del = 1;
     } else if (len > 4 && !strcmp(names[i] + len - 4, ".tmp")) {
       del = 1;
     }
@@ -1393,3 +1465,7 @@ int lsm_close(lsm_db *db) {
 }
 
 const char *lsm_errmsg(void) { return st_errmsg(); }
+
+int db_ingest(lsm_db *db, int (*build)(void *ctx, uint64_t seq, man_edit *e), void *ctx) {
+  return db_write(db, NULL, 0, 0, build, ctx);
+}

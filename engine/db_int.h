@@ -8,6 +8,8 @@
 **   MANIFEST-<n>         version edits (manifest.h)
 **   <n>.log              a WAL (wal.h): the writes of one memtable (recovery may replay several)
 **   <n>.sst              a table (sst.h)
+**   <n>.stage            a run of an uncommitted stage (lsm.h "Staged writes"; sst.h format):
+**                        deleted when the stage drops it, and at every open
 ** All numbers come from one counter (next_file).
 **
 ** Locking. db->mu protects every field marked [mu]. Lock order: db->mu is taken first; while
@@ -59,7 +61,8 @@ typedef struct compaction compaction; /* compact.c */
 
 typedef struct db_writer {
   uint8_t *frame;   /* WB_ROOM bytes of room, then the rep (batch.h); NULL: a memtable switch
-                    ** request (lsm_flush). The leader writes into the room and the rep's seq. */
+                    ** request (lsm_flush) or an ingest (db_ingest), never grouped with others.
+                    ** The leader writes into the room and the rep's seq. */
   size_t n;         /* rep bytes */
   int force;
   int done, rc;
@@ -133,6 +136,27 @@ struct lsm_db {
 ** durable, so the caller must not delete files e adds (bg_error is set; the next open's cleanup
 ** removes whatever the recovered manifest does not name). */
 int db_log_and_apply(lsm_db *db, man_edit *e, int *unknown);
+/* Apply externally built tables as the newest data, atomically (lsm.h "Staged writes"): as the
+** write leader (other writers wait), freeze and flush every memtable, so that no memtable holds
+** a version newer in search order than the new tables, then call build(ctx, seq, e) without
+** db->mu: it writes tables whose every entry has sequence number `seq` (one past last_seq),
+** syncs them and their directory, and records them in e at level 0. Then last_seq = seq and e
+** is logged: the manifest record is the commit point. On failure the tables e names are
+** deleted (unless the manifest write's outcome is unknown: bg_error, see db_log_and_apply).
+** No db->mu held by the caller. */
+int db_ingest(lsm_db *db, int (*build)(void *ctx, uint64_t seq, man_edit *e), void *ctx);
+
+/* lsm_iter_new over the database's latest state plus `extra` (nextra internal-key iterators,
+** taken: freed on failure too) whose entries carry sequence numbers >= show_from, all of them
+** visible (dbi_show_from). release(arg) (may be NULL) is called once when the iterator is freed,
+** or on failure: the caller's pin on what the extra iterators read. */
+int db_iter_new(lsm_db *db, it_iter **extra, int nextra, uint64_t show_from,
+                void (*release)(void *), void *arg, const void *lower, size_t lower_n,
+                const void *upper, size_t upper_n, lsm_iter **out);
+
+/* "<dir>/<n, 6 digits>.<ext>" */
+void db_path_of(char *buf, size_t size, const char *dir, uint64_t n, const char *ext);
+
 /* [mu] Sequence number of the oldest live snapshot (last_seq if none). */
 uint64_t db_oldest_snapshot(lsm_db *db);
 /* A manifest larger than this is replaced by a fresh snapshot manifest (default 8 MiB). A global

@@ -16,7 +16,10 @@
 typedef struct dbi {
   it_iter base;
   it_iter *in;
-  uint64_t seq;
+  uint64_t seq;      /* the snapshot; seeks land on versions <= seek_seq */
+  uint64_t seek_seq; /* seq, or IKEY_MAX_SEQ once dbi_show_from made a range above seq visible */
+  uint64_t hide_lo, hide_n; /* hidden: seq in [hide_lo, hide_lo + hide_n), as one unsigned
+                            ** compare (visible(): no cost over seq <= d->seq) */
   int has_lower, has_upper;
   cd_buf lower, upper;
   cd_buf saved_key, saved_val; /* reverse: current entry; forward: scratch (skip key) */
@@ -32,6 +35,9 @@ typedef struct dbi {
 static inline int ucmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
   return it_bytes_cmp_inline(a, an, b, bn);
 }
+
+/* Versions newer than the snapshot are hidden, except those at or above dbi_show_from's mark. */
+static inline int visible(const dbi *d, uint64_t seq) { return seq - d->hide_lo >= d->hide_n; }
 
 /* Current internal entry's user key; sets rc and returns 0 on a malformed key. */
 static int parse(dbi *d, const uint8_t **uk, size_t *un, uint64_t *seq, int *type) {
@@ -105,7 +111,7 @@ static int find_next(dbi *d, const it_kv *e, int skipping) {
     }
     size_t un = ikey_user_len(n);
     if (above_upper(d, uk, un)) break;
-    if (ikey_seq(uk, n) <= d->seq) {
+    if (visible(d, ikey_seq(uk, n))) {
       if (ikey_type(uk, n) == IKEY_DEL) {
         if (save(&d->saved_key, uk, un)) return d->rc = st_err(LSM_NOMEM, "iterator: out of memory");
         skipping = 1;
@@ -133,7 +139,7 @@ static int find_prev(dbi *d) {
     if (!parse(d, &uk, &un, &seq, &type)) break;
     if (vtype != IKEY_DEL && ucmp(uk, un, d->saved_key.p, d->saved_key.n) < 0) break;
     if (below_lower(d, uk, un)) break;
-    if (seq <= d->seq) {
+    if (visible(d, seq)) {
       vtype = type;
       if (type == IKEY_DEL) {
         cd_buf_clear(&d->saved_key);
@@ -175,7 +181,7 @@ static int d_seek(it_iter *it, const uint8_t *k, size_t n) {
     k = d->lower.p;
     n = d->lower.n;
   }
-  if (in_seek(d, k, n, d->seq)) return finish(d);
+  if (in_seek(d, k, n, d->seek_seq)) return finish(d);
   return find_next(d, in_cur_kv(d), 0);
 }
 
@@ -381,9 +387,18 @@ int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_
   d->base.ops = &dbi_ops;
   d->in = internal;
   d->in_merge = merge_is(internal);
-  d->seq = seq;
+  d->seq = d->seek_seq = seq;
+  d->hide_lo = seq + 1;
+  d->hide_n = IKEY_MAX_SEQ - seq; /* everything above seq, up to IKEY_MAX_SEQ */
   d->release = release;
   d->arg = arg;
   *out = &d->base;
   return LSM_OK;
+}
+
+void dbi_show_from(it_iter *it, uint64_t from) {
+  dbi *d = (dbi *)it;
+  if (from <= d->seq) return;
+  d->hide_n = from - d->hide_lo;
+  d->seek_seq = IKEY_MAX_SEQ;
 }

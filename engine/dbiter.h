@@ -24,6 +24,11 @@ int dbi_new(it_iter *internal, uint64_t seq, const uint8_t *lower, size_t lower_
             const uint8_t *upper, size_t upper_n, void (*release)(void *), void *arg,
             it_iter **out);
 
+/* Make versions with seq >= from visible too (besides those <= the snapshot): the stage's
+** runs (lsm.h "Staged writes") carry sequence numbers above any the database assigns. Call
+** before the first positioning. */
+void dbi_show_from(it_iter *it, uint64_t from);
+
 /* Position at the last user key <= k (within bounds). it must come from dbi_new. */
 int dbi_seek_for_prev(it_iter *it, const uint8_t *k, size_t n);
 

@@ -240,6 +240,58 @@ void lsm_iter_free(lsm_iter *it);
 ** not see the bounds). 0 (the default) = unknown. */
 void lsm_iter_hint(lsm_iter *it, uint64_t nentries);
 
+/* ---- Staged writes: a transaction larger than memory ----
+** A stage collects writes that no reader of the database sees until lsm_stage_commit applies
+** all of them at once: atomically (a crash before the commit's manifest record loses all of
+** them, after it none) and durably (the tables it adds are synced before that record). The
+** writes live in runs: sorted tables of their own, files "<n>.stage" in the database directory,
+** deleted when the stage no longer needs them and, after a crash, at the next lsm_open. Their
+** format is sst.h's, with sequence numbers in a range the database never assigns (stage.c).
+** Memory: while a run is written, a table builder (sst.h "Memory": 8 bytes per key for its
+** filter); per sealed run, its reader's pinned index and bloom filter (~30 bytes per data
+** block, 1.25 bytes per key at 10 bits), so a stage of 10M keys pins ~20 MB, not its data.
+**
+** A run is added as one sorted stream: lsm_stage_put / lsm_stage_delete with strictly
+** ascending keys (LSM_MISUSE otherwise), then lsm_stage_run_end; a later run's writes win over
+** an earlier one's. Reads through the stage (lsm_stage_get, _exists, _multiget, _iter_new) see
+** the database's latest committed state with the stage's finished runs on top; a run being
+** written is not visible. Their results follow lsm_get, lsm_exists, lsm_multiget and
+** lsm_iter_new (s = NULL).
+**
+** lsm_stage_commit merges the runs into new level-0 tables whose writes all carry one new
+** sequence number, after freezing and flushing the memtables (other writers wait meanwhile),
+** and logs them to the manifest; the stage is then empty and may take new runs. On failure
+** the runs are kept (nothing was applied). A stage holds up to LSM_STAGE_MAX_RUNS runs
+** (LSM_FULL beyond: commit, or merge the data into fewer, larger runs).
+**
+** Ownership and threads: a stage belongs to its creator and is used by one thread at a time;
+** iterators made through it may outlive lsm_stage_free or a commit (they keep the runs they
+** read) but, like the stage, must be freed before lsm_close. */
+typedef struct lsm_stage lsm_stage;
+#define LSM_STAGE_MAX_RUNS 65536
+
+int lsm_stage_new(lsm_db *db, lsm_stage **out);
+int lsm_stage_put(lsm_stage *st, const void *k, size_t kn, const void *v, size_t vn);
+int lsm_stage_delete(lsm_stage *st, const void *k, size_t kn);
+/* Seal the run being written (no-op when none was started). An error while writing a run
+** abandons it (its file is deleted) and is returned by this call too; earlier runs remain. */
+int lsm_stage_run_end(lsm_stage *st);
+/* Sealed runs, their bytes on disk, and the entries (puts + deletes) in them. */
+int lsm_stage_runs(const lsm_stage *st);
+uint64_t lsm_stage_bytes(const lsm_stage *st);
+uint64_t lsm_stage_entries(const lsm_stage *st);
+int lsm_stage_get(lsm_stage *st, const void *k, size_t kn, void **v, size_t *vn);
+int lsm_stage_exists(lsm_stage *st, const void *k, size_t kn);
+int lsm_stage_multiget(lsm_stage *st, int n, const void *const *keys, const size_t *klens,
+                       void **vals, size_t *vlens, int *rcs);
+int lsm_stage_iter_new(lsm_stage *st, const void *lower, size_t lower_n, const void *upper,
+                       size_t upper_n, lsm_iter **out);
+/* A run still being written: LSM_MISUSE (seal it first). No runs: LSM_OK, nothing done. */
+int lsm_stage_commit(lsm_stage *st);
+/* Discard what is not committed; NULL ok. */
+void lsm_stage_free(lsm_stage *st);
+
+
 /* Freeze the memtable and write it to an L0 SST; wait=1 blocks until it is durable. */
 int lsm_flush(lsm_db *db, int wait);
 

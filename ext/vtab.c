@@ -15,6 +15,7 @@ SQLITE_EXTENSION_INIT3
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,6 +69,8 @@ struct vt_tab {
   int temp;       /* directory is temporary (in-memory / temp database) */
   int default_dir;
   ov_overlay *ov; /* the open transaction's writes, or NULL */
+  lsm_stage *stage; /* the transaction's writes spilled to disk (spill()), or NULL: reads go
+                    ** through it (eng_get...), COMMIT applies it */
   int64_t next_rowid;
   int have_next_rowid;
   size_t ov_last; /* keys of the last transaction's overlay (a size hint for the next one) */
@@ -337,6 +340,26 @@ static void close_engine(reg_entry *e, const char *name) {
   sqlite3_free(dir);
 }
 
+/* The engine's latest state as this transaction sees it: through the stage once the
+** transaction spilled (its runs over the database), else the database's. Same contracts as
+** lsm_get, lsm_exists, lsm_multiget and lsm_iter_new with s = NULL. */
+static int eng_get(vt_tab *v, const void *k, size_t kn, void **val, size_t *vn) {
+  return v->stage ? lsm_stage_get(v->stage, k, kn, val, vn) : lsm_get(v->ldb, NULL, k, kn, val, vn);
+}
+static int eng_exists(vt_tab *v, const void *k, size_t kn) {
+  return v->stage ? lsm_stage_exists(v->stage, k, kn) : lsm_exists(v->ldb, NULL, k, kn);
+}
+static int eng_multiget(vt_tab *v, int n, const void *const *keys, const size_t *klens,
+                        void **vals, size_t *vlens, int *rcs) {
+  return v->stage ? lsm_stage_multiget(v->stage, n, keys, klens, vals, vlens, rcs)
+                  : lsm_multiget(v->ldb, NULL, n, keys, klens, vals, vlens, rcs);
+}
+static int eng_iter_new(vt_tab *v, const void *lo, size_t lon, const void *hi, size_t hin,
+                        lsm_iter **out) {
+  return v->stage ? lsm_stage_iter_new(v->stage, lo, lon, hi, hin, out)
+                  : lsm_iter_new(v->ldb, NULL, lo, lon, hi, hin, out);
+}
+
 static void tab_free(vt_tab *v) {
   if (!v) return;
   cur_free(v->spare);
@@ -348,6 +371,7 @@ static void tab_free(vt_tab *v) {
       }
   }
   ov_unref(v->ov);
+  lsm_stage_free(v->stage); /* before its engine closes */
   close_engine(v->eng, v->name);
   opt_free(&v->t);
   sqlite3_free(v->schema);
@@ -740,7 +764,7 @@ static int vt_destroy(sqlite3_vtab *pv) {
   ** discards them anyway, but a ROLLBACK TO a savepoint opened after them would bring the table
   ** back without them. SQLite opens one savepoint of its own for the DROP statement, the highest;
   ** any below it is the user's. */
-  if (in_txn && v->ov && ov_count(v->ov) > 0 && ov_depth(v->ov) >= 2) {
+  if (in_txn && v->ov && (ov_count(v->ov) > 0 || v->stage) && ov_depth(v->ov) >= 2) {
     sqlite3_log(SQLITE_ERROR, "lsm: DROP TABLE %s refused: this transaction wrote to it before an "
                 "open SAVEPOINT, and a ROLLBACK TO could not restore those writes; RELEASE the "
                 "savepoint or COMMIT first", v->name);
@@ -810,7 +834,7 @@ static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
     v->name = n;
     return SQLITE_OK;
   }
-  if (v->ov && ov_count(v->ov) > 0)
+  if ((v->ov && ov_count(v->ov) > 0) || v->stage)
     return vt_err(v, SQLITE_ERROR, "lsm: cannot rename %s with uncommitted changes", v->name);
   if (v->curs)
     return vt_err(v, SQLITE_BUSY, "lsm: cannot rename %s while statements read it", v->name);
@@ -1396,7 +1420,7 @@ static int filter_one(vt_cur *c, vt_tab *v, sqlite3_value **argv) {
   void *got = NULL;
   size_t gn = 0;
   /* The latest state now, i.e. at this xFilter: the snapshot a multi-key list would take. */
-  int rc = lsm_get(v->ldb, NULL, kb->p, kb->n, &got, &gn);
+  int rc = eng_get(v, kb->p, kb->n, &got, &gn);
   if (rc == LSM_NOTFOUND) return SQLITE_OK;
   if (rc) return vt_lsm_err(v, rc);
   c->one.val = got;
@@ -1532,7 +1556,7 @@ static int filter_list(vt_cur *c, vt_tab *v, int plan, sqlite3_value **argv) {
   if (!rc && nget > 0) {
     v->point_lookups += (uint64_t)nget;
     /* NULL: one read view of the latest state for the whole batch, taken now */
-    int lrc = lsm_multiget(v->ldb, NULL, nget, keys, klens, vals, vlens, rcs);
+    int lrc = eng_multiget(v, nget, keys, klens, vals, vlens, rcs);
     for (int g = 0; g < nget; g++) {
       if (rcs[g] == LSM_OK) {
         if (lrc == LSM_OK) {
@@ -1664,7 +1688,7 @@ static int filter_inner(sqlite3_vtab_cursor *pc, int plan, int argc, sqlite3_val
   if (c->has_lo && c->has_hi && bcmp_(c->lo.p, c->lo.n, c->hi.p, c->hi.n) >= 0)
     return SQLITE_OK; /* empty range */
   v->scans++;
-  rc = lsm_iter_new(v->ldb, NULL, c->has_lo ? c->lo.p : NULL, c->has_lo ? c->lo.n : 0,
+  rc = eng_iter_new(v, c->has_lo ? c->lo.p : NULL, c->has_lo ? c->lo.n : 0,
                     c->has_hi ? c->hi.p : NULL, c->has_hi ? c->hi.n : 0, &c->it);
   if (rc) return vt_lsm_err(v, rc);
   /* Not when the range ends on the side the scan moves to: its rows may be far fewer than the
@@ -1809,7 +1833,7 @@ static int key_exists(vt_tab *v, const uint8_t *k, size_t kn) {
   if (st == OV_PUT) return 1;
   if (st == OV_DEL) return 0;
   /* No value copy; for a fresh key the engine can answer from its filters. */
-  int rc = lsm_exists(v->ldb, NULL, k, kn);
+  int rc = eng_exists(v, k, kn);
   if (rc == LSM_OK) return 1;
   if (rc == LSM_NOTFOUND) return 0;
   return -vt_lsm_err(v, rc);
@@ -1822,7 +1846,7 @@ static int max_rowid(vt_tab *v, int64_t *out) {
   *out = 0;
   int found = 0;
   lsm_iter *it;
-  int rc = lsm_iter_new(v->ldb, NULL, NULL, 0, NULL, 0, &it);
+  int rc = eng_iter_new(v, NULL, 0, NULL, 0, &it);
   if (rc) return vt_lsm_err(v, rc);
   rc = lsm_iter_seek_last(it);
   for (; !rc && lsm_iter_valid(it); rc = lsm_iter_prev(it)) {
@@ -1911,14 +1935,57 @@ static int scan_snapshot(vt_tab *v, uint64_t *snap) {
   return nw >= 1 && found;
 }
 
-/* Room in the overlay for a write of key k and a vn-byte value (0 for a delete)?
-** SQLITE_FULL (nothing written) when it could take the pending bytes past the bound. Checked
+/* Write the overlay's latest state as one run of the transaction's stage and start an empty
+** overlay. Only when nothing can need the overlay's history: no savepoint is open (a rollback
+** to it would have to undo writes the run holds) and no cursor of this table is open (it reads
+** the overlay at its snapshot, and its point reads would see the stage move). On failure the
+** overlay is unchanged (a failed run is abandoned) and the stage keeps its earlier runs. */
+static int can_spill(const vt_tab *v) { return v->ov && ov_depth(v->ov) == 0 && !v->curs; }
+
+/* Tests only: LSMVTAB_TEST_SPILL_KEYS=n (read at each connection's registration) spills whenever
+** it may and the overlay holds n keys, whatever the bound, so that a differential campaign
+** (c-tests/test_diff.c) runs its transactions through the stage. 0: off. */
+static _Atomic size_t test_spill_keys; /* atomic: connections register from any thread */
+
+static int spill(vt_tab *v) {
+  int rc = v->stage ? LSM_OK : lsm_stage_new(v->ldb, &v->stage);
+  for (ov_node *n = ov_first(v->ov); n && !rc; n = ov_next(n)) {
+    const void *k, *val = NULL;
+    size_t kn, vn = 0;
+    ov_node_key(n, &k, &kn);
+    int st = ov_node_state(n, OV_LATEST, &val, &vn);
+    if (st == OV_PUT) rc = lsm_stage_put(v->stage, k, kn, val, vn);
+    else if (st == OV_DEL) rc = lsm_stage_delete(v->stage, k, kn);
+  }
+  int erc = v->stage ? lsm_stage_run_end(v->stage) : LSM_OK;
+  if (!rc) rc = erc;
+  if (rc) return vt_lsm_err(v, rc);
+  v->ov_last = ov_count(v->ov);
+  ov_unref(v->ov);
+  v->ov = NULL;
+  return ensure_txn(v);
+}
+
+/* Room in the overlay for a write of key k and a vn-byte value (0 for a delete)? When it could
+** take the pending bytes past the bound the overlay spills if it may (can_spill), else
+** SQLITE_FULL (nothing written). Checked
 ** before each overlay write. A move (UPDATE of the key) is a delete and a put: if the put is
 ** refused after the delete was made, SQLite's rollback of the statement (or, without a
 ** statement journal, of the transaction: what it does after SQLITE_FULL) undoes the delete. */
 static int txn_room(vt_tab *v, const void *k, size_t kn, size_t vn) {
+  if (test_spill_keys && can_spill(v) && ov_count(v->ov) >= test_spill_keys) {
+    int rc = spill(v);
+    if (rc) return rc;
+  }
   size_t have = ov_bytes(v->ov), max = max_txn(v), n = ov_write_cost(v->ov, k, kn, vn);
   if (have <= max && n <= max - have) return SQLITE_OK;
+  if (can_spill(v) && ov_count(v->ov) > 0) {
+    int rc = spill(v);
+    if (rc) return rc;
+    have = ov_bytes(v->ov);
+    n = ov_write_cost(v->ov, k, kn, vn);
+    if (have <= max && n <= max - have) return SQLITE_OK;
+  }
   return vt_err(v, SQLITE_FULL,
                 "lsm: transaction too large for table %s: its pending writes hold %llu bytes and "
                 "the next write needs up to %llu more, over max_txn_size (%llu); commit in smaller "
@@ -2192,9 +2259,21 @@ static int vt_begin(sqlite3_vtab *pv) {
   return ensure_txn(v);
 }
 
-/* Apply the transaction's writes as one batch (one WAL record). */
+/* Apply the transaction's writes as one batch (one WAL record), or, once it spilled, its stage
+** with the overlay as the last run (lsm_stage_commit: one manifest record). */
 static int vt_sync(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
+  if (v->stage) {
+    VT_NEED_ENGINE(v);
+    int rc = v->ov && ov_count(v->ov) > 0 ? spill(v) : SQLITE_OK;
+    if (rc) return rc;
+    if ((rc = lsm_stage_commit(v->stage))) return vt_lsm_err(v, rc);
+    lsm_stage_free(v->stage);
+    v->stage = NULL;
+    ov_unref(v->ov);
+    v->ov = NULL;
+    return SQLITE_OK;
+  }
   if (!v->ov || ov_count(v->ov) == 0) return SQLITE_OK;
   VT_NEED_ENGINE(v);
   lsm_batch *b;
@@ -2225,6 +2304,8 @@ static int vt_commit(sqlite3_vtab *pv) {
   if (v->ov) v->ov_last = ov_count(v->ov); /* a transaction that wrote nothing: hint 0 */
   ov_unref(v->ov);
   v->ov = NULL;
+  lsm_stage_free(v->stage); /* a failed commit: nothing of it was applied */
+  v->stage = NULL;
   v->have_next_rowid = 0;
   return rc;
 }
@@ -2235,6 +2316,8 @@ static int vt_rollback(sqlite3_vtab *pv) {
   if (v->ov) v->ov_last = ov_count(v->ov);
   ov_unref(v->ov);
   v->ov = NULL;
+  lsm_stage_free(v->stage);
+  v->stage = NULL;
   v->have_next_rowid = 0;
   return SQLITE_OK;
 }
@@ -2267,6 +2350,8 @@ static int vt_rollback_to(sqlite3_vtab *pv, int i) {
     ** the table joined later: every change of ours is after it, so all of them go. */
     ov_unref(v->ov);
     v->ov = NULL;
+    lsm_stage_free(v->stage);
+    v->stage = NULL;
     v->have_next_rowid = 0;
     return ensure_txn(v);
   }
@@ -2380,6 +2465,9 @@ static void f_stats(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                       (unsigned long long)(t->ov ? ov_count(t->ov) : 0),
                       (unsigned long long)(t->ov ? ov_bytes(t->ov) : 0),
                       (unsigned long long)max_txn(t));
+  sqlite3_str_appendf(s, "\"spilled_runs\":%d,\"spilled_entries\":%llu,\"spilled_bytes\":%llu,",
+                      lsm_stage_runs(t->stage), (unsigned long long)lsm_stage_entries(t->stage),
+                      (unsigned long long)lsm_stage_bytes(t->stage));
   sqlite3_str_appendf(s, "\"rows_read\":%llu,\"point_lookups\":%llu,\"scans\":%llu,",
                       (unsigned long long)t->rows_read, (unsigned long long)t->point_lookups,
                       (unsigned long long)t->scans);
@@ -2468,6 +2556,8 @@ static void conn_free(void *p) {
 }
 
 int vt_register(sqlite3 *db) {
+  const char *tsk = getenv("LSMVTAB_TEST_SPILL_KEYS");
+  test_spill_keys = tsk ? (size_t)strtoull(tsk, NULL, 10) : 0;
   vt_conn *c = sqlite3_malloc(sizeof *c);
   if (!c) return SQLITE_NOMEM;
   memset(c, 0, sizeof *c);
