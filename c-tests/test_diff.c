@@ -27,9 +27,9 @@
 **
 ** Cases: harness_native (A = native too: proves the harness has no false positives, and runs the
 ** uring VFS against the unix one when registered), harness_mutant (A differs on purpose: the
-** harness must notice), spill (every shape with the transactions' writes spilled to disk as
-** often as the module may: LSMVTAB_TEST_SPILL_KEYS=3), lsm_<shape> and, if the `uring` VFS is
-** registered, uring_<shape>.
+** harness must notice), spill (every shape with the transactions' writes spilled to disk
+** whenever 3 keys are pending, under savepoints and open cursors too: LSMVTAB_TEST_SPILL_KEYS=3),
+** lsm_<shape> and, if the `uring` VFS is registered, uring_<shape>.
 **
 ** Environment: LSMVTAB_TEST_SPILL_KEYS=n (every case spills at n pending keys; the spill case
 ** uses 3 when it is not set), LSMVTAB_EXT (extension path without .so; required), LSMVTAB_LONG=1 (more seeds

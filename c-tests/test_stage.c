@@ -341,6 +341,103 @@ static void test_stage_misuse(void **state) {
   lsm_destroy("misuse");
 }
 
+/* The keys an iterator shows, joined ("a,c,d"). */
+static void iter_keys(lsm_iter *it, char *out, size_t cap) {
+  size_t n = 0;
+  out[0] = '\0';
+  for (OKE(lsm_iter_seek_first(it)); lsm_iter_valid(it); OKE(lsm_iter_next(it))) {
+    const void *k;
+    size_t kn;
+    lsm_iter_key(it, &k, &kn);
+    n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)kn, (const char *)k);
+    assert_true(n < cap);
+  }
+}
+
+/* lsm_stage_truncate drops the runs after the first n (what a rollback to a savepoint does),
+** while iterators made before keep reading them; lsm_stage_written tells whether a run from n
+** on holds a key (puts and deletes alike), without reading the database. */
+static void test_stage_truncate_written(void **state) {
+  (void)state;
+  lsm_destroy("trunc");
+  lsm_options o = opts(LSM_IO_SYNC);
+  lsm_db *db;
+  OK(lsm_open("trunc", &o, &db));
+  OK(lsm_put(db, "a", 1, "db", 2));
+  OK(lsm_put(db, "z", 1, "db", 2));
+  lsm_stage *st;
+  OK(lsm_stage_new(db, &st));
+  OK(lsm_stage_put(st, "a", 1, "0", 1));
+  OK(lsm_stage_put(st, "b", 1, "0", 1));
+  OK(lsm_stage_run_end(st));
+  OK(lsm_stage_delete(st, "b", 1));
+  OK(lsm_stage_put(st, "c", 1, "1", 1));
+  OK(lsm_stage_run_end(st));
+  OK(lsm_stage_put(st, "d", 1, "2", 1));
+  OK(lsm_stage_run_end(st));
+  assert_int_equal(lsm_stage_runs(st), 3);
+  assert_int_equal(lsm_stage_entries(st), 5);
+  uint64_t bytes3 = lsm_stage_bytes(st);
+  /* written: from run n on */
+  assert_int_equal(lsm_stage_written(st, 0, "a", 1), LSM_OK);
+  assert_int_equal(lsm_stage_written(st, 1, "a", 1), LSM_NOTFOUND);
+  assert_int_equal(lsm_stage_written(st, 1, "b", 1), LSM_OK); /* a delete */
+  assert_int_equal(lsm_stage_written(st, 2, "b", 1), LSM_NOTFOUND);
+  assert_int_equal(lsm_stage_written(st, 2, "d", 1), LSM_OK);
+  assert_int_equal(lsm_stage_written(st, 3, "d", 1), LSM_NOTFOUND);
+  assert_int_equal(lsm_stage_written(st, 0, "z", 1), LSM_NOTFOUND); /* only the database has it */
+  assert_int_equal(lsm_stage_written(st, 0, "", 0), LSM_NOTFOUND);
+  assert_int_equal(lsm_stage_written(st, -1, "a", 1), LSM_MISUSE);
+  assert_int_equal(lsm_stage_written(NULL, 0, "a", 1), LSM_MISUSE);
+  /* an iterator made before the truncation keeps its runs (and their files) */
+  lsm_iter *old;
+  OK(lsm_stage_iter_new(st, NULL, 0, NULL, 0, &old));
+  OK(lsm_stage_truncate(st, 1));
+  assert_int_equal(lsm_stage_runs(st), 1);
+  assert_int_equal(lsm_stage_entries(st), 2);
+  assert_true(lsm_stage_bytes(st) < bytes3 && lsm_stage_bytes(st) > 0);
+  assert_int_equal(tu_count_files("trunc", ".stage"), 3);
+  char keys[64];
+  iter_keys(old, keys, sizeof keys);
+  assert_string_equal(keys, "a,c,d,z");
+  lsm_iter_free(old);
+  assert_int_equal(tu_count_files("trunc", ".stage"), 1);
+  void *v;
+  size_t vn;
+  assert_int_equal(lsm_stage_get(st, "c", 1, &v, &vn), LSM_NOTFOUND);
+  OK(lsm_stage_get(st, "b", 1, &v, &vn)); /* run 0's put, its delete dropped */
+  assert_memory_equal(v, "0", 1);
+  lsm_free(v);
+  assert_int_equal(lsm_stage_written(st, 1, "d", 1), LSM_NOTFOUND);
+  /* the next run takes index 1: it wins over run 0 */
+  OK(lsm_stage_put(st, "a", 1, "1", 1));
+  OK(lsm_stage_put(st, "e", 1, "1", 1));
+  assert_int_equal(lsm_stage_truncate(st, 0), LSM_MISUSE); /* a run is being written */
+  OK(lsm_stage_run_end(st));
+  OK(lsm_stage_truncate(st, 5)); /* nothing after 5: a no-op */
+  assert_int_equal(lsm_stage_truncate(st, -1), LSM_MISUSE);
+  assert_int_equal(lsm_stage_runs(st), 2);
+  assert_int_equal(lsm_stage_written(st, 1, "e", 1), LSM_OK);
+  assert_int_equal(lsm_stage_written(st, 1, "b", 1), LSM_NOTFOUND);
+  lsm_iter *it;
+  OK(lsm_stage_iter_new(st, NULL, 0, NULL, 0, &it));
+  iter_keys(it, keys, sizeof keys);
+  assert_string_equal(keys, "a,b,e,z");
+  lsm_iter_free(it);
+  OK(lsm_stage_commit(st));
+  OK(lsm_iter_new(db, NULL, NULL, 0, NULL, 0, &it));
+  iter_keys(it, keys, sizeof keys);
+  assert_string_equal(keys, "a,b,e,z");
+  lsm_iter_free(it);
+  OK(lsm_get(db, NULL, "a", 1, &v, &vn));
+  assert_memory_equal(v, "1", 1);
+  lsm_free(v);
+  lsm_stage_free(st);
+  assert_int_equal(tu_count_files("trunc", ".stage"), 0);
+  OK(lsm_close(db));
+  lsm_destroy("trunc");
+}
+
 static void test_stage_lifetime(void **state) {
   (void)state;
   lsm_destroy("life");
@@ -495,6 +592,7 @@ int main(void) {
       cmocka_unit_test(test_stage_model_uring),
       cmocka_unit_test(test_stage_misuse),
       cmocka_unit_test(test_stage_lifetime),
+      cmocka_unit_test(test_stage_truncate_written),
       cmocka_unit_test(test_stage_concurrent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -383,7 +383,7 @@ static size_t ov_blocks(const ov_overlay *o, size_t *req) {
   const void *p[] = {o, o->head, o->tab, o->pend, o->undo, o->sp};
   size_t n[] = {sizeof *o, sizeof(ov_node) + MAX_H * sizeof(ov_node *), o->tabcap * sizeof(ov_slot),
                 o->cappend * sizeof(ov_node *), o->capundo * sizeof(ov_node *),
-                (size_t)o->capsp * sizeof(size_t)};
+                (size_t)o->capsp * sizeof *o->sp};
   size_t usable = 0;
   *req = 0;
   for (int i = 0; i < 6; i++) {
@@ -471,6 +471,63 @@ static void test_overlay_limits(void **state) {
   assert_int_equal(ov_get(o, OV_LATEST, big, LSM_MAX_KEY, &v, &vn), OV_PUT);
   assert_int_equal(vn, 1);
   assert_memory_equal(v, "y", 1);
+  ov_unref(o);
+}
+
+/* State of key k at snapshot s as text: "1" (the value), "del" or "absent". */
+static const char *ov_state_at(ov_overlay *o, uint64_t s, const char *k) {
+  static char buf[64];
+  const void *v;
+  size_t vn;
+  int st = ov_get(o, s, k, strlen(k), &v, &vn);
+  if (st != OV_PUT) return st == OV_DEL ? "del" : "absent";
+  snprintf(buf, sizeof buf, "%.*s", (int)vn, (const char *)v);
+  return buf;
+}
+
+/* A savepoint is a snapshot too: the state as of its opening stays readable at
+** ov_savepoint_seq (what a spill writes as the run before the savepoint's cut), whatever is
+** written after it, and ov_node_seq tells in which interval of snapshots a key's visible
+** version was written. */
+static void test_overlay_savepoint_seq(void **state) {
+  (void)state;
+  ov_overlay *o;
+  assert_int_equal(ov_new(&o), LSM_OK);
+  assert_int_equal(ov_put(o, "a", 1, "1", 1), LSM_OK);
+  assert_int_equal(ov_savepoint(o, 0), LSM_OK);
+  uint64_t s0 = ov_savepoint_seq(o, 0);
+  assert_true(s0 >= 1);
+  assert_int_equal(ov_put(o, "a", 1, "2", 1), LSM_OK);
+  assert_int_equal(ov_put(o, "a", 1, "3", 1), LSM_OK); /* in place: over "2", not over "1" */
+  assert_int_equal(ov_put(o, "b", 1, "1", 1), LSM_OK);
+  assert_int_equal(ov_savepoint(o, 2), LSM_OK); /* opens 1 too, at the same snapshot */
+  uint64_t s1 = ov_savepoint_seq(o, 1);
+  assert_true(s1 > s0);
+  assert_int_equal(ov_savepoint_seq(o, 2), s1);
+  assert_int_equal(ov_savepoint_seq(o, 3), 0); /* not open */
+  assert_int_equal(ov_del(o, "a", 1), LSM_OK);
+  assert_string_equal(ov_state_at(o, s0, "a"), "1");
+  assert_string_equal(ov_state_at(o, s1, "a"), "3");
+  assert_string_equal(ov_state_at(o, OV_LATEST, "a"), "del");
+  assert_string_equal(ov_state_at(o, s0, "b"), "absent");
+  ov_node *a = ov_seek_ge(o, "a", 1), *b = ov_seek_ge(o, "b", 1);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_true(ov_node_seq(a, s0) >= 1 && ov_node_seq(a, s0) <= s0);
+  assert_true(ov_node_seq(a, s1) > s0 && ov_node_seq(a, s1) <= s1);
+  assert_true(ov_node_seq(a, OV_LATEST) > s1);
+  assert_int_equal(ov_node_seq(b, s0), 0);
+  assert_true(ov_node_seq(b, s1) > s0);
+  ov_rollback_to(o, 1);
+  assert_string_equal(ov_state_at(o, OV_LATEST, "a"), "3");
+  assert_int_equal(ov_savepoint_seq(o, 1), s1);
+  assert_int_equal(ov_savepoint_seq(o, 2), 0); /* closed by the rollback to 1 */
+  ov_rollback_to(o, 0);
+  assert_string_equal(ov_state_at(o, OV_LATEST, "a"), "1");
+  assert_string_equal(ov_state_at(o, OV_LATEST, "b"), "absent");
+  assert_int_equal(ov_node_seq(b, OV_LATEST), 0);
+  ov_release(o, 0);
+  assert_int_equal(ov_savepoint_seq(o, 0), 0);
   ov_unref(o);
 }
 
@@ -1041,85 +1098,73 @@ static void test_error_codes(void **state) {
 }
 
 /* max_txn_size bounds a transaction's pending writes to a table (the overlay's memory,
-** lsm_stats' pending_bytes): a write that would pass it fails with SQLITE_FULL and nothing of it
-** is kept; SQLite then rolls back the statement (INSERT ... SELECT inside BEGIN: the statements
-** before it stay and COMMIT), or the whole transaction where the statement has no journal (a
-** single-row INSERT, an autocommit statement), as after a native SQLITE_FULL. DELETE is bounded
-** too. lsm_max_txn_size() overrides the tables' option for the connection, and NULL gives it back. */
+** lsm_stats' pending_bytes). Past it the writes spill to disk (test_txn_spill); what is still
+** refused, with SQLITE_FULL and nothing of it kept, is one write larger than the bound by itself.
+** SQLite then rolls back the statement (inside BEGIN a multi-row statement has a journal: the
+** statements before it stay, and so do the runs they spilled, and COMMIT works), or the whole
+** transaction where the statement has no journal (a single-row INSERT, an autocommit
+** statement), as after a native SQLITE_FULL. lsm_max_txn_size() overrides the tables' option for
+** the connection, and NULL gives it back. */
 static void test_max_txn_size(void **state) {
   (void)state;
   sqlite3 *db = open_db("txnsize.db");
-  const char *pending = "SELECT json_extract(lsm_stats('t'), '$.pending_bytes')";
   const char *bound = "SELECT json_extract(lsm_stats('t'), '$.max_txn_size')";
+  const char *runs = "SELECT json_extract(lsm_stats('t'), '$.spilled_runs')";
   exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v BLOB, max_txn_size='256KB');"
               "CREATE TABLE n(x)");
   assert_int_equal(qi(db, bound), 262144);
+  /* rows 1..%d, then one larger than the bound */
   const char *fill = "WITH RECURSIVE c(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
-                     " INSERT INTO t SELECT i, randomblob(100) FROM c";
+                     " INSERT INTO t SELECT i, CASE WHEN i < %d THEN randomblob(100) ELSE"
+                     " zeroblob(300000) END FROM c";
   char sql[512];
-  /* Past the bound a write spills the pending writes to disk (test_txn_spill) unless a savepoint
-  ** or a cursor of the table is open: then it is refused. A SAVEPOINT the table joined before
-  ** (SQLite passes it on), and row by row. */
-  exec_ok(db, "BEGIN; INSERT INTO n VALUES (1); INSERT INTO t VALUES (0, 'x'); SAVEPOINT a");
-  sqlite3_stmt *ins;
-  assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, randomblob(100))", -1, &ins, NULL),
-                   SQLITE_OK);
-  int rows = 0, rc;
-  for (;;) {
-    sqlite3_bind_int(ins, 1, rows + 1);
-    rc = sqlite3_step(ins);
-    sqlite3_reset(ins);
-    if (rc != SQLITE_DONE) break;
-    rows++;
-    long long p = qi(db, pending);
-    if (p > 262144) fail_msg("after %d rows: %lld pending bytes", rows, p);
-  }
-  assert_int_equal(rc, SQLITE_FULL);
-  assert_non_null(strstr(sqlite3_errmsg(db), "transaction too large for table t"));
+  /* a single-row statement has no journal: the transaction is gone */
+  exec_ok(db, "BEGIN; INSERT INTO n VALUES (1); INSERT INTO t VALUES (0, 'x')");
+  exec_fails(db, "INSERT INTO t VALUES (1, zeroblob(300000))", SQLITE_FULL,
+             "transaction too large for table t: its pending writes hold");
   assert_non_null(strstr(sqlite3_errmsg(db), "over max_txn_size (262144); commit in smaller transactions"));
-  sqlite3_finalize(ins);
-  assert_true(rows > 500 && rows < 1200); /* ~110 bytes per row, ~130 of overlay per key */
-  assert_int_equal(qi(db, "SELECT json_extract(lsm_stats('t'), '$.spilled_runs')"), 0);
-  assert_true(sqlite3_get_autocommit(db)); /* no statement journal: the transaction is gone */
+  assert_true(sqlite3_get_autocommit(db));
   assert_int_equal(qi(db, "SELECT count(*) FROM t"), 0);
   assert_int_equal(qi(db, "SELECT count(*) FROM n"), 0);
 
-  /* a statement with a journal (inside BEGIN): only it is undone */
+  /* a statement with a journal (inside BEGIN): only it is undone, with the runs it spilled;
+  ** the earlier statement's runs stay */
   exec_ok(db, "BEGIN; INSERT INTO n VALUES (2)");
-  snprintf(sql, sizeof sql, fill, 1, 300);
+  snprintf(sql, sizeof sql, fill, 1, 3000, 99999);
   exec_ok(db, sql);
-  snprintf(sql, sizeof sql, fill, 301, 5000);
+  long long before = qi(db, runs);
+  assert_true(before >= 1);
+  snprintf(sql, sizeof sql, fill, 3001, 8000, 8000);
   exec_fails(db, sql, SQLITE_FULL, "max_txn_size");
   assert_false(sqlite3_get_autocommit(db));
+  /* (the earlier statement's writes still in the overlay made a run of their own) */
+  assert_true(qi(db, runs) >= before && qi(db, runs) <= before + 1);
+  assert_int_equal(tu_count_files("txnsize.db-lsm/t", ".stage"), qi(db, runs));
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) FROM t"), "3000 3000");
   exec_ok(db, "COMMIT");
-  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 300);
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) FROM t"), "3000 3000");
   assert_int_equal(qi(db, "SELECT count(*) FROM n"), 1);
+  assert_int_equal(tu_count_files("txnsize.db-lsm/t", ".stage"), 0);
 
-  /* the connection's bound */
+  /* the connection's bound: the 300000-byte row fits under 4MB */
   assert_string_equal(q1(db, "SELECT lsm_max_txn_size() IS NULL"), "1");
   assert_int_equal(qi(db, "SELECT lsm_max_txn_size('4MB')"), 4 << 20);
   assert_int_equal(qi(db, "SELECT lsm_max_txn_size()"), 4 << 20);
   assert_int_equal(qi(db, bound), 4 << 20);
   exec_ok(db, sql);
-  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 5000);
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(length(v)) FROM t"), "8000 300000");
   assert_string_equal(q1(db, "SELECT lsm_max_txn_size(NULL) IS NULL"), "1");
   assert_int_equal(qi(db, bound), 262144);
-  /* a statement reading the table it writes has a cursor open: refused */
-  exec_fails(db, "DELETE FROM t", SQLITE_FULL, "transaction too large for table t");
-  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 5000);
-  assert_int_equal(qi(db, "SELECT lsm_max_txn_size(4194304)"), 4 << 20);
-  exec_ok(db, "DELETE FROM t WHERE k > 100");
-  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 100);
-  /* keys moved (a delete and a put each) until the bound: the statement is undone as a whole */
-  exec_ok(db, "SELECT lsm_max_txn_size(NULL); BEGIN");
-  exec_fails(db, "UPDATE t SET k = k + 1000000, v = zeroblob(3000)", SQLITE_FULL, "max_txn_size");
+  /* keys moved (a delete and a put each), one of them into a row over the bound: the statement
+  ** is undone as a whole, the runs it spilled before included */
+  exec_ok(db, "BEGIN");
+  exec_fails(db, "UPDATE t SET k = k + 1000000, v = CASE WHEN k = 7000 THEN zeroblob(300000) "
+                 "ELSE zeroblob(100) END", SQLITE_FULL, "max_txn_size");
   assert_false(sqlite3_get_autocommit(db));
+  assert_int_equal(qi(db, runs), 0);
   exec_ok(db, "COMMIT");
-  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) || ' ' || max(length(v)) FROM t"),
-                      "100 100 100");
-  /* one row larger than the bound */
-  exec_fails(db, "INSERT INTO t VALUES (0, zeroblob(300000))", SQLITE_FULL, "max_txn_size");
-  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 100);
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || max(k) || ' ' || sum(length(v)) FROM t"),
+                      "8000 8000 1099900");
 
   exec_fails(db, "SELECT lsm_max_txn_size('lots')", SQLITE_ERROR, "lsm_max_txn_size: bad size 'lots'");
   exec_fails(db, "SELECT lsm_max_txn_size(65535)", SQLITE_ERROR, "(bytes from 64KB to 4GB, or NULL)");
@@ -1218,9 +1263,10 @@ static void test_txn_spill(void **state) {
   exec_ok(db, "BEGIN; DELETE FROM t WHERE k = 1");
   rows_one_by_one(db, ins_t, 5001, 8000, NULL, 0);
   assert_true(qi(db, runs) >= 5);
-  /* inside BEGIN a multi-row statement has a statement journal (a savepoint): refused */
-  exec_fails(db, "WITH RECURSIVE c(i) AS (SELECT 9001 UNION ALL SELECT i + 1 FROM c WHERE i < 9500)"
-                 " INSERT INTO r SELECT i, zeroblob(200) FROM c", SQLITE_FULL, "max_txn_size");
+  /* inside BEGIN a multi-row statement has a statement journal (a savepoint): it spills too */
+  exec_ok(db, "WITH RECURSIVE c(i) AS (SELECT 9001 UNION ALL SELECT i + 1 FROM c WHERE i < 9500)"
+              " INSERT INTO r SELECT i, zeroblob(200) FROM c");
+  assert_true(qi(db, "SELECT json_extract(lsm_stats('r'), '$.spilled_runs')") >= 2);
   assert_false(sqlite3_get_autocommit(db));
   assert_string_equal(q1(db2, "SELECT count(*) || ' ' || min(k) || ' ' || max(k) FROM t"), "5000 1 5000");
   exec_ok(db, "COMMIT");
@@ -1231,7 +1277,130 @@ static void test_txn_spill(void **state) {
   sqlite3_close(db);
   db = open_db("spill.db");
   assert_string_equal(q1(db, "SELECT count(*) || ' ' || min(k) || ' ' || max(k) FROM t"), "7999 2 8000");
-  assert_string_equal(q1(db, "SELECT count(*) FROM r"), "0");
+  assert_string_equal(q1(db, "SELECT count(*) || ' ' || min(a) || ' ' || max(a) FROM r"), "500 9001 9500");
+  sqlite3_close(db);
+}
+
+/* The lsm table t and its native twin n hold the same rows (k, v). */
+static void same_as_twin(sqlite3 *db, const char *where) {
+  const char *cmp = "SELECT (SELECT count(*) || ':' || group_concat(k || '=' || quote(v), ',') FROM "
+                    "(SELECT * FROM t ORDER BY k)) IS (SELECT count(*) || ':' || group_concat(k || '=' || "
+                    "quote(v), ',') FROM (SELECT * FROM n ORDER BY k))";
+  if (qi(db, cmp) != 1)
+    fail_msg("%s: t has %s rows, n %s", where, q1(db, "SELECT count(*) FROM t"),
+             q1(db, "SELECT count(*) FROM n"));
+}
+
+/* Run sql on t, then on its native twin n (the same text with the table named n: the statements
+** here name it as " t " or " t(" or last), expecting both to end with rc. */
+static void on_both(sqlite3 *db, const char *sql, int rc) {
+  char twin[1024];
+  snprintf(twin, sizeof twin, "%s", sql);
+  for (char *p = twin; (p = strstr(p, " t")) != NULL; p++)
+    if (p[2] == ' ' || p[2] == '(' || p[2] == ';' || p[2] == '\0') p[1] = 'n';
+  int a = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  char ma[512];
+  snprintf(ma, sizeof ma, "%s", sqlite3_errmsg(db));
+  int b = strcmp(twin, sql) ? sqlite3_exec(db, twin, NULL, NULL, NULL) : a;
+  if (a != rc || b != rc)
+    fail_msg("%s: lsm %d (%s), native %d (%s); expected %d", sql, a, ma, b, sqlite3_errmsg(db), rc);
+}
+
+/* Savepoints stay exact across spills: a write past the bound under open savepoints spills the
+** state at each savepoint apart, so that ROLLBACK TO (a user's, or SQLite's statement rollback)
+** drops the runs made after it. Checked against a native twin at every step. */
+static void test_txn_spill_savepoints(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("spsave.db");
+  const char *runs = "SELECT json_extract(lsm_stats('t'), '$.spilled_runs')";
+  const char *pending = "SELECT json_extract(lsm_stats('t'), '$.pending_bytes')";
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v, max_txn_size='64KB');"
+              "CREATE TABLE n(k INTEGER PRIMARY KEY, v)");
+  const char *fill = "WITH RECURSIVE c(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM c WHERE i < %d)"
+                     " INSERT OR REPLACE INTO t SELECT i, '%s' || i FROM c";
+  char sql[512];
+  exec_ok(db, "BEGIN");
+  snprintf(sql, sizeof sql, fill, 1, 1000, "a");
+  on_both(db, sql, SQLITE_OK);
+  exec_ok(db, "SAVEPOINT s1");
+  snprintf(sql, sizeof sql, fill, 501, 2000, "b"); /* overwrites 501..1000 */
+  on_both(db, sql, SQLITE_OK);
+  on_both(db, "DELETE FROM t WHERE k BETWEEN 100 AND 199", SQLITE_OK);
+  long long r1 = qi(db, runs);
+  assert_true(r1 >= 3);
+  assert_true(qi(db, pending) <= 65536);
+  exec_ok(db, "SAVEPOINT s2");
+  snprintf(sql, sizeof sql, fill, 1501, 3000, "c");
+  on_both(db, sql, SQLITE_OK);
+  on_both(db, "UPDATE t SET v = 'u' || k WHERE k BETWEEN 10 AND 900", SQLITE_OK);
+  same_as_twin(db, "under s2");
+  assert_true(qi(db, runs) > r1 + 1);
+  exec_ok(db, "ROLLBACK TO s2");
+  same_as_twin(db, "rolled back to s2");
+  assert_true(qi(db, runs) <= r1 + 1); /* what s2 began with: the cut at s2 at most */
+  snprintf(sql, sizeof sql, fill, 2001, 2500, "d");
+  on_both(db, sql, SQLITE_OK);
+  exec_ok(db, "RELEASE s2");
+  same_as_twin(db, "s2 released");
+  exec_ok(db, "ROLLBACK TO s1");
+  same_as_twin(db, "rolled back to s1");
+  assert_int_equal(qi(db, "SELECT count(*) FROM t"), 1000);
+  /* a statement rollback after spills: a multi-row statement failing on its last row */
+  on_both(db, "INSERT INTO t SELECT k + 5000, v FROM t WHERE k <= 990", SQLITE_OK);
+  on_both(db, "INSERT INTO t SELECT k + 10000, v FROM t WHERE k <= 5990 UNION ALL SELECT 1, 'dup'",
+          SQLITE_CONSTRAINT);
+  same_as_twin(db, "after the statement rollback");
+  exec_ok(db, "COMMIT");
+  same_as_twin(db, "committed");
+  assert_int_equal(tu_count_files("spsave.db-lsm/t", ".stage"), 0);
+  sqlite3_close(db);
+  db = open_db("spsave.db");
+  same_as_twin(db, "reopened");
+  sqlite3_close(db);
+}
+
+/* A statement reading the table it writes (a cursor open) spills too: DELETE and UPDATE over many
+** rows, and UPDATE OR REPLACE moving keys onto rows its scan has not reached yet (the module
+** skips such a row when the scan reaches it, ext/README "UPDATE OR REPLACE that moves keys",
+** though the write that replaced it is in a run by then). The twin n is an lsm table whose
+** bound is never reached (test_diff checks that one against native tables), so every result
+** must be the same with and without spills. */
+static void test_txn_spill_cursor(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("spcur.db");
+  const char *runs = "SELECT json_extract(lsm_stats('t'), '$.spilled_runs')";
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v, max_txn_size='64KB');"
+              "CREATE VIRTUAL TABLE n USING lsm(k INTEGER PRIMARY KEY, v, max_txn_size='64MB')");
+  on_both(db, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 6000)"
+              " INSERT INTO t SELECT i, printf('%050d', i) FROM c", SQLITE_OK);
+  /* autocommit: no journal */
+  on_both(db, "UPDATE t SET v = v || 'x' WHERE k > 1000", SQLITE_OK);
+  same_as_twin(db, "update");
+  on_both(db, "DELETE FROM t WHERE k % 3 = 0", SQLITE_OK);
+  same_as_twin(db, "delete");
+  /* inside BEGIN: with a statement journal and the cursor both */
+  exec_ok(db, "BEGIN");
+  on_both(db, "UPDATE OR REPLACE t SET k = k + 1", SQLITE_OK);
+  assert_true(qi(db, runs) >= 3);
+  assert_int_equal(qi(db, "SELECT json_extract(lsm_stats('n'), '$.spilled_runs')"), 0);
+  same_as_twin(db, "moved up by one");
+  on_both(db, "UPDATE OR REPLACE t SET k = k - 2, v = 'm' || v WHERE k > 2", SQLITE_OK);
+  same_as_twin(db, "moved down by two");
+  /* onto keys the scan reaches after several spills: the replacing write is in a run then */
+  on_both(db, "UPDATE OR REPLACE t SET k = k + 1500, v = 'f' || v", SQLITE_OK);
+  same_as_twin(db, "moved far ahead");
+  on_both(db, "DELETE FROM t WHERE k > 100", SQLITE_OK);
+  same_as_twin(db, "deleted in the transaction");
+  exec_ok(db, "ROLLBACK");
+  same_as_twin(db, "rolled back");
+  assert_int_equal(tu_count_files("spcur.db-lsm/t", ".stage"), 0);
+  exec_ok(db, "BEGIN");
+  on_both(db, "UPDATE OR REPLACE t SET k = k + 1", SQLITE_OK);
+  on_both(db, "DELETE FROM t WHERE k % 2 = 0", SQLITE_OK);
+  exec_ok(db, "COMMIT");
+  same_as_twin(db, "committed");
+  on_both(db, "DELETE FROM t", SQLITE_OK);
+  same_as_twin(db, "all deleted");
   sqlite3_close(db);
 }
 
@@ -2307,7 +2476,7 @@ int main(void) {
   mm_count_heap(); /* test_overlay_bytes compares ov_bytes with the live heap */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mmap_truncated_sql), /* first: see there */
-      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_bytes),     cmocka_unit_test(test_overlay_limits), cmocka_unit_test(test_overlay_refcount),
+      cmocka_unit_test(test_overlay_model), cmocka_unit_test(test_overlay_hint), cmocka_unit_test(test_overlay_walk_while_writing), cmocka_unit_test(test_overlay_value_sizes),     cmocka_unit_test(test_overlay_bytes),     cmocka_unit_test(test_overlay_limits), cmocka_unit_test(test_overlay_refcount), cmocka_unit_test(test_overlay_savepoint_seq),
       cmocka_unit_test(test_exports_only_entry_points),
       cmocka_unit_test(test_options),           cmocka_unit_test(test_reopen),
       cmocka_unit_test(test_direct_io_sql),
@@ -2317,6 +2486,7 @@ int main(void) {
       cmocka_unit_test(test_rename_in_transaction), cmocka_unit_test(test_temp_drop_in_transaction),
       cmocka_unit_test(test_missing_directory),
       cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_max_txn_size), cmocka_unit_test(test_txn_spill),
+      cmocka_unit_test(test_txn_spill_savepoints), cmocka_unit_test(test_txn_spill_cursor),
       cmocka_unit_test(test_update_range_once),
       cmocka_unit_test(test_big_insert),        cmocka_unit_test(test_random_vs_native),
       cmocka_unit_test(test_cursor_across_commit), cmocka_unit_test(test_corrupt_rows),

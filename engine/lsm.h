@@ -278,6 +278,13 @@ int lsm_stage_delete(lsm_stage *st, const void *k, size_t kn);
 int lsm_stage_run_end(lsm_stage *st);
 /* Sealed runs, their bytes on disk, and the entries (puts + deletes) in them. */
 int lsm_stage_runs(const lsm_stage *st);
+/* Drop the runs after the first n (a rollback to a savepoint: runs are numbered 0.. in the order
+** they were sealed, so n is an earlier lsm_stage_runs). LSM_MISUSE while a run is being written.
+** Iterators made before keep reading the dropped runs; the next run sealed takes index n. */
+int lsm_stage_truncate(lsm_stage *st, int n);
+/* Does run from or a later one hold key k (a put or a delete)? LSM_OK yes, LSM_NOTFOUND no, or
+** an error. The database is not read: "written by the stage since run from was started". */
+int lsm_stage_written(lsm_stage *st, int from, const void *k, size_t kn);
 uint64_t lsm_stage_bytes(const lsm_stage *st);
 uint64_t lsm_stage_entries(const lsm_stage *st);
 int lsm_stage_get(lsm_stage *st, const void *k, size_t kn, void **v, size_t *vn);

@@ -202,19 +202,32 @@ int lsm_stage_run_end(lsm_stage *st) {
   return LSM_OK;
 }
 
+int lsm_stage_truncate(lsm_stage *st, int n) {
+  if (!st || n < 0) return st_err(LSM_MISUSE, "lsm_stage_truncate: bad argument");
+  if (st->f) return st_err(LSM_MISUSE, "lsm_stage_truncate: a run is being written");
+  while (st->nruns > n) {
+    stage_run *r = st->runs[--st->nruns];
+    st->bytes -= r->bytes;
+    st->entries -= r->entries;
+    run_unref(r); /* an iterator may keep it a while; a later run gets its index, not its file */
+  }
+  return LSM_OK;
+}
+
 int lsm_stage_runs(const lsm_stage *st) { return st ? st->nruns : 0; }
 uint64_t lsm_stage_bytes(const lsm_stage *st) { return st ? st->bytes : 0; }
 uint64_t lsm_stage_entries(const lsm_stage *st) { return st ? st->entries : 0; }
 
-/* The newest run's version of key k: LSM_OK with *type (and the value in *val when val != NULL
-** and it is a put), LSM_NOTFOUND when no run has k, or an error. */
-static int runs_get(lsm_stage *st, const void *k, size_t kn, int *type, cd_buf *val) {
-  if (!st->nruns) return LSM_NOTFOUND;
+/* The version of key k in the newest of runs [from, nruns) that has it: LSM_OK with *type (and
+** the value in *val when val != NULL and it is a put), LSM_NOTFOUND when none has k, or an
+** error. */
+static int runs_get(lsm_stage *st, int from, const void *k, size_t kn, int *type, cd_buf *val) {
+  if (st->nruns <= from) return LSM_NOTFOUND;
   uint8_t stackkey[256], *seek = kn + IKEY_TRAILER <= sizeof stackkey ? stackkey : mm_malloc(kn + IKEY_TRAILER);
   if (!seek) return st_err(LSM_NOMEM, "stage: out of memory");
   size_t sn = ikey_seek_key(seek, k, kn, IKEY_MAX_SEQ);
   int rc = LSM_NOTFOUND;
-  for (int i = st->nruns - 1; i >= 0 && rc == LSM_NOTFOUND; i--)
+  for (int i = st->nruns - 1; i >= from && rc == LSM_NOTFOUND; i--)
     rc = sst_get_value(st->runs[i]->r, seek, sn, type, val);
   if (seek != stackkey) mm_free(seek);
   return rc;
@@ -224,7 +237,7 @@ int lsm_stage_get(lsm_stage *st, const void *k, size_t kn, void **v, size_t *vn)
   if (!st || !v || !vn || (!k && kn)) return st_err(LSM_MISUSE, "lsm_stage_get: NULL argument");
   if (kn == 0 || kn > LSM_MAX_KEY) return LSM_NOTFOUND;
   cd_buf val = {0};
-  int type, rc = runs_get(st, k, kn, &type, &val);
+  int type, rc = runs_get(st, 0, k, kn, &type, &val);
   if (rc == LSM_NOTFOUND) return lsm_get(st->db, NULL, k, kn, v, vn);
   if (!rc && type != IKEY_VAL) rc = LSM_NOTFOUND;
   /* sst_get_value left room for the terminator */
@@ -241,10 +254,17 @@ int lsm_stage_get(lsm_stage *st, const void *k, size_t kn, void **v, size_t *vn)
 int lsm_stage_exists(lsm_stage *st, const void *k, size_t kn) {
   if (!st || (!k && kn)) return st_err(LSM_MISUSE, "lsm_stage_exists: NULL argument");
   if (kn == 0 || kn > LSM_MAX_KEY) return LSM_NOTFOUND;
-  int type, rc = runs_get(st, k, kn, &type, NULL);
+  int type, rc = runs_get(st, 0, k, kn, &type, NULL);
   if (rc == LSM_NOTFOUND) return lsm_exists(st->db, NULL, k, kn);
   if (rc) return rc;
   return type == IKEY_VAL ? LSM_OK : LSM_NOTFOUND;
+}
+
+int lsm_stage_written(lsm_stage *st, int from, const void *k, size_t kn) {
+  if (!st || from < 0 || (!k && kn)) return st_err(LSM_MISUSE, "lsm_stage_written: bad argument");
+  if (kn == 0 || kn > LSM_MAX_KEY) return LSM_NOTFOUND;
+  int type;
+  return runs_get(st, from, k, kn, &type, NULL);
 }
 
 int lsm_stage_multiget(lsm_stage *st, int n, const void *const *keys, const size_t *klens,
@@ -265,7 +285,7 @@ int lsm_stage_multiget(lsm_stage *st, int n, const void *const *keys, const size
     vals[i] = NULL;
     int type = IKEY_DEL, rc = LSM_NOTFOUND;
     cd_buf val = {0};
-    if (klens[i] && klens[i] <= LSM_MAX_KEY && keys[i]) rc = runs_get(st, keys[i], klens[i], &type, &val);
+    if (klens[i] && klens[i] <= LSM_MAX_KEY && keys[i]) rc = runs_get(st, 0, keys[i], klens[i], &type, &val);
     if (rc == LSM_NOTFOUND && klens[i] && klens[i] <= LSM_MAX_KEY && keys[i]) {
       map[m] = i;
       skeys[m] = keys[i];

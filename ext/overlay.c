@@ -58,7 +58,10 @@ struct ov_overlay {
   ov_node *head;
   ov_node **undo; /* nodes whose newest version is to be popped on rollback */
   size_t nundo, capundo;
-  size_t *sp; /* sp[i] = nundo when savepoint i was opened */
+  struct ov_sp {
+    size_t nundo; /* undo entries when savepoint i was opened */
+    uint64_t seq; /* the snapshot it took: its state is what a reader at seq sees */
+  } *sp;
   int nsp, capsp;
   /* Nodes and versions are carved from chunks (newest first), all freed at once with the
   ** overlay: no allocation call per write and no walk to free. A version replaced in place
@@ -463,6 +466,12 @@ int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn) {
   return x->kind;
 }
 
+uint64_t ov_node_seq(const ov_node *n, uint64_t s) {
+  const ov_ver *x = n->ver;
+  while (x && x->seq > s) x = x->older;
+  return x ? x->seq : 0;
+}
+
 int ov_get(ov_overlay *o, uint64_t s, const void *k, size_t kn, const void **v, size_t *vn) {
   ov_node *n = lookup(o, key_hash(k, kn), k, kn);
   if (!n) return OV_ABSENT;
@@ -519,20 +528,27 @@ int ov_savepoint(ov_overlay *o, int i) {
   if (i < 0) return st_err(LSM_MISUSE, "bad savepoint %d", i);
   if (i >= o->capsp) {
     int cap = i + 8;
-    size_t *sp = mm_realloc(o->sp, (size_t)cap * sizeof *sp);
+    struct ov_sp *sp = mm_realloc(o->sp, (size_t)cap * sizeof *sp);
     if (!sp) return st_err(LSM_NOMEM, "out of memory");
     o->bytes += (size_t)(cap - o->capsp) * sizeof *sp;
     o->sp = sp;
     o->capsp = cap;
   }
-  for (int j = o->nsp; j < i; j++) o->sp[j] = o->nundo;
-  o->sp[i] = o->nundo;
+  /* A snapshot: later writes carry a higher seq, so the state at the savepoint stays readable
+  ** (ov_savepoint_seq) until a rollback to it pops them. */
+  uint64_t s = ov_snapshot(o);
+  for (int j = o->nsp; j < i; j++) o->sp[j] = (struct ov_sp){o->nundo, s};
+  o->sp[i] = (struct ov_sp){o->nundo, s};
   o->nsp = i + 1;
   o->gen++;
   return LSM_OK;
 }
 
 int ov_depth(const ov_overlay *o) { return o->nsp; }
+
+uint64_t ov_savepoint_seq(const ov_overlay *o, int i) {
+  return i >= 0 && i < o->nsp ? o->sp[i].seq : 0;
+}
 
 void ov_release(ov_overlay *o, int i) {
   if (i < 0) i = 0;
@@ -543,7 +559,7 @@ void ov_release(ov_overlay *o, int i) {
 
 void ov_rollback_to(ov_overlay *o, int i) {
   if (i < 0 || i >= o->nsp) return;
-  while (o->nundo > o->sp[i]) {
+  while (o->nundo > o->sp[i].nundo) {
     ov_node *n = o->undo[--o->nundo];
     n->ver = n->ver->older; /* the popped version stays in its chunk (a cursor may hold it) */
   }

@@ -74,6 +74,9 @@ ov_node *ov_prev(ov_overlay *o, ov_node *n);
 void ov_node_key(const ov_node *n, const void **k, size_t *kn);
 /* State of node n at snapshot s, like ov_get. */
 int ov_node_state(const ov_node *n, uint64_t s, const void **v, size_t *vn);
+/* The seq of the version of node n a reader at snapshot s sees (its write came after every
+** snapshot below it), or 0 when it sees none. Versions carry seqs >= 1. */
+uint64_t ov_node_seq(const ov_node *n, uint64_t s);
 
 /* Savepoints: ov_savepoint(i) opens savepoint i (and every lower one not open yet);
 ** ov_release(i) forgets savepoints >= i (their changes stay); ov_rollback_to(i) undoes every
@@ -83,6 +86,11 @@ void ov_release(ov_overlay *o, int i);
 void ov_rollback_to(ov_overlay *o, int i);
 /* Number of savepoints open (the highest open index + 1; 0 for none). */
 int ov_depth(const ov_overlay *o);
+/* Opening a savepoint takes a snapshot (ov_snapshot): a reader at ov_savepoint_seq(o, i) sees
+** the state as of savepoint i's opening, which is what ov_rollback_to(i) returns to (a spill
+** writes the state at each savepoint apart, so that the runs after it can be dropped). 0 for a
+** savepoint not open. */
+uint64_t ov_savepoint_seq(const ov_overlay *o, int i);
 
 /* Number of keys with a pending change, and the bytes of memory the overlay holds (its chunks of
 ** nodes and versions, hash index, and arrays; not the C library's own overhead per block). */

@@ -71,6 +71,11 @@ struct vt_tab {
   ov_overlay *ov; /* the open transaction's writes, or NULL */
   lsm_stage *stage; /* the transaction's writes spilled to disk (spill()), or NULL: reads go
                     ** through it (eng_get...), COMMIT applies it */
+  /* Per savepoint level open in the overlay (SQLite's index; read for levels below
+  ** ov_depth(v->ov) only): the first stage run holding writes made after the savepoint, or -1
+  ** while all those writes are in the overlay (it was opened after the last spill). */
+  int *sp_run;
+  int sp_cap;
   int64_t next_rowid;
   int have_next_rowid;
   size_t ov_last; /* keys of the last transaction's overlay (a size hint for the next one) */
@@ -379,6 +384,7 @@ static void tab_free(vt_tab *v) {
   sqlite3_free(v->noeng);
   sqlite3_free(v->valcol);
   sqlite3_free(v->colval);
+  sqlite3_free(v->sp_run);
   cd_buf_free(&v->kb);
   cd_buf_free(&v->kb2);
   cd_buf_free(&v->vb);
@@ -1084,6 +1090,11 @@ typedef struct vt_cur {
   ** read of another statement), or several (owner_amb). */
   sqlite3_stmt *owner;
   int owner_run, owner_amb;
+  /* Its transaction went on past a spill (or a rollback that replaced the overlay) since this
+  ** read began: the first stage run holding writes made after it began (every write in the
+  ** current overlay came after it too); else -1. The cursor keeps reading its own overlay, if
+  ** it still needs it, and the runs its iterator pinned. */
+  int since_run;
   ov_node *on;
   int desc, eof;
   cd_buf lo, hi; /* bounds: lo inclusive, hi exclusive; n == 0 and !has = none */
@@ -1127,6 +1138,7 @@ static int vt_open(sqlite3_vtab *pv, sqlite3_vtab_cursor **pp) {
     c->kreal = keep.kreal;
     c->vv = keep.vv;
     c->eof = 1;
+    c->since_run = -1;
     c->next_cur = v->curs;
     v->curs = c;
     *pp = &c->base;
@@ -1146,6 +1158,7 @@ static int vt_open(sqlite3_vtab *pv, sqlite3_vtab_cursor **pp) {
     return SQLITE_NOMEM;
   }
   c->eof = 1;
+  c->since_run = -1;
   c->next_cur = v->curs;
   v->curs = c;
   *pp = &c->base;
@@ -1159,6 +1172,7 @@ static void cur_reset(vt_cur *c) {
   c->ov = NULL;
   c->owner = NULL;
   c->owner_run = c->owner_amb = 0;
+  c->since_run = -1;
   c->on = NULL;
   if (c->rows == &c->one) {
     if (c->one_owned) lsm_free(c->one.val);
@@ -1813,17 +1827,9 @@ static size_t max_txn(const vt_tab *v) {
   return v->conn && v->conn->max_txn_size ? v->conn->max_txn_size : v->t.max_txn_size;
 }
 
-static int ensure_txn(vt_tab *v) {
-  if (v->ov) return SQLITE_OK;
-  int rc = ov_new(&v->ov);
-  if (rc) return SQLITE_NOMEM;
-  /* a hint (a bulk load's transactions are alike): a failure leaves the index to grow. At most
-  ** a quarter of the table's max_txn_size (a reserved key: <= 4 hash slots of 16 bytes and 8
-  ** bytes of pend), so that a small bound is not taken by the hint before the first write. */
-  size_t n = v->ov_last, most = max_txn(v) / (4 * 72);
-  if (n) (void)ov_reserve(v->ov, n < most ? n : most);
-  return SQLITE_OK;
-}
+static int overlay_new(vt_tab *v, int depth, ov_overlay **out);
+
+static int ensure_txn(vt_tab *v) { return v->ov ? SQLITE_OK : overlay_new(v, 0, &v->ov); }
 
 /* Does key exist (overlay, then the engine's latest state)? 1/0 or -errcode. */
 static int key_exists(vt_tab *v, const uint8_t *k, size_t kn) {
@@ -1903,8 +1909,20 @@ static int constraint_pk(vt_tab *v) {
   return SQLITE_CONSTRAINT_PRIMARYKEY;
 }
 
-/* The overlay snapshot of the scan of the statement running xUpdate: 1 and *snap, or 0 when
-** that statement has no cursor on this table open.
+/* Is cursor c's read part of the open transaction (its overlay, or spilled since)? */
+static int in_txn(const vt_tab *v, const vt_cur *c) { return c->ov == v->ov || c->since_run >= 0; }
+
+/* Order of the start of two reads of the transaction: a spilled one (since_run) began before
+** every read of the current overlay; among spilled ones by run, among current ones by snapshot. */
+static int read_older(const vt_cur *a, const vt_cur *b) {
+  if ((a->since_run >= 0) != (b->since_run >= 0)) return a->since_run >= 0;
+  return a->since_run >= 0 ? a->since_run < b->since_run : a->ovs < b->ovs;
+}
+
+/* Where the scan of the statement running xUpdate began: 1, or 0 when that statement has no
+** cursor on this table open in this transaction. *since = -1 and *snap = its overlay snapshot
+** when it reads the current overlay; else (the transaction spilled since) *since = the first
+** stage run holding writes made after it began.
 ** SQLite gives a virtual table's multi-row UPDATE all its rows before the first xUpdate (two
 ** passes), and its cursors stay open meanwhile; each started before the statement's first
 ** write. A single-row UPDATE (one pass) closes its cursor before xUpdate: nothing to skip then.
@@ -1917,54 +1935,152 @@ static int constraint_pk(vt_tab *v) {
 ** writes, an unfinished RETURNING) the running one cannot be told: the newest of the cursors
 ** filtered in such a state (owner_amb) stands for it. Costs a walk over the connection's
 ** statements, only when a cursor of the transaction is open. */
-static int scan_snapshot(vt_tab *v, uint64_t *snap) {
+static int scan_snapshot(vt_tab *v, uint64_t *snap, int *since) {
   int any = 0;
-  for (vt_cur *c = v->curs; c && !any; c = c->next_cur) any = c->ov == v->ov;
+  for (vt_cur *c = v->curs; c && !any; c = c->next_cur) any = in_txn(v, c);
   if (!any) return 0;
   sqlite3_stmt *w = NULL;
   int nw = busy_writers(v->db, &w), run = w ? sqlite3_stmt_status(w, SQLITE_STMTSTATUS_RUN, 0) : 0;
-  int found = 0;
+  const vt_cur *best = NULL;
   for (vt_cur *c = v->curs; c; c = c->next_cur) {
-    if (c->ov != v->ov) continue;
+    if (!in_txn(v, c)) continue;
     if (nw == 1 && (c->owner != w || c->owner_run != run)) continue;
     if (nw > 1 && !c->owner_amb) continue;
     /* the writer's own cursors: the oldest (its scan); ambiguous ones: the newest */
-    if (!found || (nw == 1 ? c->ovs < *snap : c->ovs > *snap)) *snap = c->ovs;
-    found = 1;
+    if (!best || (nw == 1 ? read_older(c, best) : read_older(best, c))) best = c;
   }
-  return nw >= 1 && found;
+  if (nw < 1 || !best) return 0;
+  *since = best->since_run;
+  *snap = best->ovs;
+  return 1;
 }
 
-/* Write the overlay's latest state as one run of the transaction's stage and start an empty
-** overlay. Only when nothing can need the overlay's history: no savepoint is open (a rollback
-** to it would have to undo writes the run holds) and no cursor of this table is open (it reads
-** the overlay at its snapshot, and its point reads would see the stage move). On failure the
-** overlay is unchanged (a failed run is abandoned) and the stage keeps its earlier runs. */
-static int can_spill(const vt_tab *v) { return v->ov && ov_depth(v->ov) == 0 && !v->curs; }
+/* Was key k written after the read scan_snapshot found began? 0 with *out = 1 / 0, or an error. */
+static int written_since(vt_tab *v, uint64_t snap, int since, const void *k, size_t kn, int *out) {
+  *out = ov_written_since(v->ov, since < 0 ? snap : 0, k, kn);
+  if (*out || since < 0 || !v->stage) return SQLITE_OK;
+  int rc = lsm_stage_written(v->stage, since, k, kn);
+  if (rc && rc != LSM_NOTFOUND) return vt_lsm_err(v, rc);
+  *out = rc == LSM_OK;
+  return SQLITE_OK;
+}
 
-/* Tests only: LSMVTAB_TEST_SPILL_KEYS=n (read at each connection's registration) spills whenever
-** it may and the overlay holds n keys, whatever the bound, so that a differential campaign
-** (c-tests/test_diff.c) runs its transactions through the stage. 0: off. */
-static _Atomic size_t test_spill_keys; /* atomic: connections register from any thread */
+/* Room for savepoint levels [0, n) in v->sp_run. */
+static int sp_room(vt_tab *v, int n) {
+  if (n <= v->sp_cap) return SQLITE_OK;
+  int cap = n + 8;
+  int *p = sqlite3_realloc64(v->sp_run, (size_t)cap * sizeof *p);
+  if (!p) return SQLITE_NOMEM;
+  v->sp_run = p;
+  v->sp_cap = cap;
+  return SQLITE_OK;
+}
 
+/* A new, empty overlay with savepoint levels [0, depth) open, sized by the last one's keys. */
+static int overlay_new(vt_tab *v, int depth, ov_overlay **out) {
+  if (ov_new(out)) return SQLITE_NOMEM;
+  /* a hint (a bulk load's transactions are alike): a failure leaves the index to grow. At most
+  ** a quarter of the table's max_txn_size (a reserved key: <= 4 hash slots of 16 bytes and 8
+  ** bytes of pend), so that a small bound is not taken by the hint before the first write. */
+  size_t n = v->ov_last, most = max_txn(v) / (4 * 72);
+  if (n) (void)ov_reserve(*out, n < most ? n : most);
+  if (depth > 0 && ov_savepoint(*out, depth - 1)) {
+    ov_unref(*out);
+    *out = NULL;
+    return SQLITE_NOMEM;
+  }
+  return SQLITE_OK;
+}
+
+/* Write the overlay's latest state as runs of the transaction's stage and start an empty
+** overlay, with the same savepoints open. What the overlay's history is still needed for is
+** kept apart, as cuts between runs:
+**   - each savepoint opened since the last spill: a ROLLBACK TO it drops the runs after its cut
+**     (sp_run) and the overlay;
+**   - each cursor reading the overlay: UPDATE OR REPLACE asks which keys were written after
+**     its scan began (scan_snapshot, written_since), i.e. in the runs after its cut
+**     (since_run) or in the new overlay. The cursor keeps its reference to the old overlay and
+**     reads it at its snapshot (its iterator pinned the runs it reads); one at its end needs
+**     neither any more and drops them, which frees the old overlay when no other reads it.
+** With the cuts s1 < s2 < ... (overlay snapshots), run t holds each key written in (s_t,
+** s_t+1] in its state at s_t+1 (the last run: its latest state); empty runs are not made. On
+** failure the overlay is unchanged and the stage keeps its earlier runs. */
 static int spill(vt_tab *v) {
   int rc = v->stage ? LSM_OK : lsm_stage_new(v->ldb, &v->stage);
-  for (ov_node *n = ov_first(v->ov); n && !rc; n = ov_next(n)) {
-    const void *k, *val = NULL;
-    size_t kn, vn = 0;
-    ov_node_key(n, &k, &kn);
-    int st = ov_node_state(n, OV_LATEST, &val, &vn);
-    if (st == OV_PUT) rc = lsm_stage_put(v->stage, k, kn, val, vn);
-    else if (st == OV_DEL) rc = lsm_stage_delete(v->stage, k, kn);
-  }
-  int erc = v->stage ? lsm_stage_run_end(v->stage) : LSM_OK;
-  if (!rc) rc = erc;
   if (rc) return vt_lsm_err(v, rc);
-  v->ov_last = ov_count(v->ov);
-  ov_unref(v->ov);
-  v->ov = NULL;
-  return ensure_txn(v);
+  int depth = ov_depth(v->ov), ncur = 0;
+  for (vt_cur *c = v->curs; c; c = c->next_cur) ncur += c->ov == v->ov;
+  uint64_t stackcut[9], *cut = stackcut;
+  int after_st[9], *after = after_st;
+  size_t ncap = (size_t)depth + (size_t)ncur + 1;
+  if (ncap > 9) {
+    cut = sqlite3_malloc64(ncap * (sizeof *cut + sizeof *after));
+    if (!cut) return SQLITE_NOMEM;
+    after = (int *)(cut + ncap);
+  }
+  int ncut = 0;
+  for (int j = 0; j < depth; j++)
+    if (v->sp_run[j] < 0) cut[ncut++] = ov_savepoint_seq(v->ov, j);
+  for (vt_cur *c = v->curs; c; c = c->next_cur)
+    if (c->ov == v->ov) cut[ncut++] = c->ovs;
+  for (int a = 1; a < ncut; a++) /* insertion sort: a handful */
+    for (int b = a; b > 0 && cut[b - 1] > cut[b]; b--) {
+      uint64_t t = cut[b];
+      cut[b] = cut[b - 1];
+      cut[b - 1] = t;
+    }
+  int w = 0;
+  for (int a = 0; a < ncut; a++)
+    if (w == 0 || cut[w - 1] != cut[a]) cut[w++] = cut[a];
+  ncut = w;
+  int runs0 = lsm_stage_runs(v->stage);
+  ov_overlay *fresh = NULL;
+  for (int t = 0; t <= ncut && !rc; t++) {
+    uint64_t lo = t ? cut[t - 1] : 0, hi = t < ncut ? cut[t] : OV_LATEST;
+    for (ov_node *n = ov_first(v->ov); n && !rc; n = ov_next(n)) {
+      if (ov_node_seq(n, hi) <= lo) continue; /* not written in (lo, hi] */
+      const void *k, *val = NULL;
+      size_t kn, vn = 0;
+      ov_node_key(n, &k, &kn);
+      if (ov_node_state(n, hi, &val, &vn) == OV_PUT) rc = lsm_stage_put(v->stage, k, kn, val, vn);
+      else rc = lsm_stage_delete(v->stage, k, kn);
+    }
+    int erc = lsm_stage_run_end(v->stage);
+    if (!rc) rc = erc;
+    after[t] = lsm_stage_runs(v->stage);
+  }
+  if (rc) rc = vt_lsm_err(v, rc);
+  else rc = overlay_new(v, depth, &fresh);
+  if (rc) {
+    (void)lsm_stage_truncate(v->stage, runs0); /* no run is being written now */
+  } else {
+    for (int j = 0; j < depth; j++)
+      if (v->sp_run[j] < 0)
+        for (int t = 0; t < ncut; t++)
+          if (cut[t] == ov_savepoint_seq(v->ov, j)) v->sp_run[j] = after[t];
+    for (vt_cur *c = v->curs; c; c = c->next_cur) {
+      if (c->ov != v->ov) continue;
+      for (int t = 0; t < ncut; t++)
+        if (cut[t] == c->ovs) c->since_run = after[t];
+      if (c->eof) {
+        lsm_iter_free(c->it);
+        c->it = NULL;
+        ov_unref(c->ov);
+        c->ov = NULL;
+      }
+    }
+    v->ov_last = ov_count(v->ov);
+    ov_unref(v->ov);
+    v->ov = fresh;
+  }
+  if (cut != stackcut) sqlite3_free(cut);
+  return rc;
 }
+
+/* Tests only: LSMVTAB_TEST_SPILL_KEYS=n (read at each connection's registration) spills whenever
+** the overlay holds n keys, whatever the bound, so that a differential campaign
+** (c-tests/test_diff.c) runs its transactions through the stage. 0: off. */
+static _Atomic size_t test_spill_keys; /* atomic: connections register from any thread */
 
 /* Room in the overlay for a write of key k and a vn-byte value (0 for a delete)? When it could
 ** take the pending bytes past the bound the overlay spills if it may (can_spill), else
@@ -1973,13 +2089,13 @@ static int spill(vt_tab *v) {
 ** refused after the delete was made, SQLite's rollback of the statement (or, without a
 ** statement journal, of the transaction: what it does after SQLITE_FULL) undoes the delete. */
 static int txn_room(vt_tab *v, const void *k, size_t kn, size_t vn) {
-  if (test_spill_keys && can_spill(v) && ov_count(v->ov) >= test_spill_keys) {
+  if (test_spill_keys && ov_count(v->ov) >= test_spill_keys) {
     int rc = spill(v);
     if (rc) return rc;
   }
   size_t have = ov_bytes(v->ov), max = max_txn(v), n = ov_write_cost(v->ov, k, kn, vn);
   if (have <= max && n <= max - have) return SQLITE_OK;
-  if (can_spill(v) && ov_count(v->ov) > 0) {
+  if (ov_count(v->ov) > 0) {
     int rc = spill(v);
     if (rc) return rc;
     have = ov_bytes(v->ov);
@@ -2018,8 +2134,11 @@ static int update_row(vt_tab *v, int argc, sqlite3_value **argv, sqlite3_int64 *
     ** UPDATE OR REPLACE moved onto its key): natively that row is gone, so there is nothing to
     ** do. "Already replaced" = written after this statement's scan started. */
     uint64_t snap = 0;
-    if (argc > 1 && v->ov && scan_snapshot(v, &snap) && ov_written_since(v->ov, snap, ok->p, ok->n))
-      return SQLITE_OK;
+    int since = -1, w = 0;
+    if (argc > 1 && v->ov && scan_snapshot(v, &snap, &since)) {
+      if ((rc = written_since(v, snap, since, ok->p, ok->n, &w))) return rc;
+      if (w) return SQLITE_OK;
+    }
   }
   /* Rowids are max + 1 like SQLite's: a DELETE or UPDATE may lower the max, so recompute. */
   if (has_old) v->have_next_rowid = 0;
@@ -2297,9 +2416,15 @@ static int vt_sync(sqlite3_vtab *pv) {
   return SQLITE_OK;
 }
 
+/* The transaction ended: no cursor's read is part of the next one. */
+static void txn_end(vt_tab *v) {
+  for (vt_cur *c = v->curs; c; c = c->next_cur) c->since_run = -1;
+}
+
 static int vt_commit(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
+  txn_end(v);
   int rc = vt_sync(pv); /* no-op if xSync already applied it */
   if (v->ov) v->ov_last = ov_count(v->ov); /* a transaction that wrote nothing: hint 0 */
   ov_unref(v->ov);
@@ -2313,6 +2438,7 @@ static int vt_commit(sqlite3_vtab *pv) {
 static int vt_rollback(sqlite3_vtab *pv) {
   vt_tab *v = (vt_tab *)pv;
   wr_reset(v);
+  txn_end(v);
   if (v->ov) v->ov_last = ov_count(v->ov);
   ov_unref(v->ov);
   v->ov = NULL;
@@ -2327,8 +2453,13 @@ static int vt_savepoint(sqlite3_vtab *pv, int i) {
   wr_reset(v);
   v->wr_armed = 1;
   int rc = ensure_txn(v);
+  if (!rc && i >= 0) rc = sp_room(v, i + 1);
   if (rc) return rc;
-  return ov_savepoint(v->ov, i) ? SQLITE_NOMEM : SQLITE_OK;
+  int d = ov_depth(v->ov);
+  if (ov_savepoint(v->ov, i)) return SQLITE_NOMEM;
+  /* levels [min(d, i), i] open now, in the overlay (no run holds their later writes) */
+  for (int j = d < i ? d : i; j <= i; j++) v->sp_run[j] = -1;
+  return SQLITE_OK;
 }
 
 static int vt_release(sqlite3_vtab *pv, int i) {
@@ -2348,6 +2479,8 @@ static int vt_rollback_to(sqlite3_vtab *pv, int i) {
   if (i < 0) {
     /* SQLite numbers the savepoint that began the transaction (SAVEPOINT outside BEGIN) -1 when
     ** the table joined later: every change of ours is after it, so all of them go. */
+    for (vt_cur *c = v->curs; c; c = c->next_cur)
+      if (in_txn(v, c)) c->since_run = 0; /* every write from now on is after it */
     ov_unref(v->ov);
     v->ov = NULL;
     lsm_stage_free(v->stage);
@@ -2355,8 +2488,22 @@ static int vt_rollback_to(sqlite3_vtab *pv, int i) {
     v->have_next_rowid = 0;
     return ensure_txn(v);
   }
-  if (v->ov) ov_rollback_to(v->ov, i);
   v->have_next_rowid = 0;
+  if (!v->ov || i >= ov_depth(v->ov) || v->sp_run[i] < 0) {
+    if (v->ov) ov_rollback_to(v->ov, i);
+    return SQLITE_OK;
+  }
+  /* Savepoint i is older than the last spill: what was written after it is the runs from
+  ** sp_run[i] on and the whole overlay. */
+  ov_overlay *fresh;
+  int rc = overlay_new(v, i + 1, &fresh), nkeep = v->sp_run[i];
+  if (rc) return rc;
+  (void)lsm_stage_truncate(v->stage, nkeep); /* no run is being written between statements */
+  for (vt_cur *c = v->curs; c; c = c->next_cur) {
+    if (c->ov == v->ov || c->since_run > nkeep) c->since_run = nkeep;
+  }
+  ov_unref(v->ov);
+  v->ov = fresh;
   return SQLITE_OK;
 }
 

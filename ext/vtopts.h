@@ -84,10 +84,11 @@
 ** 33, before the bound). A write that
 ** could take the table's pending writes (lsm_stats' pending_bytes: the overlay's allocations,
 ** keys and values and ~130 bytes per key) past the bound spills them to disk (a sorted run of
-** the transaction's lsm_stage) when no savepoint and no cursor of the table is open, and
-** otherwise fails with SQLITE_FULL, as a native write past PRAGMA max_page_count does, and
-** SQLite rolls back that statement, or the whole transaction when the statement has no journal
-** (ext/README.md "Transaction size"). 256 MiB is
+** the transaction's lsm_stage; savepoints and open cursors keep what they need of the history as
+** cuts between runs). Only a single write larger than the bound by itself fails, with
+** SQLITE_FULL, as a native write past PRAGMA max_page_count does, and SQLite rolls back that
+** statement, or the whole transaction when the statement has no journal (ext/README.md
+** "Transaction size"). 256 MiB is
 ** ~1.04M such rows: a bulk load's usual transactions (thousands to a few hundred thousand rows)
 ** fit many times over, and the peak at COMMIT, about twice the bound (overlay, batch, and the
 ** memtable the batch goes into: 1M rows, 237 MB pending, 506 MB RSS), stays within a few times the engine's

@@ -1,10 +1,9 @@
 -- max_txn_size bounds the memory a transaction's pending writes to a table hold until COMMIT.
 -- Past it the pending writes spill to disk (sorted runs in the table's directory, applied at
--- COMMIT in one step) when nothing can need their history: no savepoint open (inside BEGIN a
--- multi-row statement has a statement journal, a savepoint) and no cursor of the table open
--- (a statement reading the table it writes). Otherwise the write fails with SQLITE_FULL (13)
--- and SQLite rolls back the statement (one with a journal) or the whole transaction, as after
--- a native SQLITE_FULL. lsm_max_txn_size() sets the connection's bound over every table's.
+-- COMMIT in one step), under savepoints and open cursors too. Only a single write larger than
+-- the bound by itself fails, with SQLITE_FULL (13): SQLite rolls back the statement (one with a
+-- journal) or the whole transaction, as after a native SQLITE_FULL. lsm_max_txn_size() sets the
+-- connection's bound over every table's.
 CREATE VIRTUAL TABLE t USING lsm(k INTEGER PRIMARY KEY, v BLOB, max_txn_size='128KB');
 SELECT json_extract(lsm_stats('t'), '$.max_txn_size');
 -- autocommit INSERT ... SELECT past the bound: spills, commits everything
@@ -317,19 +316,31 @@ SELECT json_extract(lsm_stats('t'), '$.spilled_runs') > 0,
        json_extract(lsm_stats('t'), '$.pending_bytes') <= 131072;
 SELECT count(*), max(k), sum(length(v)) FROM t;
 SELECT k, length(v) FROM t WHERE k IN (2999, 3000, 3001, 3300, 3301);
--- a multi-row statement inside BEGIN has a journal: refused past the bound, undone alone
+-- a multi-row statement inside BEGIN has a journal (a savepoint): it spills as well
 WITH RECURSIVE c(i) AS (SELECT 4001 UNION ALL SELECT i + 1 FROM c WHERE i < 6000)
 INSERT INTO t SELECT i, zeroblob(100) FROM c;
+SELECT count(*), max(k) FROM t;
+-- a savepoint after spills: ROLLBACK TO drops the runs written after it
+SAVEPOINT s;
+WITH RECURSIVE c(i) AS (SELECT 7001 UNION ALL SELECT i + 1 FROM c WHERE i < 9000)
+INSERT INTO t SELECT i, zeroblob(100) FROM c;
+DELETE FROM t WHERE k BETWEEN 10 AND 19;
+SELECT count(*), max(k) FROM t;
+ROLLBACK TO s;
+RELEASE s;
 SELECT count(*), max(k) FROM t;
 COMMIT;
 SELECT count(*), max(k), sum(length(v)) FROM t;
 SELECT json_extract(lsm_stats('t'), '$.spilled_runs');
--- a statement reading the table it writes (its cursor is open): refused, nothing written
+-- a statement reading the table it writes (its cursor is open) spills too
 UPDATE t SET v = zeroblob(200);
+SELECT count(*), sum(length(v)) FROM t;
+-- refused: one write larger than the bound by itself (SQLITE_FULL, nothing written)
+INSERT INTO t VALUES (9999, zeroblob(200000));
 SELECT count(*), sum(length(v)) FROM t;
 -- the connection's bound, then back to the table's
 SELECT lsm_max_txn_size(), lsm_max_txn_size('1MB'), json_extract(lsm_stats('t'), '$.max_txn_size');
-UPDATE t SET v = zeroblob(200) WHERE k <= 1000;
+INSERT INTO t VALUES (9999, zeroblob(200000));
 SELECT count(*), sum(length(v)) FROM t;
 SELECT lsm_max_txn_size(NULL), json_extract(lsm_stats('t'), '$.max_txn_size');
 -- errors
