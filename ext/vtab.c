@@ -2489,21 +2489,17 @@ static int vt_rollback_to(sqlite3_vtab *pv, int i) {
     return ensure_txn(v);
   }
   v->have_next_rowid = 0;
-  if (!v->ov || i >= ov_depth(v->ov) || v->sp_run[i] < 0) {
-    if (v->ov) ov_rollback_to(v->ov, i);
-    return SQLITE_OK;
+  if (!v->ov) return SQLITE_OK;
+  if (i < ov_depth(v->ov) && v->sp_run[i] >= 0) {
+    /* Savepoint i is older than the last spill: what was written after it is the runs from
+    ** sp_run[i] on, and the whole overlay, which began with savepoint i open (so the rollback
+    ** below empties it; nothing here allocates, a ROLLBACK TO cannot fail). */
+    int nkeep = v->sp_run[i];
+    (void)lsm_stage_truncate(v->stage, nkeep); /* no run is being written between statements */
+    for (vt_cur *c = v->curs; c; c = c->next_cur)
+      if (c->since_run > nkeep) c->since_run = nkeep;
   }
-  /* Savepoint i is older than the last spill: what was written after it is the runs from
-  ** sp_run[i] on and the whole overlay. */
-  ov_overlay *fresh;
-  int rc = overlay_new(v, i + 1, &fresh), nkeep = v->sp_run[i];
-  if (rc) return rc;
-  (void)lsm_stage_truncate(v->stage, nkeep); /* no run is being written between statements */
-  for (vt_cur *c = v->curs; c; c = c->next_cur) {
-    if (c->ov == v->ov || c->since_run > nkeep) c->since_run = nkeep;
-  }
-  ov_unref(v->ov);
-  v->ov = fresh;
+  ov_rollback_to(v->ov, i);
   return SQLITE_OK;
 }
 
