@@ -1025,6 +1025,74 @@ static void test_rename_in_transaction(void **state) {
   sqlite3_close(db);
 }
 
+/* Entries of directory p whose name starts with prefix (-1: p cannot be listed). */
+static int count_prefixed(const char *p, const char *prefix) {
+  DIR *d = opendir(p);
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)))
+    if (!strncmp(de->d_name, prefix, strlen(prefix))) n++;
+  closedir(d);
+  return n;
+}
+
+/* DROP inside a transaction of tables named with the dir option, whose files are outside
+** <db>-lsm: a committed DROP's files are swept through the link it leaves there; a rolled-back
+** DROP's marker, cleared by a RENAME, is not taken later for a committed DROP's (a CREATE over
+** the directory uses its rows); and another database's marker is never decided from this
+** schema: its CREATE over the directory is refused until the dropping database sweeps it. */
+static void test_drop_dir_option_in_transaction(void **state) {
+  (void)state;
+  sqlite3 *db = open_db("dropo.db");
+  exec_ok(db, "CREATE VIRTUAL TABLE t USING lsm(k PRIMARY KEY, v, dir='dropo-a');"
+              "INSERT INTO t VALUES (1, 2), (3, 4); BEGIN; DROP TABLE t; COMMIT");
+  assert_true(file_exists("dropo-a/DROPPED"));
+  assert_int_equal(count_prefixed("dropo.db-lsm", ".dropped-"), 1);
+  exec_ok(db, "CREATE VIRTUAL TABLE w USING lsm(k PRIMARY KEY)"); /* sweeps */
+  assert_false(dir_exists("dropo-a"));
+  assert_int_equal(count_prefixed("dropo.db-lsm", ".dropped-"), 0);
+  assert_true(dir_exists("dropo.db-lsm/w"));
+
+  /* rolled back: the files and the link stay through a sweep; a RENAME clears the marker */
+  exec_ok(db, "CREATE VIRTUAL TABLE t2 USING lsm(k PRIMARY KEY, v, dir='dropo-b');"
+              "INSERT INTO t2 VALUES (5, 6), (7, 8); BEGIN; DROP TABLE t2; ROLLBACK;"
+              "CREATE VIRTUAL TABLE x USING lsm(k PRIMARY KEY)");
+  assert_int_equal(qi(db, "SELECT sum(v) FROM t2"), 14);
+  assert_true(file_exists("dropo-b/DROPPED"));
+  exec_ok(db, "ALTER TABLE t2 RENAME TO t3");
+  assert_false(file_exists("dropo-b/DROPPED"));
+  exec_ok(db, "DROP TABLE x"); /* sweeps: the link has nothing left to decide */
+  assert_int_equal(count_prefixed("dropo.db-lsm", ".dropped-"), 0);
+  /* another database names the directory to use its rows: they are there */
+  sqlite3 *db2 = open_db("dropo2.db");
+  exec_ok(db2, "CREATE VIRTUAL TABLE y USING lsm(k PRIMARY KEY, v, dir='dropo-b')");
+  assert_int_equal(qi(db2, "SELECT sum(v) FROM y"), 14);
+  exec_ok(db2, "DROP TABLE y"); /* (the files go: both tables used them) */
+  sqlite3_close(db2);
+  exec_ok(db, "DROP TABLE t3");
+
+  /* another database's pending or committed DROP: refused there, swept here */
+  exec_ok(db, "CREATE VIRTUAL TABLE t4 USING lsm(k PRIMARY KEY, v, dir='dropo-c');"
+              "INSERT INTO t4 VALUES (9, 10); BEGIN; DROP TABLE t4");
+  db2 = open_db("dropo2.db");
+  exec_fails(db2, "CREATE VIRTUAL TABLE y2 USING lsm(k PRIMARY KEY, v, dir='dropo-c')", SQLITE_ERROR,
+             "holds the files of table t4 of database");
+  exec_ok(db, "COMMIT");
+  exec_fails(db2, "CREATE VIRTUAL TABLE y2 USING lsm(k PRIMARY KEY, v, dir='dropo-c')", SQLITE_ERROR,
+             "dropo.db, dropped there inside a transaction");
+  assert_true(file_exists("dropo-c/DROPPED"));
+  exec_ok(db, "CREATE VIRTUAL TABLE v USING lsm(k PRIMARY KEY)"); /* sweeps dropo-c */
+  assert_false(dir_exists("dropo-c"));
+  exec_ok(db2, "CREATE VIRTUAL TABLE y2 USING lsm(k PRIMARY KEY, v, dir='dropo-c')");
+  assert_int_equal(qi(db2, "SELECT count(*) FROM y2"), 0);
+  exec_ok(db2, "DROP TABLE y2");
+  sqlite3_close(db2);
+  exec_ok(db, "DROP TABLE v; DROP TABLE w");
+  sqlite3_close(db);
+  assert_false(dir_exists("dropo.db-lsm"));
+}
+
 /* A temporary table dropped inside a transaction: its connection keeps the files for a ROLLBACK
 ** and refuses a CREATE of the same name until the COMMIT. */
 static void test_temp_drop_in_transaction(void **state) {
@@ -2484,6 +2552,7 @@ int main(void) {
       cmocka_unit_test(test_drop_removes_files), cmocka_unit_test(test_temp_dir_removed),
       cmocka_unit_test(test_drop_in_transaction), cmocka_unit_test(test_drop_in_transaction_shared),
       cmocka_unit_test(test_rename_in_transaction), cmocka_unit_test(test_temp_drop_in_transaction),
+      cmocka_unit_test(test_drop_dir_option_in_transaction),
       cmocka_unit_test(test_missing_directory),
       cmocka_unit_test(test_error_codes),       cmocka_unit_test(test_max_txn_size), cmocka_unit_test(test_txn_spill),
       cmocka_unit_test(test_txn_spill_savepoints), cmocka_unit_test(test_txn_spill_cursor),

@@ -459,10 +459,51 @@ static int schema_has(sqlite3 *db, const char *schema, const char *name) {
   return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -rc;
 }
 
-/* Remove the default directories of tables whose DROP committed: marked by an ended transaction,
-** and no table of that name in the schema (a name in the schema means the DROP was rolled back:
-** the marker is left, harmless). A failure is logged, not returned: the files wait for the next
-** sweep. Directories named with the dir option are not listed here; a CREATE over one wipes it. */
+/* Was marker m written by a DROP in this database (file dbfile; "" for a TEMP database, whose
+** schema is its connection's)? A version 1 marker does not name its database: only its own
+** default directory (dir) ties it to one. */
+static int mark_of_db(const dm_mark *m, const dm_mark *now, const char *dbfile, const char *dir) {
+  if (!dbfile[0]) return m->db && !m->db[0] && m->pid == now->pid && m->conn == now->conn;
+  if (m->db && m->db[0]) return !strcmp(m->db, dbfile);
+  char *own = default_dir(dbfile, m->name);
+  int r = own && !strcmp(own, dir);
+  sqlite3_free(own);
+  return r;
+}
+
+/* The part of the sweep for a table with the dir option: `link` (dropmark.h) points at its
+** directory. Its files go when its marker is of this database, of an ended transaction, and its
+** name is not in the schema; the link goes once nothing is left to decide (no marker, another
+** database's, or the files gone). A rolled-back DROP's (its name in the schema) is left, as a
+** default directory's is. */
+static void sweep_link(sqlite3 *db, const char *schema, const char *dbfile, const char *link,
+                       const dm_mark *now) {
+  char target[PATH_MAX];
+  ssize_t tn = readlink(link, target, sizeof target - 1);
+  if (tn <= 0) return; /* not a symbolic link: not ours */
+  target[tn] = 0;
+  dm_mark m = {0};
+  int present = 0, deferred = 0, keep = 1;
+  int rc = dm_read(target, &m, &present);
+  if (!rc && !present) {
+    keep = 0;
+  } else if (!rc && !mark_of_db(&m, now, dbfile, target)) {
+    keep = 0;
+  } else if (!rc && !same_txn(&m, now) && schema_has(db, schema, m.name) == 0) {
+    rc = reg_discard(target, &deferred);
+    keep = rc || deferred;
+  }
+  if (rc && rc != LSM_NOMEM)
+    sqlite3_log(rc, "lsm: removing the files of a dropped table in %s: %s", target, st_errmsg());
+  if (!keep) unlink(link);
+  dm_clear(&m);
+}
+
+/* Remove the directories of tables whose DROP committed: marked by an ended transaction of this
+** database, and no table of that name in the schema (a name in the schema means the DROP was
+** rolled back: the marker is left, harmless). Default directories are listed in <db>-lsm; those
+** named with the dir option are reached through the links there (sweep_link). A failure is
+** logged, not returned: the files wait for the next sweep. */
 static void sweep_dropped(sqlite3 *db, const char *schema) {
   const char *dbfile = sqlite3_db_filename(db, schema);
   if (!dbfile || !dbfile[0]) return;
@@ -478,11 +519,17 @@ static void sweep_dropped(sqlite3 *db, const char *schema) {
   while ((de = readdir(d))) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
     char *dir = sqlite3_mprintf("%s/%s", parent, de->d_name), *own = NULL;
+    if (dir && dm_is_link_name(de->d_name)) {
+      sweep_link(db, schema, dbfile, dir, &now);
+      sqlite3_free(dir);
+      continue;
+    }
     dm_mark m = {0};
     int present = 0, deferred = 0;
     int rc = dir ? dm_read(dir, &m, &present) : LSM_NOMEM;
     if (!rc && present && !same_txn(&m, &now) && (own = default_dir(dbfile, m.name)) &&
-        !strcmp(own, dir) && schema_has(db, schema, m.name) == 0)
+        !strcmp(own, dir) && mark_of_db(&m, &now, dbfile, dir) &&
+        schema_has(db, schema, m.name) == 0)
       rc = reg_discard(dir, &deferred);
     if (rc && rc != LSM_NOMEM)
       sqlite3_log(rc, "lsm: removing the files of a dropped table in %s: %s", dir, st_errmsg());
@@ -491,6 +538,7 @@ static void sweep_dropped(sqlite3 *db, const char *schema) {
     sqlite3_free(dir);
   }
   closedir(d);
+  rmdir(parent); /* only succeeds when the sweep removed its last entry (a link) */
   sqlite3_free(parent);
 }
 
@@ -503,9 +551,11 @@ static char *dropped_here(const char *name, const char *dropped) {
 
 /* xCreate of table `name` over directory dir: a DROPPED marker there means the files of a table
 ** dropped inside a transaction. If that transaction is the one running, its ROLLBACK still needs
-** them: refuse. Otherwise it has ended; unless the marker's table is in the schema (its DROP was
-** rolled back: only possible for another name, through the dir option) it committed, and the
-** files are wiped. */
+** them: refuse. A marker of another database (a directory named with the dir option can be
+** opened from several) cannot be decided from this schema: refuse rather than risk another
+** database's rows. Otherwise the transaction has ended; unless the marker's table is in the
+** schema (its DROP was rolled back: only possible for another name, through the dir option) it
+** committed, and the files are wiped. */
 static int create_over_dropped(sqlite3 *db, const char *schema, const char *name,
                                const char *dir, char **pzErr) {
   dm_mark m = {0}, now;
@@ -517,8 +567,17 @@ static int create_over_dropped(sqlite3 *db, const char *schema, const char *name
   }
   if (!present) return SQLITE_OK;
   drop_token(db, schema, &now);
+  const char *dbfile = sqlite3_db_filename(db, schema);
   if (same_txn(&m, &now)) {
     *pzErr = dropped_here(name, m.name);
+    rc = SQLITE_ERROR;
+  } else if (!mark_of_db(&m, &now, dbfile ? dbfile : "", dir)) {
+    *pzErr = sqlite3_mprintf("lsm: cannot create %s: %s holds the files of table %s of %s%s, "
+                             "dropped there inside a transaction (if that DROP committed, that "
+                             "database's next CREATE or DROP of an lsm table removes them); "
+                             "remove the directory to reuse it now", name, dir, m.name,
+                             m.db && m.db[0] ? "database " : "another database",
+                             m.db && m.db[0] ? m.db : "");
     rc = SQLITE_ERROR;
   } else if (sqlite3_stricmp(m.name, name) && schema_has(db, schema, m.name) > 0) {
     *pzErr = sqlite3_mprintf("lsm: cannot create %s: %s holds the files of table %s", name, dir,
@@ -530,6 +589,24 @@ static int create_over_dropped(sqlite3 *db, const char *schema, const char *name
     *pzErr = sqlite3_mprintf("lsm: cannot create %s yet: the files of dropped table %s in %s are "
                              "still open in another connection", name, m.name, dir);
     rc = SQLITE_BUSY;
+  }
+  dm_clear(&m);
+  return rc;
+}
+
+/* A marker in dir left by a DROP of table `name` of this database: that DROP was rolled back,
+** since the table is here (whatever its token says: a ROLLBACK does not change it). A RENAME
+** clears it, since under the new name a later CREATE over the directory would take it for a
+** committed DROP's. 0 or an engine error (message set). */
+static int clear_stale_mark(sqlite3 *db, const char *schema, const char *name, const char *dir) {
+  dm_mark m = {0}, now;
+  int present = 0;
+  int rc = dm_read(dir, &m, &present);
+  if (!rc && present) {
+    drop_token(db, schema, &now);
+    const char *dbfile = sqlite3_db_filename(db, schema);
+    if (mark_of_db(&m, &now, dbfile ? dbfile : "", dir) && !sqlite3_stricmp(m.name, name))
+      rc = dm_remove(dir);
   }
   dm_clear(&m);
   return rc;
@@ -785,25 +862,34 @@ static int vt_destroy(sqlite3_vtab *pv) {
       temp_drop(v->conn, t);
     }
   } else if (v->eng && in_txn) {
+    const char *dbfile = sqlite3_db_filename(v->db, v->schema);
     m.name = v->name;
-    int rc = dm_write(reg_dir(v->eng), &m);
+    m.db = (char *)(dbfile ? dbfile : "");
+    /* A directory outside <db>-lsm gets a link there first, for the sweep to find it. */
+    char *parent = !v->default_dir && !v->temp ? sqlite3_mprintf("%s-lsm", dbfile) : NULL;
+    int rc = !v->default_dir && !v->temp ? (parent ? dm_link(parent, reg_dir(v->eng)) : LSM_NOMEM) : 0;
+    if (!rc) rc = dm_write(reg_dir(v->eng), &m);
     if (rc) {
       sqlite3_log(rc, "lsm: DROP TABLE %s failed: cannot mark %s dropped: %s", v->name,
                   reg_dir(v->eng), st_errmsg());
+      if (parent) {
+        dm_unlink(parent, reg_dir(v->eng));
+        rmdir(parent);
+      }
+      sqlite3_free(parent);
       return rc;
     }
+    sqlite3_free(parent);
   } else if (v->eng) {
     reg_mark_remove(v->eng);
   }
-  if (!v->temp) sweep_dropped(v->db, v->schema);
-  char *parent = NULL;
-  if (v->default_dir) {
-    const char *dbfile = sqlite3_db_filename(v->db, v->schema);
-    if (dbfile) parent = sqlite3_mprintf("%s-lsm", dbfile);
-  }
+  /* The sweep runs after the table's engine is released, so that an autocommit DROP's link
+  ** (its files are gone by then) is removed at once. */
+  sqlite3 *db = v->db;
+  char *schema = v->temp ? NULL : sqlite3_mprintf("%s", v->schema);
   tab_free(v);
-  if (parent) rmdir(parent); /* only succeeds when no other table is left */
-  sqlite3_free(parent);
+  if (schema) sweep_dropped(db, schema); /* also removes <db>-lsm once no table is left */
+  sqlite3_free(schema);
   return SQLITE_OK;
 }
 
@@ -834,6 +920,8 @@ static int vt_rename(sqlite3_vtab *pv, const char *zNew) {
     return SQLITE_OK;
   }
   if (!v->default_dir) { /* an explicit dir does not depend on the name */
+    if (clear_stale_mark(v->db, v->schema, v->name, reg_dir(v->eng)))
+      return vt_err(v, SQLITE_ERROR, "lsm: cannot rename %s: %s", v->name, st_errmsg());
     char *n = sqlite3_mprintf("%s", zNew);
     if (!n) return SQLITE_NOMEM;
     sqlite3_free(v->name);
