@@ -73,6 +73,28 @@ static void test_version1(void **state) {
   assert_int_equal(dm_decode(buf, n, &m), LSM_CORRUPT);
 }
 
+/* A NUL byte inside the name or the path, even correctly checksummed, is corrupt: it would cut
+** the name short. */
+static void test_nul(void **state) {
+  (void)state;
+  uint8_t buf[DM_ENCODED_MAX];
+  size_t n = 0;
+  assert_int_equal(dm_encode(&sample, buf, sizeof buf, &n), LSM_OK);
+  for (size_t at = 40; at < n - 8; at++) {
+    uint8_t was = buf[at];
+    buf[at] = 0;
+    cd_put_fixed64(buf + n - 8, cd_xxh3(buf, n - 8));
+    dm_mark m = {0};
+    assert_int_equal(dm_decode(buf, n, &m), LSM_CORRUPT);
+    assert_non_null(strstr(st_errmsg(), "NUL byte"));
+    buf[at] = was;
+  }
+  cd_put_fixed64(buf + n - 8, cd_xxh3(buf, n - 8));
+  dm_mark m = {0};
+  assert_int_equal(dm_decode(buf, n, &m), LSM_OK);
+  dm_clear(&m);
+}
+
 /* Every single flipped bit, every truncation and one trailing byte: corrupt, never a marker. */
 static void test_damage(void **state) {
   (void)state;
@@ -216,7 +238,7 @@ int main(void) {
       cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_version),
       cmocka_unit_test(test_damage),    cmocka_unit_test(test_name_limits),
       cmocka_unit_test(test_files),     cmocka_unit_test(test_version1),
-      cmocka_unit_test(test_link),
+      cmocka_unit_test(test_link),      cmocka_unit_test(test_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

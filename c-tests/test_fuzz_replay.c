@@ -31,6 +31,9 @@
 #define LLVMFuzzerTestOneInput fuzz_vtopts_one
 #include "../fuzz/fuzz_vtopts.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_dropmark_one
+#include "../fuzz/fuzz_dropmark.c"
+#undef LLVMFuzzerTestOneInput
 
 static void replay(const char *target, int (*one)(const uint8_t *, size_t)) {
   const char *root = getenv("LSMVTAB_ROOT");
@@ -68,11 +71,13 @@ static void test_wal(void **s) { (void)s; replay("wal", fuzz_wal_one); }
 static void test_manifest(void **s) { (void)s; replay("manifest", fuzz_manifest_one); }
 static void test_keyenc(void **s) { (void)s; replay("keyenc", fuzz_keyenc_one); }
 static void test_vtopts(void **s) { (void)s; replay("vtopts", fuzz_vtopts_one); }
+static void test_dropmark(void **s) { (void)s; replay("dropmark", fuzz_dropmark_one); }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_block),   cmocka_unit_test(test_sst),    cmocka_unit_test(test_wal),
       cmocka_unit_test(test_manifest), cmocka_unit_test(test_keyenc), cmocka_unit_test(test_vtopts),
+      cmocka_unit_test(test_dropmark),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,8 @@ int dm_decode(const uint8_t *buf, size_t n, dm_mark *m) {
   size_t body = head + len + dlen;
   if (cd_get_fixed64(buf + body) != cd_xxh3(buf, body))
     return ST_CORRUPT("drop marker: checksum mismatch");
+  if (memchr(buf + head, 0, (size_t)len + dlen)) /* never written: names are C strings */
+    return ST_CORRUPT("drop marker: NUL byte in the table name or database path");
   char *name = dup_bytes(buf + head, len), *db = ver == 1 ? NULL : dup_bytes(buf + head + len, dlen);
   if (!name || (ver != 1 && !db)) {
     mm_free(name);

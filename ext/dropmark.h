@@ -29,7 +29,8 @@
 **   40+n+d    8     checksum   fixed64, XXH3-64 of bytes [0, 40+n+d)
 ** Version 1 (read, never written; sessions 32-36) has no db_len and no db: name at 36, checksum
 ** at 36+n; its database is unknown (m->db = NULL).
-** A marker of any other size, magic, version or checksum is corrupt (LSM_CORRUPT from dm_read).
+** A marker of any other size, magic, version or checksum, or with a NUL byte in name or db, is
+** corrupt (LSM_CORRUPT from dm_read).
 **
 ** The link. A table with the dir option keeps its files outside `<db>-lsm`, which is the only
 ** directory the sweep of committed DROPs lists; so its DROP inside a transaction also leaves a

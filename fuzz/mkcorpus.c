@@ -1,7 +1,8 @@
 /* Seed corpus generator for the fuzz targets: writes valid inputs of every format into
 ** fuzz/corpus/<target>/seed-*. Run from the repository root after `make`:
 **   gcc -std=c11 -D_GNU_SOURCE -Iengine -o /tmp/mkcorpus fuzz/mkcorpus.c build/ext/keyenc.o \
-**       build/ext/record.o build/libengine.a -luring -lzstd -llz4 -lpthread -lm && /tmp/mkcorpus
+**       build/ext/record.o build/ext/dropmark.o build/libengine.a -luring -lzstd -llz4 -lxxhash \
+**       -lpthread -lm && /tmp/mkcorpus
 ** The seeds are committed; rerun only when a format changes. */
 #include <dirent.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../ext/dropmark.h"
 #include "../ext/keyenc.h"
 #include "../ext/record.h"
 #include "block.h"
@@ -140,11 +142,42 @@ static void vtopts(void) {
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) put("vtopts", 0, 0, s[i], strlen(s[i]));
 }
 
-int main(void) {
+/* DROPPED markers (ext/dropmark.h): version 2 with and without a database path, and a version 1
+** one built by hand (the decoder still reads it). */
+static void dropmarks(void) {
+  uint8_t buf[DM_ENCODED_MAX];
+  size_t n;
+  dm_mark m = {.pid = 4242, .conn = 0x55d0c0ffee00ull, .dversion = 7, .name = (char *)"t",
+               .db = (char *)"/var/lib/app/main.db"};
+  if (dm_encode(&m, buf, sizeof buf, &n)) exit(1);
+  put("dropmark", 0, 0, buf, n);
+  m.name = (char *)"a \"quoted\" é";
+  m.db = NULL;
+  if (dm_encode(&m, buf, sizeof buf, &n)) exit(1);
+  put("dropmark", 0, 0, buf, n);
+  memcpy(buf, "LSMDROP", 8);
+  cd_put_fixed32(buf + 8, 1);
+  cd_put_fixed64(buf + 12, 4242);
+  cd_put_fixed64(buf + 20, 1);
+  cd_put_fixed32(buf + 28, 3);
+  cd_put_fixed32(buf + 32, 2);
+  memcpy(buf + 36, "t1", 2);
+  cd_put_fixed64(buf + 38, cd_xxh3(buf, 38));
+  put("dropmark", 0, 0, buf, 46);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && !strcmp(argv[1], "dropmark")) { /* one target's seeds (numbered after all) */
+    seq = 1000;
+    dropmarks();
+    return 0;
+  }
   blocks();
   db_files();
   keys();
   vtopts();
+  seq = 1000;
+  dropmarks();
   printf("wrote %d seeds\n", seq);
   return 0;
 }

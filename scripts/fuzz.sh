@@ -17,7 +17,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CFL="-std=c11 -O1 -g -D_GNU_SOURCE -fno-omit-frame-pointer -Iengine"
 mkdir -p "$OUT/obj" fuzz/findings
 objs=()
-for src in engine/*.c ext/keyenc.c ext/record.c ext/vtopts.c; do
+for src in engine/*.c ext/keyenc.c ext/record.c ext/vtopts.c ext/dropmark.c; do
   o="$OUT/obj/$(echo "$src" | tr / _).o"
   if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find engine ext -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
     $CC $CFL $SAN -fsanitize=fuzzer-no-link -c "$src" -o "$o" || exit 1
