@@ -213,7 +213,7 @@ static void test_link(void **state) {
     links++;
     assert_true(dm_is_link_name(de->d_name));
     assert_int_equal(strlen(de->d_name), strlen(DM_LINK_PREFIX) + 16);
-    char path[300], got[300];
+    char path[512], got[300];
     snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
     ssize_t n = readlink(path, got, sizeof got - 1);
     assert_true(n > 0);
