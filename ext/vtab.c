@@ -866,8 +866,9 @@ static int vt_destroy(sqlite3_vtab *pv) {
     m.name = v->name;
     m.db = (char *)(dbfile ? dbfile : "");
     /* A directory outside <db>-lsm gets a link there first, for the sweep to find it. */
-    char *parent = !v->default_dir && !v->temp ? sqlite3_mprintf("%s-lsm", dbfile) : NULL;
-    int rc = !v->default_dir && !v->temp ? (parent ? dm_link(parent, reg_dir(v->eng)) : LSM_NOMEM) : 0;
+    int linked = !v->default_dir && !v->temp;
+    char *parent = linked ? sqlite3_mprintf("%s-lsm", dbfile) : NULL;
+    int rc = !linked ? 0 : parent ? dm_link(parent, reg_dir(v->eng)) : st_err(LSM_NOMEM, "out of memory");
     if (!rc) rc = dm_write(reg_dir(v->eng), &m);
     if (rc) {
       sqlite3_log(rc, "lsm: DROP TABLE %s failed: cannot mark %s dropped: %s", v->name,
